@@ -1,0 +1,25 @@
+//! The host <-> agent wire format of hvbench.
+//!
+//! The agent (a plain process on the host, or PID 1 inside a guest) writes *frames* on its
+//! console. A frame is one line:
+//!
+//! ```text
+//! HVB/<version> <length> <crc32, 8 hex digits> <JSON object of <length> bytes>\n
+//! ```
+//!
+//! Frames may be interleaved with arbitrary other output (kernel messages, firmware noise,
+//! a console flooded with garbage). [`Decoder`] finds every intact frame in such a stream and
+//! reports corrupt, truncated or unknown-version frames as such, never trusting them.
+//!
+//! The crate also holds what both sides must agree on: the [`Message`]s, the [`AgentPlan`] a
+//! host hands to an agent, and the [`catalog`] of workloads.
+
+pub mod catalog;
+mod crc32;
+mod frame;
+mod message;
+
+pub use catalog::{Better, WorkloadDef};
+pub use crc32::crc32;
+pub use frame::{encode, Decoder, Event, FrameError, MAX_FRAME_BYTES, PREFIX, VERSION};
+pub use message::{AgentPlan, Message, WorkloadRequest, PLAN_VERSION};

@@ -1,0 +1,89 @@
+//! The messages carried in frames, and the plan a host hands to an agent.
+
+use crate::catalog::Better;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One message from the agent to the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Message {
+    /// First frame of every agent run.
+    Hello {
+        agent_version: String,
+        /// "guest" when the agent is PID 1 in a guest, "host" when it runs as a plain process.
+        mode: String,
+    },
+    /// What the agent can see about the machine it runs on (kernel, clocksource, CPU, ...).
+    Facts { facts: BTreeMap<String, String> },
+    /// One measurement window of one workload.
+    Sample {
+        workload: String,
+        metric: String,
+        unit: String,
+        better: Better,
+        /// Warm-up windows are sent too, marked, so the store can keep them apart.
+        warmup: bool,
+        /// Window number within this agent run and workload, warm-up windows first.
+        index: u32,
+        value: f64,
+        /// Loop iterations in the window and the window's length, for auditing calibration.
+        iterations: u64,
+        elapsed_ns: u64,
+    },
+    /// A workload could not run (or crashed); the agent goes on with the next one.
+    Failed { workload: String, reason: String },
+    /// Free-form diagnostics.
+    Log { message: String },
+    /// Last frame of every agent run.
+    Done { samples: u32, failures: u32 },
+}
+
+/// The version of [`AgentPlan`] this build writes and accepts.
+pub const PLAN_VERSION: u32 = 1;
+
+/// What the host asks one agent run to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentPlan {
+    pub version: u32,
+    /// Measurement windows per workload that are run and discarded before measuring.
+    pub warmup: u32,
+    /// Measured windows per workload.
+    pub samples: u32,
+    /// The shortest measurement window; loops grow until a window lasts at least this long.
+    pub min_window_ms: u64,
+    pub workloads: Vec<WorkloadRequest>,
+}
+
+/// One workload and its parameters, already validated against the [`crate::catalog`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadRequest {
+    pub name: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_round_trips_and_rejects_unknown_fields() {
+        let plan = AgentPlan {
+            version: PLAN_VERSION,
+            warmup: 1,
+            samples: 2,
+            min_window_ms: 200,
+            workloads: vec![WorkloadRequest {
+                name: "syscall".into(),
+                params: BTreeMap::new(),
+            }],
+        };
+        let text = serde_json::to_string(&plan).unwrap();
+        assert_eq!(serde_json::from_str::<AgentPlan>(&text).unwrap(), plan);
+        let extra = text.replacen('{', r#"{"surprise":1,"#, 1);
+        assert!(serde_json::from_str::<AgentPlan>(&extra).is_err());
+    }
+}
