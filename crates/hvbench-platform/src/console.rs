@@ -1,0 +1,346 @@
+//! Running a child whose stdout is an agent's console: decode frames as bytes arrive, enforce
+//! the trial's deadline, kill the child's whole process group when it is over, and explain a
+//! failure with what the child said.
+
+use hvbench_proto::{Decoder, Event, Message};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a child may take to exit once the agent has said `Done` (the guest powering off).
+const EXIT_GRACE: Duration = Duration::from_secs(30);
+/// Lines of non-frame console output kept to explain a failure.
+const TAIL_LINES: usize = 12;
+/// Bytes of stderr kept to explain a failure.
+const STDERR_CAP: usize = 16 * 1024;
+
+/// How a trial ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrialEnd {
+    /// The agent said `Done`.
+    Completed,
+    /// It did not; the reason says what happened and what the child printed last.
+    Failed(String),
+}
+
+/// Start `cmd` in a process group of its own and read its stdout as an agent console until the
+/// agent says `Done` and the child exits, or until `timeout`, when the group is killed.
+pub fn run(
+    mut cmd: Command,
+    timeout: Duration,
+    log: Option<&Path>,
+    on_event: &mut dyn FnMut(Event),
+) -> TrialEnd {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return TrialEnd::Failed(format!("cannot start {program}: {e}")),
+    };
+    let mut guard = GroupGuard {
+        child: &mut child,
+        reaped: false,
+    };
+    let stdout = guard.child.stdout.take().expect("stdout is piped");
+    let stderr = guard.child.stderr.take().expect("stderr is piped");
+    let stderr_reader = thread::spawn(move || read_capped(stderr, STDERR_CAP));
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let reader = thread::spawn(move || {
+        let mut stdout = stdout;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+
+    let mut log_file = log.and_then(|p| File::create(p).ok());
+    let mut decoder = Decoder::new();
+    let mut tail = Tail::default();
+    let started = Instant::now();
+    let mut deadline = started + timeout;
+    let mut done = false;
+    let mut timed_out = false;
+    let mut handle = |bytes: &[u8], events: Vec<Event>, done: &mut bool, tail: &mut Tail| {
+        tail.push(bytes);
+        for ev in events {
+            if matches!(ev, Event::Frame(Message::Done { .. })) {
+                *done = true;
+            }
+            on_event(ev);
+        }
+    };
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            timed_out = true;
+            break;
+        }
+        match rx.recv_timeout(deadline - now) {
+            Ok(bytes) => {
+                if let Some(f) = log_file.as_mut() {
+                    let _ = f.write_all(&bytes);
+                }
+                let events = decoder.push(&bytes);
+                let was_done = done;
+                handle(&bytes, events, &mut done, &mut tail);
+                if done && !was_done {
+                    deadline = deadline.min(Instant::now() + EXIT_GRACE);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                break;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let events = decoder.finish();
+    handle(&[], events, &mut done, &mut tail);
+    if timed_out {
+        guard.kill_group();
+    }
+    let status = guard.wait();
+    drop(guard);
+    let _ = reader.join();
+    let stderr_text = stderr_reader.join().unwrap_or_default();
+
+    if done {
+        return TrialEnd::Completed;
+    }
+    let mut reason = if timed_out {
+        format!("timed out after {} s and was killed", timeout.as_secs())
+    } else {
+        match status {
+            Some(s) => format!("{program} exited ({s}) before the agent finished"),
+            None => format!("{program} ended before the agent finished"),
+        }
+    };
+    append_framed(&mut reason, "last console lines", &tail.text());
+    append_framed(&mut reason, &format!("{program} stderr"), &stderr_text);
+    if let Some(p) = log {
+        reason.push_str(&format!("\nconsole log: {}", p.display()));
+    }
+    TrialEnd::Failed(reason)
+}
+
+fn append_framed(out: &mut String, title: &str, body: &str) {
+    let body = body.trim_end();
+    if body.is_empty() {
+        return;
+    }
+    out.push_str(&format!("\n--- {title} ---\n"));
+    for line in body.lines() {
+        out.push_str("| ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str("---");
+}
+
+fn read_capped(mut r: impl Read, cap: usize) -> String {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = r.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        // Keep the end: the last words of a failing program are the useful ones.
+        kept.extend_from_slice(&buf[..n]);
+        if kept.len() > cap {
+            kept.drain(..kept.len() - cap);
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// The last lines of console output that were not frames.
+#[derive(Default)]
+struct Tail {
+    lines: VecDeque<String>,
+    partial: Vec<u8>,
+}
+
+impl Tail {
+    fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b == b'\n' {
+                let line = String::from_utf8_lossy(&self.partial)
+                    .trim_end()
+                    .to_string();
+                self.partial.clear();
+                if line.is_empty() || line.contains("HVB/") {
+                    continue;
+                }
+                self.lines.push_back(line);
+                if self.lines.len() > TAIL_LINES {
+                    self.lines.pop_front();
+                }
+            } else if self.partial.len() < 512 {
+                self.partial.push(b);
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut lines: Vec<String> = self.lines.iter().cloned().collect();
+        let partial = String::from_utf8_lossy(&self.partial)
+            .trim_end()
+            .to_string();
+        if !partial.is_empty() && !partial.contains("HVB/") {
+            lines.push(partial);
+        }
+        lines.join("\n")
+    }
+}
+
+/// Kills the child's process group if we leave early (panic, timeout), and reaps it.
+struct GroupGuard<'a> {
+    child: &'a mut Child,
+    reaped: bool,
+}
+
+impl GroupGuard<'_> {
+    fn kill_group(&mut self) {
+        let pgid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) with a negative pid signals the process group we created for the child
+        // (process_group(0) makes its pgid equal to its pid); it touches no memory of ours.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+
+    fn wait(&mut self) -> Option<std::process::ExitStatus> {
+        let s = self.child.wait().ok();
+        self.reaped = true;
+        s
+    }
+}
+
+impl Drop for GroupGuard<'_> {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill_group();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hvbench_proto::encode;
+
+    fn sh(script: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(script);
+        c
+    }
+
+    fn frame_text(m: &Message) -> String {
+        String::from_utf8(encode(m)).unwrap()
+    }
+
+    #[test]
+    fn done_frame_completes_the_trial() {
+        let done = frame_text(&Message::Done {
+            samples: 0,
+            failures: 0,
+        });
+        let script = format!("echo booting; printf '%s' '{}'", done.trim_end());
+        let mut seen = Vec::new();
+        let end = run(sh(&script), Duration::from_secs(20), None, &mut |e| {
+            seen.push(e)
+        });
+        assert_eq!(end, TrialEnd::Completed);
+        assert_eq!(
+            seen,
+            vec![Event::Frame(Message::Done {
+                samples: 0,
+                failures: 0
+            })]
+        );
+    }
+
+    #[test]
+    fn hang_is_killed_with_its_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("grandchild-alive");
+        // The grandchild would touch the marker after 3 s unless the whole group is killed.
+        let script = format!(
+            "(sleep 3; touch {}) & echo waiting; sleep 60",
+            marker.display()
+        );
+        let t = Instant::now();
+        let end = run(sh(&script), Duration::from_millis(500), None, &mut |_| {});
+        assert!(t.elapsed() < Duration::from_secs(10));
+        match end {
+            TrialEnd::Failed(r) => {
+                assert!(r.contains("timed out"), "{r}");
+                assert!(
+                    r.contains("| waiting"),
+                    "the console tail explains the failure: {r}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        thread::sleep(Duration::from_secs(4));
+        assert!(!marker.exists(), "a grandchild outlived the kill");
+    }
+
+    #[test]
+    fn early_exit_shows_stderr_framed() {
+        let end = run(
+            sh("echo 'qemu: could not load kernel' >&2; exit 1"),
+            Duration::from_secs(20),
+            None,
+            &mut |_| {},
+        );
+        match end {
+            TrialEnd::Failed(r) => {
+                assert!(r.contains("exited"), "{r}");
+                assert!(r.contains("| qemu: could not load kernel"), "{r}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_program_is_a_failure_not_a_panic() {
+        let end = run(
+            Command::new("/nonexistent/qemu"),
+            Duration::from_secs(1),
+            None,
+            &mut |_| {},
+        );
+        assert!(matches!(end, TrialEnd::Failed(r) if r.contains("cannot start")));
+    }
+
+    #[test]
+    fn console_is_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("console.log");
+        run(
+            sh("echo hello"),
+            Duration::from_secs(20),
+            Some(&log),
+            &mut |_| {},
+        );
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "hello\n");
+    }
+}

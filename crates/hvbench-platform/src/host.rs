@@ -1,0 +1,68 @@
+//! The `host` driver: the agent as a plain process on this machine — the bare-metal baseline,
+//! with the same binary and the same workloads as in every guest.
+
+use crate::cache::Cache;
+use crate::console::{self, TrialEnd};
+use crate::{agent, Platform, Result, TrialRequest};
+use hvbench_proto::Event;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+pub struct HostPlatform {
+    name: String,
+    agent: PathBuf,
+    workdir: PathBuf,
+}
+
+impl HostPlatform {
+    /// `workdir` is a private directory where plan files are written.
+    pub fn prepare(name: &str, cache: &Cache, workdir: PathBuf) -> Result<HostPlatform> {
+        let agent = agent::agent_path(cache)?;
+        Ok(HostPlatform {
+            name: name.to_string(),
+            agent,
+            workdir,
+        })
+    }
+}
+
+impl Platform for HostPlatform {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn driver(&self) -> &'static str {
+        "host"
+    }
+
+    fn facts(&self) -> BTreeMap<String, String> {
+        let mut f = BTreeMap::new();
+        f.insert("accel".into(), "none".into());
+        f.insert("platform.kind".into(), "bare host process".into());
+        f.insert("host.emulated".into(), host_is_virtual().to_string());
+        f
+    }
+
+    fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
+        let plan_path = self.workdir.join(format!("plan-{}.json", self.name));
+        let text = serde_json::to_vec_pretty(req.plan).expect("plan serialises");
+        if let Err(e) = std::fs::write(&plan_path, text) {
+            return TrialEnd::Failed(format!("cannot write {}: {e}", plan_path.display()));
+        }
+        let mut cmd = Command::new(&self.agent);
+        cmd.arg("--plan").arg(&plan_path);
+        console::run(cmd, req.timeout, req.console_log.as_deref(), on_event)
+    }
+}
+
+/// Whether this "host" is itself a virtual machine (CPUID's hypervisor bit, as Linux shows it
+/// in /proc/cpuinfo): then the baseline is not bare metal, and the report must say so.
+pub fn host_is_virtual() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|c| {
+            c.lines()
+                .any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "hypervisor"))
+        })
+        .unwrap_or(false)
+}

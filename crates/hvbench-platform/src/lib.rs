@@ -1,0 +1,72 @@
+//! Platform drivers: the ways hvbench runs its agent — as a plain process on the host, or as
+//! PID 1 in a QEMU guest — and everything a driver needs for that: the embedded static agent,
+//! guest kernels and initramfs images, and a console reader that turns a child's output into
+//! decoded frames under a deadline.
+//!
+//! A driver is chosen by the plan (`driver = ...`), never by `if` chains in the runner: each
+//! implements [`Platform`].
+
+pub mod agent;
+pub mod cache;
+pub mod console;
+pub mod host;
+pub mod image;
+pub mod kvm;
+pub mod qemu;
+
+use hvbench_proto::{AgentPlan, Event};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use console::TrialEnd;
+
+/// Errors found while preparing a platform, before any trial runs. Each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("{what}\n  hint: {hint}")]
+    Unavailable { what: String, hint: String },
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl PlatformError {
+    pub fn unavailable(what: impl Into<String>, hint: impl Into<String>) -> Self {
+        PlatformError::Unavailable {
+            what: what.into(),
+            hint: hint.into(),
+        }
+    }
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| PlatformError::Io { context, source }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, PlatformError>;
+
+/// One trial's request: what the agent should do, and how long the whole trial may take.
+#[derive(Debug, Clone)]
+pub struct TrialRequest<'a> {
+    pub plan: &'a AgentPlan,
+    pub timeout: Duration,
+    /// Where the raw console of this trial is kept, for diagnosis.
+    pub console_log: Option<PathBuf>,
+}
+
+/// A way of running the agent: host process, QEMU guest, (later) Xen domain.
+pub trait Platform {
+    /// The platform's name in the experiment file.
+    fn name(&self) -> &str;
+    /// The driver's name: "host", "qemu", ...
+    fn driver(&self) -> &'static str;
+    /// What the driver knows about the platform before any trial: accelerator, versions,
+    /// machine type, kernel. The agent adds what it sees from inside.
+    fn facts(&self) -> BTreeMap<String, String>;
+    /// Run the agent once, passing every console event to `on_event` as it arrives.
+    fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd;
+}

@@ -1,0 +1,80 @@
+//! Schema and migrations. `PRAGMA user_version` holds the number of migrations applied;
+//! each migration runs once, in order, inside a transaction.
+
+use crate::{Result, StoreError};
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, platforms and their facts, trials (one agent run each), samples, workload failures.
+    "CREATE TABLE runs(
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        started_ms INTEGER NOT NULL,
+        finished_ms INTEGER,
+        status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed', 'interrupted')),
+        hvbench_version TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        plan_json TEXT NOT NULL
+     );
+     CREATE TABLE platforms(
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        name TEXT NOT NULL,
+        driver TEXT NOT NULL,
+        UNIQUE (run_id, name)
+     );
+     CREATE TABLE facts(
+        platform_id INTEGER NOT NULL REFERENCES platforms(id),
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (platform_id, key)
+     );
+     CREATE TABLE trials(
+        id INTEGER PRIMARY KEY,
+        platform_id INTEGER NOT NULL REFERENCES platforms(id),
+        round INTEGER NOT NULL,
+        guest TEXT NOT NULL,
+        scenario TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed')),
+        reason TEXT,
+        started_ms INTEGER NOT NULL,
+        finished_ms INTEGER
+     );
+     CREATE TABLE samples(
+        id INTEGER PRIMARY KEY,
+        trial_id INTEGER NOT NULL REFERENCES trials(id),
+        workload TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        better TEXT NOT NULL CHECK (better IN ('higher', 'lower')),
+        warmup INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        value REAL NOT NULL,
+        iterations INTEGER NOT NULL,
+        elapsed_ns INTEGER NOT NULL,
+        UNIQUE (trial_id, workload, metric, idx)
+     );
+     CREATE TABLE workload_failures(
+        id INTEGER PRIMARY KEY,
+        trial_id INTEGER NOT NULL REFERENCES trials(id),
+        workload TEXT NOT NULL,
+        reason TEXT NOT NULL
+     );
+     CREATE INDEX samples_by_trial ON samples(trial_id);
+     CREATE INDEX trials_by_platform ON trials(platform_id);",
+];
+
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let known = MIGRATIONS.len() as i64;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > known {
+        return Err(StoreError::TooNew { found, known });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
