@@ -18,6 +18,7 @@ pub enum Message {
     Facts { facts: BTreeMap<String, String> },
     /// One measurement window of one workload.
     Sample {
+        /// The request's label ([`WorkloadRequest::label`]).
         workload: String,
         metric: String,
         unit: String,
@@ -35,7 +36,8 @@ pub enum Message {
     Failed { workload: String, reason: String },
     /// Free-form diagnostics.
     Log { message: String },
-    /// Last frame of every agent run.
+    /// Last frame of every agent run: `samples` counts every `Sample` frame sent, warm-ups
+    /// included, and `failures` every `Failed` frame, so the host can check nothing was lost.
     Done { samples: u32, failures: u32 },
 }
 
@@ -61,8 +63,23 @@ pub struct AgentPlan {
 #[serde(deny_unknown_fields)]
 pub struct WorkloadRequest {
     pub name: String,
+    /// The label the agent puts in the `workload` field of this request's frames, so that the
+    /// same workload listed twice with different parameters stays apart; empty means `name`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     #[serde(default)]
     pub params: BTreeMap<String, serde_json::Value>,
+}
+
+impl WorkloadRequest {
+    /// What the agent reports this request as: its `id`, or its `name` when no id was given.
+    pub fn label(&self) -> &str {
+        if self.id.is_empty() {
+            &self.name
+        } else {
+            &self.id
+        }
+    }
 }
 
 #[cfg(test)]
@@ -76,11 +93,21 @@ mod tests {
             warmup: 1,
             samples: 2,
             min_window_ms: 200,
-            workloads: vec![WorkloadRequest {
-                name: "syscall".into(),
-                params: BTreeMap::new(),
-            }],
+            workloads: vec![
+                WorkloadRequest {
+                    name: "syscall".into(),
+                    id: String::new(),
+                    params: BTreeMap::new(),
+                },
+                WorkloadRequest {
+                    name: "mem-bandwidth".into(),
+                    id: "mem-bandwidth[kernel=copy]".into(),
+                    params: BTreeMap::new(),
+                },
+            ],
         };
+        assert_eq!(plan.workloads[0].label(), "syscall");
+        assert_eq!(plan.workloads[1].label(), "mem-bandwidth[kernel=copy]");
         let text = serde_json::to_string(&plan).unwrap();
         assert_eq!(serde_json::from_str::<AgentPlan>(&text).unwrap(), plan);
         let extra = text.replacen('{', r#"{"surprise":1,"#, 1);

@@ -1,1 +1,337 @@
-fn main() {}
+//! `hvbench`: the command line. Arguments and glue only; the work is in the library crates.
+//! Pipeline: spec -> plan -> platforms -> runner -> store -> report.
+
+mod doctor;
+mod progress;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use hvbench_analysis::BootstrapConfig;
+use hvbench_platform::cache::Cache;
+use hvbench_platform::host::HostPlatform;
+use hvbench_platform::qemu::QemuPlatform;
+use hvbench_platform::Platform;
+use hvbench_report::ReportInput;
+use hvbench_spec::{Driver, Plan, SpecError};
+use hvbench_store::{RunStatus, Store};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const DEFAULT_DB: &str = "hvbench.db";
+
+#[derive(Parser)]
+#[command(
+    name = "hvbench",
+    version,
+    about = "Compare virtualization platforms with rerunnable experiments"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an experiment (with no SPEC: the built-in default comparison) and print its report.
+    Run {
+        /// The experiment file (TOML).
+        spec: Option<PathBuf>,
+        /// The SQLite database the samples go to.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: PathBuf,
+        /// Also write the report (Markdown, text) and raw results (JSON, CSV) into this directory.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Validate an experiment file and print the expanded plan; runs nothing.
+    Plan {
+        /// The experiment file (TOML).
+        spec: PathBuf,
+    },
+    /// Print the report of a stored run (default: the latest).
+    Report {
+        /// Run id or name (default: the latest run).
+        run: Option<String>,
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: PathBuf,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Terminal)]
+        format: ReportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// List the stored runs instead.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Print the raw samples of a stored run, one object (or row) per sample, warm-ups excluded.
+    Results {
+        /// Run id or name (default: the latest run).
+        run: Option<String>,
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: PathBuf,
+        #[arg(long, value_enum, default_value_t = ResultsFormat::Json)]
+        format: ResultsFormat,
+    },
+    /// Say what this machine can run (QEMU, KVM, kernel image) and what hurts measurement.
+    Doctor,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Terminal,
+    Markdown,
+    Json,
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ResultsFormat {
+    Json,
+    Csv,
+}
+
+/// Exit codes (DESIGN.md): 0 success, 1 runtime failure, 2 bad usage or bad spec.
+struct Usage(String);
+
+impl std::fmt::Debug for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Usage {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(spec) = e.downcast_ref::<SpecError>() {
+                eprintln!("{spec}");
+                return ExitCode::from(2);
+            }
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<Usage>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn dispatch(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Run { spec, db, report } => run(spec.as_deref(), &db, report.as_deref()),
+        Command::Plan { spec } => {
+            let plan = hvbench_spec::load(&spec)?;
+            print!("{}", plan.render());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            run,
+            db,
+            format,
+            out,
+            list,
+        } => {
+            let store = open_existing(&db)?;
+            if list {
+                print!("{}", list_runs(&store)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let data = RunData::load(&store, run.as_deref())?;
+            let cfg = BootstrapConfig::default();
+            let text = match format {
+                ReportFormat::Terminal => hvbench_report::terminal(&data.input(), &cfg),
+                ReportFormat::Markdown => hvbench_report::markdown(&data.input(), &cfg),
+                ReportFormat::Json => hvbench_report::summary_json(&data.input(), &cfg),
+                ReportFormat::Csv => hvbench_report::results_csv(&data.input()),
+            };
+            emit(&text, out.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Results { run, db, format } => {
+            let store = open_existing(&db)?;
+            let data = RunData::load(&store, run.as_deref())?;
+            let text = match format {
+                ResultsFormat::Json => hvbench_report::results_json(&data.input()),
+                ResultsFormat::Csv => hvbench_report::results_csv(&data.input()),
+            };
+            emit(&text, None)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor => {
+            print!("{}", doctor::report(&Cache::from_env()));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn run(spec: Option<&Path>, db: &Path, report_dir: Option<&Path>) -> Result<ExitCode> {
+    let (plan, is_default) = match spec {
+        Some(p) => (hvbench_spec::load(p)?, false),
+        None => (Plan::default_plan(), true),
+    };
+    let cache = Cache::from_env();
+    // A private directory for the files handed to host agents; removed when the run ends.
+    let workdir = tempfile::Builder::new()
+        .prefix("hvbench-")
+        .tempdir()
+        .context("cannot create a private temporary directory")?;
+    let mut platforms = prepare_platforms(&plan, &cache, workdir.path(), is_default)?;
+    let store = Store::open(db)?;
+    let logs_dir = PathBuf::from(format!("{}-logs", db.display()));
+    let opts = hvbench_runner::Options {
+        logs_dir,
+        hvbench_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let mut progress = progress::for_stderr(std::io::stderr().is_terminal());
+    let outcome = hvbench_runner::run(&plan, &mut platforms, &store, &opts, progress.as_mut())?;
+
+    let data = RunData::load(&store, Some(&outcome.run.to_string()))?;
+    let cfg = BootstrapConfig::default();
+    print!("{}", hvbench_report::terminal(&data.input(), &cfg));
+    if let Some(dir) = report_dir {
+        write_report_dir(dir, &data, &cfg)?;
+        eprintln!("report written to {}", dir.display());
+    }
+    eprintln!(
+        "run {}: {} trials ok, {} failed, {} samples stored in {}",
+        outcome.run,
+        outcome.trials_ok,
+        outcome.trials_failed,
+        outcome.samples,
+        db.display()
+    );
+    Ok(if outcome.trials_ok == 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Build every platform of the plan before the first trial, so that a missing QEMU or kernel is
+/// reported before anything runs. The built-in default drops what this machine cannot run.
+fn prepare_platforms(
+    plan: &Plan,
+    cache: &Cache,
+    workdir: &Path,
+    is_default: bool,
+) -> Result<Vec<Box<dyn Platform>>> {
+    let agent_plan = plan.agent_plan();
+    let mut out: Vec<Box<dyn Platform>> = Vec::new();
+    for p in &plan.platforms {
+        let prepared: hvbench_platform::Result<Box<dyn Platform>> = match &p.driver {
+            Driver::Host => HostPlatform::prepare(&p.name, cache, workdir.to_path_buf())
+                .map(|h| Box::new(h) as _),
+            Driver::Qemu(q) => QemuPlatform::prepare(&p.name, q, &plan.guest, &agent_plan, cache)
+                .map(|h| Box::new(h) as _),
+        };
+        match prepared {
+            Ok(platform) => out.push(platform),
+            Err(e) if is_default => eprintln!(
+                "warning: platform `{}` left out of the default comparison: {e}",
+                p.name
+            ),
+            Err(e) => return Err(e).with_context(|| format!("platform `{}` cannot run", p.name)),
+        }
+    }
+    if out.is_empty() {
+        bail!("no platform can run on this machine (see `hvbench doctor`)");
+    }
+    Ok(out)
+}
+
+fn write_report_dir(dir: &Path, data: &RunData, cfg: &BootstrapConfig) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let input = data.input();
+    let files = [
+        ("report.md", hvbench_report::markdown(&input, cfg)),
+        ("report.txt", hvbench_report::terminal(&input, cfg)),
+        ("summary.json", hvbench_report::summary_json(&input, cfg)),
+        ("results.json", hvbench_report::results_json(&input)),
+        ("results.csv", hvbench_report::results_csv(&input)),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn emit(text: &str, out: Option<&Path>) -> Result<()> {
+    match out {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display())),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// Reading a report must not create an empty database by accident.
+fn open_existing(db: &Path) -> Result<Store> {
+    if !db.exists() {
+        return Err(Usage(format!(
+            "no database at {} (run `hvbench run` first, or pass --db FILE)",
+            db.display()
+        ))
+        .into());
+    }
+    Ok(Store::open(db)?)
+}
+
+fn list_runs(store: &Store) -> Result<String> {
+    let mut out = String::from("id  name                 status       started\n");
+    for r in store.runs()? {
+        out.push_str(&format!(
+            "{:<3} {:<20} {:<12} {}\n",
+            r.id,
+            r.name,
+            r.status.as_str(),
+            hvbench_store::format_utc(r.started_ms)
+        ));
+    }
+    Ok(out)
+}
+
+/// Everything stored about one run, loaded once for the renderers.
+struct RunData {
+    run: hvbench_store::RunRow,
+    platforms: Vec<hvbench_store::PlatformRow>,
+    trials: Vec<hvbench_store::TrialRow>,
+    samples: Vec<hvbench_store::SampleRow>,
+    failures: Vec<hvbench_store::FailureRow>,
+}
+
+impl RunData {
+    fn load(store: &Store, which: Option<&str>) -> Result<RunData> {
+        let run = store.resolve_run(which)?;
+        if run.status == RunStatus::Running {
+            eprintln!("note: run {} did not finish (interrupted, or still running): the report covers what was stored", run.id);
+        }
+        Ok(RunData {
+            platforms: store.platforms(run.id)?,
+            trials: store.trials(run.id)?,
+            samples: store.samples(run.id)?,
+            failures: store.failures(run.id)?,
+            run,
+        })
+    }
+
+    fn input(&self) -> ReportInput<'_> {
+        ReportInput {
+            run: &self.run,
+            platforms: &self.platforms,
+            trials: &self.trials,
+            samples: &self.samples,
+            failures: &self.failures,
+        }
+    }
+}

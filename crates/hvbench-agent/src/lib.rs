@@ -1,0 +1,50 @@
+//! The hvbench agent: runs the workload battery and reports framed samples on stdout.
+//!
+//! The same static binary runs in two places:
+//!
+//! - **guest mode**, as `/init` (PID 1) of a guest initramfs: it mounts the pseudo file systems,
+//!   reads [`plan::GUEST_PLAN_PATH`], runs it, writes frames on the console and powers off
+//!   ([`guest::main`]);
+//! - **host mode**, as a plain process: `hvbench-agent --plan FILE` ([`cli::main`]).
+//!
+//! Either way one run writes `Hello`, `Facts`, the workloads' samples (or failures) and `Done`
+//! ([`run::run_plan`]). A host that wants to run a plan in-process can call [`run::run_plan`]
+//! with any [`std::io::Write`].
+
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod cli;
+pub mod facts;
+pub mod frames;
+pub mod guest;
+pub mod harness;
+pub mod panics;
+pub mod plan;
+pub mod run;
+pub mod workloads;
+
+pub use frames::FrameWriter;
+pub use plan::{parse_plan, read_plan, PlanError};
+pub use run::{report_plan_failure, run_plan, RunSummary};
+
+/// The version the agent reports in its `Hello` frame.
+pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Where the agent runs: it changes how it starts and stops, never how it measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// PID 1 of a guest: mounts, console and power-off are the agent's job.
+    Guest,
+    /// A plain process on a host.
+    Host,
+}
+
+impl Mode {
+    /// The spelling used in `Hello.mode` and the `agent.mode` fact.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Guest => "guest",
+            Mode::Host => "host",
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! One agent run: `Hello`, `Facts`, each workload's windows (or its failure), `Done`.
+
+use crate::frames::FrameWriter;
+use crate::harness::{self, Window};
+use crate::workloads::{self, Workload};
+use crate::{facts, panics, Mode, AGENT_VERSION};
+use hvbench_proto::{AgentPlan, Message, WorkloadDef, WorkloadRequest};
+use std::io::{self, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+/// The counts of the closing `Done` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunSummary {
+    /// `Sample` frames sent, warm-up windows included.
+    pub samples: u32,
+    /// `Failed` frames sent.
+    pub failures: u32,
+}
+
+/// Run a whole plan, writing every frame to `out`. A workload that fails is reported and the
+/// run goes on; only an error writing `out` ends it early.
+pub fn run_plan<W: Write>(plan: &AgentPlan, mode: Mode, out: W) -> io::Result<RunSummary> {
+    let mut frames = FrameWriter::new(out);
+    start(mode, &mut frames)?;
+    run_workloads(plan, &mut frames)?;
+    finish(&mut frames)
+}
+
+/// The frames of a run whose plan could not be used: `Hello`, `Facts`, a `Failed` frame for
+/// the workload `"plan"` with `reason`, and `Done`.
+pub fn report_plan_failure<W: Write>(mode: Mode, reason: &str, out: W) -> io::Result<RunSummary> {
+    let mut frames = FrameWriter::new(out);
+    start(mode, &mut frames)?;
+    frames.failed("plan", reason)?;
+    finish(&mut frames)
+}
+
+/// The opening frames: `Hello` and `Facts`.
+pub fn start<W: Write>(mode: Mode, frames: &mut FrameWriter<W>) -> io::Result<()> {
+    frames.send(&Message::Hello {
+        agent_version: AGENT_VERSION.to_string(),
+        mode: mode.as_str().to_string(),
+    })?;
+    frames.send(&Message::Facts {
+        facts: facts::collect(mode),
+    })
+}
+
+/// Every workload of the plan, in order.
+pub fn run_workloads<W: Write>(plan: &AgentPlan, frames: &mut FrameWriter<W>) -> io::Result<()> {
+    for request in &plan.workloads {
+        run_workload(plan, request, frames)?;
+    }
+    Ok(())
+}
+
+/// The closing `Done` frame.
+pub fn finish<W: Write>(frames: &mut FrameWriter<W>) -> io::Result<RunSummary> {
+    frames.done()?;
+    Ok(RunSummary {
+        samples: frames.samples(),
+        failures: frames.failures(),
+    })
+}
+
+/// Set one workload up, then measure it. Set-up failures and panics become `Failed` frames.
+fn run_workload<W: Write>(
+    plan: &AgentPlan,
+    request: &WorkloadRequest,
+    frames: &mut FrameWriter<W>,
+) -> io::Result<()> {
+    let name = request.name.as_str();
+    let label = request.label();
+    let prepared = catch_unwind(|| workloads::prepare(name, &request.params));
+    match prepared {
+        Ok(Ok((def, mut workload))) => measure(plan, def, label, workload.as_mut(), frames),
+        Ok(Err(reason)) => frames.failed(label, reason),
+        Err(payload) => frames.failed(
+            label,
+            format!("panicked while setting up: {}", panics::message(&*payload)),
+        ),
+    }
+}
+
+/// Calibrate, then send `plan.warmup` warm-up windows and `plan.samples` measured windows.
+fn measure<W: Write>(
+    plan: &AgentPlan,
+    def: &WorkloadDef,
+    label: &str,
+    workload: &mut dyn Workload,
+    frames: &mut FrameWriter<W>,
+) -> io::Result<()> {
+    let Some(windows) = plan.warmup.checked_add(plan.samples) else {
+        return frames.failed(label, "warmup + samples exceeds the window counter");
+    };
+    let min_window = Duration::from_millis(plan.min_window_ms);
+    let calibrated = catch_unwind(AssertUnwindSafe(|| {
+        harness::calibrate(workload, min_window)
+    }));
+    let iterations = match calibrated {
+        Ok(Ok(window)) => window.iterations,
+        Ok(Err(e)) => return frames.failed(label, e.to_string()),
+        Err(payload) => {
+            return frames.failed(
+                label,
+                format!("panicked while calibrating: {}", panics::message(&*payload)),
+            )
+        }
+    };
+    for index in 0..windows {
+        let timed = catch_unwind(AssertUnwindSafe(|| {
+            let window = harness::time_window(workload, iterations);
+            (window, workload.value(window.iterations, window.elapsed))
+        }));
+        let (window, value) = match timed {
+            Ok(timed) => timed,
+            Err(payload) => {
+                return frames.failed(
+                    label,
+                    format!("panicked in window {index}: {}", panics::message(&*payload)),
+                )
+            }
+        };
+        if !value.is_finite() {
+            return frames.failed(
+                label,
+                format!(
+                    "window {index} gave a non-finite {} ({value}) for {} iterations in {:?}",
+                    def.metric, window.iterations, window.elapsed
+                ),
+            );
+        }
+        frames.send(&sample(
+            def,
+            label,
+            index < plan.warmup,
+            index,
+            value,
+            window,
+        ))?;
+    }
+    Ok(())
+}
+
+fn sample(
+    def: &WorkloadDef,
+    label: &str,
+    warmup: bool,
+    index: u32,
+    value: f64,
+    window: Window,
+) -> Message {
+    Message::Sample {
+        workload: label.to_string(),
+        metric: def.metric.to_string(),
+        unit: def.unit.to_string(),
+        better: def.better,
+        warmup,
+        index,
+        value,
+        iterations: window.iterations,
+        elapsed_ns: window.elapsed_ns(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hvbench_proto::{catalog, Decoder, Event, PLAN_VERSION};
+    use serde_json::Value;
+
+    fn request(name: &str, params: &[(&str, Value)]) -> WorkloadRequest {
+        WorkloadRequest {
+            name: name.to_string(),
+            id: String::new(),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+
+    fn tiny_plan(workloads: Vec<WorkloadRequest>) -> AgentPlan {
+        AgentPlan {
+            version: PLAN_VERSION,
+            warmup: 1,
+            samples: 2,
+            min_window_ms: 20,
+            workloads,
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Vec<Message> {
+        let mut decoder = Decoder::new();
+        let mut events = decoder.push(bytes);
+        events.extend(decoder.finish());
+        events
+            .into_iter()
+            .map(|e| match e {
+                Event::Frame(m) => m,
+                Event::Bad { error, excerpt } => panic!("bad frame {error}: {excerpt}"),
+            })
+            .collect()
+    }
+
+    fn run(plan: &AgentPlan) -> (RunSummary, Vec<Message>) {
+        let mut out = Vec::new();
+        let summary = run_plan(plan, Mode::Host, &mut out).unwrap();
+        (summary, decode(&out))
+    }
+
+    /// Checks the samples of one workload and returns how many there were.
+    fn check_samples(messages: &[Message], name: &str, plan: &AgentPlan) -> usize {
+        let def = catalog::workload(name).unwrap();
+        let samples: Vec<_> = messages
+            .iter()
+            .filter(|m| matches!(m, Message::Sample { workload, .. } if workload == name))
+            .collect();
+        for (i, m) in samples.iter().enumerate() {
+            let Message::Sample {
+                metric,
+                unit,
+                better,
+                warmup,
+                index,
+                value,
+                iterations,
+                elapsed_ns,
+                ..
+            } = m
+            else {
+                unreachable!()
+            };
+            assert_eq!(
+                (metric.as_str(), unit.as_str(), *better),
+                (def.metric, def.unit, def.better)
+            );
+            assert_eq!(*index as usize, i);
+            assert_eq!(*warmup, (i as u32) < plan.warmup);
+            assert!(value.is_finite() && *value > 0.0, "{name}: {value}");
+            assert!(*iterations > 0 && *elapsed_ns > 0);
+        }
+        samples.len()
+    }
+
+    #[test]
+    fn cpu_int_gives_finite_positive_throughput() {
+        let plan = tiny_plan(vec![request("cpu-int", &[])]);
+        let (summary, messages) = run(&plan);
+        assert_eq!(check_samples(&messages, "cpu-int", &plan), 3);
+        assert_eq!(
+            summary,
+            RunSummary {
+                samples: 3,
+                failures: 0
+            }
+        );
+    }
+
+    #[test]
+    fn syscall_gives_finite_positive_latency() {
+        let plan = tiny_plan(vec![request("syscall", &[])]);
+        let (summary, messages) = run(&plan);
+        assert_eq!(check_samples(&messages, "syscall", &plan), 3);
+        assert_eq!(summary.failures, 0);
+    }
+
+    #[test]
+    fn mem_bandwidth_gives_finite_positive_bandwidth_for_every_kernel() {
+        let plan = tiny_plan(
+            ["copy", "scale", "add", "triad"]
+                .iter()
+                .map(|k| {
+                    request(
+                        "mem-bandwidth",
+                        &[("kernel", Value::from(*k)), ("size_mib", Value::from(1))],
+                    )
+                })
+                .collect(),
+        );
+        let plan = AgentPlan {
+            warmup: 0,
+            samples: 1,
+            ..plan
+        };
+        let (summary, messages) = run(&plan);
+        assert_eq!(
+            summary,
+            RunSummary {
+                samples: 4,
+                failures: 0
+            }
+        );
+        for m in &messages {
+            if let Message::Sample { value, unit, .. } = m {
+                assert!(value.is_finite() && *value > 0.0);
+                assert_eq!(unit, "MB/s");
+            }
+        }
+    }
+
+    #[test]
+    fn frame_order_and_counts() {
+        let plan = AgentPlan {
+            warmup: 2,
+            samples: 1,
+            min_window_ms: 1,
+            ..tiny_plan(vec![request("syscall", &[]), request("no-such", &[])])
+        };
+        let (summary, messages) = run(&plan);
+        assert!(matches!(&messages[0], Message::Hello { mode, .. } if mode == "host"));
+        assert!(
+            matches!(&messages[1], Message::Facts { facts } if facts.contains_key("kernel.release"))
+        );
+        assert!(matches!(&messages[5], Message::Failed { workload, .. } if workload == "no-such"));
+        assert_eq!(
+            messages.last(),
+            Some(&Message::Done {
+                samples: 3,
+                failures: 1
+            })
+        );
+        assert_eq!(messages.len(), 7);
+        assert_eq!(
+            summary,
+            RunSummary {
+                samples: 3,
+                failures: 1
+            }
+        );
+    }
+
+    #[test]
+    fn plan_failure_is_reported_as_workload_plan() {
+        let mut out = Vec::new();
+        let summary = report_plan_failure(Mode::Guest, "no plan", &mut out).unwrap();
+        let messages = decode(&out);
+        assert!(matches!(&messages[0], Message::Hello { mode, .. } if mode == "guest"));
+        assert!(matches!(&messages[1], Message::Facts { .. }));
+        assert_eq!(
+            messages[2],
+            Message::Failed {
+                workload: "plan".into(),
+                reason: "no plan".into()
+            }
+        );
+        assert_eq!(
+            summary,
+            RunSummary {
+                samples: 0,
+                failures: 1
+            }
+        );
+    }
+
+    struct Faulty {
+        panic_after: u64,
+        value: f64,
+    }
+
+    impl Workload for Faulty {
+        fn run(&mut self, iterations: u64) {
+            self.panic_after = self.panic_after.saturating_sub(1);
+            assert!(self.panic_after > 0, "workload blew up");
+            std::thread::sleep(Duration::from_millis(iterations.min(2)));
+        }
+        fn value(&self, _iterations: u64, _elapsed: Duration) -> f64 {
+            self.value
+        }
+    }
+
+    fn measure_faulty(faulty: &mut Faulty) -> Vec<Message> {
+        let plan = AgentPlan {
+            min_window_ms: 1,
+            ..tiny_plan(vec![])
+        };
+        let def = catalog::workload("cpu-int").unwrap();
+        let mut out = Vec::new();
+        measure(
+            &plan,
+            def,
+            def.name,
+            faulty,
+            &mut FrameWriter::new(&mut out),
+        )
+        .unwrap();
+        decode(&out)
+    }
+
+    #[test]
+    fn a_panicking_workload_is_a_failure_not_a_crash() {
+        let messages = measure_faulty(&mut Faulty {
+            panic_after: 4,
+            value: 1.0,
+        });
+        let Some(Message::Failed { reason, .. }) = messages.last() else {
+            panic!("{messages:?}")
+        };
+        assert!(reason.contains("workload blew up"), "{reason}");
+    }
+
+    #[test]
+    fn non_finite_values_are_failures() {
+        let messages = measure_faulty(&mut Faulty {
+            panic_after: u64::MAX,
+            value: f64::NAN,
+        });
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(
+            matches!(&messages[0], Message::Failed { reason, .. } if reason.contains("non-finite"))
+        );
+    }
+
+    #[test]
+    fn bad_parameters_fail_only_their_workload() {
+        let plan = tiny_plan(vec![
+            request("mem-bandwidth", &[("size_mib", Value::from(0))]),
+            request("cpu-int", &[]),
+        ]);
+        let (summary, messages) = run(&plan);
+        assert_eq!(
+            summary,
+            RunSummary {
+                samples: 3,
+                failures: 1
+            }
+        );
+        assert!(messages
+            .iter()
+            .any(|m| matches!(m, Message::Failed { workload, .. } if workload == "mem-bandwidth")));
+    }
+}

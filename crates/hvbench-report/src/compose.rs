@@ -1,0 +1,297 @@
+//! The wording and layout of the human-readable report (terminal and Markdown alike).
+
+use crate::document::{one_line, Align, Block, Table};
+use crate::format::{self, Better};
+use crate::model::{BaselineKind, Group, Missing, Model, Outcome};
+use hvbench_analysis::{BootstrapConfig, DEFAULT_MAD_THRESHOLD};
+use hvbench_store::{format_utc, RunStatus};
+
+/// Platform facts shown in the platforms table, with their column headers, in order.
+const KEY_FACTS: &[(&str, &str)] = &[
+    ("accel", "accel"),
+    ("qemu.version", "QEMU"),
+    ("qemu.machine", "machine"),
+    ("qemu.cpu", "vCPU model"),
+    ("kernel.release", "guest kernel"),
+    ("clocksource", "clocksource"),
+    ("cpuid.hypervisor", "hypervisor (cpuid)"),
+    ("cpu.model", "CPU model"),
+];
+
+/// Marks an overhead whose ratio interval includes 1.
+const NOT_SIGNIFICANT_MARK: &str = "*";
+
+pub(crate) fn compose(model: &Model, cfg: &BootstrapConfig) -> Vec<Block> {
+    let mut blocks = header(model);
+    blocks.extend(tcg_warning(model));
+    blocks.extend(platforms(model));
+    blocks.extend(results(model, cfg));
+    blocks.extend(failures(model));
+    blocks
+}
+
+fn header(model: &Model) -> Vec<Block> {
+    let run = model.input.run;
+    let status = match run.status {
+        RunStatus::Complete => "complete",
+        RunStatus::Running | RunStatus::Interrupted => "incomplete: interrupted or still running",
+        RunStatus::Failed => "failed",
+    };
+    vec![
+        Block::Title(format!(
+            "hvbench report: run {} ({})",
+            run.id,
+            one_line(&run.name)
+        )),
+        Block::Fields(vec![
+            (
+                "Run".into(),
+                format!("{} ({})", run.id, one_line(&run.name)),
+            ),
+            ("Status".into(), status.into()),
+            ("Started".into(), format_utc(run.started_ms)),
+            (
+                "Finished".into(),
+                run.finished_ms.map_or_else(|| "-".to_string(), format_utc),
+            ),
+            (
+                "Version".into(),
+                format!("hvbench {}", one_line(&run.hvbench_version)),
+            ),
+        ]),
+    ]
+}
+
+fn tcg_warning(model: &Model) -> Option<Block> {
+    let tcg = model.tcg_platforms();
+    if tcg.is_empty() {
+        return None;
+    }
+    let (who, whose) = if tcg.len() == 1 {
+        ("Platform", "its")
+    } else {
+        ("Platforms", "their")
+    };
+    Some(Block::Warning(format!(
+        "{who} {} ran the guest under QEMU's software emulation (TCG, accel=tcg): {whose} overhead figures \
+         measure emulation, not hardware virtualization.",
+        tcg.join(", "),
+    )))
+}
+
+fn platforms(model: &Model) -> Vec<Block> {
+    let mut blocks = vec![Block::Section("Platforms".into())];
+    if model.platforms.is_empty() {
+        blocks.push(Block::Paragraph(
+            "No platform was recorded for this run.".into(),
+        ));
+        return blocks;
+    }
+    let mut columns = vec![("platform", Align::Left), ("driver", Align::Left)];
+    columns.extend(KEY_FACTS.iter().map(|&(_, header)| (header, Align::Left)));
+    let mut table = Table::new(&columns);
+    for p in &model.platforms {
+        let mut cells = vec![one_line(p.name), one_line(p.driver)];
+        cells.extend(
+            KEY_FACTS
+                .iter()
+                .map(|&(key, _)| p.fact(key).map(one_line).unwrap_or_default()),
+        );
+        table.push(cells);
+    }
+    table.drop_empty_columns(2);
+    for row in &mut table.rows {
+        if let crate::document::Row::Cells(cells) = row {
+            cells
+                .iter_mut()
+                .filter(|c| c.is_empty())
+                .for_each(|c| *c = "-".into());
+        }
+    }
+    blocks.push(Block::Table(table));
+    if let (Some(b), Some(p)) = (&model.baseline, model.baseline_platform()) {
+        blocks.push(Block::Paragraph(match b.kind {
+            BaselineKind::Host => format!("Baseline: {} (driver host); ratios are platform median / baseline median.", p.name),
+            BaselineKind::First => format!(
+                "Baseline: {}. No platform has driver \"host\", so the first platform is the baseline; \
+                 ratios are platform median / baseline median.",
+                p.name
+            ),
+        }));
+    }
+    blocks
+}
+
+fn results(model: &Model, cfg: &BootstrapConfig) -> Vec<Block> {
+    let mut blocks = vec![Block::Section("Results".into())];
+    if model.groups.is_empty() {
+        blocks.push(Block::Paragraph("No measured sample was recorded.".into()));
+    } else {
+        blocks.push(Block::Paragraph(format!(
+            "n counts measured samples (warm-ups excluded). Medians carry a {conf} from a percentile bootstrap \
+             ({resamples} resamples, seed {seed}); ratios carry a bootstrap {conf} too. An overhead marked {mark} has \
+             a ratio interval that includes 1: no clear difference from the baseline. Outliers (modified z-score above \
+             {threshold}, from the median absolute deviation) are counted, never dropped.",
+            conf = format::ci_label(cfg.confidence),
+            resamples = cfg.resamples,
+            seed = cfg.seed,
+            mark = NOT_SIGNIFICANT_MARK,
+            threshold = DEFAULT_MAD_THRESHOLD,
+        )));
+    }
+    for g in &model.groups {
+        blocks.push(Block::Subsection(group_title(model, g)));
+        blocks.push(Block::Table(group_table(model, g, cfg)));
+        let baseline_has_data = model
+            .baseline
+            .as_ref()
+            .is_some_and(|b| matches!(g.outcomes[b.index], Outcome::Measured { .. }));
+        if !baseline_has_data && model.platforms.len() > 1 {
+            blocks.push(Block::Paragraph(
+                "The baseline has no data for this metric, so there are no ratios.".into(),
+            ));
+        }
+    }
+    for w in &model.unmeasured_workloads {
+        blocks.push(Block::Subsection(one_line(w)));
+        blocks.push(Block::Paragraph(
+            "No data on any platform (see failures).".into(),
+        ));
+    }
+    blocks
+}
+
+fn group_title(model: &Model, g: &Group) -> String {
+    let scenario = if model.several_scenarios {
+        format!(" [scenario {}]", one_line(&g.scenario))
+    } else {
+        String::new()
+    };
+    format!(
+        "{} / {}{scenario} ({}, {})",
+        one_line(&g.workload),
+        one_line(&g.metric),
+        one_line(&g.unit),
+        g.better.describe()
+    )
+}
+
+fn group_table(model: &Model, g: &Group, cfg: &BootstrapConfig) -> Table {
+    let ci = format::ci_label(cfg.confidence);
+    let median = format!("median ({})", one_line(&g.unit));
+    let ratio = match model.baseline_platform() {
+        Some(b) => format!("ratio to {} [{ci}]", one_line(b.name)),
+        None => format!("ratio [{ci}]"),
+    };
+    let mut table = Table::new(&[
+        ("platform", Align::Left),
+        ("n", Align::Right),
+        (&median, Align::Right),
+        (&ci, Align::Left),
+        ("CV", Align::Right),
+        (&ratio, Align::Left),
+        ("overhead", Align::Left),
+        ("outliers", Align::Right),
+    ]);
+    for (i, (p, outcome)) in model.platforms.iter().zip(&g.outcomes).enumerate() {
+        let is_baseline = model.baseline.as_ref().is_some_and(|b| b.index == i);
+        match outcome {
+            Outcome::Measured {
+                summary: s,
+                ratio,
+                outliers,
+            } => {
+                let (ratio_text, overhead_text) = match ratio {
+                    _ if is_baseline => ("baseline".to_string(), "-".to_string()),
+                    Some(r) => (
+                        format::ratio_with_ci(r.point, &r.ci),
+                        overhead_cell(r.point, r.ci.contains(1.0), &g.better),
+                    ),
+                    None => ("-".to_string(), "-".to_string()),
+                };
+                table.push(vec![
+                    one_line(p.name),
+                    s.n.to_string(),
+                    format::value(s.median),
+                    format::interval(&s.ci),
+                    format::percent(s.cv),
+                    ratio_text,
+                    overhead_text,
+                    if *outliers > 0 {
+                        outliers.to_string()
+                    } else {
+                        String::new()
+                    },
+                ]);
+            }
+            Outcome::NoData(missing) => table.push_message(
+                one_line(p.name),
+                match missing {
+                    Missing::SeeFailures => "no data (see failures)",
+                    Missing::NotYet => "no data yet (run incomplete)",
+                }
+                .to_string(),
+            ),
+        }
+    }
+    table.drop_empty_columns(7);
+    table
+}
+
+fn overhead_cell(point: f64, includes_one: bool, better: &Better) -> String {
+    match format::overhead(point, better) {
+        Some(text) if includes_one => format!("{text} {NOT_SIGNIFICANT_MARK}"),
+        Some(text) => text,
+        None => "-".to_string(),
+    }
+}
+
+fn failures(model: &Model) -> Vec<Block> {
+    let mut blocks = vec![Block::Section("Trials and failures".into())];
+    if !model.platforms.is_empty() {
+        let mut trials = Table::new(&[
+            ("platform", Align::Left),
+            ("trials ok", Align::Right),
+            ("failed", Align::Right),
+            ("unfinished", Align::Right),
+        ]);
+        for (p, c) in model.platforms.iter().zip(&model.trial_counts) {
+            let unfinished = if c.unfinished > 0 {
+                c.unfinished.to_string()
+            } else {
+                String::new()
+            };
+            trials.push(vec![
+                one_line(p.name),
+                c.ok.to_string(),
+                c.failed.to_string(),
+                unfinished,
+            ]);
+        }
+        trials.drop_empty_columns(3);
+        blocks.push(Block::Table(trials));
+    }
+    let failures = model.input.failures;
+    if failures.is_empty() {
+        blocks.push(Block::Paragraph("No failures.".into()));
+        return blocks;
+    }
+    let mut table = Table::new(&[
+        ("platform", Align::Left),
+        ("round", Align::Right),
+        ("workload", Align::Left),
+        ("reason", Align::Left),
+    ]);
+    for f in failures {
+        table.push(vec![
+            one_line(&f.platform),
+            f.round.to_string(),
+            f.workload
+                .as_deref()
+                .map_or_else(|| "(whole trial)".to_string(), one_line),
+            one_line(&f.reason),
+        ]);
+    }
+    blocks.push(Block::Table(table));
+    blocks
+}

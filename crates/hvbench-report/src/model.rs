@@ -1,0 +1,305 @@
+//! What a report says, computed once from the stored rows and shared by every renderer: the
+//! platforms in order, the baseline, one group per (scenario, workload, metric) with each
+//! platform's summary and ratio, and the failures.
+
+use crate::format::Better;
+use crate::ReportInput;
+use hvbench_analysis::{
+    mad_outliers, ratio_of_medians, summarize, BootstrapConfig, Ratio, Summary,
+};
+use hvbench_analysis::{Interval, DEFAULT_MAD_THRESHOLD};
+use hvbench_store::{FailureRow, RunStatus};
+use std::collections::{BTreeMap, HashMap};
+
+/// The driver name of the bare-metal baseline.
+const HOST_DRIVER: &str = "host";
+
+pub(crate) struct Platform<'a> {
+    pub name: &'a str,
+    pub driver: &'a str,
+    pub facts: Option<&'a BTreeMap<String, String>>,
+}
+
+impl Platform<'_> {
+    pub(crate) fn fact(&self, key: &str) -> Option<&str> {
+        self.facts.and_then(|f| f.get(key)).map(String::as_str)
+    }
+
+    /// The guest ran under QEMU's software emulation.
+    pub(crate) fn is_tcg(&self) -> bool {
+        self.fact("accel")
+            .is_some_and(|a| a.trim().eq_ignore_ascii_case("tcg"))
+    }
+}
+
+/// Why the baseline is the platform it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BaselineKind {
+    /// The first platform with driver "host".
+    Host,
+    /// No host platform: the first platform.
+    First,
+}
+
+pub(crate) struct Baseline {
+    pub index: usize,
+    pub kind: BaselineKind,
+}
+
+/// One platform's result for one group.
+pub(crate) enum Outcome {
+    Measured {
+        summary: Summary,
+        ratio: Option<Ratio>,
+        outliers: usize,
+    },
+    /// No measured sample.
+    NoData(Missing),
+}
+
+/// Why a platform has no data for a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Missing {
+    /// A failure explains it, or the run is over: the failures section says more.
+    SeeFailures,
+    /// No failure, and the run may still be going.
+    NotYet,
+}
+
+pub(crate) struct Group {
+    pub scenario: String,
+    pub workload: String,
+    pub metric: String,
+    pub unit: String,
+    pub better: Better,
+    /// One per platform, in platform order.
+    pub outcomes: Vec<Outcome>,
+}
+
+#[derive(Default, Clone, Copy)]
+pub(crate) struct TrialCounts {
+    pub ok: usize,
+    pub failed: usize,
+    pub unfinished: usize,
+}
+
+pub(crate) struct Model<'a> {
+    pub input: &'a ReportInput<'a>,
+    pub platforms: Vec<Platform<'a>>,
+    pub baseline: Option<Baseline>,
+    pub groups: Vec<Group>,
+    /// More than one scenario among the samples: groups must name theirs.
+    pub several_scenarios: bool,
+    /// Workloads named by failures that produced no sample anywhere.
+    pub unmeasured_workloads: Vec<&'a str>,
+    /// Per platform, in platform order.
+    pub trial_counts: Vec<TrialCounts>,
+}
+
+impl<'a> Model<'a> {
+    pub(crate) fn build(input: &'a ReportInput<'a>, cfg: &BootstrapConfig) -> Model<'a> {
+        let platforms = platforms(input);
+        let baseline = choose_baseline(&platforms);
+        let incomplete = matches!(
+            input.run.status,
+            RunStatus::Running | RunStatus::Interrupted
+        );
+        let groups = groups(input, &platforms, baseline.as_ref(), incomplete, cfg);
+        let scenarios: std::collections::BTreeSet<&str> =
+            input.samples.iter().map(|s| s.scenario.as_str()).collect();
+        let unmeasured_workloads = unmeasured_workloads(input.failures, &groups);
+        let trial_counts = trial_counts(input, &platforms);
+        Model {
+            input,
+            platforms,
+            baseline,
+            groups,
+            several_scenarios: scenarios.len() > 1,
+            unmeasured_workloads,
+            trial_counts,
+        }
+    }
+
+    pub(crate) fn baseline_platform(&self) -> Option<&Platform<'a>> {
+        self.baseline.as_ref().map(|b| &self.platforms[b.index])
+    }
+
+    pub(crate) fn tcg_platforms(&self) -> Vec<&str> {
+        self.platforms
+            .iter()
+            .filter(|p| p.is_tcg())
+            .map(|p| p.name)
+            .collect()
+    }
+}
+
+/// The run's platforms in their stored order, then any platform named only by a trial, sample
+/// or failure (driver unknown), so that nothing measured goes unreported.
+fn platforms<'a>(input: &'a ReportInput<'a>) -> Vec<Platform<'a>> {
+    let mut out: Vec<Platform<'a>> = input
+        .platforms
+        .iter()
+        .map(|p| Platform {
+            name: &p.name,
+            driver: &p.driver,
+            facts: Some(&p.facts),
+        })
+        .collect();
+    let named = input
+        .trials
+        .iter()
+        .map(|t| t.platform.as_str())
+        .chain(input.samples.iter().map(|s| s.platform.as_str()))
+        .chain(input.failures.iter().map(|f| f.platform.as_str()));
+    for name in named {
+        if !out.iter().any(|p| p.name == name) {
+            out.push(Platform {
+                name,
+                driver: "?",
+                facts: None,
+            });
+        }
+    }
+    out
+}
+
+fn choose_baseline(platforms: &[Platform]) -> Option<Baseline> {
+    if let Some(index) = platforms.iter().position(|p| p.driver == HOST_DRIVER) {
+        return Some(Baseline {
+            index,
+            kind: BaselineKind::Host,
+        });
+    }
+    (!platforms.is_empty()).then_some(Baseline {
+        index: 0,
+        kind: BaselineKind::First,
+    })
+}
+
+/// Measured values (warm-ups excluded) of one group, per platform.
+struct Collected<'a> {
+    scenario: &'a str,
+    workload: &'a str,
+    metric: &'a str,
+    unit: &'a str,
+    better: &'a str,
+    values: HashMap<&'a str, Vec<f64>>,
+}
+
+/// Groups in the order their first sample arrived. A group exists as soon as any sample of it
+/// exists, warm-ups included, so that a platform with only warm-ups shows as "no data".
+fn groups(
+    input: &ReportInput,
+    platforms: &[Platform],
+    baseline: Option<&Baseline>,
+    incomplete: bool,
+    cfg: &BootstrapConfig,
+) -> Vec<Group> {
+    let mut order: Vec<Collected> = Vec::new();
+    let mut index: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    for s in input.samples {
+        let key = (s.scenario.as_str(), s.workload.as_str(), s.metric.as_str());
+        let i = *index.entry(key).or_insert_with(|| {
+            order.push(Collected {
+                scenario: &s.scenario,
+                workload: &s.workload,
+                metric: &s.metric,
+                unit: &s.unit,
+                better: &s.better,
+                values: HashMap::new(),
+            });
+            order.len() - 1
+        });
+        if !s.warmup {
+            order[i]
+                .values
+                .entry(s.platform.as_str())
+                .or_default()
+                .push(s.value);
+        }
+    }
+
+    order
+        .into_iter()
+        .map(|c| {
+            let base_values = baseline.and_then(|b| c.values.get(platforms[b.index].name));
+            let outcomes = platforms
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    match c
+                        .values
+                        .get(p.name)
+                        .and_then(|v| summarize(v, cfg).map(|s| (v, s)))
+                    {
+                        Some((v, summary)) => {
+                            let ratio = if baseline.is_some_and(|b| b.index == i) {
+                                Some(Ratio {
+                                    point: 1.0,
+                                    ci: Interval { lo: 1.0, hi: 1.0 },
+                                })
+                            } else {
+                                base_values.and_then(|b| ratio_of_medians(b, v, cfg))
+                            };
+                            let outliers = mad_outliers(v, DEFAULT_MAD_THRESHOLD).len();
+                            Outcome::Measured {
+                                summary,
+                                ratio,
+                                outliers,
+                            }
+                        }
+                        None if !incomplete
+                            || input
+                                .failures
+                                .iter()
+                                .any(|f| explains(f, p.name, c.workload)) =>
+                        {
+                            Outcome::NoData(Missing::SeeFailures)
+                        }
+                        None => Outcome::NoData(Missing::NotYet),
+                    }
+                })
+                .collect();
+            Group {
+                scenario: c.scenario.to_string(),
+                workload: c.workload.to_string(),
+                metric: c.metric.to_string(),
+                unit: c.unit.to_string(),
+                better: Better::parse(c.better),
+                outcomes,
+            }
+        })
+        .collect()
+}
+
+/// Whether failure `f` may explain missing data of `workload` on `platform`.
+fn explains(f: &FailureRow, platform: &str, workload: &str) -> bool {
+    f.platform == platform && f.workload.as_deref().is_none_or(|w| w == workload)
+}
+
+fn unmeasured_workloads<'a>(failures: &'a [FailureRow], groups: &[Group]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for w in failures.iter().filter_map(|f| f.workload.as_deref()) {
+        if !groups.iter().any(|g| g.workload == w) && !out.contains(&w) {
+            out.push(w);
+        }
+    }
+    out
+}
+
+fn trial_counts(input: &ReportInput, platforms: &[Platform]) -> Vec<TrialCounts> {
+    platforms
+        .iter()
+        .map(|p| {
+            let mut c = TrialCounts::default();
+            for t in input.trials.iter().filter(|t| t.platform == p.name) {
+                match t.status.as_str() {
+                    "ok" => c.ok += 1,
+                    "failed" => c.failed += 1,
+                    _ => c.unfinished += 1,
+                }
+            }
+            c
+        })
+        .collect()
+}

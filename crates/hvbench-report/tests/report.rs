@@ -1,0 +1,529 @@
+//! The renderers on hand-built rows, as the store would return them.
+
+use hvbench_analysis::BootstrapConfig;
+use hvbench_report::{markdown, results_csv, results_json, summary_json, terminal, ReportInput};
+use hvbench_store::{FailureRow, PlatformRow, RunRow, RunStatus, SampleRow, TrialRow};
+use std::collections::BTreeMap;
+
+const ROUNDS: u32 = 5;
+const PER_ROUND: u32 = 4;
+
+/// Owned rows of one run; `input()` borrows them as the renderers want.
+struct Fixture {
+    run: RunRow,
+    platforms: Vec<PlatformRow>,
+    trials: Vec<TrialRow>,
+    samples: Vec<SampleRow>,
+    failures: Vec<FailureRow>,
+}
+
+impl Fixture {
+    fn input(&self) -> ReportInput<'_> {
+        ReportInput {
+            run: &self.run,
+            platforms: &self.platforms,
+            trials: &self.trials,
+            samples: &self.samples,
+            failures: &self.failures,
+        }
+    }
+
+    fn platform(&mut self, name: &str, driver: &str, facts: &[(&str, &str)]) {
+        self.platforms.push(PlatformRow {
+            id: self.platforms.len() as i64 + 1,
+            name: name.into(),
+            driver: driver.into(),
+            facts: facts
+                .iter()
+                .map(|&(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        });
+    }
+
+    fn trial(&mut self, platform: &str, round: u32, failure: Option<&str>) {
+        self.trials.push(TrialRow {
+            id: self.trials.len() as i64 + 1,
+            platform: platform.into(),
+            round,
+            guest: "guest0".into(),
+            scenario: "baseline".into(),
+            status: if failure.is_some() { "failed" } else { "ok" }.into(),
+            reason: failure.map(str::to_string),
+            started_ms: self.run.started_ms,
+            finished_ms: Some(self.run.started_ms + 1000),
+        });
+        if let Some(reason) = failure {
+            self.failures.push(FailureRow {
+                platform: platform.into(),
+                round,
+                workload: None,
+                reason: reason.into(),
+            });
+        }
+    }
+
+    /// One warm-up (a wild value that must never show) and PER_ROUND measured samples per round,
+    /// `base` times a deterministic jitter of at most ±1 %.
+    #[allow(clippy::too_many_arguments)]
+    fn series(
+        &mut self,
+        platform: &str,
+        rounds: &[u32],
+        workload: &str,
+        metric: &str,
+        unit: &str,
+        better: &str,
+        base: f64,
+    ) {
+        for &round in rounds {
+            for index in 0..=PER_ROUND {
+                let jitter = 1.0 + ((round * 7 + index * 3) % 11) as f64 / 500.0 - 0.01;
+                self.samples.push(SampleRow {
+                    platform: platform.into(),
+                    guest: "guest0".into(),
+                    scenario: "baseline".into(),
+                    round,
+                    workload: workload.into(),
+                    metric: metric.into(),
+                    unit: unit.into(),
+                    better: better.into(),
+                    warmup: index == 0,
+                    index,
+                    value: if index == 0 {
+                        9_999_999.0
+                    } else {
+                        base * jitter
+                    },
+                    iterations: 1000,
+                    elapsed_ns: 1_000_000,
+                });
+            }
+        }
+    }
+}
+
+fn empty_run(name: &str) -> Fixture {
+    Fixture {
+        run: RunRow {
+            id: 7,
+            name: name.into(),
+            started_ms: 1_795_000_000_000,
+            finished_ms: Some(1_795_000_060_000),
+            status: RunStatus::Complete,
+            hvbench_version: "0.1.0".into(),
+            spec: String::new(),
+            plan_json: "{}".into(),
+        },
+        platforms: Vec::new(),
+        trials: Vec::new(),
+        samples: Vec::new(),
+        failures: Vec::new(),
+    }
+}
+
+/// host (baseline); kvm under TCG, exactly 2x worse on both metrics; xen faster on syscalls,
+/// with one failed trial and a failed memory-bandwidth workload.
+fn campaign() -> Fixture {
+    let mut f = empty_run("xen-vs-kvm");
+    f.platform(
+        "host",
+        "host",
+        &[
+            ("cpu.model", "AMD EPYC 7B13"),
+            ("kernel.release", "6.1.0-18-amd64"),
+            ("clocksource", "tsc"),
+        ],
+    );
+    f.platform(
+        "kvm",
+        "qemu",
+        &[
+            ("accel", "tcg"),
+            ("qemu.version", "7.2.9"),
+            ("qemu.machine", "pc-q35-7.2"),
+            ("qemu.cpu", "max"),
+            ("kernel.release", "6.1.0-18-cloud-amd64"),
+            ("clocksource", "tsc"),
+            ("cpu.model", "QEMU TCG CPU version 2.5+"),
+        ],
+    );
+    f.platform(
+        "xen",
+        "xen",
+        &[("cpuid.hypervisor", "XenVMMXenVMM"), ("clocksource", "xen")],
+    );
+    let all: Vec<u32> = (0..ROUNDS).collect();
+    let xen_ok: Vec<u32> = all.iter().copied().filter(|&r| r != 2).collect();
+    for r in 0..ROUNDS {
+        f.trial("host", r, None);
+        f.trial("kvm", r, None);
+        f.trial("xen", r, (r == 2).then_some("guest timed out after 30 s"));
+    }
+    f.series("host", &all, "syscall", "latency", "ns", "lower", 100.0);
+    f.series("kvm", &all, "syscall", "latency", "ns", "lower", 200.0);
+    f.series("xen", &xen_ok, "syscall", "latency", "ns", "lower", 50.0);
+    f.series(
+        "host",
+        &all,
+        "mem-bandwidth",
+        "bandwidth",
+        "MB/s",
+        "higher",
+        12_000.0,
+    );
+    f.series(
+        "kvm",
+        &all,
+        "mem-bandwidth",
+        "bandwidth",
+        "MB/s",
+        "higher",
+        6_000.0,
+    );
+    for r in xen_ok {
+        f.failures.push(FailureRow {
+            platform: "xen".into(),
+            round: r,
+            workload: Some("mem-bandwidth".into()),
+            reason: "agent: cannot allocate 256 MiB,\nout of memory".into(),
+        });
+    }
+    f
+}
+
+fn cfg() -> BootstrapConfig {
+    BootstrapConfig {
+        resamples: 2_000,
+        ..BootstrapConfig::default()
+    }
+}
+
+/// The lines of the table under the heading that starts with `heading`.
+fn table_under<'a>(report: &'a str, heading: &str) -> Vec<&'a str> {
+    let mut lines = report
+        .lines()
+        .skip_while(|l| !l.starts_with(heading))
+        .peekable();
+    assert!(
+        lines.next().is_some(),
+        "no heading {heading:?} in\n{report}"
+    );
+    // A section's underline and the blank line after it.
+    if lines
+        .peek()
+        .is_some_and(|l| !l.is_empty() && l.chars().all(|c| c == '-' || c == '='))
+    {
+        lines.next();
+    }
+    lines
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .collect()
+}
+
+fn row<'a>(table: &[&'a str], platform: &str) -> &'a str {
+    table
+        .iter()
+        .find(|l| l.split_whitespace().next() == Some(platform))
+        .unwrap_or_else(|| panic!("no row for {platform} in {table:#?}"))
+}
+
+#[test]
+fn terminal_report_shows_every_platform_workload_and_reading() {
+    let f = campaign();
+    let out = terminal(&f.input(), &cfg());
+    println!("{out}");
+
+    assert!(out.contains("run 7 (xen-vs-kvm)"));
+    assert!(out.contains("Status:    complete"));
+    assert!(out.contains("Version:   hvbench 0.1.0"));
+    assert!(out.contains("2026-11-18 11:06:40 UTC") && out.contains("2026-11-18 11:07:40 UTC"));
+    for p in ["host", "kvm", "xen"] {
+        assert!(
+            out.lines().any(|l| l.starts_with(p)),
+            "platform {p} missing"
+        );
+    }
+    for w in [
+        "syscall / latency (ns, lower is better)",
+        "mem-bandwidth / bandwidth (MB/s, higher is better)",
+    ] {
+        assert!(out.contains(w), "{w} missing");
+    }
+    assert!(out.contains("Baseline: host (driver host)"));
+    // Warm-ups are excluded: 5 rounds x 4 measured samples, and the wild warm-up value never shows.
+    let syscall = table_under(&out, "syscall / latency");
+    assert!(
+        row(&syscall, "host").split_whitespace().nth(1) == Some("20"),
+        "{syscall:#?}"
+    );
+    assert!(row(&syscall, "xen").split_whitespace().nth(1) == Some("16"));
+    assert!(!out.contains("1e7") && !out.contains("9999999"));
+
+    // Lower is better: twice the latency is 2x slower, half is 2x faster.
+    let kvm = row(&syscall, "kvm");
+    assert!(
+        kvm.contains("2.00 [") && kvm.contains("2.00x slower"),
+        "{kvm}"
+    );
+    assert!(row(&syscall, "xen").contains("2.00x faster"));
+    assert!(row(&syscall, "host").contains("baseline"));
+    // Higher is better: half the bandwidth is 2x slower too.
+    let bw = table_under(&out, "mem-bandwidth / bandwidth");
+    let kvm = row(&bw, "kvm");
+    assert!(
+        kvm.contains("0.500 [") && kvm.contains("2.00x slower"),
+        "{kvm}"
+    );
+    assert!(row(&bw, "xen").contains("no data (see failures)"));
+}
+
+#[test]
+fn higher_is_better_gain_reads_faster() {
+    let mut f = empty_run("r");
+    f.platform("host", "host", &[]);
+    f.platform("kvm", "qemu", &[("accel", "kvm")]);
+    f.series(
+        "host",
+        &[0, 1, 2],
+        "cpu-int",
+        "rate",
+        "ops/s",
+        "higher",
+        1000.0,
+    );
+    f.series(
+        "kvm",
+        &[0, 1, 2],
+        "cpu-int",
+        "rate",
+        "ops/s",
+        "higher",
+        2000.0,
+    );
+    let out = terminal(&f.input(), &cfg());
+    let kvm = row(&table_under(&out, "cpu-int / rate"), "kvm");
+    assert!(
+        kvm.contains("2.00 [") && kvm.contains("2.00x faster"),
+        "{kvm}"
+    );
+    assert!(!out.contains("WARNING"), "no TCG warning without accel=tcg");
+}
+
+#[test]
+fn tcg_is_called_out() {
+    let f = campaign();
+    let out = terminal(&f.input(), &cfg());
+    let warning: String = out.lines().filter(|l| l.starts_with("!! ")).collect();
+    assert!(
+        warning
+            .contains("WARNING: Platform kvm ran the guest under QEMU's software emulation (TCG"),
+        "{out}"
+    );
+    assert!(warning.contains("measure emulation, not hardware virtualization"));
+    let platforms = table_under(&out, "Platforms");
+    assert!(row(&platforms, "kvm").contains("tcg") && row(&platforms, "kvm").contains("7.2.9"));
+    let md = markdown(&f.input(), &cfg());
+    assert!(md.contains(
+        "> **Warning:** Platform kvm ran the guest under QEMU's software emulation (TCG"
+    ));
+}
+
+#[test]
+fn failures_are_listed_and_counted() {
+    let f = campaign();
+    let out = terminal(&f.input(), &cfg());
+    let failures: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != "Trials and failures")
+        .collect();
+    let text = failures.join("\n");
+    assert!(text.contains("guest timed out after 30 s"));
+    assert!(text.contains("(whole trial)"));
+    // Line breaks in a reason do not break the table.
+    assert!(text.contains("agent: cannot allocate 256 MiB, out of memory"));
+    let counts = row(&failures, "xen");
+    assert_eq!(
+        counts.split_whitespace().collect::<Vec<_>>(),
+        ["xen", "4", "1"]
+    );
+    assert_eq!(
+        failures
+            .iter()
+            .filter(|l| l.starts_with("xen ") && l.contains("mem-bandwidth"))
+            .count(),
+        4
+    );
+}
+
+#[test]
+fn summary_json_has_ratios_and_gaps() {
+    let f = campaign();
+    let v: serde_json::Value = serde_json::from_str(&summary_json(&f.input(), &cfg())).unwrap();
+    assert_eq!(v["baseline"], "host");
+    assert_eq!(v["run"]["status"], "complete");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6, "2 metrics x 3 platforms, gaps included");
+    let find = |w: &str, p: &str| {
+        results
+            .iter()
+            .find(|r| r["workload"] == w && r["platform"] == p)
+            .unwrap()
+    };
+    let kvm = find("syscall", "kvm");
+    assert_eq!(kvm["n"], 20);
+    assert!((kvm["ratio"]["point"].as_f64().unwrap() - 2.0).abs() < 1e-12);
+    let (lo, hi) = (
+        kvm["ratio"]["ci"]["lo"].as_f64().unwrap(),
+        kvm["ratio"]["ci"]["hi"].as_f64().unwrap(),
+    );
+    assert!(lo <= 2.0 && 2.0 <= hi && hi - lo < 0.1, "{lo} {hi}");
+    assert!(
+        (find("mem-bandwidth", "kvm")["ratio"]["point"]
+            .as_f64()
+            .unwrap()
+            - 0.5)
+            .abs()
+            < 1e-12
+    );
+    let host = find("syscall", "host");
+    assert_eq!(host["is_baseline"], true);
+    assert_eq!(host["ratio"]["point"], 1.0);
+    let gap = find("mem-bandwidth", "xen");
+    assert_eq!(gap["n"], 0);
+    assert!(gap["median"].is_null() && gap["ratio"].is_null());
+}
+
+#[test]
+fn results_json_has_exactly_the_documented_keys_and_no_warmups() {
+    let f = campaign();
+    let v: serde_json::Value = serde_json::from_str(&results_json(&f.input())).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), f.samples.iter().filter(|s| !s.warmup).count());
+    assert_eq!(rows.len(), (5 + 5 + 4 + 5 + 5) * PER_ROUND as usize);
+    let keys = [
+        "run",
+        "platform",
+        "guest",
+        "scenario",
+        "workload",
+        "metric",
+        "unit",
+        "better",
+        "repetition",
+        "value",
+    ];
+    for r in rows {
+        let obj = r.as_object().unwrap();
+        let mut got: Vec<&str> = obj.keys().map(String::as_str).collect();
+        let mut want = keys.to_vec();
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want);
+        assert_eq!(obj["run"], "xen-vs-kvm");
+        assert_ne!(obj["value"], 9_999_999.0, "a warm-up leaked");
+    }
+    assert_eq!(rows[0]["repetition"], 0);
+    assert_eq!(rows[0]["better"], "lower");
+    assert_eq!(results_json(&empty_run("e").input()), "[]\n");
+}
+
+#[test]
+fn results_csv_quotes_by_rfc_4180() {
+    let mut f = empty_run("kvm, \"pinned\"");
+    f.platform("host", "host", &[]);
+    f.series("host", &[3], "syscall", "latency", "ns", "lower", 2.5);
+    let csv = results_csv(&f.input());
+    let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        "run,platform,guest,scenario,workload,metric,unit,better,repetition,value"
+    );
+    assert_eq!(lines.len(), 1 + PER_ROUND as usize);
+    let (fields, value) = lines[1].rsplit_once(',').unwrap();
+    assert_eq!(
+        fields,
+        "\"kvm, \"\"pinned\"\"\",host,guest0,baseline,syscall,latency,ns,lower,3"
+    );
+    assert!(
+        (value.parse::<f64>().unwrap() - 2.5).abs() < 0.03,
+        "{value}"
+    );
+    assert!(csv.ends_with("\r\n") && !csv.contains("9999999"));
+}
+
+#[test]
+fn no_host_platform_means_the_first_is_the_baseline() {
+    let mut f = empty_run("r");
+    f.platform("kvm", "qemu", &[("accel", "kvm")]);
+    f.platform("xen", "xen", &[]);
+    f.series("kvm", &[0, 1], "syscall", "latency", "ns", "lower", 100.0);
+    f.series("xen", &[0, 1], "syscall", "latency", "ns", "lower", 300.0);
+    let out = terminal(&f.input(), &cfg());
+    assert!(
+        out.contains("Baseline: kvm. No platform has driver \"host\""),
+        "{out}"
+    );
+    assert!(row(&table_under(&out, "syscall / latency"), "xen").contains("3.00x slower"));
+}
+
+#[test]
+fn an_unfinished_run_says_so() {
+    let mut f = empty_run("r");
+    f.run.status = RunStatus::Running;
+    f.run.finished_ms = None;
+    f.platform("host", "host", &[]);
+    f.platform("kvm", "qemu", &[]);
+    f.series("host", &[0], "syscall", "latency", "ns", "lower", 100.0);
+    let out = terminal(&f.input(), &cfg());
+    assert!(out.contains("Status:    incomplete: interrupted or still running"));
+    assert!(out.contains("Finished:  -"));
+    assert!(row(&table_under(&out, "syscall / latency"), "kvm")
+        .contains("no data yet (run incomplete)"));
+}
+
+#[test]
+fn an_empty_run_renders_everywhere() {
+    let f = empty_run("nothing");
+    let input = f.input();
+    assert!(terminal(&input, &cfg()).contains("No measured sample"));
+    assert!(markdown(&input, &cfg()).contains("No measured sample"));
+    let v: serde_json::Value = serde_json::from_str(&summary_json(&input, &cfg())).unwrap();
+    assert!(v["baseline"].is_null() && v["results"].as_array().unwrap().is_empty());
+    assert_eq!(results_csv(&input).lines().count(), 1);
+}
+
+#[test]
+fn markdown_has_the_same_tables() {
+    let f = campaign();
+    let md = markdown(&f.input(), &cfg());
+    println!("{md}");
+    assert!(md.starts_with("# hvbench report: run 7 (xen-vs-kvm)\n"));
+    assert!(md
+        .contains("### syscall / latency (ns, lower is better)\n\n| platform | n | median (ns) |"));
+    assert!(md.contains("| xen | no data (see failures) |"));
+    assert!(md.contains("2.00x slower"));
+}
+
+#[test]
+fn outliers_are_counted_not_dropped() {
+    let mut f = empty_run("r");
+    f.platform("host", "host", &[]);
+    f.series(
+        "host",
+        &[0, 1, 2],
+        "syscall",
+        "latency",
+        "ns",
+        "lower",
+        100.0,
+    );
+    f.samples[3].value = 5_000.0;
+    let out = terminal(&f.input(), &cfg());
+    let t = table_under(&out, "syscall / latency");
+    assert!(t[0].ends_with("outliers"), "{t:#?}");
+    assert!(row(&t, "host").ends_with(" 1"));
+    let v: serde_json::Value = serde_json::from_str(&summary_json(&f.input(), &cfg())).unwrap();
+    assert_eq!(v["results"][0]["n"], 12);
+    assert_eq!(v["results"][0]["max"], 5_000.0);
+}

@@ -1,0 +1,347 @@
+//! hvbench experiment files: TOML text -> a validated [`Plan`].
+//!
+//! Every problem in an experiment file is found here, before anything runs, and reported with
+//! `file:line:column` and a hint (see [`SpecError`]). All problems are collected, not only the
+//! first; a TOML syntax error stops parsing, so it is reported alone.
+//!
+//! # The experiment file
+//!
+//! ```toml
+//! name = "quick"            # required, [A-Za-z0-9._-]+, 1..=64 characters
+//! repetitions = 3           # rounds; each visits every platform in a fresh random order; 1..=10000; default 5
+//! warmup = 1                # discarded windows per workload per round; 0..=100; default 1
+//! samples = 1               # measured windows per workload per round; 1..=1000; default 1
+//! min_window_ms = 200       # shortest measurement window; 1..=60000; default 200
+//! seed = 42                 # optional; makes the platform order of every round reproducible
+//!
+//! [guest]                   # required when a VM platform is listed; one shape for every platform
+//! vcpus = 1                 # 1..=64, default 1
+//! memory_mib = 512          # 64..=1048576, default 512
+//! kernel = "vmlinuz"        # optional; relative to the spec file; default: Debian's cloud kernel
+//! timeout_s = 600           # per guest boot (boot + all workloads); 1..=86400, default 600
+//!
+//! [[platform]]
+//! name = "host"             # unique, [a-z0-9-]+, 1..=64 characters
+//! driver = "host"           # host | qemu
+//!
+//! [[platform]]
+//! name = "qemu"
+//! driver = "qemu"
+//! accel = "auto"            # qemu only: auto | kvm | tcg; default auto
+//! machine = "q35"           # qemu only; default q35
+//! cpu = "max"               # qemu only; default: host with kvm, max with tcg
+//!
+//! [[workload]]
+//! name = "mem-bandwidth"    # one of hvbench_proto::catalog::WORKLOADS
+//! kernel = "triad"          # every other key is a parameter of the workload
+//! size_mib = 64
+//! ```
+//!
+//! # Workload ids
+//!
+//! The same workload may be listed more than once with different parameters. Each
+//! [`WorkloadSpec`] gets an `id` that is unique within the plan:
+//!
+//! - the workload's name when it is listed once (`syscall`);
+//! - otherwise the name followed by the parameters whose resolved values differ between the
+//!   entries of that name, in parameter-name order: `mem-bandwidth[kernel=copy]` and
+//!   `mem-bandwidth[kernel=triad]`; `mem-bandwidth[kernel=copy,size_mib=32]` when both differ.
+//!
+//! Listing the same workload twice with the same resolved parameters is an error (it would
+//! measure the same thing twice; raise `samples` instead), so these ids are always unique.
+
+mod diag;
+mod render;
+mod tree;
+mod validate;
+
+pub use diag::{Diagnostic, SpecError};
+
+use hvbench_proto::{AgentPlan, WorkloadRequest, PLAN_VERSION};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A validated experiment: everything the runner needs, nothing left to check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub name: String,
+    /// Rounds; each round visits every platform once, in a fresh random order.
+    pub repetitions: u32,
+    /// Warm-up windows per workload per round (run and discarded).
+    pub warmup: u32,
+    /// Measured windows per workload per round.
+    pub samples: u32,
+    /// The shortest measurement window, in milliseconds.
+    pub min_window_ms: u64,
+    /// Seed for the random platform order of each round; `None`: a fresh random order.
+    pub seed: Option<u64>,
+    /// The one guest shape used on every VM platform (defaults when no platform is a VM).
+    pub guest: GuestSpec,
+    /// In file order.
+    pub platforms: Vec<PlatformSpec>,
+    /// In file order; run in this order within each agent run.
+    pub workloads: Vec<WorkloadSpec>,
+    /// The spec text verbatim, stored with the run.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestSpec {
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    /// `None`: Debian's cloud kernel, fetched into the cache. [`load`] makes a relative path
+    /// relative to the spec file's directory; [`parse`] leaves it as written.
+    pub kernel: Option<PathBuf>,
+    /// Limit for one guest boot: boot plus all workloads.
+    pub timeout_s: u64,
+}
+
+impl Default for GuestSpec {
+    fn default() -> Self {
+        GuestSpec {
+            vcpus: 1,
+            memory_mib: 512,
+            kernel: None,
+            timeout_s: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformSpec {
+    pub name: String,
+    /// Serialized flat, as in the spec file: `{"name": "kvm", "driver": "qemu", "accel": ...}`.
+    #[serde(flatten)]
+    pub driver: Driver,
+}
+
+impl PlatformSpec {
+    /// Whether this platform boots a guest (everything but the bare host).
+    pub fn is_vm(&self) -> bool {
+        self.driver.is_vm()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "driver", rename_all = "lowercase")]
+pub enum Driver {
+    /// The agent as a plain process on this machine: the bare-metal baseline.
+    Host,
+    /// A guest under `qemu-system-x86_64`.
+    Qemu(QemuSpec),
+}
+
+impl Driver {
+    /// The name used in spec files: `host`, `qemu`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Driver::Host => "host",
+            Driver::Qemu(_) => "qemu",
+        }
+    }
+
+    pub fn is_vm(&self) -> bool {
+        !matches!(self, Driver::Host)
+    }
+}
+
+impl fmt::Display for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QemuSpec {
+    pub accel: Accel,
+    /// `-machine`; default `q35`.
+    pub machine: String,
+    /// `-cpu`; `None`: `host` with kvm, `max` with tcg (decided once the accelerator is known).
+    pub cpu: Option<String>,
+}
+
+impl Default for QemuSpec {
+    fn default() -> Self {
+        QemuSpec {
+            accel: Accel::Auto,
+            machine: "q35".to_string(),
+            cpu: None,
+        }
+    }
+}
+
+impl QemuSpec {
+    /// The `-cpu` model for the accelerator that actually runs.
+    pub fn cpu_for(&self, kvm: bool) -> &str {
+        match &self.cpu {
+            Some(cpu) => cpu,
+            None if kvm => "host",
+            None => "max",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    /// KVM where `/dev/kvm` is usable, else TCG; the report says which ran.
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub const ALL: [Accel; 3] = [Accel::Auto, Accel::Kvm, Accel::Tcg];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accel::Auto => "auto",
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Accel> {
+        Accel::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
+
+impl fmt::Display for Accel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSpec {
+    /// Unique within the plan; see the crate documentation ("Workload ids").
+    pub id: String,
+    /// The catalog name (`hvbench_proto::catalog::WORKLOADS`).
+    pub name: String,
+    /// Every parameter of the workload, defaults filled in by `WorkloadDef::resolve`.
+    pub params: BTreeMap<String, serde_json::Value>,
+}
+
+impl WorkloadSpec {
+    /// The catalog entry (always present in a validated plan).
+    pub fn def(&self) -> Option<&'static hvbench_proto::WorkloadDef> {
+        hvbench_proto::catalog::workload(&self.name)
+    }
+
+    /// Guest memory this workload needs beyond the kernel's own, in MiB.
+    pub fn memory_need_mib(&self) -> u64 {
+        self.def().map_or(0, |d| d.memory_need_mib(&self.params))
+    }
+}
+
+/// Guest memory reserved for the guest kernel and the agent, on top of what the workloads need.
+pub const GUEST_BASE_MIB: u64 = 128;
+
+/// The built-in experiment of `hvbench run` with no SPEC (see [`Plan::default_plan`]).
+pub const DEFAULT_SPEC: &str = r#"# The built-in experiment of `hvbench run` with no SPEC.
+name = "default"
+repetitions = 3
+warmup = 1
+samples = 1
+min_window_ms = 200
+
+[guest]
+vcpus = 1
+memory_mib = 512
+timeout_s = 600
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[platform]]
+name = "qemu"
+driver = "qemu"
+accel = "auto"
+
+[[workload]]
+name = "cpu-int"
+
+[[workload]]
+name = "syscall"
+
+[[workload]]
+name = "mem-bandwidth"
+"#;
+
+/// Read and validate an experiment file. A relative `[guest] kernel` is made relative to the
+/// file's directory, and must exist. I/O errors are [`SpecError`]s too.
+pub fn load(path: &Path) -> Result<Plan, SpecError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        SpecError::unplaced(
+            &origin,
+            format!("cannot read the experiment file: {e}"),
+            Some("check the path; an experiment file is UTF-8 TOML".to_string()),
+        )
+    })?;
+    let base = path.parent().unwrap_or(Path::new(""));
+    validate::parse(&origin, &text, Some(base))
+}
+
+/// Validate experiment text. `origin` names the text in messages (usually the file name).
+/// Pure: no file is read, and a relative `[guest] kernel` stays as written.
+pub fn parse(origin: &str, text: &str) -> Result<Plan, SpecError> {
+    validate::parse(origin, text, None)
+}
+
+impl Plan {
+    /// What each agent run is asked to do: every workload, in order, with its parameters.
+    pub fn agent_plan(&self) -> AgentPlan {
+        AgentPlan {
+            version: PLAN_VERSION,
+            warmup: self.warmup,
+            samples: self.samples,
+            min_window_ms: self.min_window_ms,
+            workloads: self
+                .workloads
+                .iter()
+                .map(|w| WorkloadRequest {
+                    name: w.name.clone(),
+                    id: w.id.clone(),
+                    params: w.params.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The expanded plan in words, for `hvbench plan SPEC`.
+    pub fn render(&self) -> String {
+        render::render(self)
+    }
+
+    /// The built-in experiment for `hvbench run` with no SPEC: host and qemu (accel auto), the
+    /// three workloads of the catalog with default parameters, 3 rounds, 1 warm-up and 1
+    /// measured window. Its `source` is [`DEFAULT_SPEC`].
+    pub fn default_plan() -> Plan {
+        match parse("<default>", DEFAULT_SPEC) {
+            Ok(plan) => plan,
+            Err(e) => panic!("the built-in default experiment is invalid:\n{e}"),
+        }
+    }
+
+    /// The platforms that boot a guest.
+    pub fn vm_platforms(&self) -> impl Iterator<Item = &PlatformSpec> {
+        self.platforms.iter().filter(|p| p.is_vm())
+    }
+
+    /// Guest boots in the whole campaign: one per round per VM platform.
+    pub fn guest_boots(&self) -> u64 {
+        u64::from(self.repetitions) * self.vm_platforms().count() as u64
+    }
+
+    /// Measured samples per platform: rounds x workloads x measured windows.
+    pub fn samples_per_platform(&self) -> u64 {
+        u64::from(self.repetitions) * self.workloads.len() as u64 * u64::from(self.samples)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,989 @@
+use super::*;
+use serde_json::json;
+
+/// The text at a 1-based line and character column.
+fn text_at(text: &str, line: usize, column: usize) -> String {
+    let l = text.split('\n').nth(line - 1).unwrap_or("");
+    l.chars().skip(column - 1).collect()
+}
+
+/// Parse `text`, expect it to fail with exactly these diagnostics, in this order: line, column,
+/// the text found there (a prefix), and a piece of the message.
+#[track_caller]
+fn expect_errors(text: &str, expected: &[(usize, usize, &str, &str)]) -> SpecError {
+    let err = parse("t.toml", text).expect_err("the spec should be rejected");
+    let got: Vec<String> = err.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        err.diagnostics.len(),
+        expected.len(),
+        "diagnostics:\n{}",
+        got.join("\n")
+    );
+    for (d, (line, column, at, message)) in err.diagnostics.iter().zip(expected) {
+        assert_eq!(d.origin, "t.toml");
+        assert_eq!(
+            (d.line, d.column),
+            (Some(*line), Some(*column)),
+            "position of: {d}"
+        );
+        let found = text_at(text, *line, *column);
+        assert!(
+            found.starts_with(at),
+            "{d}\npoints at {found:?}, expected {at:?}"
+        );
+        assert!(d.message.contains(message), "{d}\nexpected {message:?}");
+        assert!(
+            d.hint.as_deref().is_some_and(|h| !h.is_empty()),
+            "{d} has no hint"
+        );
+    }
+    err
+}
+
+#[track_caller]
+fn expect_one(text: &str, line: usize, column: usize, at: &str, message: &str) -> Diagnostic {
+    expect_errors(text, &[(line, column, at, message)])
+        .diagnostics
+        .remove(0)
+}
+
+const VALID: &str = r#"name = "round-trip"
+repetitions = 7
+warmup = 2
+samples = 3
+min_window_ms = 150
+seed = 42
+
+[guest]
+vcpus = 2
+memory_mib = 1024
+kernel = "/boot/vmlinuz"
+timeout_s = 120
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[platform]]
+name = "kvm"
+driver = "qemu"
+accel = "kvm"
+machine = "pc"
+cpu = "EPYC,+svm"
+
+[[platform]]
+name = "tcg"
+driver = "qemu"
+accel = "tcg"
+
+[[workload]]
+name = "cpu-int"
+
+[[workload]]
+name = "mem-bandwidth"
+kernel = "copy"
+size_mib = 64
+
+[[workload]]
+name = "mem-bandwidth"
+kernel = "triad"
+size_mib = 64
+"#;
+
+#[test]
+fn valid_file_round_trip() {
+    let plan = parse("valid.toml", VALID).unwrap();
+    assert_eq!(plan.name, "round-trip");
+    assert_eq!(
+        (
+            plan.repetitions,
+            plan.warmup,
+            plan.samples,
+            plan.min_window_ms
+        ),
+        (7, 2, 3, 150)
+    );
+    assert_eq!(plan.seed, Some(42));
+    assert_eq!(
+        plan.guest,
+        GuestSpec {
+            vcpus: 2,
+            memory_mib: 1024,
+            kernel: Some(PathBuf::from("/boot/vmlinuz")),
+            timeout_s: 120,
+        }
+    );
+    assert_eq!(
+        plan.platforms,
+        vec![
+            PlatformSpec {
+                name: "host".into(),
+                driver: Driver::Host
+            },
+            PlatformSpec {
+                name: "kvm".into(),
+                driver: Driver::Qemu(QemuSpec {
+                    accel: Accel::Kvm,
+                    machine: "pc".into(),
+                    cpu: Some("EPYC,+svm".into()),
+                }),
+            },
+            PlatformSpec {
+                name: "tcg".into(),
+                driver: Driver::Qemu(QemuSpec {
+                    accel: Accel::Tcg,
+                    machine: "q35".into(),
+                    cpu: None,
+                }),
+            },
+        ]
+    );
+    let ids: Vec<&str> = plan.workloads.iter().map(|w| w.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "cpu-int",
+            "mem-bandwidth[kernel=copy]",
+            "mem-bandwidth[kernel=triad]"
+        ]
+    );
+    assert!(plan.workloads[0].params.is_empty());
+    assert_eq!(
+        serde_json::to_value(&plan.workloads[1].params).unwrap(),
+        json!({"kernel": "copy", "size_mib": 64})
+    );
+    assert_eq!(plan.source, VALID);
+    assert_eq!(plan.guest_boots(), 14);
+    assert_eq!(plan.samples_per_platform(), 7 * 3 * 3);
+
+    // JSON round trip, with the platform stored flat as in the spec file.
+    let stored = serde_json::to_string(&plan).unwrap();
+    let back: Plan = serde_json::from_str(&stored).unwrap();
+    assert_eq!(back, plan);
+    let value = serde_json::to_value(&plan).unwrap();
+    assert_eq!(
+        value["platforms"][1],
+        json!({"name": "kvm", "driver": "qemu", "accel": "kvm", "machine": "pc", "cpu": "EPYC,+svm"})
+    );
+    assert_eq!(
+        value["platforms"][0],
+        json!({"name": "host", "driver": "host"})
+    );
+
+    // The agent plan carries the workloads in order, with resolved parameters.
+    let agent = plan.agent_plan();
+    assert_eq!(agent.version, hvbench_proto::PLAN_VERSION);
+    assert_eq!(
+        (agent.warmup, agent.samples, agent.min_window_ms),
+        (2, 3, 150)
+    );
+    let names: Vec<&str> = agent.workloads.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["cpu-int", "mem-bandwidth", "mem-bandwidth"]);
+    assert_eq!(agent.workloads[2].params["kernel"], "triad");
+
+    // Parsing the stored source again gives the same plan.
+    assert_eq!(parse("valid.toml", &plan.source).unwrap(), plan);
+}
+
+#[test]
+fn defaults_are_filled_in() {
+    let text = r#"name = "d"
+[[platform]]
+name = "host"
+driver = "host"
+[[workload]]
+name = "mem-bandwidth"
+"#;
+    let plan = parse("d.toml", text).unwrap();
+    assert_eq!(
+        (
+            plan.repetitions,
+            plan.warmup,
+            plan.samples,
+            plan.min_window_ms
+        ),
+        (5, 1, 1, 200)
+    );
+    assert_eq!(plan.seed, None);
+    assert_eq!(plan.guest, GuestSpec::default());
+    assert_eq!(plan.guest.timeout_s, 600);
+    assert_eq!(plan.workloads[0].id, "mem-bandwidth");
+    assert_eq!(plan.workloads[0].params["kernel"], "triad");
+    assert_eq!(plan.workloads[0].params["size_mib"], 64);
+    // A host-only experiment needs no [guest], and guest memory does not limit workloads.
+    let big = text.replace(
+        "name = \"mem-bandwidth\"\n",
+        "name = \"mem-bandwidth\"\nsize_mib = 4096\n",
+    );
+    assert!(parse("d.toml", &big).is_ok());
+    assert_eq!(plan.guest_boots(), 0);
+}
+
+#[test]
+fn default_plan_validates() {
+    let plan = Plan::default_plan();
+    assert_eq!(plan.name, "default");
+    assert_eq!((plan.repetitions, plan.warmup, plan.samples), (3, 1, 1));
+    assert_eq!(
+        plan.platforms,
+        vec![
+            PlatformSpec {
+                name: "host".into(),
+                driver: Driver::Host
+            },
+            PlatformSpec {
+                name: "qemu".into(),
+                driver: Driver::Qemu(QemuSpec::default()),
+            },
+        ]
+    );
+    let names: Vec<&str> = plan.workloads.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, hvbench_proto::catalog::workload_names());
+    assert_eq!(plan.source, DEFAULT_SPEC);
+    assert_eq!(parse("again", &plan.source).unwrap(), plan);
+    assert_eq!(plan.guest_boots(), 3);
+}
+
+#[test]
+fn display_format() {
+    let text = "name = \"x\"\n[[platform]]\nname = \"q\"\ndriver = \"qemu\"\n[[workload]]\nname = \"syscall\"\n[guest]\nvcpus = 0\n";
+    let err = parse("examples/bad.toml", text).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "examples/bad.toml:8:9: error: `vcpus` must be from 1 to 64, got 0\n  hint: give the guest at least one vCPU"
+    );
+    // Every diagnostic is printed, one after the other, in file order.
+    let err = parse("examples/bad.toml", "[guest]\nvcpus = 0\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "examples/bad.toml:1:1: error: the experiment has no `name`\n  hint: add `name = \"my-experiment\"` at the top of the file (letters, digits, `.`, `_`, `-`; up to 64 characters)\n\
+         examples/bad.toml:1:1: error: no platforms: the experiment lists no [[platform]]\n  hint: add a [[platform]] table with name and driver, e.g. name = \"host\" and driver = \"host\"\n\
+         examples/bad.toml:1:1: error: no workloads: the experiment lists no [[workload]]\n  hint: add a [[workload]] table, e.g. name = \"syscall\"; the workloads are: cpu-int, syscall, mem-bandwidth\n\
+         examples/bad.toml:2:9: error: `vcpus` must be from 1 to 64, got 0\n  hint: give the guest at least one vCPU"
+    );
+}
+
+#[test]
+fn unknown_keys() {
+    let text = r#"name = "x"
+repetition = 3
+isolation = []
+
+[guest]
+cpus = 2
+
+[[platform]]
+name = "host"
+driver = "host"
+colour = "red"
+
+[[workload]]
+name = "syscall"
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (2, 1, "repetition", "unknown key `repetition`"),
+            (3, 1, "isolation", "unknown key `isolation`"),
+            (6, 1, "cpus", "unknown key `cpus` in [guest]"),
+            (11, 1, "colour", "unknown key `colour`"),
+        ],
+    );
+    let hints: Vec<&str> = err
+        .diagnostics
+        .iter()
+        .map(|d| d.hint.as_deref().unwrap())
+        .collect();
+    assert!(hints[0].contains("did you mean `repetitions`?"));
+    assert!(hints[1].contains("not supported yet"));
+    assert!(hints[2].contains("did you mean `vcpus`?"));
+    assert!(hints[3].contains("name, driver"));
+}
+
+#[test]
+fn wrong_types() {
+    let text = r#"name = 5
+repetitions = "3"
+warmup = 1.5
+seed = true
+
+[guest]
+memory_mib = [512]
+kernel = 7
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[workload]]
+name = "syscall"
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (1, 8, "5", "`name` must be a string, got an integer 5"),
+            (
+                2,
+                15,
+                "\"3\"",
+                "`repetitions` must be an integer, got a string \"3\"",
+            ),
+            (3, 10, "1.5", "`warmup` must be an integer, got a float 1.5"),
+            (
+                4,
+                8,
+                "true",
+                "`seed` must be an integer, got a boolean true",
+            ),
+            (
+                7,
+                14,
+                "[512]",
+                "`memory_mib` must be an integer, got an array",
+            ),
+            (8, 10, "7", "`kernel` must be a string"),
+        ],
+    );
+    assert_eq!(
+        err.diagnostics[1].hint.as_deref(),
+        Some("remove the quotes: repetitions = 3")
+    );
+}
+
+#[test]
+fn tables_of_the_wrong_shape() {
+    let text = r#"name = "x"
+guest = 3
+workload = "syscall"
+
+[platform]
+name = "host"
+"#;
+    expect_errors(
+        text,
+        &[
+            (2, 9, "3", "`guest` must be a table, got an integer 3"),
+            (
+                3,
+                12,
+                "\"syscall\"",
+                "`workload` must be an array of tables, got a string",
+            ),
+            (
+                5,
+                1,
+                "[platform]",
+                "`platform` must be an array of tables, got a table",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn out_of_range_numbers() {
+    let text = r#"name = "x"
+repetitions = 0
+warmup = 101
+samples = 1001
+min_window_ms = 0
+seed = -1
+
+[guest]
+vcpus = 0
+memory_mib = 0
+timeout_s = 86401
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[workload]]
+name = "syscall"
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (2, 15, "0", "`repetitions` must be from 1 to 10000, got 0"),
+            (3, 10, "101", "`warmup` must be from 0 to 100, got 101"),
+            (4, 11, "1001", "`samples` must be from 1 to 1000, got 1001"),
+            (5, 17, "0", "`min_window_ms` must be from 1 to 60000, got 0"),
+            (6, 8, "-1", "`seed` must be at least 0, got -1"),
+            (9, 9, "0", "`vcpus` must be from 1 to 64, got 0"),
+            (
+                10,
+                14,
+                "0",
+                "`memory_mib` must be from 64 to 1048576, got 0",
+            ),
+            (
+                11,
+                13,
+                "86401",
+                "`timeout_s` must be from 1 to 86400, got 86401",
+            ),
+        ],
+    );
+    assert_eq!(
+        err.diagnostics[5].hint.as_deref(),
+        Some("give the guest at least one vCPU")
+    );
+    let big = r#"name = "x"
+[guest]
+vcpus = 65
+memory_mib = 2000000
+[[platform]]
+name = "q"
+driver = "qemu"
+[[workload]]
+name = "syscall"
+"#;
+    let err = expect_errors(
+        big,
+        &[
+            (3, 9, "65", "`vcpus` must be from 1 to 64, got 65"),
+            (4, 14, "2000000", "`memory_mib` must be from 64 to 1048576"),
+        ],
+    );
+    assert_eq!(
+        err.diagnostics[0].hint.as_deref(),
+        Some("a guest has at most 64 vCPUs")
+    );
+}
+
+#[test]
+fn bad_names() {
+    let text = r#"name = "my experiment"
+
+[[platform]]
+name = "Host_1"
+driver = "host"
+
+[[workload]]
+name = "syscall"
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (1, 8, "\"my experiment\"", "`name` must be 1 to 64 letters"),
+            (
+                4,
+                8,
+                "\"Host_1\"",
+                "a platform `name` must be 1 to 64 lowercase",
+            ),
+        ],
+    );
+    assert!(err.diagnostics[0]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("\"my-experiment\""));
+    assert!(err.diagnostics[1]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("\"host-1\""));
+    let long = format!("name = \"{}\"\n", "a".repeat(65));
+    expect_errors(
+        &long,
+        &[
+            (1, 1, "name", "no platforms"),
+            (1, 1, "name", "no workloads"),
+            (1, 8, "\"aaa", "`name` must be 1 to 64"),
+        ],
+    );
+}
+
+#[test]
+fn missing_name_platforms_and_workloads() {
+    expect_errors(
+        "repetitions = 3\n",
+        &[
+            (1, 1, "repetitions", "the experiment has no `name`"),
+            (1, 1, "repetitions", "no platforms"),
+            (1, 1, "repetitions", "no workloads"),
+        ],
+    );
+    let text = "name = \"x\"\nplatform = []\nworkload = []\n";
+    expect_errors(
+        text,
+        &[
+            (2, 12, "[]", "no platforms: `platform` is empty"),
+            (3, 12, "[]", "no workloads: `workload` is empty"),
+        ],
+    );
+}
+
+#[test]
+fn unknown_workloads_and_bad_parameters() {
+    let text = r#"name = "x"
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[workload]]
+name = "sycall"
+
+[[workload]]
+name = "mem-bandwidth"
+kernel = "daxpy"
+size_mib = 0
+size = 3
+
+[[workload]]
+name = "cpu-int"
+threads = 4
+
+[[workload]]
+size_mib = 3
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (8, 8, "\"sycall\"", "unknown workload `sycall`"),
+            (
+                12,
+                10,
+                "\"daxpy\"",
+                "bad value \"daxpy\" for parameter `kernel`",
+            ),
+            (13, 12, "0", "bad value 0 for parameter `size_mib`"),
+            (
+                14,
+                1,
+                "size",
+                "unknown parameter `size` for workload `mem-bandwidth`",
+            ),
+            (
+                18,
+                1,
+                "threads",
+                "unknown parameter `threads` for workload `cpu-int`",
+            ),
+            (20, 1, "[[workload]]", "this [[workload]] has no `name`"),
+        ],
+    );
+    let hint = |i: usize| err.diagnostics[i].hint.clone().unwrap();
+    assert!(hint(0).contains("did you mean `syscall`?"));
+    assert!(hint(1).contains("\"triad\""));
+    assert!(hint(2).contains("from 1 to 65536"));
+    assert!(hint(3).contains("did you mean `size_mib`?"));
+    assert!(hint(4).contains("takes no parameters"));
+}
+
+#[test]
+fn unknown_and_unsupported_drivers() {
+    let text = r#"name = "x"
+[guest]
+
+[[platform]]
+name = "xen-pv"
+driver = "xen"
+type = "pv"
+
+[[platform]]
+name = "vbox"
+driver = "virtualbox"
+
+[[platform]]
+name = "kvm"
+driver = "kvm"
+
+[[platform]]
+name = "nodriver"
+
+[[workload]]
+name = "syscall"
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (6, 10, "\"xen\"", "the `xen` driver is not yet supported"),
+            (11, 10, "\"virtualbox\"", "unknown driver `virtualbox`"),
+            (15, 10, "\"kvm\"", "unknown driver `kvm`"),
+            (17, 1, "[[platform]]", "this [[platform]] has no `driver`"),
+        ],
+    );
+    assert!(err.diagnostics[1]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("xen is not yet supported"));
+    assert!(err.diagnostics[2]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("driver = \"qemu\" and accel = \"kvm\""));
+}
+
+#[test]
+fn driver_specific_keys_on_the_wrong_driver() {
+    let text = r#"name = "x"
+[guest]
+
+[[platform]]
+name = "host"
+driver = "host"
+accel = "kvm"
+cpu = "max"
+
+[[platform]]
+name = "qemu"
+driver = "qemu"
+accel = "hvf"
+machine = "q 35"
+cpu = ""
+
+[[workload]]
+name = "syscall"
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (
+                7,
+                1,
+                "accel",
+                "`accel` applies only to driver = \"qemu\", not \"host\"",
+            ),
+            (8, 1, "cpu", "`cpu` applies only to driver = \"qemu\""),
+            (
+                13,
+                9,
+                "\"hvf\"",
+                "`accel` must be one of \"auto\", \"kvm\", \"tcg\", got \"hvf\"",
+            ),
+            (14, 11, "\"q 35\"", "`machine` must be a QEMU machine type"),
+            (15, 7, "\"\"", "`cpu` must be a QEMU CPU model"),
+        ],
+    );
+    assert_eq!(
+        err.diagnostics[0].hint.as_deref(),
+        Some("remove it, or set driver = \"qemu\"")
+    );
+}
+
+#[test]
+fn duplicate_platform_names() {
+    let text = r#"name = "x"
+[guest]
+
+[[platform]]
+name = "a"
+driver = "host"
+
+[[platform]]
+name = "a"
+driver = "qemu"
+
+[[workload]]
+name = "syscall"
+"#;
+    let d = expect_one(text, 9, 8, "\"a\"", "duplicate platform name `a`");
+    assert!(d.hint.unwrap().contains("line 5"));
+}
+
+#[test]
+fn vm_platform_needs_a_guest_table() {
+    let text = r#"name = "x"
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[platform]]
+name = "qemu"
+driver = "qemu"
+
+[[workload]]
+name = "syscall"
+"#;
+    let d = expect_one(
+        text,
+        9,
+        10,
+        "\"qemu\"",
+        "platform `qemu` boots a guest, but the experiment has no [guest] table",
+    );
+    assert!(d
+        .hint
+        .unwrap()
+        .contains("an empty [guest] takes the defaults"));
+    // An empty [guest] is enough.
+    let with_guest = text.replace("name = \"x\"\n", "name = \"x\"\n[guest]\n");
+    assert!(parse("t.toml", &with_guest).is_ok());
+}
+
+#[test]
+fn workload_memory_must_fit_the_guest() {
+    let text = r#"name = "x"
+[guest]
+memory_mib = 256
+
+[[platform]]
+name = "qemu"
+driver = "qemu"
+
+[[workload]]
+name = "mem-bandwidth"
+size_mib = 64
+
+[[workload]]
+name = "mem-bandwidth"
+kernel = "copy"
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (11, 12, "64", "needs 192 MiB of guest memory plus 128 MiB"),
+            (
+                14,
+                8,
+                "\"mem-bandwidth\"",
+                "more than the guest's memory_mib = 256",
+            ),
+        ],
+    );
+    assert_eq!(
+        err.diagnostics[0].hint.as_deref(),
+        Some("raise [guest] memory_mib to at least 320, or lower `size_mib`")
+    );
+    // Exactly enough is fine: 3 x 42 + 128 = 254 <= 256.
+    let fits = text
+        .replace("size_mib = 64", "size_mib = 42")
+        .replace("kernel = \"copy\"", "kernel = \"copy\"\nsize_mib = 42");
+    assert!(
+        parse("t.toml", &fits).is_ok(),
+        "{:?}",
+        parse("t.toml", &fits)
+    );
+    // The memory check is skipped when memory_mib itself is wrong (one error, not two).
+    let bad_memory = text.replace("memory_mib = 256", "memory_mib = 0");
+    assert_eq!(parse("t.toml", &bad_memory).unwrap_err().len(), 1);
+}
+
+#[test]
+fn identical_workloads_are_rejected_and_ids_are_unique() {
+    let text = r#"name = "x"
+[[platform]]
+name = "host"
+driver = "host"
+[[workload]]
+name = "syscall"
+[[workload]]
+name = "syscall"
+"#;
+    let d = expect_one(
+        text,
+        8,
+        8,
+        "\"syscall\"",
+        "listed twice with the same parameters",
+    );
+    assert!(d.hint.unwrap().contains("line 6"));
+
+    // Parameters written differently but resolving the same are duplicates too.
+    let same = r#"name = "x"
+[[platform]]
+name = "host"
+driver = "host"
+[[workload]]
+name = "mem-bandwidth"
+[[workload]]
+name = "mem-bandwidth"
+kernel = "triad"
+size_mib = 64
+"#;
+    expect_one(same, 8, 8, "\"mem-bandwidth\"", "listed twice");
+
+    let three = r#"name = "x"
+[[platform]]
+name = "host"
+driver = "host"
+[[workload]]
+name = "mem-bandwidth"
+kernel = "copy"
+[[workload]]
+name = "syscall"
+[[workload]]
+name = "mem-bandwidth"
+kernel = "copy"
+size_mib = 32
+[[workload]]
+name = "mem-bandwidth"
+kernel = "triad"
+"#;
+    let plan = parse("t.toml", three).unwrap();
+    let ids: Vec<&str> = plan.workloads.iter().map(|w| w.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "mem-bandwidth[kernel=copy,size_mib=64]",
+            "syscall",
+            "mem-bandwidth[kernel=copy,size_mib=32]",
+            "mem-bandwidth[kernel=triad,size_mib=64]",
+        ]
+    );
+}
+
+#[test]
+fn many_errors_are_reported_together_in_file_order() {
+    let text = r#"name = "x"
+samples = 0
+
+[guest]
+vcpus = 0
+
+[[platform]]
+name = "host"
+driver = "host"
+accel = "kvm"
+
+[[platform]]
+name = "host"
+driver = "qemu"
+
+[[workload]]
+name = "nope"
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (2, 11, "0", "`samples`"),
+            (5, 9, "0", "`vcpus`"),
+            (10, 1, "accel", "`accel` applies only"),
+            (13, 8, "\"host\"", "duplicate platform name"),
+            (17, 8, "\"nope\"", "unknown workload"),
+        ],
+    );
+    let shown = err.to_string();
+    assert_eq!(shown.lines().count(), 10, "{shown}");
+    assert!(
+        shown.starts_with("t.toml:2:11: error: `samples` must be from 1 to 1000, got 0\n  hint: ")
+    );
+}
+
+#[test]
+fn toml_syntax_errors_have_positions() {
+    let d = {
+        let err = parse("s.toml", "name = \"x\"\n[guest\nvcpus = 1\n").unwrap_err();
+        assert_eq!(err.len(), 1);
+        err.diagnostics[0].clone()
+    };
+    assert_eq!((d.line, d.column), (Some(2), Some(7)));
+    assert!(d.message.starts_with("TOML syntax: "), "{d}");
+    assert!(d
+        .to_string()
+        .starts_with("s.toml:2:7: error: TOML syntax: "));
+
+    let err = parse("s.toml", "name = \"x\"\nname = \"y\"\n").unwrap_err();
+    let d = &err.diagnostics[0];
+    assert_eq!((d.line, d.column), (Some(2), Some(1)), "{d}");
+    assert!(d.message.contains("duplicate key"), "{d}");
+
+    // Columns count characters, not bytes.
+    let err = parse("s.toml", "# ééé\nname = \"é\" x\n").unwrap_err();
+    let d = &err.diagnostics[0];
+    assert_eq!((d.line, d.column), (Some(2), Some(12)), "{d}");
+
+    let err = parse("s.toml", "name = \"unterminated\n").unwrap_err();
+    assert_eq!(err.diagnostics[0].line, Some(1));
+}
+
+#[test]
+fn inline_tables_and_dotted_keys_have_positions_too() {
+    let text = r#"name = "x"
+guest.vcpus = 0
+platform = [{ name = "host", driver = "host", accel = "kvm" }]
+workload = [{ name = "mem-bandwidth", size_mib = -1 }]
+"#;
+    expect_errors(
+        text,
+        &[
+            (2, 15, "0", "`vcpus` must be from 1 to 64"),
+            (3, 47, "accel", "`accel` applies only"),
+            (4, 50, "-1", "bad value -1 for parameter `size_mib`"),
+        ],
+    );
+}
+
+#[test]
+fn workload_kernel_is_a_parameter_and_guest_kernel_a_path() {
+    let text = r#"name = "k"
+[guest]
+kernel = "triad"
+[[platform]]
+name = "qemu"
+driver = "qemu"
+[[workload]]
+name = "mem-bandwidth"
+kernel = "copy"
+"#;
+    let plan = parse("k.toml", text).unwrap();
+    assert_eq!(plan.guest.kernel, Some(PathBuf::from("triad")));
+    assert_eq!(plan.workloads[0].params["kernel"], "copy");
+}
+
+#[test]
+fn load_resolves_the_guest_kernel_relative_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("boot")).unwrap();
+    std::fs::write(dir.path().join("boot/vmlinuz"), b"not really a kernel").unwrap();
+    let spec = dir.path().join("exp.toml");
+    let text = "name = \"k\"\n[guest]\nkernel = \"boot/vmlinuz\"\n[[platform]]\nname = \"q\"\ndriver = \"qemu\"\n[[workload]]\nname = \"syscall\"\n";
+    std::fs::write(&spec, text).unwrap();
+    let plan = load(&spec).unwrap();
+    assert_eq!(plan.guest.kernel, Some(dir.path().join("boot/vmlinuz")));
+    assert_eq!(plan.source, text);
+    // `parse` leaves the path alone and reads nothing.
+    assert_eq!(
+        parse("exp.toml", text).unwrap().guest.kernel,
+        Some(PathBuf::from("boot/vmlinuz"))
+    );
+
+    // A kernel that is not there is an error at its value, found with the other errors.
+    std::fs::write(
+        &spec,
+        text.replace("boot/vmlinuz", "boot/missing")
+            .replace("\"syscall\"", "\"sys\""),
+    )
+    .unwrap();
+    let err = load(&spec).unwrap_err();
+    assert_eq!(err.len(), 2);
+    let d = &err.diagnostics[0];
+    assert_eq!((d.line, d.column), (Some(3), Some(10)));
+    assert!(d.message.contains("is not a file"), "{d}");
+    assert_eq!(d.origin, spec.display().to_string());
+
+    // I/O errors are SpecErrors without a position.
+    let err = load(&dir.path().join("nope.toml")).unwrap_err();
+    assert_eq!(err.len(), 1);
+    assert_eq!(err.diagnostics[0].line, None);
+    assert!(err
+        .to_string()
+        .contains("nope.toml: error: cannot read the experiment file"));
+}
+
+#[test]
+fn render_shows_platforms_workloads_and_totals() {
+    let plan = parse("valid.toml", VALID).unwrap();
+    let text = plan.render();
+    for expected in [
+        "experiment `round-trip`",
+        "rounds:  7",
+        "seed 42",
+        "2 warm-up (discarded) + 3 measured per workload per round, each at least 150 ms",
+        "host  the agent as a plain process",
+        "kvm   qemu, accel kvm, machine pc, cpu EPYC,+svm",
+        "tcg   qemu, accel tcg, machine q35, cpu max",
+        "guest (every VM platform): 2 vCPUs, 1024 MiB, kernel /boot/vmlinuz, timeout 120 s",
+        "mem-bandwidth[kernel=copy]   MB/s, higher is better; kernel=copy size_mib=64",
+        "agent runs:        21 (7 rounds x 3 platforms)",
+        "guest boots:       14 (7 rounds x 2 VM platforms)",
+        "windows per run:   15 (3 workloads x (2 warm-up + 3 measured))",
+        "measured samples:  21 per workload per platform, 63 per platform, 189 in all",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}

@@ -1,0 +1,922 @@
+//! Experiment text -> [`Plan`], collecting every problem with its place in the text.
+
+use crate::diag::{closest, Sink, Span};
+use crate::tree::{self, Entry, Kind, Table};
+use crate::{
+    Accel, Driver, GuestSpec, Plan, PlatformSpec, QemuSpec, SpecError, WorkloadSpec, GUEST_BASE_MIB,
+};
+use hvbench_proto::catalog::{self, WorkloadDef};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+const ROOT_KEYS: &[&str] = &[
+    "name",
+    "repetitions",
+    "warmup",
+    "samples",
+    "min_window_ms",
+    "seed",
+    "guest",
+    "platform",
+    "workload",
+];
+const GUEST_KEYS: &[&str] = &["vcpus", "memory_mib", "kernel", "timeout_s"];
+const PLATFORM_KEYS: &[&str] = &["name", "driver"];
+const QEMU_KEYS: &[&str] = &["accel", "machine", "cpu"];
+const DRIVERS: &[&str] = &["host", "qemu"];
+/// Drivers that are planned but not built yet.
+const FUTURE_DRIVERS: &[&str] = &["xen", "libvirt", "ssh"];
+
+/// An integer setting: its range and what to say when a value is below or above it.
+struct IntRule {
+    key: &'static str,
+    min: i64,
+    max: i64,
+    default: i64,
+    low: &'static str,
+    high: &'static str,
+}
+
+const REPETITIONS: IntRule = IntRule {
+    key: "repetitions",
+    min: 1,
+    max: 10_000,
+    default: 5,
+    low: "run at least one round",
+    high: "at most 10000 rounds; 5 to 30 is typical",
+};
+const WARMUP: IntRule = IntRule {
+    key: "warmup",
+    min: 0,
+    max: 100,
+    default: 1,
+    low: "`warmup = 0` runs no warm-up window",
+    high: "at most 100 warm-up windows; one or two are usually enough",
+};
+const SAMPLES: IntRule = IntRule {
+    key: "samples",
+    min: 1,
+    max: 1000,
+    default: 1,
+    low: "measure at least one window per workload per round",
+    high: "at most 1000 measured windows per round; add rounds (`repetitions`) instead",
+};
+const MIN_WINDOW_MS: IntRule = IntRule {
+    key: "min_window_ms",
+    min: 1,
+    max: 60_000,
+    default: 200,
+    low: "a window lasts at least 1 ms; 100 to 1000 ms is typical",
+    high: "at most 60000 ms (one minute) per window",
+};
+const SEED: IntRule = IntRule {
+    key: "seed",
+    min: 0,
+    max: i64::MAX,
+    default: 0,
+    low: "a seed is a non-negative integer",
+    high: "a seed is a non-negative integer",
+};
+const VCPUS: IntRule = IntRule {
+    key: "vcpus",
+    min: 1,
+    max: 64,
+    default: 1,
+    low: "give the guest at least one vCPU",
+    high: "a guest has at most 64 vCPUs",
+};
+const MEMORY_MIB: IntRule = IntRule {
+    key: "memory_mib",
+    min: 64,
+    max: 1_048_576,
+    default: 512,
+    low: "a guest needs at least 64 MiB to boot; the default is 512",
+    high: "a guest has at most 1048576 MiB (1 TiB)",
+};
+const TIMEOUT_S: IntRule = IntRule {
+    key: "timeout_s",
+    min: 1,
+    max: 86_400,
+    default: 600,
+    low: "allow at least one second per guest boot; the default is 600",
+    high: "at most 86400 s (one day) per guest boot",
+};
+
+/// Validate `text`. With `base` (the spec file's directory), a relative guest kernel path is
+/// made relative to it and the kernel must exist; without, the path is left as written.
+pub(crate) fn parse(origin: &str, text: &str, base: Option<&Path>) -> Result<Plan, SpecError> {
+    let doc = toml_edit::ImDocument::parse(text).map_err(|e| syntax_error(origin, text, &e))?;
+    let root = tree::from_root(doc.as_table());
+    let mut v = Validator {
+        sink: Sink::new(origin, text),
+        base,
+    };
+    let plan = v.plan(&root, text);
+    match plan {
+        Some(plan) if v.sink.is_empty() => Ok(plan),
+        _ => Err(v.sink.into_error()),
+    }
+}
+
+fn syntax_error(origin: &str, text: &str, e: &toml_edit::TomlError) -> SpecError {
+    let span = e.span().unwrap_or(0..0);
+    let mut lines = e.message().trim().lines().map(str::trim);
+    let first = lines.next().unwrap_or("invalid TOML");
+    let rest: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
+    let mut sink = Sink::new(origin, text);
+    let message = format!("TOML syntax: {first}");
+    if rest.is_empty() {
+        sink.error_no_hint(&span, message);
+    } else {
+        sink.error(&span, message, rest.join("; "));
+    }
+    sink.into_error()
+}
+
+struct Validator<'a> {
+    sink: Sink<'a>,
+    base: Option<&'a Path>,
+}
+
+/// A platform as far as it could be read, for the checks across platforms.
+struct PlatformSeen {
+    name: Option<(String, Span)>,
+    /// The `driver` value's span, when the driver boots a guest.
+    vm_driver: Option<Span>,
+    spec: Option<PlatformSpec>,
+}
+
+/// A valid workload and the places of its name and parameters.
+struct WorkloadSeen {
+    def: &'static WorkloadDef,
+    params: BTreeMap<String, Value>,
+    name_span: Span,
+    param_spans: BTreeMap<String, Span>,
+}
+
+/// The guest as far as it could be read.
+struct GuestSeen {
+    spec: GuestSpec,
+    present: bool,
+    /// `memory_mib` is valid (given or default) and can be compared with workload needs.
+    memory_ok: bool,
+}
+
+fn got(kind: &Kind) -> String {
+    match kind {
+        Kind::Array(_) | Kind::Table(_) => kind.type_name().to_string(),
+        _ => format!("{} {}", kind.type_name(), kind.describe()),
+    }
+}
+
+fn one_of(words: &[&str]) -> String {
+    words.join(", ")
+}
+
+/// "did you mean `x`? " or "".
+fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+    match closest(word, candidates) {
+        Some(c) => format!("did you mean `{c}`? "),
+        None => String::new(),
+    }
+}
+
+/// A name made of the allowed characters, to suggest in a hint.
+fn sanitize(name: &str, allowed: impl Fn(char) -> bool, lowercase: bool) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        let c = if lowercase { c.to_ascii_lowercase() } else { c };
+        if allowed(c) {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out: String = out.trim_matches('-').chars().take(64).collect();
+    if out.is_empty() {
+        "my-name".to_string()
+    } else {
+        out
+    }
+}
+
+fn plan_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
+fn platform_name_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+}
+
+fn machine_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
+fn cpu_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ',' | '+' | '=')
+}
+
+fn json_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Validator<'_> {
+    fn plan(&mut self, root: &Table, text: &str) -> Option<Plan> {
+        let top = 0..0;
+        for e in &root.entries {
+            if !ROOT_KEYS.contains(&e.key.as_str()) {
+                let hint = match e.key.as_str() {
+                    "isolation" => "isolation experiments are not supported yet; remove the \
+                                    [[isolation]] tables"
+                        .to_string(),
+                    "platforms" | "workloads" => format!(
+                        "write each {} as a [[{}]] table (singular, double brackets)",
+                        e.key.trim_end_matches('s'),
+                        e.key.trim_end_matches('s')
+                    ),
+                    key => format!(
+                        "{}the top level takes: {}",
+                        did_you_mean(key, ROOT_KEYS),
+                        one_of(ROOT_KEYS)
+                    ),
+                };
+                self.sink
+                    .error(&e.key_span, format!("unknown key `{}`", e.key), hint);
+            }
+        }
+
+        let name = match root.get("name") {
+            None => {
+                self.sink.error(
+                    &top,
+                    "the experiment has no `name`",
+                    "add `name = \"my-experiment\"` at the top of the file (letters, digits, \
+                     `.`, `_`, `-`; up to 64 characters)",
+                );
+                None
+            }
+            Some(e) => self.string(e, "my-experiment").and_then(|(s, span)| {
+                if !s.is_empty() && s.chars().count() <= 64 && s.chars().all(plan_name_char) {
+                    Some(s.to_string())
+                } else {
+                    self.sink.error(
+                        span,
+                        format!(
+                            "`name` must be 1 to 64 letters, digits, `.`, `_` or `-`, got {:?}",
+                            s
+                        ),
+                        format!(
+                            "the name labels the run in the database and in file names; try \
+                             name = \"{}\"",
+                            sanitize(s, plan_name_char, false)
+                        ),
+                    );
+                    None
+                }
+            }),
+        };
+
+        let repetitions = self.int(root, &REPETITIONS);
+        let warmup = self.int(root, &WARMUP);
+        let samples = self.int(root, &SAMPLES);
+        let min_window_ms = self.int(root, &MIN_WINDOW_MS);
+        let seed = root.get("seed").map(|_| self.int(root, &SEED));
+
+        let guest = self.guest(root);
+
+        let platforms: Vec<PlatformSeen> = self
+            .tables(root, "platform", "host")
+            .into_iter()
+            .map(|(t, span)| self.platform(t, span))
+            .collect();
+        let workloads: Vec<Option<WorkloadSeen>> = self
+            .tables(root, "workload", "syscall")
+            .into_iter()
+            .map(|(t, span)| self.workload(t, span))
+            .collect();
+
+        self.check_platforms(&platforms, &guest);
+        self.check_workloads(&workloads, &platforms, &guest);
+
+        let name = name?;
+        let platforms = platforms
+            .into_iter()
+            .map(|p| p.spec)
+            .collect::<Option<Vec<_>>>()?;
+        let workloads = workloads.into_iter().collect::<Option<Vec<_>>>()?;
+        let workloads = with_ids(workloads);
+        let plan = Plan {
+            name,
+            repetitions: u32::try_from(repetitions).ok()?,
+            warmup: u32::try_from(warmup).ok()?,
+            samples: u32::try_from(samples).ok()?,
+            min_window_ms: u64::try_from(min_window_ms).ok()?,
+            seed: match seed {
+                Some(s) => Some(u64::try_from(s).ok()?),
+                None => None,
+            },
+            guest: guest.spec,
+            platforms,
+            workloads,
+            source: text.to_string(),
+        };
+        Some(plan)
+    }
+
+    /// A string value, or an error saying it must be one.
+    fn string<'t>(&mut self, e: &'t Entry, example: &str) -> Option<(&'t str, &'t Span)> {
+        match &e.value.kind {
+            Kind::Str(s) => Some((s.as_str(), &e.value.span)),
+            other => {
+                self.sink.error(
+                    &e.value.span,
+                    format!("`{}` must be a string, got {}", e.key, got(other)),
+                    format!("write it in quotes, e.g. {} = \"{example}\"", e.key),
+                );
+                None
+            }
+        }
+    }
+
+    /// An integer setting: its value, its default when absent, or its default (after reporting
+    /// the problem) when invalid.
+    fn int(&mut self, table: &Table, rule: &IntRule) -> i64 {
+        let Some(e) = table.get(rule.key) else {
+            return rule.default;
+        };
+        match &e.value.kind {
+            Kind::Int(n) if (rule.min..=rule.max).contains(n) => *n,
+            Kind::Int(n) => {
+                let message = if rule.max == i64::MAX {
+                    format!("`{}` must be at least {}, got {n}", rule.key, rule.min)
+                } else {
+                    format!(
+                        "`{}` must be from {} to {}, got {n}",
+                        rule.key, rule.min, rule.max
+                    )
+                };
+                let hint = if *n < rule.min { rule.low } else { rule.high };
+                self.sink.error(&e.value.span, message, hint);
+                rule.default
+            }
+            other => {
+                let hint = match other {
+                    Kind::Str(s) if s.trim().parse::<i64>().is_ok() => {
+                        format!("remove the quotes: {} = {}", rule.key, s.trim())
+                    }
+                    _ => format!(
+                        "write a whole number without quotes, e.g. {} = {}",
+                        rule.key, rule.default
+                    ),
+                };
+                self.sink.error(
+                    &e.value.span,
+                    format!("`{}` must be an integer, got {}", rule.key, got(other)),
+                    hint,
+                );
+                rule.default
+            }
+        }
+    }
+
+    /// Report keys of `table` that are not in `known`.
+    fn unknown_keys(&mut self, table: &Table, known: &[&str], what: &str) {
+        for e in &table.entries {
+            if !known.contains(&e.key.as_str()) {
+                self.unknown_key(e, known, what);
+            }
+        }
+    }
+
+    fn unknown_key(&mut self, e: &Entry, known: &[&str], what: &str) {
+        self.sink.error(
+            &e.key_span,
+            format!("unknown key `{}` in {what}", e.key),
+            format!(
+                "{}{what} takes: {}",
+                did_you_mean(&e.key, known),
+                one_of(known)
+            ),
+        );
+    }
+
+    fn guest(&mut self, root: &Table) -> GuestSeen {
+        let mut seen = GuestSeen {
+            spec: GuestSpec::default(),
+            present: false,
+            memory_ok: true,
+        };
+        let Some(e) = root.get("guest") else {
+            return seen;
+        };
+        seen.present = true;
+        let Kind::Table(t) = &e.value.kind else {
+            self.sink.error(
+                &e.value.span,
+                format!("`guest` must be a table, got {}", got(&e.value.kind)),
+                "write a [guest] table with vcpus, memory_mib, kernel and timeout_s",
+            );
+            return seen;
+        };
+        self.unknown_keys(t, GUEST_KEYS, "[guest]");
+        seen.spec.vcpus = self.int(t, &VCPUS) as u32;
+        let before = self.sink_len();
+        seen.spec.memory_mib = self.int(t, &MEMORY_MIB) as u64;
+        seen.memory_ok = self.sink_len() == before;
+        seen.spec.timeout_s = self.int(t, &TIMEOUT_S) as u64;
+        if let Some(k) = t.get("kernel") {
+            if let Some((path, span)) = self.string(k, "/boot/vmlinuz") {
+                if path.trim().is_empty() {
+                    self.sink.error(
+                        span,
+                        "`kernel` is empty",
+                        "give the path of a kernel image, or remove `kernel` to use Debian's \
+                         cloud kernel",
+                    );
+                } else {
+                    let mut path = PathBuf::from(path);
+                    if let Some(base) = self.base {
+                        if path.is_relative() {
+                            path = base.join(path);
+                        }
+                        if !path.is_file() {
+                            self.sink.error(
+                                span,
+                                format!("guest kernel `{}` is not a file", path.display()),
+                                "give the path of a kernel image (a relative path is relative to \
+                                 the experiment file), or remove `kernel` to use Debian's cloud \
+                                 kernel",
+                            );
+                        }
+                    }
+                    seen.spec.kernel = Some(path);
+                }
+            }
+        }
+        seen
+    }
+
+    /// The tables of an array of tables (`[[platform]]`), reporting every shape problem.
+    fn tables<'t>(
+        &mut self,
+        root: &'t Table,
+        key: &str,
+        example: &str,
+    ) -> Vec<(&'t Table, &'t Span)> {
+        let what = if key == "platform" {
+            "platforms"
+        } else {
+            "workloads"
+        };
+        let add = if key == "platform" {
+            format!("add a [[platform]] table with name and driver, e.g. name = \"{example}\" and driver = \"{example}\"")
+        } else {
+            format!(
+                "add a [[workload]] table, e.g. name = \"{example}\"; the workloads are: {}",
+                one_of(&catalog::workload_names())
+            )
+        };
+        let Some(e) = root.get(key) else {
+            self.sink.error(
+                &(0..0),
+                format!("no {what}: the experiment lists no [[{key}]]"),
+                add,
+            );
+            return Vec::new();
+        };
+        let Kind::Array(items) = &e.value.kind else {
+            let hint = if matches!(e.value.kind, Kind::Table(_)) {
+                format!("write [[{key}]] with double brackets: an experiment has a list of {what}")
+            } else {
+                format!("write each of the {what} as a [[{key}]] table")
+            };
+            self.sink.error(
+                &e.value.span,
+                format!(
+                    "`{key}` must be an array of tables, got {}",
+                    got(&e.value.kind)
+                ),
+                hint,
+            );
+            return Vec::new();
+        };
+        if items.is_empty() {
+            self.sink
+                .error(&e.value.span, format!("no {what}: `{key}` is empty"), add);
+        }
+        let mut out = Vec::new();
+        for item in items {
+            match &item.kind {
+                Kind::Table(t) => out.push((t, &item.span)),
+                other => self.sink.error(
+                    &item.span,
+                    format!("each entry of `{key}` must be a table, got {}", got(other)),
+                    format!("write each of the {what} as a [[{key}]] table"),
+                ),
+            }
+        }
+        out
+    }
+
+    fn platform(&mut self, t: &Table, span: &Span) -> PlatformSeen {
+        let mut seen = PlatformSeen {
+            name: None,
+            vm_driver: None,
+            spec: None,
+        };
+        match t.get("name") {
+            None => self.sink.error(
+                span,
+                "this [[platform]] has no `name`",
+                "add a unique name, e.g. name = \"kvm\" (lowercase letters, digits and `-`)",
+            ),
+            Some(e) => {
+                if let Some((s, span)) = self.string(e, "kvm") {
+                    if !s.is_empty() && s.chars().count() <= 64 && s.chars().all(platform_name_char)
+                    {
+                        seen.name = Some((s.to_string(), span.clone()));
+                    } else {
+                        self.sink.error(
+                            span,
+                            format!(
+                                "a platform `name` must be 1 to 64 lowercase letters, digits or \
+                                 `-`, got {s:?}"
+                            ),
+                            format!("try name = \"{}\"", sanitize(s, platform_name_char, true)),
+                        );
+                    }
+                }
+            }
+        }
+
+        let all_keys: Vec<&str> = PLATFORM_KEYS.iter().chain(QEMU_KEYS).copied().collect();
+        let driver = match t.get("driver") {
+            None => {
+                self.sink.error(
+                    span,
+                    "this [[platform]] has no `driver`",
+                    format!(
+                        "add driver = \"host\" or driver = \"qemu\"{}",
+                        match &seen.name {
+                            Some((n, _)) => format!(" to platform `{n}`"),
+                            None => String::new(),
+                        }
+                    ),
+                );
+                self.unknown_keys(t, &all_keys, "[[platform]]");
+                return seen;
+            }
+            Some(e) => match self.string(e, "qemu") {
+                None => return seen,
+                Some((d, dspan)) => (d, dspan),
+            },
+        };
+        let (driver, driver_span) = driver;
+        match driver {
+            "host" => {
+                for e in &t.entries {
+                    let key = e.key.as_str();
+                    if PLATFORM_KEYS.contains(&key) {
+                        continue;
+                    }
+                    if QEMU_KEYS.contains(&key) {
+                        self.sink.error(
+                            &e.key_span,
+                            format!("`{key}` applies only to driver = \"qemu\", not \"host\""),
+                            "remove it, or set driver = \"qemu\"",
+                        );
+                    } else {
+                        self.unknown_key(e, PLATFORM_KEYS, "a host platform");
+                    }
+                }
+                if let Some((name, _)) = &seen.name {
+                    seen.spec = Some(PlatformSpec {
+                        name: name.clone(),
+                        driver: Driver::Host,
+                    });
+                }
+            }
+            "qemu" => {
+                seen.vm_driver = Some(driver_span.clone());
+                self.unknown_keys(t, &all_keys, "a qemu platform");
+                let qemu = self.qemu(t);
+                if let (Some((name, _)), Some(qemu)) = (&seen.name, qemu) {
+                    seen.spec = Some(PlatformSpec {
+                        name: name.clone(),
+                        driver: Driver::Qemu(qemu),
+                    });
+                }
+            }
+            d if FUTURE_DRIVERS.contains(&d) => self.sink.error(
+                driver_span,
+                format!("the `{d}` driver is not yet supported"),
+                format!("use driver = \"host\" or \"qemu\" for now; `{d}` comes later"),
+            ),
+            d @ ("kvm" | "tcg") => self.sink.error(
+                driver_span,
+                format!("unknown driver `{d}`"),
+                format!(
+                    "{d} is an accelerator of QEMU: write driver = \"qemu\" and accel = \"{d}\""
+                ),
+            ),
+            d => self.sink.error(
+                driver_span,
+                format!("unknown driver `{d}`"),
+                format!(
+                    "{}expected one of: {} (xen is not yet supported)",
+                    did_you_mean(d, DRIVERS),
+                    one_of(DRIVERS)
+                ),
+            ),
+        }
+        seen
+    }
+
+    fn qemu(&mut self, t: &Table) -> Option<QemuSpec> {
+        let mut spec = QemuSpec::default();
+        let mut ok = true;
+        if let Some(e) = t.get("accel") {
+            match self.string(e, "auto") {
+                None => ok = false,
+                Some((a, span)) => match Accel::from_name(a) {
+                    Some(accel) => spec.accel = accel,
+                    None => {
+                        let names: Vec<&str> = Accel::ALL.iter().map(|a| a.as_str()).collect();
+                        self.sink.error(
+                            span,
+                            format!("`accel` must be one of \"auto\", \"kvm\", \"tcg\", got {a:?}"),
+                            format!(
+                                "{}auto uses kvm where /dev/kvm is usable, else tcg (software \
+                                 emulation)",
+                                did_you_mean(a, &names)
+                            ),
+                        );
+                        ok = false;
+                    }
+                },
+            }
+        }
+        if let Some(e) = t.get("machine") {
+            match self.string(e, "q35") {
+                None => ok = false,
+                Some((m, span)) => {
+                    if !m.is_empty() && m.chars().all(machine_char) {
+                        spec.machine = m.to_string();
+                    } else {
+                        self.sink.error(
+                            span,
+                            format!("`machine` must be a QEMU machine type such as \"q35\" or \"pc\", got {m:?}"),
+                            "`qemu-system-x86_64 -machine help` lists them; the default is q35",
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+        if let Some(e) = t.get("cpu") {
+            match self.string(e, "max") {
+                None => ok = false,
+                Some((c, span)) => {
+                    if !c.is_empty() && c.chars().all(cpu_char) {
+                        spec.cpu = Some(c.to_string());
+                    } else {
+                        self.sink.error(
+                            span,
+                            format!("`cpu` must be a QEMU CPU model such as \"max\", \"host\" or \"EPYC,+svm\", got {c:?}"),
+                            "`qemu-system-x86_64 -cpu help` lists them; leave `cpu` out for host \
+                             with kvm and max with tcg",
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+        ok.then_some(spec)
+    }
+
+    fn workload(&mut self, t: &Table, span: &Span) -> Option<WorkloadSeen> {
+        let names = catalog::workload_names();
+        let Some(e) = t.get("name") else {
+            self.sink.error(
+                span,
+                "this [[workload]] has no `name`",
+                format!("add name = \"...\", one of: {}", one_of(&names)),
+            );
+            return None;
+        };
+        let (name, name_span) = self.string(e, "syscall")?;
+        let Some(def) = catalog::workload(name) else {
+            self.sink.error(
+                name_span,
+                format!("unknown workload `{name}`"),
+                format!(
+                    "{}expected one of: {}",
+                    did_you_mean(name, &names),
+                    one_of(&names)
+                ),
+            );
+            return None;
+        };
+        let param_names: Vec<&str> = def.params.iter().map(|p| p.name).collect();
+        let mut ok = true;
+        let mut given = BTreeMap::new();
+        let mut param_spans = BTreeMap::new();
+        for e in t.entries.iter().filter(|e| e.key != "name") {
+            let value = e.value.kind.to_json();
+            if !param_names.contains(&e.key.as_str()) {
+                let hint = if param_names.is_empty() {
+                    format!("workload `{name}` takes no parameters; remove this key")
+                } else {
+                    format!(
+                        "{}workload `{name}` takes: {}",
+                        did_you_mean(&e.key, &param_names),
+                        one_of(&param_names)
+                    )
+                };
+                self.sink.error(
+                    &e.key_span,
+                    format!("unknown parameter `{}` for workload `{name}`", e.key),
+                    hint,
+                );
+                ok = false;
+                continue;
+            }
+            // One parameter at a time, so that every bad parameter is reported.
+            let single = BTreeMap::from([(e.key.clone(), value.clone())]);
+            if let Err(pe) = def.resolve(&single) {
+                self.sink.error(
+                    &e.value.span,
+                    format!(
+                        "bad value {} for parameter `{}` of workload `{name}`",
+                        e.value.kind.describe(),
+                        e.key
+                    ),
+                    format!("`{}` {}", e.key, pe.message),
+                );
+                ok = false;
+                continue;
+            }
+            given.insert(e.key.clone(), value);
+            param_spans.insert(e.key.clone(), e.value.span.clone());
+        }
+        if !ok {
+            return None;
+        }
+        match def.resolve(&given) {
+            Ok(params) => Some(WorkloadSeen {
+                def,
+                params,
+                name_span: name_span.clone(),
+                param_spans,
+            }),
+            Err(pe) => {
+                // Each parameter was fine alone; report a combination the catalog rejects.
+                let at = param_spans.get(&pe.param).unwrap_or(name_span).clone();
+                self.sink.error(
+                    &at,
+                    format!("bad parameter `{}` for workload `{name}`", pe.param),
+                    pe.message,
+                );
+                None
+            }
+        }
+    }
+
+    fn check_platforms(&mut self, platforms: &[PlatformSeen], guest: &GuestSeen) {
+        let mut first: HashMap<&str, &Span> = HashMap::new();
+        for p in platforms {
+            if let Some((name, span)) = &p.name {
+                if let Some(before) = first.get(name.as_str()) {
+                    let line = self.sink.line_of(before);
+                    self.sink.error(
+                        span,
+                        format!("duplicate platform name `{name}`"),
+                        format!(
+                            "`{name}` is already the name of the platform at line {line}; give \
+                             each platform a unique name"
+                        ),
+                    );
+                } else {
+                    first.insert(name, span);
+                }
+            }
+        }
+        if !guest.present {
+            if let Some(p) = platforms.iter().find(|p| p.vm_driver.is_some()) {
+                let span = p.vm_driver.clone().unwrap_or_default();
+                let which = match &p.name {
+                    Some((n, _)) => format!("platform `{n}`"),
+                    None => "this platform".to_string(),
+                };
+                self.sink.error(
+                    &span,
+                    format!("{which} boots a guest, but the experiment has no [guest] table"),
+                    "add a [guest] table (vcpus, memory_mib, timeout_s); an empty [guest] takes \
+                     the defaults: 1 vCPU, 512 MiB, timeout 600 s",
+                );
+            }
+        }
+    }
+
+    fn check_workloads(
+        &mut self,
+        workloads: &[Option<WorkloadSeen>],
+        platforms: &[PlatformSeen],
+        guest: &GuestSeen,
+    ) {
+        let has_vm = platforms.iter().any(|p| p.vm_driver.is_some());
+        let valid: Vec<&WorkloadSeen> = workloads.iter().flatten().collect();
+        if has_vm && guest.memory_ok {
+            let memory = guest.spec.memory_mib;
+            for w in &valid {
+                let need = w.def.memory_need_mib(&w.params);
+                if need + GUEST_BASE_MIB > memory {
+                    let (at, smaller) = match w.param_spans.get("size_mib") {
+                        Some(span) => (span, "lower `size_mib`"),
+                        None => (&w.name_span, "give the workload a smaller size"),
+                    };
+                    self.sink.error(
+                        at,
+                        format!(
+                            "workload `{}` needs {need} MiB of guest memory plus {GUEST_BASE_MIB} \
+                             MiB for the guest kernel, more than the guest's memory_mib = {memory}",
+                            w.def.name
+                        ),
+                        format!(
+                            "raise [guest] memory_mib to at least {}, or {smaller}",
+                            need + GUEST_BASE_MIB
+                        ),
+                    );
+                }
+            }
+        }
+        for (i, w) in valid.iter().enumerate() {
+            if let Some(before) = valid[..i]
+                .iter()
+                .find(|b| b.def.name == w.def.name && b.params == w.params)
+            {
+                let line = self.sink.line_of(&before.name_span);
+                self.sink.error(
+                    &w.name_span,
+                    format!(
+                        "workload `{}` is listed twice with the same parameters",
+                        w.def.name
+                    ),
+                    format!(
+                        "the same workload is at line {line}; remove one (raise `samples` for more \
+                         measurements) or give them different parameters"
+                    ),
+                );
+            }
+        }
+    }
+
+    fn sink_len(&self) -> usize {
+        self.sink.count()
+    }
+}
+
+/// Give every workload its id (see the crate documentation, "Workload ids").
+fn with_ids(seen: Vec<WorkloadSeen>) -> Vec<WorkloadSpec> {
+    let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, w) in seen.iter().enumerate() {
+        by_name.entry(w.def.name).or_default().push(i);
+    }
+    let mut ids: Vec<String> = seen.iter().map(|w| w.def.name.to_string()).collect();
+    for (name, group) in by_name.into_iter().filter(|(_, g)| g.len() > 1) {
+        let differing: BTreeSet<&str> = group
+            .iter()
+            .flat_map(|&i| seen[i].params.keys().map(String::as_str))
+            .filter(|k| {
+                let first = seen[group[0]].params.get(*k);
+                group.iter().any(|&i| seen[i].params.get(*k) != first)
+            })
+            .collect();
+        for (n, &i) in group.iter().enumerate() {
+            ids[i] = if differing.is_empty() {
+                format!("{name}#{}", n + 1)
+            } else {
+                let parts: Vec<String> = differing
+                    .iter()
+                    .map(|k| {
+                        let v = seen[i].params.get(*k).map_or("-".to_string(), json_text);
+                        format!("{k}={v}")
+                    })
+                    .collect();
+                format!("{name}[{}]", parts.join(","))
+            };
+        }
+    }
+    seen.into_iter()
+        .zip(ids)
+        .map(|(w, id)| WorkloadSpec {
+            id,
+            name: w.def.name.to_string(),
+            params: w.params,
+        })
+        .collect()
+}

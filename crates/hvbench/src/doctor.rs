@@ -1,0 +1,218 @@
+//! `hvbench doctor`: what this machine can run, and what would hurt measurement, each with the fix.
+
+use hvbench_platform::cache::Cache;
+use hvbench_platform::kvm::{self, KvmStatus};
+use hvbench_platform::qemu;
+use std::fmt::Write;
+use std::path::Path;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Level {
+    Ok,
+    Warn,
+    Missing,
+}
+
+struct Check {
+    level: Level,
+    what: String,
+    detail: String,
+    fix: Option<String>,
+}
+
+fn check(level: Level, what: &str, detail: impl Into<String>, fix: Option<String>) -> Check {
+    Check {
+        level,
+        what: what.into(),
+        detail: detail.into(),
+        fix,
+    }
+}
+
+pub fn report(cache: &Cache) -> String {
+    let checks = vec![
+        qemu_check(),
+        kvm_check(),
+        kernel_check(cache),
+        governor_check(),
+        thp_check(),
+        smt_check(),
+        virtual_host_check(),
+        load_check(),
+    ];
+    let mut out = String::new();
+    for c in &checks {
+        let tag = match c.level {
+            Level::Ok => "ok  ",
+            Level::Warn => "warn",
+            Level::Missing => "no  ",
+        };
+        let _ = writeln!(out, "[{tag}] {}: {}", c.what, c.detail);
+        if let Some(fix) = &c.fix {
+            let _ = writeln!(out, "       fix: {fix}");
+        }
+    }
+    let tcg = !kvm::status().is_usable();
+    let _ = writeln!(
+        out,
+        "\n{}",
+        if tcg {
+            "Summary: QEMU guests here run under TCG (software emulation); their timings measure emulation, not hardware virtualization."
+        } else {
+            "Summary: QEMU guests here run under KVM."
+        }
+    );
+    out
+}
+
+fn qemu_check() -> Check {
+    let bin = qemu::qemu_binary();
+    match qemu::qemu_version(&bin) {
+        Ok(v) => check(Level::Ok, "QEMU", format!("{} {v}", bin.display()), None),
+        Err(_) => check(
+            Level::Missing,
+            "QEMU",
+            format!("{} not found", bin.display()),
+            Some("apt-get install qemu-system-x86".into()),
+        ),
+    }
+}
+
+fn kvm_check() -> Check {
+    match kvm::status() {
+        KvmStatus::Usable { module, nested } => check(
+            Level::Ok,
+            "KVM",
+            format!(
+                "usable ({module}, nested={})",
+                nested.as_deref().unwrap_or("unknown")
+            ),
+            None,
+        ),
+        KvmStatus::Unusable { reason, hint } => check(
+            Level::Warn,
+            "KVM",
+            format!("not usable: {reason}"),
+            Some(format!("{hint}; until then accel = \"auto\" uses TCG")),
+        ),
+    }
+}
+
+fn kernel_check(cache: &Cache) -> Check {
+    let dir = cache.root().join("kernels");
+    let cached: Vec<String> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().join("vmlinuz").is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if cached.is_empty() {
+        check(
+            Level::Warn,
+            "guest kernel",
+            format!("none cached in {}", dir.display()),
+            Some("the first `hvbench run` fetches Debian's linux-image-cloud-amd64 (needs apt lists: apt-get update)".into()),
+        )
+    } else {
+        check(
+            Level::Ok,
+            "guest kernel",
+            format!("cached: {}", cached.join(", ")),
+            None,
+        )
+    }
+}
+
+fn read_trim(p: impl AsRef<Path>) -> Option<String> {
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn governor_check() -> Check {
+    match read_trim("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor") {
+        None => check(
+            Level::Ok,
+            "CPU governor",
+            "no cpufreq interface (frequency not controlled by this kernel)",
+            None,
+        ),
+        Some(g) if g == "performance" => check(Level::Ok, "CPU governor", g, None),
+        Some(g) => check(
+            Level::Warn,
+            "CPU governor",
+            format!("{g}: frequency changes under load add noise"),
+            Some("cpupower frequency-set -g performance".into()),
+        ),
+    }
+}
+
+fn thp_check() -> Check {
+    let raw = read_trim("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+    let mode = raw
+        .split_whitespace()
+        .find(|w| w.starts_with('['))
+        .map(|w| w.trim_matches(['[', ']']).to_string());
+    match mode.as_deref() {
+        None => check(Level::Ok, "transparent huge pages", "not available", None),
+        Some("always") => check(
+            Level::Warn,
+            "transparent huge pages",
+            "always: memory workloads vary with khugepaged's timing",
+            Some("echo madvise > /sys/kernel/mm/transparent_hugepage/enabled (and record it: hvbench does)".into()),
+        ),
+        Some(m) => check(Level::Ok, "transparent huge pages", m.to_string(), None),
+    }
+}
+
+fn smt_check() -> Check {
+    match read_trim("/sys/devices/system/cpu/smt/active").as_deref() {
+        Some("1") => check(
+            Level::Warn,
+            "SMT",
+            "active: sibling hyperthreads share a core with the measurement",
+            Some("pin platforms to separate cores, or echo off > /sys/devices/system/cpu/smt/control".into()),
+        ),
+        Some(_) => check(Level::Ok, "SMT", "inactive", None),
+        None => check(Level::Ok, "SMT", "unknown (no sysfs control)", None),
+    }
+}
+
+fn virtual_host_check() -> Check {
+    if hvbench_platform::host::host_is_virtual() {
+        check(
+            Level::Warn,
+            "bare metal",
+            "this machine is itself a virtual machine (CPUID hypervisor bit): the `host` baseline is a guest of another hypervisor",
+            Some("run on bare metal for absolute numbers; ratios measured side by side remain meaningful".into()),
+        )
+    } else {
+        check(Level::Ok, "bare metal", "no hypervisor bit", None)
+    }
+}
+
+fn load_check() -> Check {
+    let load: f64 = read_trim("/proc/loadavg")
+        .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if load > 0.5 {
+        check(
+            Level::Warn,
+            "other load",
+            format!("1-minute load average {load:.2} on {cpus} CPUs: other work competes with the measurement"),
+            Some("stop other jobs before measuring".into()),
+        )
+    } else {
+        check(
+            Level::Ok,
+            "other load",
+            format!("load average {load:.2} on {cpus} CPUs"),
+            None,
+        )
+    }
+}
