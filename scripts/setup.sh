@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what hvbench needs on Debian (run as root): QEMU for guests, cpio for the image
-# tests, and fresh apt lists, which hvbench uses to fetch Debian's cloud kernel into its cache.
+# tests, debootstrap for the lab, and fresh apt lists, which hvbench uses to fetch Debian's cloud kernel into its cache.
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
@@ -8,6 +8,17 @@ need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v cpio >/dev/null || need+=(cpio)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
+# The lab (emulated Xen and KVM hosts) is a debootstrapped Debian rootfs.
+command -v debootstrap >/dev/null || need+=(debootstrap)
+# The HTML report's test renders it in headless Chromium; a font so that its text shows.
+command -v chromium >/dev/null || need+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+# `hvbench selftest fidelity` compares the workloads with the established tools that measure
+# the same quantities: perf bench, sysbench, stress-ng, cyclictest.
+command -v perf >/dev/null || need+=(linux-perf)
+command -v sysbench >/dev/null || need+=(sysbench)
+command -v stress-ng >/dev/null || need+=(stress-ng)
+command -v cyclictest >/dev/null || need+=(rt-tests)
 
 if [ "$(id -u)" -ne 0 ]; then
   if [ ${#need[@]} -gt 0 ]; then

@@ -1,10 +1,11 @@
 //! Host mode: `hvbench-agent --plan FILE` as a plain process.
 
-use crate::{panics, plan, run, Mode, AGENT_VERSION};
+use crate::{panics, peer, plan, run, Mode, AGENT_VERSION};
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::panic::catch_unwind;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Exit status: the plan ran (workloads that failed are reported as frames, not here).
 pub const EXIT_OK: i32 = 0;
@@ -15,15 +16,27 @@ pub const EXIT_USAGE: i32 = 2;
 
 const USAGE: &str = "\
 usage: hvbench-agent --plan FILE    run an agent plan (JSON; `-` reads stdin), frames on stdout
+       hvbench-agent --peer ADDR [--peer-lifetime-s N]
+                                    serve the network workloads' peer on a loopback ADDR
+                                    (127.0.0.1:0 picks a port; the first stdout line says which)
        hvbench-agent --version
+       hvbench-agent --exit-now     exit 0 at once (what the fork-exec workload execs)
 As PID 1 (in a guest) it reads /hvbench/plan.json and powers off when done.";
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Run { plan: PathBuf },
+    Run {
+        plan: PathBuf,
+    },
+    Peer {
+        listen: String,
+        lifetime: Duration,
+    },
     Version,
     Help,
+    /// Exit 0 at once: the child the `fork-exec` workload execs.
+    ExitNow,
 }
 
 /// Parse the arguments (without the program name).
@@ -31,6 +44,8 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
     let mut args = args.into_iter();
     let mut plan = None;
     let mut command = None;
+    let mut peer = None;
+    let mut lifetime = peer::DEFAULT_LIFETIME;
     while let Some(arg) = args.next() {
         let text = arg.to_string_lossy();
         match text.as_ref() {
@@ -40,18 +55,37 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
                     .ok_or("--plan needs a FILE (or `-` for stdin)")?;
                 plan = Some(PathBuf::from(file));
             }
+            "--peer" => {
+                let addr = args
+                    .next()
+                    .ok_or("--peer needs ADDRESS:PORT, such as 127.0.0.1:0")?;
+                peer = Some(addr.to_string_lossy().into_owned());
+            }
+            "--peer-lifetime-s" => {
+                let n = args
+                    .next()
+                    .ok_or("--peer-lifetime-s needs a number of seconds")?;
+                let secs: u64 = n
+                    .to_string_lossy()
+                    .parse()
+                    .map_err(|_| "--peer-lifetime-s needs a number of seconds")?;
+                lifetime = Duration::from_secs(secs);
+            }
             "--version" | "-V" => command = Some(Command::Version),
             "--help" | "-h" => command = Some(Command::Help),
+            "--exit-now" => command = Some(Command::ExitNow),
             _ => match text.strip_prefix("--plan=") {
                 Some(file) => plan = Some(PathBuf::from(file)),
                 None => return Err(format!("unexpected argument `{text}`")),
             },
         }
     }
-    match (command, plan) {
-        (Some(c), _) => Ok(c),
-        (None, Some(plan)) => Ok(Command::Run { plan }),
-        (None, None) => Err("missing --plan FILE".to_string()),
+    match (command, plan, peer) {
+        (Some(c), _, _) => Ok(c),
+        (None, Some(_), Some(_)) => Err("--plan and --peer do not go together".to_string()),
+        (None, Some(plan), None) => Ok(Command::Run { plan }),
+        (None, None, Some(listen)) => Ok(Command::Peer { listen, lifetime }),
+        (None, None, None) => Err("missing --plan FILE".to_string()),
     }
 }
 
@@ -74,7 +108,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
             println!("{USAGE}");
             EXIT_OK
         }
+        Command::ExitNow => EXIT_OK,
         Command::Run { plan } => run_file(plan),
+        Command::Peer { listen, lifetime } => peer::main(&listen, lifetime),
     }
 }
 
@@ -122,9 +158,28 @@ mod tests {
         );
         assert_eq!(parse(&["--plan=-"]), Ok(Command::Run { plan: "-".into() }));
         assert_eq!(parse(&["--version"]), Ok(Command::Version));
+        assert_eq!(parse(&["--exit-now"]), Ok(Command::ExitNow));
         assert_eq!(parse(&["--plan", "x", "--help"]), Ok(Command::Help));
         assert!(parse(&[]).unwrap_err().contains("--plan"));
         assert!(parse(&["--plan"]).unwrap_err().contains("FILE"));
         assert!(parse(&["run"]).unwrap_err().contains("`run`"));
+        assert_eq!(
+            parse(&["--peer", "127.0.0.1:0"]),
+            Ok(Command::Peer {
+                listen: "127.0.0.1:0".into(),
+                lifetime: peer::DEFAULT_LIFETIME
+            })
+        );
+        assert_eq!(
+            parse(&["--peer-lifetime-s", "90", "--peer", "127.0.0.1:0"]),
+            Ok(Command::Peer {
+                listen: "127.0.0.1:0".into(),
+                lifetime: Duration::from_secs(90)
+            })
+        );
+        assert!(parse(&["--peer"]).unwrap_err().contains("ADDRESS:PORT"));
+        assert!(parse(&["--peer", "x", "--plan", "p"])
+            .unwrap_err()
+            .contains("do not go together"));
     }
 }

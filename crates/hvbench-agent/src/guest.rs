@@ -4,9 +4,11 @@
 //! `catch_unwind`, a panic is reported as a `Log` frame, and every path ends in a power-off
 //! (or, if the kernel refuses that, in an idle loop the host's timeout will end).
 
+use crate::facts::Facts;
 use crate::frames::FrameWriter;
 use crate::plan::{self, GUEST_PLAN_PATH};
-use crate::{panics, run, Mode};
+use crate::{kmod, netif, panics, run, Mode};
+use hvbench_proto::Message;
 use std::ffi::CString;
 use std::io::{self, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -17,14 +19,24 @@ use std::time::Duration;
 /// Run as PID 1: prepare the system, run the plan in [`GUEST_PLAN_PATH`], power off.
 pub fn main() -> ! {
     panics::install_hook(false);
-    let notes = catch_unwind(prepare_system).unwrap_or_else(|payload| {
+    let mut notes = catch_unwind(prepare_system).unwrap_or_else(|payload| {
         vec![format!(
             "panicked while preparing the system: {}",
             panics::message(&*payload)
         )]
     });
+    let (device_facts, device_notes) = catch_unwind(prepare_devices).unwrap_or_else(|payload| {
+        let note = format!(
+            "panicked while preparing devices: {}",
+            panics::message(&*payload)
+        );
+        (Facts::new(), vec![note])
+    });
+    notes.extend(device_notes);
     let mut frames = FrameWriter::new(io::stdout());
-    let outcome = catch_unwind(AssertUnwindSafe(|| run_guest(&notes, &mut frames)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        run_guest(&notes, &device_facts, &mut frames)
+    }));
     match outcome {
         Ok(Ok(())) => {}
         // The console is gone; nobody is listening any more.
@@ -38,10 +50,20 @@ pub fn main() -> ! {
     power_off(&mut frames)
 }
 
-/// `Hello`, `Facts`, the set-up notes as `Log` frames, the plan (or why there is none), `Done`.
-fn run_guest<W: Write>(notes: &[String], frames: &mut FrameWriter<W>) -> io::Result<()> {
+/// `Hello`, `Facts`, the devices' facts, the set-up notes as `Log` frames, the plan (or why
+/// there is none), `Done`.
+fn run_guest<W: Write>(
+    notes: &[String],
+    device_facts: &Facts,
+    frames: &mut FrameWriter<W>,
+) -> io::Result<()> {
     let plan = plan::read_plan(Path::new(GUEST_PLAN_PATH));
     run::start(Mode::Guest, frames)?;
+    if !device_facts.is_empty() {
+        frames.send(&Message::Facts {
+            facts: device_facts.clone(),
+        })?;
+    }
     for note in notes {
         frames.log(note.as_str())?;
     }
@@ -67,6 +89,18 @@ fn prepare_system() -> Vec<String> {
         }
     }
     notes
+}
+
+/// Load the image's kernel modules (the disk and network drivers), then configure the network
+/// interfaces. Returns the `modules.*` and `net.*` facts and what went wrong.
+fn prepare_devices() -> (Facts, Vec<String>) {
+    let modules = kmod::load_listed(Path::new(kmod::MODULES_LIST));
+    let mut facts = modules.facts();
+    let mut notes = modules.notes();
+    let (net_facts, net_notes) = netif::configure_guest(Path::new("/sys/class/net"));
+    facts.extend(net_facts);
+    notes.extend(net_notes);
+    (facts, notes)
 }
 
 /// Mount a kernel pseudo file system, creating the mount point if needed. Already mounted

@@ -5,7 +5,9 @@
 //! - **guest mode**, as `/init` (PID 1) of a guest initramfs: it mounts the pseudo file systems,
 //!   reads [`plan::GUEST_PLAN_PATH`], runs it, writes frames on the console and powers off
 //!   ([`guest::main`]);
-//! - **host mode**, as a plain process: `hvbench-agent --plan FILE` ([`cli::main`]).
+//! - **host mode**, as a plain process: `hvbench-agent --plan FILE` ([`cli::main`]);
+//! - **peer mode**, the far end of the network workloads: `hvbench-agent --peer 127.0.0.1:0`
+//!   ([`peer::main`]), started by the platform driver for a trial.
 //!
 //! Either way one run writes `Hello`, `Facts`, the workloads' samples (or failures) and `Done`
 //! ([`run::run_plan`]). A host that wants to run a plan in-process can call [`run::run_plan`]
@@ -18,7 +20,10 @@ pub mod facts;
 pub mod frames;
 pub mod guest;
 pub mod harness;
+pub mod kmod;
+pub mod netif;
 pub mod panics;
+pub mod peer;
 pub mod plan;
 pub mod run;
 pub mod workloads;
@@ -45,6 +50,16 @@ impl Mode {
         match self {
             Mode::Guest => "guest",
             Mode::Host => "host",
+        }
+    }
+
+    /// The mode of this process: PID 1 is a guest's init (as in `main`), anything else a
+    /// plain process on a host.
+    pub fn current() -> Mode {
+        if std::process::id() == 1 {
+            Mode::Guest
+        } else {
+            Mode::Host
         }
     }
 }

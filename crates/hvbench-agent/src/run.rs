@@ -72,9 +72,19 @@ fn run_workload<W: Write>(
 ) -> io::Result<()> {
     let name = request.name.as_str();
     let label = request.label();
-    let prepared = catch_unwind(|| workloads::prepare(name, &request.params));
+    let env = workloads::Env {
+        peer: plan.peer.as_deref(),
+    };
+    let prepared = catch_unwind(|| workloads::prepare_with(name, &request.params, &env));
     match prepared {
-        Ok(Ok((def, mut workload))) => measure(plan, def, label, workload.as_mut(), frames),
+        Ok(Ok((def, mut workload))) => {
+            let facts = workload.facts();
+            if !facts.is_empty() {
+                let facts = facts.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                frames.send(&Message::Facts { facts })?;
+            }
+            measure(plan, def, label, workload.as_mut(), frames)
+        }
         Ok(Err(reason)) => frames.failed(label, reason),
         Err(payload) => frames.failed(
             label,
@@ -83,7 +93,8 @@ fn run_workload<W: Write>(
     }
 }
 
-/// Calibrate, then send `plan.warmup` warm-up windows and `plan.samples` measured windows.
+/// Measure every point of the workload: one, under the catalog's metric, or each point of a
+/// curve under its own metric (see [`Workload::points`]).
 fn measure<W: Write>(
     plan: &AgentPlan,
     def: &WorkloadDef,
@@ -91,8 +102,42 @@ fn measure<W: Write>(
     workload: &mut dyn Workload,
     frames: &mut FrameWriter<W>,
 ) -> io::Result<()> {
+    let points = workload.points();
+    if points.is_empty() {
+        return measure_point(plan, def, def.metric, label, workload, frames).map(drop);
+    }
+    for (point, metric) in points.iter().enumerate() {
+        let selected = catch_unwind(AssertUnwindSafe(|| workload.select_point(point)));
+        if let Err(payload) = selected {
+            return frames.failed(
+                label,
+                format!(
+                    "panicked while setting up {metric}: {}",
+                    panics::message(&*payload)
+                ),
+            );
+        }
+        if !measure_point(plan, def, metric, label, workload, frames)? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Calibrate, then send `plan.warmup` warm-up windows and `plan.samples` measured windows of
+/// `metric`. Returns whether it got through them (if not, a `Failed` frame says why).
+fn measure_point<W: Write>(
+    plan: &AgentPlan,
+    def: &WorkloadDef,
+    metric: &str,
+    label: &str,
+    workload: &mut dyn Workload,
+    frames: &mut FrameWriter<W>,
+) -> io::Result<bool> {
+    let failed =
+        |frames: &mut FrameWriter<W>, reason: String| frames.failed(label, reason).map(|()| false);
     let Some(windows) = plan.warmup.checked_add(plan.samples) else {
-        return frames.failed(label, "warmup + samples exceeds the window counter");
+        return failed(frames, "warmup + samples exceeds the window counter".into());
     };
     let min_window = Duration::from_millis(plan.min_window_ms);
     let calibrated = catch_unwind(AssertUnwindSafe(|| {
@@ -100,10 +145,10 @@ fn measure<W: Write>(
     }));
     let iterations = match calibrated {
         Ok(Ok(window)) => window.iterations,
-        Ok(Err(e)) => return frames.failed(label, e.to_string()),
+        Ok(Err(e)) => return failed(frames, format!("{metric}: {e}")),
         Err(payload) => {
-            return frames.failed(
-                label,
+            return failed(
+                frames,
                 format!("panicked while calibrating: {}", panics::message(&*payload)),
             )
         }
@@ -116,23 +161,24 @@ fn measure<W: Write>(
         let (window, value) = match timed {
             Ok(timed) => timed,
             Err(payload) => {
-                return frames.failed(
-                    label,
+                return failed(
+                    frames,
                     format!("panicked in window {index}: {}", panics::message(&*payload)),
                 )
             }
         };
         if !value.is_finite() {
-            return frames.failed(
-                label,
+            return failed(
+                frames,
                 format!(
-                    "window {index} gave a non-finite {} ({value}) for {} iterations in {:?}",
-                    def.metric, window.iterations, window.elapsed
+                    "window {index} gave a non-finite {metric} ({value}) for {} iterations in {:?}",
+                    window.iterations, window.elapsed
                 ),
             );
         }
         frames.send(&sample(
             def,
+            metric,
             label,
             index < plan.warmup,
             index,
@@ -140,11 +186,12 @@ fn measure<W: Write>(
             window,
         ))?;
     }
-    Ok(())
+    Ok(true)
 }
 
 fn sample(
     def: &WorkloadDef,
+    metric: &str,
     label: &str,
     warmup: bool,
     index: u32,
@@ -153,7 +200,7 @@ fn sample(
 ) -> Message {
     Message::Sample {
         workload: label.to_string(),
-        metric: def.metric.to_string(),
+        metric: metric.to_string(),
         unit: def.unit.to_string(),
         better: def.better,
         warmup,
@@ -188,6 +235,7 @@ mod tests {
             samples: 2,
             min_window_ms: 20,
             workloads,
+            peer: None,
         }
     }
 
@@ -413,9 +461,145 @@ mod tests {
     }
 
     #[test]
+    fn disk_and_network_workloads_report_facts_then_samples() {
+        let listener = crate::peer::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let peer = crate::peer::spawn(listener).unwrap().to_string();
+        let plan = AgentPlan {
+            warmup: 0,
+            samples: 1,
+            min_window_ms: 5,
+            peer: Some(peer.clone()),
+            ..tiny_plan(vec![
+                request(
+                    "disk-rand-read",
+                    &[
+                        ("mode", Value::from("buffered")),
+                        ("size_mib", Value::from(1)),
+                    ],
+                ),
+                request("net-rr", &[]),
+            ])
+        };
+        let (summary, messages) = run(&plan);
+        assert_eq!(
+            summary,
+            RunSummary {
+                samples: 2,
+                failures: 0
+            },
+            "{messages:?}"
+        );
+        let facts: Vec<_> = messages
+            .iter()
+            .filter_map(|m| match m {
+                Message::Facts { facts } => Some(facts),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(facts.len(), 3, "run facts, then one frame per workload");
+        assert!(facts[1].contains_key("disk.path"));
+        assert_eq!(facts[2]["net.peer"], peer);
+        assert_eq!(check_samples(&messages, "disk-rand-read", &plan), 1);
+        assert_eq!(check_samples(&messages, "net-rr", &plan), 1);
+    }
+
+    #[test]
+    fn network_workloads_without_a_peer_fail_clearly() {
+        let (summary, messages) = run(&tiny_plan(vec![request("net-bulk", &[])]));
+        assert_eq!(summary.failures, 1);
+        assert!(messages.iter().any(
+            |m| matches!(m, Message::Failed { reason, .. } if reason.contains("no network peer"))
+        ));
+    }
+
+    /// The CPU, memory, kernel-path and exit workloads, with tiny settings: each gives finite
+    /// positive values under its catalog unit and direction, or (futex-wake with one CPU,
+    /// port-io anywhere but a guest's PID 1) a `Failed` frame that says it was skipped.
+    #[test]
+    fn part_a_battery_gives_finite_positive_values_with_catalog_units() {
+        let tiny: &[(&str, &[(&str, Value)])] = &[
+            ("cpu-int", &[("threads", Value::from(0))]),
+            ("cpu-float", &[]),
+            ("mem-bandwidth", &[("size_mib", Value::from(1))]),
+            ("page-fault", &[("size_mib", Value::from(1))]),
+            ("clock-gettime", &[]),
+            ("pipe-switch", &[]),
+            ("fork-exit", &[]),
+            ("mmap", &[("pages", Value::from(2))]),
+            ("futex-wake", &[]),
+            ("timer-overshoot", &[("sleep_us", Value::from(20))]),
+            ("cpuid", &[]),
+            ("port-io", &[]),
+        ];
+        let plan = AgentPlan {
+            warmup: 1,
+            samples: 1,
+            min_window_ms: 5,
+            ..tiny_plan(tiny.iter().map(|(n, p)| request(n, p)).collect())
+        };
+        let (summary, messages) = run(&plan);
+        let skipped: Vec<&str> = messages
+            .iter()
+            .filter_map(|m| match m {
+                Message::Failed { workload, reason } => {
+                    assert!(reason.starts_with("skipped:"), "{workload}: {reason}");
+                    Some(workload.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(skipped.contains(&"port-io"), "never on a host");
+        for (name, _) in tiny {
+            if !skipped.contains(name) {
+                assert_eq!(check_samples(&messages, name, &plan), 2, "{name}");
+            }
+        }
+        assert_eq!(summary.failures as usize, skipped.len());
+    }
+
+    #[test]
+    fn mem_latency_sends_one_metric_per_size() {
+        let plan = AgentPlan {
+            warmup: 0,
+            samples: 2,
+            min_window_ms: 2,
+            ..tiny_plan(vec![request(
+                "mem-latency",
+                &[("max_size_mib", Value::from(1))],
+            )])
+        };
+        let (summary, messages) = run(&plan);
+        assert_eq!(summary.failures, 0, "{messages:?}");
+        let mut per_metric: std::collections::BTreeMap<&str, Vec<u32>> = Default::default();
+        for m in &messages {
+            if let Message::Sample {
+                metric,
+                unit,
+                better,
+                index,
+                value,
+                ..
+            } = m
+            {
+                assert_eq!(
+                    (unit.as_str(), *better),
+                    ("ns", hvbench_proto::Better::Lower)
+                );
+                assert!(value.is_finite() && *value > 0.0);
+                per_metric.entry(metric.as_str()).or_default().push(*index);
+            }
+        }
+        let metrics: Vec<&str> = per_metric.keys().copied().collect();
+        assert_eq!(metrics.len(), 7, "16 KiB to 1 MiB: {metrics:?}");
+        assert!(metrics.contains(&"latency@16KiB") && metrics.contains(&"latency@1MiB"));
+        // Windows are numbered per metric, so (workload, metric, index) stays unique.
+        assert!(per_metric.values().all(|idx| idx == &[0, 1]));
+    }
+
+    #[test]
     fn bad_parameters_fail_only_their_workload() {
         let plan = tiny_plan(vec![
-            request("mem-bandwidth", &[("size_mib", Value::from(0))]),
+            request("mem-bandwidth", &[("size_mib", Value::from(65537))]),
             request("cpu-int", &[]),
         ]);
         let (summary, messages) = run(&plan);

@@ -194,3 +194,32 @@ fn version_flag() {
         format!("hvbench-agent {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// `fork-exec` execs the agent itself (`/proc/self/exe --exit-now`), so it can only be tested
+/// through the real binary.
+#[test]
+fn fork_exec_runs_the_agent_itself() {
+    let plan = plan_json(0, 2, r#"{"name":"fork-exec"}"#);
+    let out = run_agent(&["--plan", "-"], Some(&plan));
+    assert_eq!(out.status.code(), Some(0));
+    let messages = frames(&out.stdout);
+    let def = catalog::workload("fork-exec").unwrap();
+    let samples: Vec<_> = samples_of(&messages, "fork-exec").collect();
+    assert_eq!(samples.len(), 2, "{messages:?}");
+    for m in samples {
+        let Message::Sample {
+            unit,
+            better,
+            value,
+            ..
+        } = m
+        else {
+            unreachable!()
+        };
+        assert_eq!((unit.as_str(), *better), (def.unit, def.better));
+        assert!(value.is_finite() && *value > 0.0);
+    }
+    let out = run_agent(&["--exit-now"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty() && out.stderr.is_empty());
+}

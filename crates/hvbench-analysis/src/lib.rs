@@ -4,6 +4,15 @@
 //!   standard deviation, coefficient of variation, range.
 //! - [`ratio_of_medians`]: a platform's median over the baseline's, with a bootstrap interval.
 //! - [`mad_outliers`]: outliers by the modified z-score (reported, never dropped here).
+//! - [`mann_whitney_u`] and [`holm_adjust`]: pairwise tests between platforms, corrected for
+//!   the size of the battery.
+//! - [`variability`]: high variance (CV) and bimodality (a gap in the sorted samples).
+//! - [`compare_battery`]: one [`Verdict`] per (metric, platform pair), thresholds in
+//!   [`VerdictConfig`].
+//! - [`stop_decision`]: whether a campaign needs more rounds (minimum, maximum, target width).
+//! - [`classify`] and [`class_standings`]: workloads grouped by what they reveal, and where each
+//!   platform stands per group.
+//! - [`anomaly`]: rules that find anomalies and the platform facts that explain them.
 //!
 //! NaN and ±infinity are not measurements: every function ignores them (a [`Summary`]'s `n`
 //! counts only finite values), and returns `None` when nothing finite is left.
@@ -12,11 +21,28 @@
 //! ([`BootstrapConfig::seed`]), so the same data and configuration give the same interval on
 //! every machine.
 
+pub mod anomaly;
 mod bootstrap;
+mod classes;
 mod descriptive;
+mod normal;
 mod outliers;
 mod rng;
+mod significance;
+mod stopping;
+mod variability;
+mod verdict;
 
+pub use anomaly::{detect_anomalies, Anomaly, AnomalyConfig, Evidence, PlatformFacts, Series};
 pub use bootstrap::{ratio_of_medians, summarize, BootstrapConfig, Interval, Ratio, Summary};
+pub use classes::{
+    class_standings, classify, ClassEntry, ClassStanding, PlatformStanding, Standing, WorkloadClass,
+};
 pub use descriptive::median;
 pub use outliers::{mad_outliers, DEFAULT_MAD_THRESHOLD};
+pub use significance::{
+    holm_adjust, mann_whitney_min_p, mann_whitney_u, MannWhitney, TestMethod, EXACT_MAX_TOTAL,
+};
+pub use stopping::{relative_ci_width, stop_decision, StopDecision, StopRule};
+pub use variability::{variability, Bimodality, Variability, VariabilityConfig};
+pub use verdict::{compare_battery, Comparison, Direction, PairInput, Verdict, VerdictConfig};

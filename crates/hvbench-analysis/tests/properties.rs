@@ -1,6 +1,10 @@
 //! Properties that must hold for any input: nothing panics, and every interval holds its point.
 
-use hvbench_analysis::{mad_outliers, median, ratio_of_medians, summarize, BootstrapConfig};
+use hvbench_analysis::{
+    compare_battery, holm_adjust, mad_outliers, mann_whitney_u, median, ratio_of_medians,
+    summarize, variability, BootstrapConfig, Direction, PairInput, VariabilityConfig,
+    VerdictConfig,
+};
 use proptest::prelude::*;
 
 /// Few resamples keep the cases fast; the properties must hold for any count.
@@ -69,5 +73,49 @@ proptest! {
         let r = ratio_of_medians(&base, &other, &cfg(seed, 100)).unwrap();
         prop_assert!(r.ci.lo <= r.point && r.point <= r.ci.hi, "{:?}", r);
         prop_assert!(r.ci.lo > 0.0 && r.ci.hi.is_finite());
+    }
+}
+
+proptest! {
+    #[test]
+    fn tests_and_verdicts_never_panic_and_stay_in_range(
+        a in prop::collection::vec(any_value(), 0..30),
+        b in prop::collection::vec(any_value(), 0..30),
+        higher in any::<bool>(),
+    ) {
+        if let Some(t) = mann_whitney_u(&a, &b) {
+            prop_assert!(t.p_value > 0.0 && t.p_value <= 1.0, "{t:?}");
+            prop_assert!(t.u >= 0.0 && t.u <= (t.n_x * t.n_y) as f64);
+        }
+        let direction = Some(if higher { Direction::HigherIsBetter } else { Direction::LowerIsBetter });
+        let pairs = [
+            PairInput { baseline: &a, other: &b, direction },
+            PairInput { baseline: &b, other: &a, direction: None },
+        ];
+        let cs = compare_battery(&pairs, &VerdictConfig::default(), &cfg(1, 30));
+        prop_assert_eq!(cs.len(), 2);
+        for c in &cs {
+            if let Some(p) = c.p_adjusted {
+                prop_assert!(p > 0.0 && p <= 1.0);
+            }
+        }
+        let _ = variability(&a, &VariabilityConfig::default());
+    }
+
+    #[test]
+    fn holm_never_lowers_a_p_value_and_keeps_the_order(
+        p in prop::collection::vec(0.0..1.0_f64, 0..20),
+    ) {
+        let adj = holm_adjust(&p);
+        for (raw, a) in p.iter().zip(&adj) {
+            prop_assert!(a >= raw && *a <= 1.0);
+        }
+        for i in 0..p.len() {
+            for j in 0..p.len() {
+                if p[i] < p[j] {
+                    prop_assert!(adj[i] <= adj[j]);
+                }
+            }
+        }
     }
 }

@@ -1,10 +1,13 @@
 //! The `host` driver: the agent as a plain process on this machine — the bare-metal baseline,
-//! with the same binary and the same workloads as in every guest.
+//! with the same binary and the same workloads as in every guest. For network workloads it
+//! starts a peer on loopback for each trial; disk workloads make their own scratch file (see
+//! the agent's `workloads::disk`).
 
 use crate::cache::Cache;
 use crate::console::{self, TrialEnd};
+use crate::peer::PeerProcess;
 use crate::{agent, Platform, Result, TrialRequest};
-use hvbench_proto::Event;
+use hvbench_proto::{Device, Event};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -45,8 +48,21 @@ impl Platform for HostPlatform {
     }
 
     fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
+        // The peer lives until the agent is done: dropping it kills its process group.
+        let mut plan = req.plan.clone();
+        let _peer = if plan.needs(Device::Network) {
+            match PeerProcess::start(&self.agent, req.timeout) {
+                Ok(peer) => {
+                    plan.peer = Some(peer.addr().to_string());
+                    Some(peer)
+                }
+                Err(e) => return TrialEnd::Failed(e),
+            }
+        } else {
+            None
+        };
         let plan_path = self.workdir.join(format!("plan-{}.json", self.name));
-        let text = serde_json::to_vec_pretty(req.plan).expect("plan serialises");
+        let text = serde_json::to_vec_pretty(&plan).expect("plan serialises");
         if let Err(e) = std::fs::write(&plan_path, text) {
             return TrialEnd::Failed(format!("cannot write {}: {e}", plan_path.display()));
         }

@@ -1,8 +1,10 @@
 //! Guest images: a Linux kernel (Debian's cloud kernel, fetched into the cache, or the user's)
-//! and an initramfs that hvbench builds — the static agent as `/init`, `/etc/hosts`, and the
-//! guest's part of the plan — cached by content hash.
+//! and an initramfs that hvbench builds — the static agent as `/init`, `/etc/hosts`, the
+//! guest's part of the plan, and the kernel's disk and network modules with their load order
+//! (see [`crate::modules`]) — cached by content hash.
 
 use crate::cache::{sha256_hex, write_atomic, Cache};
+use crate::modules::{self, KernelModules};
 use crate::{PlatformError, Result};
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -14,12 +16,21 @@ use std::process::Command;
 /// The Debian metapackage whose dependency is the current cloud kernel.
 pub const CLOUD_KERNEL_META: &str = "linux-image-cloud-amd64";
 
+/// Cache entries are `<cache>/kernels/<pkg>_<version><suffix>/` holding `vmlinuz`, `config` and
+/// `modules/<release>/...` (the [`modules::GUEST_MODULES`] and their dependencies). The suffix
+/// changes whenever what an entry holds changes, so that older entries are fetched again:
+/// entries without one hold `vmlinuz` and `config` only.
+pub const KERNEL_ENTRY_SUFFIX: &str = ".m1";
+
 /// A kernel ready to boot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Kernel {
     pub path: PathBuf,
     /// Where it came from: "debian:linux-image-6.1.0-56-cloud-amd64=6.1.192-2" or "user".
     pub origin: String,
+    /// The modules its guests load (disk and network drivers), in load order; `None` for a
+    /// user's kernel, which must have what it needs built in.
+    pub modules: Option<KernelModules>,
 }
 
 /// Use the user's kernel if given, else Debian's cloud kernel from the cache, fetching it first
@@ -29,6 +40,7 @@ pub fn resolve_kernel(user: Option<&Path>, cache: &Cache) -> Result<Kernel> {
         Some(p) if p.is_file() => Ok(Kernel {
             path: p.to_path_buf(),
             origin: "user".into(),
+            modules: None,
         }),
         Some(p) => Err(PlatformError::unavailable(
             format!("the guest kernel {} does not exist", p.display()),
@@ -48,77 +60,60 @@ pub fn debian_cloud_kernel(cache: &Cache) -> Result<Kernel> {
         // Offline, or no apt lists: a kernel fetched earlier is as good.
         Err(e) => return newest_cached(&kernels).ok_or(e),
     };
-    let dir = kernels.join(format!("{pkg}_{version}"));
+    let dir = kernels.join(format!("{pkg}_{version}{KERNEL_ENTRY_SUFFIX}"));
     let vmlinuz = dir.join("vmlinuz");
     let origin = format!("debian:{pkg}={version}");
-    if vmlinuz.is_file() {
-        return Ok(Kernel {
-            path: vmlinuz,
-            origin,
-        });
+    if !vmlinuz.is_file() {
+        fetch_kernel(&pkg, &version, &dir)?;
     }
-    fetch_kernel(&pkg, &version, &dir)?;
     Ok(Kernel {
         path: vmlinuz,
         origin,
+        modules: modules::read_cached(&dir.join("modules")),
     })
 }
 
-/// Cached kernels are kept as `<cache>/kernels/<pkg>_<version>/vmlinuz`; also the metadata
-/// needed to label one found offline.
+/// The newest cached kernel, for when apt cannot say which is current; an entry of the
+/// current layout (with modules) before any older one.
 fn newest_cached(kernels: &Path) -> Option<Kernel> {
-    let mut found: Vec<(std::time::SystemTime, PathBuf, String)> = std::fs::read_dir(kernels)
+    let mut found: Vec<(bool, std::time::SystemTime, PathBuf)> = std::fs::read_dir(kernels)
         .ok()?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
-            let v = e.path().join("vmlinuz");
-            let t = std::fs::metadata(&v).ok()?.modified().ok()?;
-            let name = e.file_name().to_string_lossy().replacen('_', "=", 1);
-            Some((t, v, format!("debian:{name} (cached)")))
+            let t = std::fs::metadata(e.path().join("vmlinuz"))
+                .ok()?
+                .modified()
+                .ok()?;
+            let current = e
+                .file_name()
+                .to_string_lossy()
+                .ends_with(KERNEL_ENTRY_SUFFIX);
+            Some((current, t, e.path()))
         })
         .collect();
     found.sort();
-    found.pop().map(|(_, path, origin)| Kernel { path, origin })
+    let (_, _, dir) = found.pop()?;
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    let name = name.strip_suffix(KERNEL_ENTRY_SUFFIX).unwrap_or(&name);
+    Some(Kernel {
+        path: dir.join("vmlinuz"),
+        origin: format!("debian:{} (cached)", name.replacen('_', "=", 1)),
+        modules: modules::read_cached(&dir.join("modules")),
+    })
 }
 
 /// The concrete kernel package the metapackage points to now, and its version.
 fn candidate_kernel_package() -> Result<(String, String)> {
-    let out = Command::new("apt-cache")
-        .args(["depends", CLOUD_KERNEL_META])
-        .output()
-        .map_err(PlatformError::io(
-            "cannot run apt-cache (is this Debian or Ubuntu?)",
-        ))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let pkg = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Depends: "))
-        .find(|d| d.starts_with("linux-image-"))
-        .map(str::to_string)
-        .ok_or_else(|| {
-            PlatformError::unavailable(
-                format!("apt does not know {CLOUD_KERNEL_META}"),
-                "run `apt-get update` (as root), or set `kernel = \"/path/to/vmlinuz\"` in [guest]",
-            )
-        })?;
-    let out = Command::new("apt-cache")
-        .args(["show", "--no-all-versions", &pkg])
-        .output()
-        .map_err(PlatformError::io("cannot run apt-cache"))?;
-    let version = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("Version: ").map(str::to_string))
-        .ok_or_else(|| {
-            PlatformError::unavailable(
-                format!("apt has no version of {pkg}"),
-                "run `apt-get update` (as root), or set `kernel` in [guest]",
-            )
-        })?;
-    Ok((pkg, version))
+    crate::apt::candidate(
+        CLOUD_KERNEL_META,
+        "linux-image-",
+        "run `apt-get update` (as root), or set `kernel = \"/path/to/vmlinuz\"` in [guest]",
+    )
 }
 
 /// `apt-get download` the package into a scratch directory, unpack it with `dpkg-deb -x`, keep
-/// only the kernel image (and its config, for the record). Never installs anything.
+/// only the kernel image, its config (for the record) and the guests' modules. Never installs
+/// anything.
 fn fetch_kernel(pkg: &str, version: &str, dir: &Path) -> Result<()> {
     let scratch = dir.with_extension("partial");
     let _ = std::fs::remove_dir_all(&scratch);
@@ -185,12 +180,40 @@ fn fetch_kernel(pkg: &str, version: &str, dir: &Path) -> Result<()> {
     if let Some(config) = pick("config-") {
         let _ = std::fs::rename(config, staged.join("config"));
     }
+    stage_modules(pkg, &root.join("lib/modules"), &staged.join("modules"))?;
     let _ = std::fs::remove_dir_all(dir);
     std::fs::rename(&staged, dir).map_err(PlatformError::io(format!(
         "cannot move the kernel to {}",
         dir.display()
     )))?;
     let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+/// Copy the guests' modules (and their dependencies) from an unpacked package's
+/// `lib/modules` to `dest/<release>/...`. A package without modules stages none.
+fn stage_modules(pkg: &str, lib_modules: &Path, dest: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(lib_modules) else {
+        return Ok(());
+    };
+    let trees: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    for tree in trees {
+        let release = tree
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let picked = modules::select(&tree, modules::GUEST_MODULES).map_err(|e| {
+            PlatformError::unavailable(
+                format!("cannot pick the guest modules out of {pkg}: {e}"),
+                "retry (the download may be damaged), or set `kernel` in [guest]",
+            )
+        })?;
+        modules::copy_tree(&picked, &release, dest)
+            .map_err(PlatformError::io("cannot stage the kernel modules"))?;
+    }
     Ok(())
 }
 
@@ -319,10 +342,76 @@ fn pad4(out: &mut Vec<u8>) {
     }
 }
 
-/// Build (or find in the cache) the gzip-compressed initramfs for a guest running `plan`.
-/// Returns its path and its content hash.
+/// The entries that carry `modules` into a guest: the files under
+/// `/lib/modules/<release>/` (every directory before what it holds: the kernel's unpacker
+/// creates no parents) and [`MODULES_LIST`], their paths in load order.
+pub fn module_entries(modules: &KernelModules) -> std::io::Result<Vec<Entry>> {
+    let base = format!("lib/modules/{}", modules.release);
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut files = Vec::new();
+    let mut list = String::from("# kernel modules in load order (hvbench)\n");
+    for m in &modules.files {
+        let rel = m.rel.to_string_lossy();
+        let path = format!("{base}/{rel}");
+        let mut parent = Path::new(&path).parent();
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            dirs.insert(p.to_string_lossy().into_owned());
+            parent = p.parent();
+        }
+        files.push(Entry::File {
+            path: path.clone(),
+            mode: 0o644,
+            data: std::fs::read(&m.path)?,
+        });
+        list.push_str(&format!("/{path}\n"));
+    }
+    // BTreeSet order puts every directory before its subdirectories.
+    let mut out: Vec<Entry> = dirs
+        .into_iter()
+        .map(|path| Entry::Dir { path, mode: 0o755 })
+        .collect();
+    out.extend(files);
+    out.push(Entry::File {
+        path: MODULES_LIST.trim_start_matches('/').to_string(),
+        mode: 0o644,
+        data: list.into_bytes(),
+    });
+    Ok(out)
+}
+
+/// Where the guest image lists its modules in load order (the agent reads it).
+pub const MODULES_LIST: &str = "/hvbench/modules.list";
+
+/// Build (or find in the cache) the gzip-compressed initramfs for a guest running `plan`, with
+/// no kernel modules. Returns its path and its content hash.
 pub fn guest_initramfs(agent: &[u8], plan: &AgentPlan, cache: &Cache) -> Result<(PathBuf, String)> {
-    let cpio = cpio_newc(&guest_entries(agent, plan));
+    guest_initramfs_with_modules(agent, plan, None, cache)
+}
+
+/// Build (or find in the cache) the gzip-compressed initramfs for a guest of `kernel` running
+/// `plan`, with the kernel's modules. Returns its path and its content hash.
+pub fn guest_initramfs_for(
+    kernel: &Kernel,
+    agent: &[u8],
+    plan: &AgentPlan,
+    cache: &Cache,
+) -> Result<(PathBuf, String)> {
+    guest_initramfs_with_modules(agent, plan, kernel.modules.as_ref(), cache)
+}
+
+fn guest_initramfs_with_modules(
+    agent: &[u8],
+    plan: &AgentPlan,
+    modules: Option<&KernelModules>,
+    cache: &Cache,
+) -> Result<(PathBuf, String)> {
+    let mut entries = guest_entries(agent, plan);
+    if let Some(m) = modules {
+        entries.extend(
+            module_entries(m).map_err(PlatformError::io("cannot read the kernel modules"))?,
+        );
+    }
+    let cpio = cpio_newc(&entries);
     let hash = sha256_hex(&cpio);
     let dir = cache
         .dir("initramfs")
@@ -356,6 +445,7 @@ mod tests {
             samples: 1,
             min_window_ms: 10,
             workloads: vec![],
+            peer: None,
         }
     }
 
@@ -421,6 +511,111 @@ mod tests {
         other.samples = 2;
         let (p3, _) = guest_initramfs(b"agent", &other, &cache).unwrap();
         assert_ne!(p1, p3, "a different plan is a different image");
+    }
+
+    fn fake_modules(dir: &Path) -> KernelModules {
+        let file = |name: &str, rel: &str, deps: &[&str]| {
+            let path = dir.join(format!("{name}.ko"));
+            std::fs::write(&path, format!("module {name}")).unwrap();
+            modules::ModuleFile {
+                name: name.into(),
+                depends: deps.iter().map(|d| d.to_string()).collect(),
+                path,
+                rel: rel.into(),
+            }
+        };
+        KernelModules {
+            release: "6.1.0-test".into(),
+            files: vec![
+                file("virtio_ring", "kernel/drivers/virtio/virtio_ring.ko", &[]),
+                file(
+                    "virtio",
+                    "kernel/drivers/virtio/virtio.ko",
+                    &["virtio_ring"],
+                ),
+                file(
+                    "virtio_blk",
+                    "kernel/drivers/block/virtio_blk.ko",
+                    &["virtio"],
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn modules_travel_with_their_directories_and_load_order() {
+        let d = tempfile::tempdir().unwrap();
+        let mods = fake_modules(d.path());
+        let mut entries = guest_entries(b"agent", &plan());
+        entries.extend(module_entries(&mods).unwrap());
+        let names: Vec<(&str, bool)> = entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Dir { path, .. } => Some((path.as_str(), true)),
+                Entry::File { path, .. } => Some((path.as_str(), false)),
+                Entry::CharDev { .. } => None,
+            })
+            .collect();
+        // Every directory comes before anything inside it.
+        for (i, (path, _)) in names.iter().enumerate() {
+            let mut parent = Path::new(path).parent();
+            while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+                let at = names
+                    .iter()
+                    .position(|(n, dir)| *dir && Path::new(n) == p)
+                    .unwrap_or_else(|| panic!("no directory entry for {}", p.display()));
+                assert!(at < i, "{} comes after {path}", p.display());
+                parent = p.parent();
+            }
+        }
+        let list = entries
+            .iter()
+            .find_map(|e| match e {
+                Entry::File { path, data, .. } if path == "hvbench/modules.list" => {
+                    Some(String::from_utf8(data.clone()).unwrap())
+                }
+                _ => None,
+            })
+            .unwrap();
+        let listed: Vec<&str> = list.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            listed,
+            [
+                "/lib/modules/6.1.0-test/kernel/drivers/virtio/virtio_ring.ko",
+                "/lib/modules/6.1.0-test/kernel/drivers/virtio/virtio.ko",
+                "/lib/modules/6.1.0-test/kernel/drivers/block/virtio_blk.ko",
+            ]
+        );
+        // The same plan with modules is a different image, cached apart.
+        let cache = Cache::at(d.path().join("cache"));
+        let kernel = Kernel {
+            path: "/boot/vmlinuz".into(),
+            origin: "test".into(),
+            modules: Some(mods),
+        };
+        let (with, _) = guest_initramfs_for(&kernel, b"agent", &plan(), &cache).unwrap();
+        let (without, _) = guest_initramfs(b"agent", &plan(), &cache).unwrap();
+        assert_ne!(with, without);
+    }
+
+    #[test]
+    fn offline_the_newest_entry_with_modules_wins() {
+        let d = tempfile::tempdir().unwrap();
+        let old = d.path().join("linux-image-6.1.0-9-cloud-amd64_6.1.1-1");
+        let new = d.path().join(format!(
+            "linux-image-6.1.0-8-cloud-amd64_6.1.0-1{KERNEL_ENTRY_SUFFIX}"
+        ));
+        for dir in [&new, &old] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join("vmlinuz"), b"kernel").unwrap();
+        }
+        let k = newest_cached(d.path()).unwrap();
+        assert_eq!(k.path, new.join("vmlinuz"));
+        assert_eq!(
+            k.origin,
+            "debian:linux-image-6.1.0-8-cloud-amd64=6.1.0-1 (cached)"
+        );
+        assert!(k.modules.is_none(), "this entry has no modules/ directory");
     }
 
     #[test]

@@ -7,12 +7,18 @@
 //! implements [`Platform`].
 
 pub mod agent;
+pub mod apt;
 pub mod cache;
 pub mod console;
 pub mod host;
 pub mod image;
 pub mod kvm;
+pub mod lab;
+pub mod modules;
+pub mod peer;
 pub mod qemu;
+pub mod qmp;
+pub mod xen;
 
 use hvbench_proto::{AgentPlan, Event};
 use std::collections::BTreeMap;

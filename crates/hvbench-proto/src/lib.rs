@@ -19,7 +19,7 @@ mod crc32;
 mod frame;
 mod message;
 
-pub use catalog::{Better, WorkloadDef};
+pub use catalog::{Better, Device, WorkloadDef};
 pub use crc32::crc32;
 pub use frame::{encode, Decoder, Event, FrameError, MAX_FRAME_BYTES, PREFIX, VERSION};
-pub use message::{AgentPlan, Message, WorkloadRequest, PLAN_VERSION};
+pub use message::{AgentPlan, Message, WorkloadRequest, PEER_READY, PLAN_VERSION};

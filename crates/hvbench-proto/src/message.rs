@@ -1,6 +1,6 @@
 //! The messages carried in frames, and the plan a host hands to an agent.
 
-use crate::catalog::Better;
+use crate::catalog::{Better, Device};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -25,7 +25,9 @@ pub enum Message {
         better: Better,
         /// Warm-up windows are sent too, marked, so the store can keep them apart.
         warmup: bool,
-        /// Window number within this agent run and workload, warm-up windows first.
+        /// Window number within this agent run, workload and metric, warm-up windows first.
+        /// A workload that measures a curve (`mem-latency`) sends one metric per point, named
+        /// `METRIC@POINT` (`latency@64KiB`), each numbered from 0.
         index: u32,
         value: f64,
         /// Loop iterations in the window and the window's length, for auditing calibration.
@@ -40,6 +42,10 @@ pub enum Message {
     /// included, and `failures` every `Failed` frame, so the host can check nothing was lost.
     Done { samples: u32, failures: u32 },
 }
+
+/// The first line an `hvbench-agent --peer` prints on stdout, followed by the address it
+/// listens on: how the driver that started it learns its port.
+pub const PEER_READY: &str = "hvbench-peer listening on ";
 
 /// The version of [`AgentPlan`] this build writes and accepts.
 pub const PLAN_VERSION: u32 = 1;
@@ -56,6 +62,21 @@ pub struct AgentPlan {
     /// The shortest measurement window; loops grow until a window lasts at least this long.
     pub min_window_ms: u64,
     pub workloads: Vec<WorkloadRequest>,
+    /// Where the `net-*` workloads find their peer, as `address:port`: an `hvbench-agent
+    /// --peer` that the driver starts on the host's loopback for the trial (for a guest, the
+    /// address on the guest's virtual network that the driver forwards to it). Set by the
+    /// driver, never by the experiment file; absent when the plan has no network workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+}
+
+impl AgentPlan {
+    /// Whether any workload of the plan needs `device` from the platform.
+    pub fn needs(&self, device: Device) -> bool {
+        self.workloads.iter().any(|w| {
+            crate::catalog::workload(&w.name).is_some_and(|d| d.devices().contains(&device))
+        })
+    }
 }
 
 /// One workload and its parameters, already validated against the [`crate::catalog`].
@@ -105,6 +126,7 @@ mod tests {
                     params: BTreeMap::new(),
                 },
             ],
+            peer: None,
         };
         assert_eq!(plan.workloads[0].label(), "syscall");
         assert_eq!(plan.workloads[1].label(), "mem-bandwidth[kernel=copy]");
@@ -112,5 +134,27 @@ mod tests {
         assert_eq!(serde_json::from_str::<AgentPlan>(&text).unwrap(), plan);
         let extra = text.replacen('{', r#"{"surprise":1,"#, 1);
         assert!(serde_json::from_str::<AgentPlan>(&extra).is_err());
+        assert!(!text.contains("peer"), "no peer, no field: {text}");
+        assert!(!plan.needs(Device::Disk) && !plan.needs(Device::Network));
+    }
+
+    #[test]
+    fn peer_round_trips_and_devices_follow_the_workloads() {
+        let plan = AgentPlan {
+            version: PLAN_VERSION,
+            warmup: 0,
+            samples: 1,
+            min_window_ms: 1,
+            workloads: vec![WorkloadRequest {
+                name: "net-rr".into(),
+                id: String::new(),
+                params: BTreeMap::new(),
+            }],
+            peer: Some("127.0.0.1:5201".into()),
+        };
+        let text = serde_json::to_string(&plan).unwrap();
+        assert!(text.contains(r#""peer":"127.0.0.1:5201""#), "{text}");
+        assert_eq!(serde_json::from_str::<AgentPlan>(&text).unwrap(), plan);
+        assert!(plan.needs(Device::Network) && !plan.needs(Device::Disk));
     }
 }

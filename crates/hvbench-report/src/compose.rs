@@ -3,7 +3,8 @@
 use crate::document::{one_line, Align, Block, Table};
 use crate::format::{self, Better};
 use crate::model::{BaselineKind, Group, Missing, Model, Outcome};
-use hvbench_analysis::{BootstrapConfig, DEFAULT_MAD_THRESHOLD};
+use crate::{charts, findings, manifest};
+use hvbench_analysis::{BootstrapConfig, Verdict, DEFAULT_MAD_THRESHOLD};
 use hvbench_store::{format_utc, RunStatus};
 
 /// Platform facts shown in the platforms table, with their column headers, in order.
@@ -21,12 +22,25 @@ const KEY_FACTS: &[(&str, &str)] = &[
 /// Marks an overhead whose ratio interval includes 1.
 const NOT_SIGNIFICANT_MARK: &str = "*";
 
-pub(crate) fn compose(model: &Model, cfg: &BootstrapConfig) -> Vec<Block> {
+/// What the report is for: text renderers (terminal, Markdown) or HTML, which adds charts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    Text,
+    Html,
+}
+
+pub(crate) fn compose(model: &Model, cfg: &BootstrapConfig, target: Target) -> Vec<Block> {
     let mut blocks = header(model);
     blocks.extend(tcg_warning(model));
+    blocks.extend(lab_warning(model));
+    blocks.extend(findings::summary(model));
+    if target == Target::Html {
+        blocks.extend(charts::figures(model));
+    }
     blocks.extend(platforms(model));
     blocks.extend(results(model, cfg));
     blocks.extend(failures(model));
+    blocks.extend(manifest::manifest(model));
     blocks
 }
 
@@ -60,6 +74,24 @@ fn header(model: &Model) -> Vec<Block> {
             ),
         ]),
     ]
+}
+
+fn lab_warning(model: &Model) -> Option<Block> {
+    let lab = model.lab_platforms();
+    if lab.is_empty() {
+        return None;
+    }
+    let (who, whose) = if lab.len() == 1 {
+        ("Platform", "its")
+    } else {
+        ("Platforms", "their")
+    };
+    Some(Block::Warning(format!(
+        "{who} {} ran inside hvbench's emulated lab host (a real Xen or KVM host nested under QEMU's TCG): \
+         {whose} timings are emulated; they show that the pipeline works against the real toolstack, not how \
+         the hypervisor performs on hardware.",
+        lab.join(", "),
+    )))
 }
 
 fn tcg_warning(model: &Model) -> Option<Block> {
@@ -138,10 +170,31 @@ fn results(model: &Model, cfg: &BootstrapConfig) -> Vec<Block> {
             mark = NOT_SIGNIFICANT_MARK,
             threshold = DEFAULT_MAD_THRESHOLD,
         )));
+        blocks.push(Block::Paragraph(findings::verdict_rules(model)));
     }
     for g in &model.groups {
         blocks.push(Block::Subsection(group_title(model, g)));
         blocks.push(Block::Table(group_table(model, g, cfg)));
+        let reasons: Vec<String> = model
+            .platforms
+            .iter()
+            .zip(&g.comparisons)
+            .filter_map(|(p, c)| {
+                let c = c.as_ref()?;
+                let why = c.reason.as_deref()?;
+                matches!(c.verdict, Verdict::InvalidData | Verdict::HighVariance).then(|| {
+                    format!(
+                        "{}: {} ({})",
+                        one_line(p.name),
+                        c.verdict.label(),
+                        one_line(why)
+                    )
+                })
+            })
+            .collect();
+        if !reasons.is_empty() {
+            blocks.push(Block::Paragraph(reasons.join(". ") + "."));
+        }
         let baseline_has_data = model
             .baseline
             .as_ref()
@@ -191,6 +244,8 @@ fn group_table(model: &Model, g: &Group, cfg: &BootstrapConfig) -> Table {
         ("CV", Align::Right),
         (&ratio, Align::Left),
         ("overhead", Align::Left),
+        ("p (Holm)", Align::Right),
+        ("verdict", Align::Left),
         ("outliers", Align::Right),
     ]);
     for (i, (p, outcome)) in model.platforms.iter().zip(&g.outcomes).enumerate() {
@@ -209,6 +264,14 @@ fn group_table(model: &Model, g: &Group, cfg: &BootstrapConfig) -> Table {
                     ),
                     None => ("-".to_string(), "-".to_string()),
                 };
+                let (p_text, verdict_text) = match &g.comparisons[i] {
+                    Some(c) => (
+                        c.p_adjusted
+                            .map_or_else(|| "-".to_string(), format::p_value),
+                        c.verdict.label().to_string(),
+                    ),
+                    None => (String::new(), String::new()),
+                };
                 table.push(vec![
                     one_line(p.name),
                     s.n.to_string(),
@@ -217,6 +280,8 @@ fn group_table(model: &Model, g: &Group, cfg: &BootstrapConfig) -> Table {
                     format::percent(s.cv),
                     ratio_text,
                     overhead_text,
+                    p_text,
+                    verdict_text,
                     if *outliers > 0 {
                         outliers.to_string()
                     } else {

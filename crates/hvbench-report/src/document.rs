@@ -11,7 +11,24 @@ pub(crate) enum Block {
     Paragraph(String),
     /// Something the reader must not miss.
     Warning(String),
+    /// Items of a bulleted list, each a paragraph.
+    List(Vec<String>),
+    /// Preformatted text shown verbatim (an experiment file), with its language if known.
+    Code {
+        language: &'static str,
+        text: String,
+    },
     Table(Table),
+    /// A chart: an SVG document, only in the HTML report.
+    Figure(Figure),
+}
+
+pub(crate) struct Figure {
+    pub title: String,
+    /// One sentence on how to read it.
+    pub caption: String,
+    /// A complete `<svg>` element.
+    pub svg: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

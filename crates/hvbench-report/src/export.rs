@@ -81,7 +81,7 @@ pub fn results_csv(input: &ReportInput) -> String {
     out
 }
 
-fn csv_line(fields: impl Iterator<Item = String>) -> String {
+pub(crate) fn csv_line(fields: impl Iterator<Item = String>) -> String {
     let mut line = fields.map(|f| csv_field(&f)).collect::<Vec<_>>().join(",");
     line.push_str("\r\n");
     line

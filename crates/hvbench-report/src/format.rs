@@ -96,6 +96,31 @@ pub(crate) fn percent(fraction: f64) -> String {
     }
 }
 
+/// A p-value: three decimals, or `<0.001`.
+pub(crate) fn p_value(p: f64) -> String {
+    if p.is_nan() {
+        "-".to_string()
+    } else if p < 0.001 {
+        "<0.001".to_string()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+/// A times-worse factor in words: `2.31x slower`, `1.05x faster`, `same`.
+pub(crate) fn times_worse(t: f64) -> String {
+    overhead(t, &Better::Lower).unwrap_or_else(|| "-".to_string())
+}
+
+/// A times-worse factor against someone: `2.31x slower than host`, `the same as host`.
+pub(crate) fn times_worse_than(t: f64, who: &str) -> String {
+    match overhead(t, &Better::Lower) {
+        Some(s) if s == "same" => format!("the same as {who}"),
+        Some(s) => format!("{s} than {who}"),
+        None => format!("not comparable with {who}"),
+    }
+}
+
 /// `0.95` -> `95% CI`.
 pub(crate) fn ci_label(confidence: f64) -> String {
     let pct = (confidence.clamp(0.0, 1.0) * 1000.0).round() / 10.0;

@@ -1,23 +1,34 @@
 //! hvbench's report renderers. Each returns a `String`; the CLI decides where it goes.
 //!
-//! - [`terminal`] and [`markdown`]: the human report — run header, platforms with their key
-//!   facts, one table per workload and metric (median, bootstrap interval, CV, ratio to the
-//!   baseline with its interval, overhead in words), failures.
-//! - [`summary_json`]: the same figures for programs.
+//! - [`terminal`] and [`markdown`]: the human report — run header, a summary (per workload
+//!   class who wins and by how much, the anomalies with their likely causes, a recommendation),
+//!   platforms with their key facts, one table per workload and metric (median, bootstrap
+//!   interval, CV, ratio to the baseline with its interval, overhead in words, Holm-adjusted
+//!   p-value, verdict), failures, and the reproducibility manifest.
+//! - [`html`]: the same report as one self-contained HTML file with SVG charts (overhead with
+//!   interval whiskers, memory latency against working set, the isolation matrix, every sample).
+//! - [`summary_json`] and [`summary_csv`]: the same figures for programs.
 //! - [`results_json`] and [`results_csv`]: the raw measured samples (warm-ups excluded).
+//! - [`compare_terminal`], [`compare_markdown`], [`compare_json`]: two runs side by side.
 //!
 //! The baseline is the first platform whose driver is "host"; without one, the first platform
 //! (the report says which). Results are grouped by (scenario, workload, metric).
 
+mod charts;
+mod compare;
 mod compose;
 mod document;
 mod export;
+mod findings;
 mod format;
+mod html;
+mod manifest;
 mod markdown;
 mod model;
 mod summary;
 mod terminal;
 
+use compose::Target;
 use hvbench_analysis::BootstrapConfig;
 use hvbench_store::{FailureRow, PlatformRow, RunRow, SampleRow, TrialRow};
 use model::Model;
@@ -37,17 +48,59 @@ pub struct ReportInput<'a> {
 
 /// The report as aligned plain text for a terminal.
 pub fn terminal(input: &ReportInput, cfg: &BootstrapConfig) -> String {
-    terminal::render(&compose::compose(&Model::build(input, cfg), cfg))
+    terminal::render(&compose::compose(
+        &Model::build(input, cfg),
+        cfg,
+        Target::Text,
+    ))
 }
 
 /// The report as Markdown.
 pub fn markdown(input: &ReportInput, cfg: &BootstrapConfig) -> String {
-    markdown::render(&compose::compose(&Model::build(input, cfg), cfg))
+    markdown::render(&compose::compose(
+        &Model::build(input, cfg),
+        cfg,
+        Target::Text,
+    ))
 }
 
-/// A JSON object: the run, the bootstrap settings, the baseline's name, and `results`, one entry
-/// per (scenario, workload, metric, platform) with n, median, ci, mean, stddev, cv, min, max,
-/// outliers and the ratio to the baseline (`{point, ci}`), nulls where a platform has no data.
+/// The report as one self-contained HTML page (inline CSS and SVG; no script, nothing fetched).
+pub fn html(input: &ReportInput, cfg: &BootstrapConfig) -> String {
+    let model = Model::build(input, cfg);
+    let title = format!(
+        "hvbench report: run {} ({})",
+        input.run.id,
+        document::one_line(&input.run.name)
+    );
+    html::render(&title, &compose::compose(&model, cfg, Target::Html))
+}
+
+/// A JSON object: the run, the bootstrap and verdict settings, the baseline's name, `results`
+/// (one entry per (scenario, workload, metric, platform) with n, median, ci, mean, stddev, cv,
+/// min, max, outliers, the ratio to the baseline (`{point, ci}`), times_worse, p_value, p_holm,
+/// verdict; nulls where a platform has no data), `classes` (standings per workload class),
+/// `anomalies` (with their explanations) and the reproducibility `manifest`.
 pub fn summary_json(input: &ReportInput, cfg: &BootstrapConfig) -> String {
     summary::render(&Model::build(input, cfg), cfg)
+}
+
+/// The per-(scenario, workload, metric, platform) figures of [`summary_json`] as CSV (RFC 4180).
+pub fn summary_csv(input: &ReportInput, cfg: &BootstrapConfig) -> String {
+    summary::render_csv(&Model::build(input, cfg))
+}
+
+/// Run `b` against run `a` as aligned text: verdicts per (scenario, workload, metric,
+/// platform), and the facts that changed.
+pub fn compare_terminal(a: &ReportInput, b: &ReportInput, cfg: &BootstrapConfig) -> String {
+    compare::terminal(a, b, cfg)
+}
+
+/// [`compare_terminal`] as Markdown.
+pub fn compare_markdown(a: &ReportInput, b: &ReportInput, cfg: &BootstrapConfig) -> String {
+    compare::markdown(a, b, cfg)
+}
+
+/// [`compare_terminal`] as JSON: `a`, `b` (the runs), settings, `rows` and `changed_facts`.
+pub fn compare_json(a: &ReportInput, b: &ReportInput, cfg: &BootstrapConfig) -> String {
+    compare::json(a, b, cfg)
 }

@@ -15,7 +15,10 @@ pub(crate) fn render(blocks: &[Block]) -> String {
                 .collect(),
             Block::Paragraph(p) => format!("{}\n", escape(p)),
             Block::Warning(w) => format!("> **Warning:** {}\n", escape(w)),
+            Block::List(items) => items.iter().map(|i| format!("- {}\n", escape(i))).collect(),
+            Block::Code { language, text } => code(language, text),
             Block::Table(t) => table(t),
+            Block::Figure(f) => format!("*Chart: {}* (in the HTML report)\n", escape(&f.title)),
         });
     }
     parts.join("\n")
@@ -32,6 +35,17 @@ fn escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// A fenced code block whose fence is longer than any run of backticks in the text.
+fn code(language: &str, text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    let mut body = text.to_string();
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
+    format!("{fence}{language}\n{body}{fence}\n")
 }
 
 fn table(t: &Table) -> String {
@@ -76,5 +90,11 @@ mod tests {
             out,
             "## Results\n\n| name | n | x |\n| --- | ---: | --- |\n| a\\|b | 5 | mem\\_bw |\n| xen | no data |  |\n"
         );
+    }
+
+    #[test]
+    fn code_fences_outlast_the_text() {
+        assert_eq!(code("toml", "a = 1"), "```toml\na = 1\n```\n");
+        assert_eq!(code("", "x ```` y\n"), "`````\nx ```` y\n`````\n");
     }
 }

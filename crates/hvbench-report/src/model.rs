@@ -4,8 +4,11 @@
 
 use crate::format::Better;
 use crate::ReportInput;
+use hvbench_analysis::anomaly::{detect_anomalies, Anomaly, AnomalyConfig, Evidence, Series};
 use hvbench_analysis::{
-    mad_outliers, ratio_of_medians, summarize, BootstrapConfig, Ratio, Summary,
+    class_standings, classify, compare_battery, mad_outliers, ratio_of_medians, summarize,
+    BootstrapConfig, ClassEntry, ClassStanding, Comparison, Direction, PairInput, PlatformFacts,
+    Ratio, Summary, VerdictConfig,
 };
 use hvbench_analysis::{Interval, DEFAULT_MAD_THRESHOLD};
 use hvbench_store::{FailureRow, RunStatus};
@@ -13,6 +16,9 @@ use std::collections::{BTreeMap, HashMap};
 
 /// The driver name of the bare-metal baseline.
 const HOST_DRIVER: &str = "host";
+
+/// The scenario of ordinary (non-isolation) measurements.
+pub(crate) const BASELINE_SCENARIO: &str = "baseline";
 
 pub(crate) struct Platform<'a> {
     pub name: &'a str,
@@ -23,6 +29,11 @@ pub(crate) struct Platform<'a> {
 impl Platform<'_> {
     pub(crate) fn fact(&self, key: &str) -> Option<&str> {
         self.facts.and_then(|f| f.get(key)).map(String::as_str)
+    }
+
+    /// The guest ran inside hvbench's emulated lab host (Xen or KVM nested under TCG).
+    pub(crate) fn is_lab(&self) -> bool {
+        self.fact("lab").is_some_and(|l| !l.trim().is_empty())
     }
 
     /// The guest ran under QEMU's software emulation.
@@ -74,6 +85,17 @@ pub(crate) struct Group {
     pub better: Better,
     /// One per platform, in platform order.
     pub outcomes: Vec<Outcome>,
+    /// Measured values (warm-ups excluded), per platform in platform order.
+    pub values: Vec<Vec<f64>>,
+    /// Against the baseline, per platform in platform order: None for the baseline itself and
+    /// where either side has no data.
+    pub comparisons: Vec<Option<Comparison>>,
+}
+
+impl Group {
+    pub(crate) fn direction(&self) -> Option<Direction> {
+        Direction::parse(self.better.as_str())
+    }
 }
 
 #[derive(Default, Clone, Copy)]
@@ -94,6 +116,13 @@ pub(crate) struct Model<'a> {
     pub unmeasured_workloads: Vec<&'a str>,
     /// Per platform, in platform order.
     pub trial_counts: Vec<TrialCounts>,
+    pub verdict_cfg: VerdictConfig,
+    /// How many comparisons the battery holds (Holm's m).
+    pub battery_size: usize,
+    /// Anomalies of the baseline scenario, rule by rule.
+    pub anomalies: Vec<Anomaly>,
+    /// Per workload class, each non-baseline platform's standing.
+    pub standings: Vec<ClassStanding>,
 }
 
 impl<'a> Model<'a> {
@@ -104,11 +133,21 @@ impl<'a> Model<'a> {
             input.run.status,
             RunStatus::Running | RunStatus::Interrupted
         );
-        let groups = groups(input, &platforms, baseline.as_ref(), incomplete, cfg);
+        let mut groups = groups(input, &platforms, baseline.as_ref(), incomplete, cfg);
+        let verdict_cfg = VerdictConfig::default();
+        let battery_size = compare(&mut groups, baseline.as_ref(), &verdict_cfg, cfg);
         let scenarios: std::collections::BTreeSet<&str> =
             input.samples.iter().map(|s| s.scenario.as_str()).collect();
         let unmeasured_workloads = unmeasured_workloads(input.failures, &groups);
         let trial_counts = trial_counts(input, &platforms);
+        let anomalies = anomalies(
+            &input.run.plan_json,
+            &platforms,
+            baseline.as_ref(),
+            &groups,
+            cfg,
+        );
+        let standings = standings(&platforms, &groups);
         Model {
             input,
             platforms,
@@ -117,11 +156,32 @@ impl<'a> Model<'a> {
             several_scenarios: scenarios.len() > 1,
             unmeasured_workloads,
             trial_counts,
+            verdict_cfg,
+            battery_size,
+            anomalies,
+            standings,
         }
+    }
+
+    /// The groups of ordinary measurements (scenario "baseline", or every group when no
+    /// sample has that scenario).
+    pub(crate) fn main_groups(&self) -> impl Iterator<Item = &Group> {
+        let any_baseline = self.groups.iter().any(|g| g.scenario == BASELINE_SCENARIO);
+        self.groups
+            .iter()
+            .filter(move |g| !any_baseline || g.scenario == BASELINE_SCENARIO)
     }
 
     pub(crate) fn baseline_platform(&self) -> Option<&Platform<'a>> {
         self.baseline.as_ref().map(|b| &self.platforms[b.index])
+    }
+
+    pub(crate) fn lab_platforms(&self) -> Vec<&str> {
+        self.platforms
+            .iter()
+            .filter(|p| p.is_lab())
+            .map(|p| p.name)
+            .collect()
     }
 
     pub(crate) fn tcg_platforms(&self) -> Vec<&str> {
@@ -223,6 +283,10 @@ fn groups(
         .into_iter()
         .map(|c| {
             let base_values = baseline.and_then(|b| c.values.get(platforms[b.index].name));
+            let values: Vec<Vec<f64>> = platforms
+                .iter()
+                .map(|p| c.values.get(p.name).cloned().unwrap_or_default())
+                .collect();
             let outcomes = platforms
                 .iter()
                 .enumerate()
@@ -267,6 +331,8 @@ fn groups(
                 unit: c.unit.to_string(),
                 better: Better::parse(c.better),
                 outcomes,
+                comparisons: vec![None; values.len()],
+                values,
             }
         })
         .collect()
@@ -302,4 +368,159 @@ fn trial_counts(input: &ReportInput, platforms: &[Platform]) -> Vec<TrialCounts>
             c
         })
         .collect()
+}
+
+/// Compare every platform with the baseline on every group, as one battery (Holm across all of
+/// it); returns the battery's size.
+fn compare(
+    groups: &mut [Group],
+    baseline: Option<&Baseline>,
+    verdict_cfg: &VerdictConfig,
+    cfg: &BootstrapConfig,
+) -> usize {
+    let Some(b) = baseline else {
+        return 0;
+    };
+    let mut slots: Vec<(usize, usize)> = Vec::new();
+    let mut pairs: Vec<PairInput> = Vec::new();
+    for (gi, g) in groups.iter().enumerate() {
+        let base = &g.values[b.index];
+        if base.is_empty() {
+            continue;
+        }
+        for (pi, v) in g.values.iter().enumerate() {
+            if pi == b.index || v.is_empty() {
+                continue;
+            }
+            slots.push((gi, pi));
+            pairs.push(PairInput {
+                baseline: base,
+                other: v,
+                direction: g.direction(),
+            });
+        }
+    }
+    let comparisons = compare_battery(&pairs, verdict_cfg, cfg);
+    let m = comparisons
+        .iter()
+        .filter(|c| c.p_adjusted.is_some())
+        .count();
+    for ((gi, pi), c) in slots.into_iter().zip(comparisons) {
+        groups[gi].comparisons[pi] = Some(c);
+    }
+    m
+}
+
+fn anomalies(
+    plan_json: &str,
+    platforms: &[Platform],
+    baseline: Option<&Baseline>,
+    groups: &[Group],
+    cfg: &BootstrapConfig,
+) -> Vec<Anomaly> {
+    let Some(b) = baseline else {
+        return Vec::new();
+    };
+    // Each platform's facts, plus the workloads' parameters from the stored plan as facts
+    // `plan.WORKLOAD.PARAM` (the same plan ran on every platform).
+    let plan_facts = plan_params(plan_json);
+    let augmented: Vec<BTreeMap<String, String>> = platforms
+        .iter()
+        .map(|p| {
+            let mut f = p.facts.cloned().unwrap_or_default();
+            f.extend(plan_facts.iter().map(|(k, v)| (k.clone(), v.clone())));
+            f
+        })
+        .collect();
+    let facts: Vec<PlatformFacts> = platforms
+        .iter()
+        .zip(&augmented)
+        .map(|(p, facts)| PlatformFacts {
+            name: p.name,
+            facts,
+        })
+        .collect();
+    let any_baseline = groups.iter().any(|g| g.scenario == BASELINE_SCENARIO);
+    let series: Vec<Series> = groups
+        .iter()
+        .filter(|g| !any_baseline || g.scenario == BASELINE_SCENARIO)
+        .flat_map(|g| {
+            platforms
+                .iter()
+                .zip(&g.values)
+                .filter(|(_, v)| !v.is_empty())
+                .map(move |(p, v)| Series {
+                    platform: p.name,
+                    workload: &g.workload,
+                    metric: &g.metric,
+                    unit: &g.unit,
+                    direction: g.direction(),
+                    values: v,
+                })
+        })
+        .collect();
+    let anomaly_cfg = AnomalyConfig {
+        bootstrap: *cfg,
+        ..AnomalyConfig::default()
+    };
+    detect_anomalies(
+        &Evidence {
+            baseline: platforms[b.index].name,
+            platforms: &facts,
+            series: &series,
+        },
+        &anomaly_cfg,
+    )
+}
+
+fn standings(platforms: &[Platform], groups: &[Group]) -> Vec<ClassStanding> {
+    let any_baseline = groups.iter().any(|g| g.scenario == BASELINE_SCENARIO);
+    let entries: Vec<ClassEntry> = groups
+        .iter()
+        .filter(|g| !any_baseline || g.scenario == BASELINE_SCENARIO)
+        .flat_map(|g| {
+            platforms
+                .iter()
+                .zip(&g.comparisons)
+                .filter_map(move |(p, c)| {
+                    let c = c.as_ref()?;
+                    Some(ClassEntry {
+                        class: classify(&g.workload),
+                        platform: p.name,
+                        times_worse: c.times_worse,
+                        verdict: c.verdict,
+                    })
+                })
+        })
+        .collect();
+    class_standings(&entries)
+}
+
+/// `plan.WORKLOAD.PARAM = value` for every workload parameter of a stored plan (by the
+/// workload's id, and by its name when they differ); nothing when the plan does not parse.
+fn plan_params(plan_json: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Ok(plan) = serde_json::from_str::<serde_json::Value>(plan_json) else {
+        return out;
+    };
+    let workloads = plan.get("workloads").and_then(|w| w.as_array());
+    for w in workloads.into_iter().flatten() {
+        let Some(params) = w.get("params").and_then(|p| p.as_object()) else {
+            continue;
+        };
+        let names: Vec<&str> = ["id", "name"]
+            .iter()
+            .filter_map(|k| w.get(*k).and_then(|v| v.as_str()))
+            .collect();
+        for (k, v) in params {
+            let value = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            for name in &names {
+                out.insert(format!("plan.{name}.{k}"), value.clone());
+            }
+        }
+    }
+    out
 }

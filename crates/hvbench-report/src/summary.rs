@@ -1,8 +1,10 @@
 //! The summary as JSON: per (scenario, workload, metric, platform) the measured count, the
 //! median with its interval and the ratio to the baseline with its interval.
 
+use crate::manifest::{self, Manifest};
 use crate::model::{Model, Outcome};
-use hvbench_analysis::{BootstrapConfig, Interval, Ratio};
+use hvbench_analysis::anomaly::Anomaly;
+use hvbench_analysis::{BootstrapConfig, ClassStanding, Interval, Ratio, Verdict, VerdictConfig};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -13,7 +15,23 @@ struct SummaryDoc<'a> {
     seed: u64,
     /// The baseline platform's name; null when the run has no platform.
     baseline: Option<&'a str>,
+    /// Thresholds of the verdicts.
+    verdicts: &'a VerdictConfig,
+    /// How many comparisons were tested together (Holm's m).
+    comparisons: usize,
     results: Vec<Entry<'a>>,
+    /// Per workload class, each platform's standing against the baseline.
+    classes: &'a [ClassStanding],
+    anomalies: Vec<AnomalyEntry<'a>>,
+    manifest: Manifest<'a>,
+}
+
+#[derive(Serialize)]
+struct AnomalyEntry<'a> {
+    #[serde(flatten)]
+    anomaly: &'a Anomaly,
+    /// The causes in one sentence, or "cause unknown".
+    explanation: String,
 }
 
 #[derive(Serialize)]
@@ -47,6 +65,14 @@ struct Entry<'a> {
     outliers: usize,
     /// median(platform) / median(baseline); null without data on either side.
     ratio: Option<Ratio>,
+    /// How many times worse than the baseline, in the metric's direction (> 1 worse).
+    times_worse: Option<f64>,
+    /// Two-sided Mann-Whitney U p-value against the baseline, and Holm-adjusted.
+    p_value: Option<f64>,
+    p_holm: Option<f64>,
+    /// Null for the baseline and where either side has no data.
+    verdict: Option<Verdict>,
+    verdict_reason: Option<&'a str>,
 }
 
 pub(crate) fn render(model: &Model, cfg: &BootstrapConfig) -> String {
@@ -72,7 +98,19 @@ pub(crate) fn render(model: &Model, cfg: &BootstrapConfig) -> String {
                 max: None,
                 outliers: 0,
                 ratio: None,
+                times_worse: None,
+                p_value: None,
+                p_holm: None,
+                verdict: None,
+                verdict_reason: None,
             };
+            if let Some(c) = &g.comparisons[i] {
+                e.times_worse = c.times_worse;
+                e.p_value = c.test.map(|t| t.p_value);
+                e.p_holm = c.p_adjusted;
+                e.verdict = Some(c.verdict);
+                e.verdict_reason = c.reason.as_deref();
+            }
             if let Outcome::Measured {
                 summary: s,
                 ratio,
@@ -104,9 +142,101 @@ pub(crate) fn render(model: &Model, cfg: &BootstrapConfig) -> String {
         resamples: cfg.resamples,
         seed: cfg.seed,
         baseline: model.baseline_platform().map(|p| p.name),
+        verdicts: &model.verdict_cfg,
+        comparisons: model.battery_size,
         results,
+        classes: &model.standings,
+        anomalies: model
+            .anomalies
+            .iter()
+            .map(|a| AnomalyEntry {
+                anomaly: a,
+                explanation: a.explanation(),
+            })
+            .collect(),
+        manifest: manifest::build(model),
     };
     let mut s = serde_json::to_string_pretty(&doc).expect("the summary serializes");
     s.push('\n');
     s
+}
+
+/// The summary as CSV (RFC 4180), one row per (scenario, workload, metric, platform).
+pub(crate) fn render_csv(model: &Model) -> String {
+    const COLUMNS: [&str; 25] = [
+        "run",
+        "scenario",
+        "workload",
+        "metric",
+        "unit",
+        "better",
+        "platform",
+        "is_baseline",
+        "n",
+        "median",
+        "ci_lo",
+        "ci_hi",
+        "mean",
+        "stddev",
+        "cv",
+        "min",
+        "max",
+        "outliers",
+        "ratio",
+        "ratio_lo",
+        "ratio_hi",
+        "times_worse",
+        "p_value",
+        "p_holm",
+        "verdict",
+    ];
+    let num = |x: Option<f64>| {
+        x.filter(|v| v.is_finite())
+            .map(|v| serde_json::to_string(&v).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    let mut out = crate::export::csv_line(COLUMNS.iter().map(|c| c.to_string()));
+    for g in &model.groups {
+        for (i, (p, outcome)) in model.platforms.iter().zip(&g.outcomes).enumerate() {
+            let is_baseline = model.baseline.as_ref().is_some_and(|b| b.index == i);
+            let (s, ratio, outliers) = match outcome {
+                Outcome::Measured {
+                    summary,
+                    ratio,
+                    outliers,
+                } => (Some(summary), *ratio, *outliers),
+                Outcome::NoData(_) => (None, None, 0),
+            };
+            let c = g.comparisons[i].as_ref();
+            let fields = [
+                model.input.run.name.clone(),
+                g.scenario.clone(),
+                g.workload.clone(),
+                g.metric.clone(),
+                g.unit.clone(),
+                g.better.as_str().to_string(),
+                p.name.to_string(),
+                is_baseline.to_string(),
+                s.map_or(0, |s| s.n).to_string(),
+                num(s.map(|s| s.median)),
+                num(s.map(|s| s.ci.lo)),
+                num(s.map(|s| s.ci.hi)),
+                num(s.map(|s| s.mean)),
+                num(s.map(|s| s.stddev)),
+                num(s.map(|s| s.cv)),
+                num(s.map(|s| s.min)),
+                num(s.map(|s| s.max)),
+                outliers.to_string(),
+                num(ratio.map(|r| r.point)),
+                num(ratio.map(|r| r.ci.lo)),
+                num(ratio.map(|r| r.ci.hi)),
+                num(c.and_then(|c| c.times_worse)),
+                num(c.and_then(|c| c.test.map(|t| t.p_value))),
+                num(c.and_then(|c| c.p_adjusted)),
+                c.map(|c| c.verdict.label().to_string()).unwrap_or_default(),
+            ];
+            out.push_str(&crate::export::csv_line(fields.into_iter()));
+        }
+    }
+    out
 }

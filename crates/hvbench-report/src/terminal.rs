@@ -29,7 +29,23 @@ pub(crate) fn render(blocks: &[Block]) -> String {
                 }
                 line(&mut out, &bar);
             }
+            Block::List(items) => {
+                for item in items {
+                    for (j, l) in wrap(item, WRAP_COLUMNS - 2).iter().enumerate() {
+                        line(
+                            &mut out,
+                            &format!("{}{l}", if j == 0 { "- " } else { "  " }),
+                        );
+                    }
+                }
+            }
+            Block::Code { text, .. } => {
+                for l in text.lines() {
+                    line(&mut out, &format!("    {l}"));
+                }
+            }
             Block::Table(t) => table(&mut out, t),
+            Block::Figure(f) => line(&mut out, &format!("[chart: {}]", f.title)),
         }
     }
     out

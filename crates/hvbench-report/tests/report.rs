@@ -527,3 +527,32 @@ fn outliers_are_counted_not_dropped() {
     assert_eq!(v["results"][0]["n"], 12);
     assert_eq!(v["results"][0]["max"], 5_000.0);
 }
+
+#[test]
+fn lab_platforms_are_marked_as_emulated() {
+    let mut f = empty_run("lab");
+    f.platform("host", "host", &[("accel", "none")]);
+    f.platform(
+        "xen-pv",
+        "xen",
+        &[("accel", "xen"), ("lab", "xen"), ("xen.guest_type", "pv")],
+    );
+    let out = terminal(&f.input(), &cfg());
+    let warning: String = out
+        .lines()
+        .filter(|l| l.starts_with("!! "))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        warning.contains("Platform xen-pv ran inside hvbench's emulated lab host"),
+        "{out}"
+    );
+    assert!(
+        !warning.contains("TCG, accel=tcg"),
+        "a lab platform is not a TCG guest: {out}"
+    );
+    assert!(
+        out.contains("ran in the emulated lab"),
+        "the recommendation says so too: {out}"
+    );
+}

@@ -3,12 +3,14 @@
 //! spreads over all platforms instead of biasing one), and every sample committed to the store
 //! the moment it arrives.
 
+use hvbench_analysis::{stop_decision, BootstrapConfig, StopRule};
 use hvbench_platform::{Platform, TrialEnd, TrialRequest};
 use hvbench_proto::{Event, Message};
 use hvbench_spec::Plan;
 use hvbench_store::{NewSample, PlatformId, RunId, RunStatus, Store, StoreError, TrialId};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -36,6 +38,9 @@ pub struct Options {
     /// Where each trial's raw console is kept (`<dir>/run-<id>/r<round>-<platform>.log`).
     pub logs_dir: PathBuf,
     pub hvbench_version: String,
+    /// Stop before the plan's last round once every (platform, workload, metric) median's
+    /// interval is narrow enough ([`hvbench_analysis::stop_decision`]); None runs every round.
+    pub stop: Option<StopRule>,
 }
 
 /// What a finished campaign did.
@@ -46,6 +51,8 @@ pub struct Outcome {
     pub trials_failed: u32,
     pub samples: u32,
     pub seed: u64,
+    /// Rounds run: the plan's `repetitions`, or fewer when the stop rule ended the campaign.
+    pub rounds: u32,
 }
 
 /// The visiting order: for each round, a permutation of `0..platforms`, drawn from `seed`.
@@ -95,7 +102,10 @@ pub fn run(
         trials_failed: 0,
         samples: 0,
         seed,
+        rounds: 0,
     };
+    // Measured values so far per (platform, workload, metric), for the stop rule.
+    let mut measured: BTreeMap<(PlatformId, String, String), Vec<f64>> = BTreeMap::new();
     let result = (|| {
         for (round, visit) in order.iter().enumerate() {
             let round = round as u32;
@@ -120,6 +130,7 @@ pub fn run(
                     platform: ids[i],
                     samples: 0,
                     error: None,
+                    measured: &mut measured,
                 };
                 let end = platform.run_trial(&req, &mut |ev| sink.event(ev));
                 if let Some(e) = sink.error.take() {
@@ -137,6 +148,14 @@ pub fn run(
                 }
                 out.samples += sink.samples;
                 progress.trial_finished(round, &name, &end, sink.samples);
+            }
+            out.rounds = round + 1;
+            if let Some(rule) = &opts.stop {
+                let series: Vec<&[f64]> = measured.values().map(Vec::as_slice).collect();
+                let cfg = BootstrapConfig::default();
+                if !stop_decision(&series, out.rounds, rule, &cfg).need_more_rounds() {
+                    break;
+                }
             }
         }
         Ok(())
@@ -166,6 +185,7 @@ struct TrialSink<'a> {
     platform: PlatformId,
     samples: u32,
     error: Option<StoreError>,
+    measured: &'a mut BTreeMap<(PlatformId, String, String), Vec<f64>>,
 }
 
 impl TrialSink<'_> {
@@ -207,6 +227,10 @@ impl TrialSink<'_> {
                 )?;
                 if !warmup {
                     self.samples += 1;
+                    self.measured
+                        .entry((self.platform, workload.clone(), metric.clone()))
+                        .or_default()
+                        .push(value);
                 }
             }
             Event::Frame(Message::Facts { facts }) => {
@@ -342,6 +366,7 @@ mod tests {
         let opts = Options {
             logs_dir: dir.path().into(),
             hvbench_version: "test".into(),
+            stop: None,
         };
         let out = run(&plan, &mut platforms, &store, &opts, &mut Quiet).unwrap();
         assert_eq!((out.trials_ok, out.trials_failed, out.samples), (5, 1, 6));
@@ -362,5 +387,43 @@ mod tests {
         let run = store.run(out.run).unwrap();
         assert_eq!(run.status, RunStatus::Complete);
         assert!(run.plan_json.contains("\"seed\": 1"));
+        assert_eq!(out.rounds, 3);
+    }
+
+    fn scripted(name: &'static str) -> Box<dyn Platform> {
+        Box::new(Scripted {
+            name,
+            fail_round: None,
+            round: 0,
+        })
+    }
+
+    #[test]
+    fn the_stop_rule_ends_the_campaign_once_intervals_are_narrow() {
+        let mut plan = Plan::default_plan();
+        plan.repetitions = 8;
+        plan.seed = Some(1);
+        let dir = tempfile::tempdir().unwrap();
+        let opts = |target| Options {
+            logs_dir: dir.path().into(),
+            hvbench_version: "test".into(),
+            stop: Some(StopRule {
+                min_rounds: 3,
+                max_rounds: 6,
+                target_relative_width: target,
+            }),
+        };
+        // Each round's value is 100 + round: after 3 rounds the median's interval is
+        // [100, 102], 2 % of 101 wide, within a 5 % target: stop at the minimum.
+        let store = Store::open_in_memory().unwrap();
+        let mut platforms = vec![scripted("a"), scripted("b")];
+        let out = run(&plan, &mut platforms, &store, &opts(0.05), &mut Quiet).unwrap();
+        assert_eq!((out.rounds, out.trials_ok), (3, 6));
+        // A 1 % target is never met by a sample that grows 1 % a round: stop at the maximum.
+        let store = Store::open_in_memory().unwrap();
+        let mut platforms = vec![scripted("a"), scripted("b")];
+        let out = run(&plan, &mut platforms, &store, &opts(0.01), &mut Quiet).unwrap();
+        assert_eq!((out.rounds, out.trials_ok), (6, 12));
+        assert_eq!(store.run(out.run).unwrap().status, RunStatus::Complete);
     }
 }

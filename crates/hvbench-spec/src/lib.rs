@@ -30,6 +30,7 @@
 //! accel = "auto"            # qemu only: auto | kvm | tcg; default auto
 //! machine = "q35"           # qemu only; default q35
 //! cpu = "max"               # qemu only; default: host with kvm, max with tcg
+//! disk_cache = "none"       # qemu only: the scratch disk's cache mode; default none
 //!
 //! [[workload]]
 //! name = "mem-bandwidth"    # one of hvbench_proto::catalog::WORKLOADS
@@ -115,6 +116,10 @@ pub struct PlatformSpec {
     /// Serialized flat, as in the spec file: `{"name": "kvm", "driver": "qemu", "accel": ...}`.
     #[serde(flatten)]
     pub driver: Driver,
+    /// Run inside hvbench's emulated lab host (a Xen or KVM host nested under QEMU's TCG)
+    /// rather than on this machine. Only for the `qemu` and `xen` drivers.
+    #[serde(default)]
+    pub lab: bool,
 }
 
 impl PlatformSpec {
@@ -131,6 +136,8 @@ pub enum Driver {
     Host,
     /// A guest under `qemu-system-x86_64`.
     Qemu(QemuSpec),
+    /// A Xen domain created with `xl`.
+    Xen(XenSpec),
 }
 
 impl Driver {
@@ -139,6 +146,7 @@ impl Driver {
         match self {
             Driver::Host => "host",
             Driver::Qemu(_) => "qemu",
+            Driver::Xen(_) => "xen",
         }
     }
 
@@ -160,6 +168,13 @@ pub struct QemuSpec {
     pub machine: String,
     /// `-cpu`; `None`: `host` with kvm, `max` with tcg (decided once the accelerator is known).
     pub cpu: Option<String>,
+    /// The cache mode of the scratch disk given to disk workloads (`-drive cache=`).
+    #[serde(default)]
+    pub disk_cache: DiskCache,
+    /// Host CPUs for the vCPU threads, e.g. "1" or "0-1": vCPU i is pinned to the i-th CPU of
+    /// the list (round robin), with the thread ids QEMU reports over QMP.
+    #[serde(default)]
+    pub cpus: Option<String>,
 }
 
 impl Default for QemuSpec {
@@ -168,7 +183,87 @@ impl Default for QemuSpec {
             accel: Accel::Auto,
             machine: "q35".to_string(),
             cpu: None,
+            disk_cache: DiskCache::default(),
+            cpus: None,
         }
+    }
+}
+
+/// A CPU list such as "1", "0-3" or "0,2-3" as CPU numbers, in order; `None` if malformed.
+pub fn parse_cpu_list(s: &str) -> Option<Vec<usize>> {
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+                if a > b || b >= 4096 {
+                    return None;
+                }
+                out.extend(a..=b);
+            }
+            None => {
+                let n: usize = part.parse().ok()?;
+                if n >= 4096 {
+                    return None;
+                }
+                out.push(n);
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// QEMU's block cache modes (`-drive cache=`): whether the host's page cache holds guest
+/// writes, and whether the guest sees a volatile write cache it must flush.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskCache {
+    /// O_DIRECT on the host, a write cache the guest flushes: what clouds use.
+    #[default]
+    None,
+    /// The host's page cache, flushed when the guest flushes.
+    Writeback,
+    /// The host's page cache, every write synchronous.
+    Writethrough,
+    /// O_DIRECT and every write synchronous.
+    Directsync,
+    /// The host's page cache, guest flushes ignored (fast, unsafe on a host crash).
+    Unsafe,
+}
+
+impl DiskCache {
+    pub const ALL: [DiskCache; 5] = [
+        DiskCache::None,
+        DiskCache::Writeback,
+        DiskCache::Writethrough,
+        DiskCache::Directsync,
+        DiskCache::Unsafe,
+    ];
+
+    /// The spelling of the spec file and of QEMU's `cache=`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiskCache::None => "none",
+            DiskCache::Writeback => "writeback",
+            DiskCache::Writethrough => "writethrough",
+            DiskCache::Directsync => "directsync",
+            DiskCache::Unsafe => "unsafe",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<DiskCache> {
+        DiskCache::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// Whether QEMU opens the image with O_DIRECT, which the image's file system must support.
+    pub fn uses_o_direct(self) -> bool {
+        matches!(self, DiskCache::None | DiskCache::Directsync)
+    }
+}
+
+impl fmt::Display for DiskCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -180,6 +275,55 @@ impl QemuSpec {
             None if kvm => "host",
             None => "max",
         }
+    }
+}
+
+/// A Xen guest: its type, and how its vCPUs are placed and weighted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XenSpec {
+    #[serde(rename = "type")]
+    pub kind: XenGuestType,
+    /// Hard affinity of every vCPU (xl.cfg `cpus=`), e.g. "1" or "0-1"; applied with the domain.
+    pub cpus: Option<String>,
+    /// credit2 weight (1..=65535, Xen's default 256) and cap (% of one CPU, 0 = none).
+    pub weight: Option<u32>,
+    pub cap: Option<u32>,
+}
+
+impl Default for XenSpec {
+    fn default() -> Self {
+        XenSpec {
+            kind: XenGuestType::Pvh,
+            cpus: None,
+            weight: None,
+            cap: None,
+        }
+    }
+}
+
+/// Xen's guest types: paravirtualized, PVH (a PV kernel in an HVM container, needs VMX/SVM and
+/// HAP), fully virtualized HVM (needs a device model in dom0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XenGuestType {
+    Pv,
+    Pvh,
+    Hvm,
+}
+
+impl XenGuestType {
+    pub const ALL: [XenGuestType; 3] = [XenGuestType::Pv, XenGuestType::Pvh, XenGuestType::Hvm];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            XenGuestType::Pv => "pv",
+            XenGuestType::Pvh => "pvh",
+            XenGuestType::Hvm => "hvm",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<XenGuestType> {
+        XenGuestType::ALL.into_iter().find(|t| t.as_str() == name)
     }
 }
 
@@ -265,10 +409,67 @@ accel = "auto"
 name = "cpu-int"
 
 [[workload]]
+name = "cpu-float"
+
+[[workload]]
 name = "syscall"
 
 [[workload]]
 name = "mem-bandwidth"
+
+[[workload]]
+name = "mem-latency"
+
+[[workload]]
+name = "page-fault"
+
+[[workload]]
+name = "clock-gettime"
+
+[[workload]]
+name = "pipe-switch"
+
+[[workload]]
+name = "fork-exit"
+
+[[workload]]
+name = "fork-exec"
+
+[[workload]]
+name = "mmap"
+
+[[workload]]
+name = "futex-wake"
+
+[[workload]]
+name = "timer-overshoot"
+
+[[workload]]
+name = "cpuid"
+
+[[workload]]
+name = "port-io"
+
+[[workload]]
+name = "disk-seq-read"
+
+[[workload]]
+name = "disk-seq-write"
+
+[[workload]]
+name = "disk-rand-read"
+
+[[workload]]
+name = "disk-rand-write"
+
+[[workload]]
+name = "disk-fsync"
+
+[[workload]]
+name = "net-bulk"
+
+[[workload]]
+name = "net-rr"
 "#;
 
 /// Read and validate an experiment file. A relative `[guest] kernel` is made relative to the
@@ -309,6 +510,7 @@ impl Plan {
                     params: w.params.clone(),
                 })
                 .collect(),
+            peer: None,
         }
     }
 
@@ -317,8 +519,8 @@ impl Plan {
         render::render(self)
     }
 
-    /// The built-in experiment for `hvbench run` with no SPEC: host and qemu (accel auto), the
-    /// three workloads of the catalog with default parameters, 3 rounds, 1 warm-up and 1
+    /// The built-in experiment for `hvbench run` with no SPEC: host and qemu (accel auto),
+    /// every workload of the catalog with default parameters, 3 rounds, 1 warm-up and 1
     /// measured window. Its `source` is [`DEFAULT_SPEC`].
     pub fn default_plan() -> Plan {
         match parse("<default>", DEFAULT_SPEC) {

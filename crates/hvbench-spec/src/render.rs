@@ -67,11 +67,15 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
     writeln!(o)?;
     writeln!(o, "platforms ({}):", p.platforms.len())?;
     let width = p.platforms.iter().map(|x| x.name.len()).max().unwrap_or(0);
+    let has_disk_workload = p.workloads.iter().any(|w| {
+        w.def()
+            .is_some_and(|d| d.devices().contains(&hvbench_proto::Device::Disk))
+    });
     for x in &p.platforms {
         let what = match &x.driver {
             Driver::Host => "the agent as a plain process on this machine (baseline)".to_string(),
             Driver::Qemu(q) => format!(
-                "qemu, accel {}{}, machine {}, cpu {}",
+                "qemu, accel {}{}, machine {}, cpu {}{}",
                 q.accel,
                 if q.accel == crate::Accel::Auto {
                     " (kvm where usable, else tcg)"
@@ -84,10 +88,33 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
                     (None, crate::Accel::Kvm) => "host".to_string(),
                     (None, crate::Accel::Tcg) => "max".to_string(),
                     (None, crate::Accel::Auto) => "host with kvm, max with tcg".to_string(),
+                },
+                if has_disk_workload {
+                    format!(", disk cache {}", q.disk_cache)
+                } else {
+                    String::new()
                 }
             ),
+            Driver::Xen(xen) => {
+                let mut s = format!("xen, type {}", xen.kind.as_str());
+                if let Some(c) = &xen.cpus {
+                    s.push_str(&format!(", vCPUs pinned to {c}"));
+                }
+                if let Some(w) = xen.weight {
+                    s.push_str(&format!(", credit2 weight {w}"));
+                }
+                if let Some(c) = xen.cap {
+                    s.push_str(&format!(", cap {c}%"));
+                }
+                s
+            }
         };
-        writeln!(o, "  {:width$}  {what}", x.name)?;
+        let lab = if x.lab {
+            " [in the emulated lab host]"
+        } else {
+            ""
+        };
+        writeln!(o, "  {:width$}  {what}{lab}", x.name)?;
     }
 
     if n_vms > 0 {

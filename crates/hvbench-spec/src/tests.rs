@@ -118,7 +118,8 @@ fn valid_file_round_trip() {
         vec![
             PlatformSpec {
                 name: "host".into(),
-                driver: Driver::Host
+                driver: Driver::Host,
+                lab: false,
             },
             PlatformSpec {
                 name: "kvm".into(),
@@ -126,7 +127,10 @@ fn valid_file_round_trip() {
                     accel: Accel::Kvm,
                     machine: "pc".into(),
                     cpu: Some("EPYC,+svm".into()),
+                    disk_cache: DiskCache::None,
+                    cpus: None,
                 }),
+                lab: false,
             },
             PlatformSpec {
                 name: "tcg".into(),
@@ -134,7 +138,10 @@ fn valid_file_round_trip() {
                     accel: Accel::Tcg,
                     machine: "q35".into(),
                     cpu: None,
+                    disk_cache: DiskCache::None,
+                    cpus: None,
                 }),
+                lab: false,
             },
         ]
     );
@@ -147,7 +154,10 @@ fn valid_file_round_trip() {
             "mem-bandwidth[kernel=triad]"
         ]
     );
-    assert!(plan.workloads[0].params.is_empty());
+    assert_eq!(
+        serde_json::to_value(&plan.workloads[0].params).unwrap(),
+        json!({"threads": 1})
+    );
     assert_eq!(
         serde_json::to_value(&plan.workloads[1].params).unwrap(),
         json!({"kernel": "copy", "size_mib": 64})
@@ -163,11 +173,11 @@ fn valid_file_round_trip() {
     let value = serde_json::to_value(&plan).unwrap();
     assert_eq!(
         value["platforms"][1],
-        json!({"name": "kvm", "driver": "qemu", "accel": "kvm", "machine": "pc", "cpu": "EPYC,+svm"})
+        json!({"name": "kvm", "driver": "qemu", "accel": "kvm", "machine": "pc", "cpu": "EPYC,+svm", "disk_cache": "none", "cpus": null, "lab": false})
     );
     assert_eq!(
         value["platforms"][0],
-        json!({"name": "host", "driver": "host"})
+        json!({"name": "host", "driver": "host", "lab": false})
     );
 
     // The agent plan carries the workloads in order, with resolved parameters.
@@ -209,7 +219,8 @@ name = "mem-bandwidth"
     assert_eq!(plan.guest.timeout_s, 600);
     assert_eq!(plan.workloads[0].id, "mem-bandwidth");
     assert_eq!(plan.workloads[0].params["kernel"], "triad");
-    assert_eq!(plan.workloads[0].params["size_mib"], 64);
+    // 0: sized by the agent, 4x the last-level cache it sees (STREAM's rule).
+    assert_eq!(plan.workloads[0].params["size_mib"], 0);
     // A host-only experiment needs no [guest], and guest memory does not limit workloads.
     let big = text.replace(
         "name = \"mem-bandwidth\"\n",
@@ -229,11 +240,13 @@ fn default_plan_validates() {
         vec![
             PlatformSpec {
                 name: "host".into(),
-                driver: Driver::Host
+                driver: Driver::Host,
+                lab: false,
             },
             PlatformSpec {
                 name: "qemu".into(),
                 driver: Driver::Qemu(QemuSpec::default()),
+                lab: false,
             },
         ]
     );
@@ -256,10 +269,13 @@ fn display_format() {
     let err = parse("examples/bad.toml", "[guest]\nvcpus = 0\n").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "examples/bad.toml:1:1: error: the experiment has no `name`\n  hint: add `name = \"my-experiment\"` at the top of the file (letters, digits, `.`, `_`, `-`; up to 64 characters)\n\
-         examples/bad.toml:1:1: error: no platforms: the experiment lists no [[platform]]\n  hint: add a [[platform]] table with name and driver, e.g. name = \"host\" and driver = \"host\"\n\
-         examples/bad.toml:1:1: error: no workloads: the experiment lists no [[workload]]\n  hint: add a [[workload]] table, e.g. name = \"syscall\"; the workloads are: cpu-int, syscall, mem-bandwidth\n\
-         examples/bad.toml:2:9: error: `vcpus` must be from 1 to 64, got 0\n  hint: give the guest at least one vCPU"
+        format!(
+            "examples/bad.toml:1:1: error: the experiment has no `name`\n  hint: add `name = \"my-experiment\"` at the top of the file (letters, digits, `.`, `_`, `-`; up to 64 characters)\n\
+             examples/bad.toml:1:1: error: no platforms: the experiment lists no [[platform]]\n  hint: add a [[platform]] table with name and driver, e.g. name = \"host\" and driver = \"host\"\n\
+             examples/bad.toml:1:1: error: no workloads: the experiment lists no [[workload]]\n  hint: add a [[workload]] table, e.g. name = \"syscall\"; the workloads are: {}\n\
+             examples/bad.toml:2:9: error: `vcpus` must be from 1 to 64, got 0\n  hint: give the guest at least one vCPU",
+            hvbench_proto::catalog::workload_names().join(", ")
+        )
     );
 }
 
@@ -528,11 +544,11 @@ name = "sycall"
 [[workload]]
 name = "mem-bandwidth"
 kernel = "daxpy"
-size_mib = 0
+size_mib = 70000
 size = 3
 
 [[workload]]
-name = "cpu-int"
+name = "syscall"
 threads = 4
 
 [[workload]]
@@ -548,7 +564,7 @@ size_mib = 3
                 "\"daxpy\"",
                 "bad value \"daxpy\" for parameter `kernel`",
             ),
-            (13, 12, "0", "bad value 0 for parameter `size_mib`"),
+            (13, 12, "70000", "bad value 70000 for parameter `size_mib`"),
             (
                 14,
                 1,
@@ -559,7 +575,7 @@ size_mib = 3
                 18,
                 1,
                 "threads",
-                "unknown parameter `threads` for workload `cpu-int`",
+                "unknown parameter `threads` for workload `syscall`",
             ),
             (20, 1, "[[workload]]", "this [[workload]] has no `name`"),
         ],
@@ -567,7 +583,7 @@ size_mib = 3
     let hint = |i: usize| err.diagnostics[i].hint.clone().unwrap();
     assert!(hint(0).contains("did you mean `syscall`?"));
     assert!(hint(1).contains("\"triad\""));
-    assert!(hint(2).contains("from 1 to 65536"));
+    assert!(hint(2).contains("from 0 to 65536"));
     assert!(hint(3).contains("did you mean `size_mib`?"));
     assert!(hint(4).contains("takes no parameters"));
 }
@@ -579,7 +595,7 @@ fn unknown_and_unsupported_drivers() {
 
 [[platform]]
 name = "xen-pv"
-driver = "xen"
+driver = "ssh"
 type = "pv"
 
 [[platform]]
@@ -599,7 +615,7 @@ name = "syscall"
     let err = expect_errors(
         text,
         &[
-            (6, 10, "\"xen\"", "the `xen` driver is not yet supported"),
+            (6, 10, "\"ssh\"", "the `ssh` driver is not yet supported"),
             (11, 10, "\"virtualbox\"", "unknown driver `virtualbox`"),
             (15, 10, "\"kvm\"", "unknown driver `kvm`"),
             (17, 1, "[[platform]]", "this [[platform]] has no `driver`"),
@@ -609,7 +625,7 @@ name = "syscall"
         .hint
         .as_deref()
         .unwrap()
-        .contains("xen is not yet supported"));
+        .contains("host, qemu, xen"));
     assert!(err.diagnostics[2]
         .hint
         .as_deref()
@@ -793,7 +809,7 @@ name = "mem-bandwidth"
 [[workload]]
 name = "mem-bandwidth"
 kernel = "triad"
-size_mib = 64
+size_mib = 0
 "#;
     expect_one(same, 8, 8, "\"mem-bandwidth\"", "listed twice");
 
@@ -819,10 +835,10 @@ kernel = "triad"
     assert_eq!(
         ids,
         [
-            "mem-bandwidth[kernel=copy,size_mib=64]",
+            "mem-bandwidth[kernel=copy,size_mib=0]",
             "syscall",
             "mem-bandwidth[kernel=copy,size_mib=32]",
-            "mem-bandwidth[kernel=triad,size_mib=64]",
+            "mem-bandwidth[kernel=triad,size_mib=0]",
         ]
     );
 }
@@ -986,4 +1002,209 @@ fn render_shows_platforms_workloads_and_totals() {
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
+}
+
+#[test]
+fn xen_platforms_and_the_lab() {
+    let text = r#"name = "x"
+[guest]
+
+[[platform]]
+name = "xen-pv"
+driver = "xen"
+type = "pv"
+lab = true
+cpus = "1"
+weight = 512
+cap = 50
+
+[[platform]]
+name = "kvm"
+driver = "qemu"
+accel = "kvm"
+lab = true
+cpus = "0,2-3"
+
+[[workload]]
+name = "syscall"
+"#;
+    let plan = parse("x.toml", text).unwrap();
+    match &plan.platforms[1].driver {
+        Driver::Qemu(q) => assert_eq!(q.cpus.as_deref(), Some("0,2-3")),
+        d => panic!("{d:?}"),
+    }
+    assert_eq!(crate::parse_cpu_list("0,2-3"), Some(vec![0, 2, 3]));
+    assert_eq!(crate::parse_cpu_list("3-1"), None);
+    assert_eq!(crate::parse_cpu_list(""), None);
+    assert_eq!(crate::parse_cpu_list("a"), None);
+    assert_eq!(
+        plan.platforms[0],
+        PlatformSpec {
+            name: "xen-pv".into(),
+            driver: Driver::Xen(XenSpec {
+                kind: XenGuestType::Pv,
+                cpus: Some("1".into()),
+                weight: Some(512),
+                cap: Some(50),
+            }),
+            lab: true,
+        }
+    );
+    assert!(plan.platforms[1].lab);
+    let json = serde_json::to_string(&plan).unwrap();
+    assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
+    assert!(plan.render().contains("xen, type pv, vCPUs pinned to 1"));
+}
+
+#[test]
+fn xen_key_errors() {
+    let text = r#"name = "x"
+[guest]
+
+[[platform]]
+name = "xen-pv"
+driver = "xen"
+type = "kvm"
+accel = "tcg"
+lab = "yes"
+
+[[platform]]
+name = "host"
+driver = "host"
+lab = true
+
+[[platform]]
+name = "q"
+driver = "qemu"
+weight = 3
+
+[[workload]]
+name = "syscall"
+"#;
+    expect_errors(
+        text,
+        &[
+            (7, 8, "\"kvm\"", "`type` must be one of"),
+            (
+                8,
+                1,
+                "accel",
+                "`accel` applies only to driver = \"qemu\", not \"xen\"",
+            ),
+            (9, 7, "\"yes\"", "`lab` must be true or false"),
+            (14, 1, "lab", "applies only to guests"),
+            (
+                19,
+                1,
+                "weight",
+                "`weight` applies only to driver = \"xen\", not \"qemu\"",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn disk_cache_is_a_qemu_key() {
+    let text = r#"name = "io"
+[guest]
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[platform]]
+name = "wb"
+driver = "qemu"
+disk_cache = "writeback"
+
+[[platform]]
+name = "default"
+driver = "qemu"
+
+[[workload]]
+name = "disk-seq-read"
+mode = "buffered"
+size_mib = 32
+"#;
+    let plan = parse("io.toml", text).unwrap();
+    let caches: Vec<Option<DiskCache>> = plan
+        .platforms
+        .iter()
+        .map(|p| match &p.driver {
+            Driver::Qemu(q) => Some(q.disk_cache),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        caches,
+        [None, Some(DiskCache::Writeback), Some(DiskCache::None)]
+    );
+    let value = serde_json::to_value(&plan).unwrap();
+    assert_eq!(value["platforms"][1]["disk_cache"], "writeback");
+    // A plan stored before the key existed still reads, with the default.
+    let mut old = value.clone();
+    old["platforms"][2]
+        .as_object_mut()
+        .unwrap()
+        .remove("disk_cache");
+    let back: Plan = serde_json::from_value(old).unwrap();
+    assert_eq!(back, plan);
+    // The plan shows the mode where a disk workload makes it matter.
+    let rendered = plan.render();
+    assert!(rendered.contains("disk cache writeback"), "{rendered}");
+    assert!(rendered.contains("disk cache none"), "{rendered}");
+    let without_disk = parse("valid.toml", VALID).unwrap().render();
+    assert!(!without_disk.contains("disk cache"), "{without_disk}");
+    for mode in ["none", "writeback", "writethrough", "directsync", "unsafe"] {
+        assert_eq!(DiskCache::from_name(mode).unwrap().as_str(), mode);
+    }
+    assert!(DiskCache::None.uses_o_direct() && !DiskCache::Unsafe.uses_o_direct());
+}
+
+#[test]
+fn disk_cache_errors() {
+    let text = r#"name = "x"
+[guest]
+
+[[platform]]
+name = "host"
+driver = "host"
+disk_cache = "none"
+
+[[platform]]
+name = "a"
+driver = "qemu"
+disk_cache = "writebak"
+
+[[platform]]
+name = "b"
+driver = "qemu"
+disk_cache = 1
+
+[[workload]]
+name = "syscall"
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (
+                7,
+                1,
+                "disk_cache",
+                "`disk_cache` applies only to driver = \"qemu\"",
+            ),
+            (
+                12,
+                14,
+                "\"writebak\"",
+                "`disk_cache` must be one of \"none\", \"writeback\", \"writethrough\", \"directsync\", \"unsafe\"",
+            ),
+            (17, 14, "1", "`disk_cache`"),
+        ],
+    );
+    assert!(err.diagnostics[1]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("did you mean `writeback`?"));
 }

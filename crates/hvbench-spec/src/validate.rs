@@ -3,7 +3,8 @@
 use crate::diag::{closest, Sink, Span};
 use crate::tree::{self, Entry, Kind, Table};
 use crate::{
-    Accel, Driver, GuestSpec, Plan, PlatformSpec, QemuSpec, SpecError, WorkloadSpec, GUEST_BASE_MIB,
+    Accel, DiskCache, Driver, GuestSpec, Plan, PlatformSpec, QemuSpec, SpecError, WorkloadSpec,
+    XenGuestType, XenSpec, GUEST_BASE_MIB,
 };
 use hvbench_proto::catalog::{self, WorkloadDef};
 use serde_json::Value;
@@ -23,10 +24,13 @@ const ROOT_KEYS: &[&str] = &[
 ];
 const GUEST_KEYS: &[&str] = &["vcpus", "memory_mib", "kernel", "timeout_s"];
 const PLATFORM_KEYS: &[&str] = &["name", "driver"];
-const QEMU_KEYS: &[&str] = &["accel", "machine", "cpu"];
-const DRIVERS: &[&str] = &["host", "qemu"];
+/// Keys every VM platform takes, whatever its driver.
+const VM_KEYS: &[&str] = &["lab", "cpus"];
+const QEMU_KEYS: &[&str] = &["accel", "machine", "cpu", "disk_cache"];
+const XEN_KEYS: &[&str] = &["type", "weight", "cap"];
+const DRIVERS: &[&str] = &["host", "qemu", "xen"];
 /// Drivers that are planned but not built yet.
-const FUTURE_DRIVERS: &[&str] = &["xen", "libvirt", "ssh"];
+const FUTURE_DRIVERS: &[&str] = &["libvirt", "ssh"];
 
 /// An integer setting: its range and what to say when a value is below or above it.
 struct IntRule {
@@ -553,7 +557,13 @@ impl Validator<'_> {
             }
         }
 
-        let all_keys: Vec<&str> = PLATFORM_KEYS.iter().chain(QEMU_KEYS).copied().collect();
+        let all_keys: Vec<&str> = PLATFORM_KEYS
+            .iter()
+            .chain(VM_KEYS)
+            .chain(QEMU_KEYS)
+            .chain(XEN_KEYS)
+            .copied()
+            .collect();
         let driver = match t.get("driver") {
             None => {
                 self.sink.error(
@@ -589,6 +599,12 @@ impl Validator<'_> {
                             format!("`{key}` applies only to driver = \"qemu\", not \"host\""),
                             "remove it, or set driver = \"qemu\"",
                         );
+                    } else if XEN_KEYS.contains(&key) || VM_KEYS.contains(&key) {
+                        self.sink.error(
+                            &e.key_span,
+                            format!("`{key}` applies only to guests (driver = \"qemu\" or \"xen\"), not to \"host\""),
+                            "remove it: the host platform runs the agent as a plain process here",
+                        );
                     } else {
                         self.unknown_key(e, PLATFORM_KEYS, "a host platform");
                     }
@@ -597,17 +613,47 @@ impl Validator<'_> {
                     seen.spec = Some(PlatformSpec {
                         name: name.clone(),
                         driver: Driver::Host,
+                        lab: false,
                     });
                 }
             }
             "qemu" => {
                 seen.vm_driver = Some(driver_span.clone());
-                self.unknown_keys(t, &all_keys, "a qemu platform");
+                self.wrong_driver_keys(t, XEN_KEYS, "xen", "qemu");
+                let known: Vec<&str> = PLATFORM_KEYS
+                    .iter()
+                    .chain(VM_KEYS)
+                    .chain(QEMU_KEYS)
+                    .copied()
+                    .collect();
+                self.unknown_keys_except(t, &known, XEN_KEYS, "a qemu platform");
+                let lab = self.lab(t);
                 let qemu = self.qemu(t);
-                if let (Some((name, _)), Some(qemu)) = (&seen.name, qemu) {
+                if let (Some((name, _)), Some(qemu), Some(lab)) = (&seen.name, qemu, lab) {
                     seen.spec = Some(PlatformSpec {
                         name: name.clone(),
                         driver: Driver::Qemu(qemu),
+                        lab,
+                    });
+                }
+            }
+            "xen" => {
+                seen.vm_driver = Some(driver_span.clone());
+                self.wrong_driver_keys(t, QEMU_KEYS, "qemu", "xen");
+                let known: Vec<&str> = PLATFORM_KEYS
+                    .iter()
+                    .chain(VM_KEYS)
+                    .chain(XEN_KEYS)
+                    .copied()
+                    .collect();
+                self.unknown_keys_except(t, &known, QEMU_KEYS, "a xen platform");
+                let lab = self.lab(t);
+                let xen = self.xen(t);
+                if let (Some((name, _)), Some(xen), Some(lab)) = (&seen.name, xen, lab) {
+                    seen.spec = Some(PlatformSpec {
+                        name: name.clone(),
+                        driver: Driver::Xen(xen),
+                        lab,
                     });
                 }
             }
@@ -627,13 +673,133 @@ impl Validator<'_> {
                 driver_span,
                 format!("unknown driver `{d}`"),
                 format!(
-                    "{}expected one of: {} (xen is not yet supported)",
+                    "{}expected one of: {}",
                     did_you_mean(d, DRIVERS),
                     one_of(DRIVERS)
                 ),
             ),
         }
         seen
+    }
+
+    /// Keys that belong to another driver, named as such.
+    fn wrong_driver_keys(&mut self, t: &Table, keys: &[&str], owner: &str, this: &str) {
+        for e in &t.entries {
+            let key = e.key.as_str();
+            if keys.contains(&key) {
+                self.sink.error(
+                    &e.key_span,
+                    format!("`{key}` applies only to driver = \"{owner}\", not \"{this}\""),
+                    format!("remove it, or set driver = \"{owner}\""),
+                );
+            }
+        }
+    }
+
+    /// Unknown keys, leaving out those already reported as another driver's.
+    fn unknown_keys_except(&mut self, t: &Table, known: &[&str], reported: &[&str], what: &str) {
+        for e in &t.entries {
+            let key = e.key.as_str();
+            if !known.contains(&key) && !reported.contains(&key) {
+                self.unknown_key(e, known, what);
+            }
+        }
+    }
+
+    /// `lab = true | false` (default false); `None` after reporting a wrong type.
+    fn lab(&mut self, t: &Table) -> Option<bool> {
+        let Some(e) = t.get("lab") else {
+            return Some(false);
+        };
+        match &e.value.kind {
+            Kind::Bool(b) => Some(*b),
+            other => {
+                self.sink.error(
+                    &e.value.span,
+                    format!("`lab` must be true or false, got {}", got(other)),
+                    "lab = true runs this platform inside hvbench's emulated Xen/KVM host (`hvbench lab`)",
+                );
+                None
+            }
+        }
+    }
+
+    /// `cpus = "0-1"`: the host CPUs a guest's vCPUs are pinned to. `Some(None)` when absent,
+    /// `None` after reporting a bad value.
+    fn cpus(&mut self, t: &Table) -> Option<Option<String>> {
+        let Some(e) = t.get("cpus") else {
+            return Some(None);
+        };
+        let (c, span) = self.string(e, "1")?;
+        if crate::parse_cpu_list(c).is_some() {
+            Some(Some(c.to_string()))
+        } else {
+            self.sink.error(
+                span,
+                format!("`cpus` must be a CPU list such as \"1\", \"0-1\" or \"0,2\", got {c:?}"),
+                "the host CPUs the guest's vCPUs are pinned to (vCPU i on the i-th CPU of the list)",
+            );
+            None
+        }
+    }
+
+    fn xen(&mut self, t: &Table) -> Option<XenSpec> {
+        let mut spec = XenSpec::default();
+        let mut ok = true;
+        if let Some(e) = t.get("type") {
+            match self.string(e, "pvh") {
+                None => ok = false,
+                Some((v, span)) => match XenGuestType::from_name(v) {
+                    Some(k) => spec.kind = k,
+                    None => {
+                        self.sink.error(
+                            span,
+                            format!("`type` must be one of \"pv\", \"pvh\", \"hvm\", got {v:?}"),
+                            "pv: paravirtualized; pvh: PV kernel in an HVM container (needs VMX/SVM); hvm: full emulation (needs qemu-system-xen in dom0)",
+                        );
+                        ok = false;
+                    }
+                },
+            }
+        }
+        match self.cpus(t) {
+            Some(c) => spec.cpus = c,
+            None => ok = false,
+        }
+        for (key, min, max, hint) in [
+            (
+                "weight",
+                1,
+                65535,
+                "credit2 weight: 1 to 65535, Xen's default is 256",
+            ),
+            ("cap", 0, 6400, "credit2 cap in % of one CPU (0 = no cap)"),
+        ] {
+            if let Some(e) = t.get(key) {
+                match &e.value.kind {
+                    Kind::Int(n) if (min..=max).contains(n) => {
+                        let v = Some(*n as u32);
+                        if key == "weight" {
+                            spec.weight = v;
+                        } else {
+                            spec.cap = v;
+                        }
+                    }
+                    other => {
+                        self.sink.error(
+                            &e.value.span,
+                            format!(
+                                "`{key}` must be an integer from {min} to {max}, got {}",
+                                got(other)
+                            ),
+                            hint,
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+        ok.then_some(spec)
     }
 
     fn qemu(&mut self, t: &Table) -> Option<QemuSpec> {
@@ -694,6 +860,38 @@ impl Validator<'_> {
                     }
                 }
             }
+        }
+        if let Some(e) = t.get("disk_cache") {
+            match self.string(e, "none") {
+                None => ok = false,
+                Some((c, span)) => match DiskCache::from_name(c) {
+                    Some(cache) => spec.disk_cache = cache,
+                    None => {
+                        let names: Vec<&str> = DiskCache::ALL.iter().map(|c| c.as_str()).collect();
+                        self.sink.error(
+                            span,
+                            format!(
+                                "`disk_cache` must be one of {}, got {c:?}",
+                                names
+                                    .iter()
+                                    .map(|n| format!("{n:?}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                            format!(
+                                "{}the scratch disk's QEMU cache mode: none (O_DIRECT on the host, \
+                                 the default) is what clouds use",
+                                did_you_mean(c, &names)
+                            ),
+                        );
+                        ok = false;
+                    }
+                },
+            }
+        }
+        match self.cpus(t) {
+            Some(c) => spec.cpus = c,
+            None => ok = false,
         }
         ok.then_some(spec)
     }

@@ -29,7 +29,7 @@ fn quick_example_is_what_it_says() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quick.toml");
     let plan = hvbench_spec::load(&path).unwrap();
     assert_eq!(plan.name, "quick");
-    assert_eq!((plan.repetitions, plan.warmup, plan.samples), (3, 1, 1));
+    assert_eq!((plan.repetitions, plan.warmup, plan.samples), (4, 1, 2));
     assert_eq!(
         (
             plan.guest.vcpus,

@@ -33,6 +33,8 @@ pub fn report(cache: &Cache) -> String {
     let checks = vec![
         qemu_check(),
         kvm_check(),
+        xen_check(),
+        lab_check(cache),
         kernel_check(cache),
         governor_check(),
         thp_check(),
@@ -94,6 +96,59 @@ fn kvm_check() -> Check {
             "KVM",
             format!("not usable: {reason}"),
             Some(format!("{hint}; until then accel = \"auto\" uses TCG")),
+        ),
+    }
+}
+
+/// Xen directly: this machine is a dom0 with a working toolstack.
+fn xen_check() -> Check {
+    let hv = read_trim("/sys/hypervisor/type").unwrap_or_default();
+    let dom0 = read_trim("/proc/xen/capabilities").is_some_and(|c| c.contains("control_d"));
+    let xl = std::process::Command::new("xl")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    match (hv.as_str(), dom0, xl) {
+        ("xen", true, true) => check(Level::Ok, "Xen", "usable directly: this is a dom0 and `xl info` answers", None),
+        ("xen", true, false) => check(
+            Level::Warn,
+            "Xen",
+            "this is a dom0, but `xl info` fails",
+            Some("start the toolstack: systemctl start xencommons (or /etc/init.d/xen start)".into()),
+        ),
+        _ => check(
+            Level::Warn,
+            "Xen",
+            "not usable directly (this machine is not a Xen dom0); platforms with lab = true run it in the emulated lab",
+            Some("boot this machine into Xen (xen-system-amd64) for real numbers, or use lab = true".into()),
+        ),
+    }
+}
+
+/// The lab: a Xen and a KVM host nested under TCG, for machines that have neither.
+fn lab_check(cache: &Cache) -> Check {
+    let qemu = qemu::qemu_version(&qemu::qemu_binary()).is_ok();
+    match (hvbench_platform::lab::cached(cache), qemu) {
+        (_, false) => check(
+            Level::Missing,
+            "lab (Xen and KVM under TCG)",
+            "needs QEMU",
+            Some("apt-get install qemu-system-x86".into()),
+        ),
+        (Some(images), true) => check(
+            Level::Ok,
+            "lab (Xen and KVM under TCG)",
+            format!(
+                "built ({}); Xen and KVM are usable through the lab, with emulated timings",
+                images.key
+            ),
+            None,
+        ),
+        (None, true) => check(
+            Level::Warn,
+            "lab (Xen and KVM under TCG)",
+            "not built yet; Xen and KVM are usable through the lab once it is",
+            Some("hvbench lab build (as root; a few minutes, cached afterwards)".into()),
         ),
     }
 }

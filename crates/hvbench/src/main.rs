@@ -3,13 +3,16 @@
 
 mod doctor;
 mod progress;
+mod selftest;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use hvbench_analysis::BootstrapConfig;
 use hvbench_platform::cache::Cache;
 use hvbench_platform::host::HostPlatform;
+use hvbench_platform::lab::{self, LabPlatform};
 use hvbench_platform::qemu::QemuPlatform;
+use hvbench_platform::xen::XenPlatform;
 use hvbench_platform::Platform;
 use hvbench_report::ReportInput;
 use hvbench_spec::{Driver, Plan, SpecError};
@@ -40,7 +43,8 @@ enum Command {
         /// The SQLite database the samples go to.
         #[arg(long, default_value = DEFAULT_DB)]
         db: PathBuf,
-        /// Also write the report (Markdown, text) and raw results (JSON, CSV) into this directory.
+        /// Also write the report (Markdown, text, HTML), its summary (JSON, CSV) and raw results
+        /// (JSON, CSV) into this directory.
         #[arg(long)]
         report: Option<PathBuf>,
     },
@@ -73,16 +77,60 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ResultsFormat::Json)]
         format: ResultsFormat,
     },
-    /// Say what this machine can run (QEMU, KVM, kernel image) and what hurts measurement.
+    /// Say what this machine can run (QEMU, KVM, Xen, the lab, kernel image) and what hurts measurement.
     Doctor,
+    /// Check hvbench itself: `fidelity` runs each workload beside the established tool that
+    /// measures the same quantity (perf bench, sysbench, stress-ng, cyclictest) on this host.
+    #[command(subcommand)]
+    Selftest(selftest::Selftest),
+    /// Two stored runs side by side (before / after), with a verdict per metric and platform.
+    Compare {
+        /// The first run (A, "before"): id or name.
+        run_a: String,
+        /// The second run (B, "after"): id or name.
+        run_b: String,
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: PathBuf,
+        #[arg(long, value_enum, default_value_t = CompareFormat::Terminal)]
+        format: CompareFormat,
+    },
+    /// The emulated lab: a real Xen host and a real KVM host nested under QEMU's TCG.
+    Lab {
+        #[command(subcommand)]
+        action: LabAction,
+    },
+    /// Inside a lab host: run one job and write its frames on the console (used by the lab).
+    #[command(hide = true)]
+    LabExec { job: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum LabAction {
+    /// Build the lab images into the cache (needs root the first time; cached afterwards).
+    Build,
+    /// Say whether the lab is built, and from which package versions.
+    Status,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ReportFormat {
     Terminal,
     Markdown,
+    /// One self-contained HTML page with SVG charts.
+    Html,
+    /// The summary (medians, ratios, verdicts, anomalies, manifest) as JSON.
     Json,
+    /// The raw samples as CSV.
     Csv,
+    /// The summary as CSV, one row per (scenario, workload, metric, platform).
+    SummaryCsv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CompareFormat {
+    Terminal,
+    Markdown,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -152,6 +200,8 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 ReportFormat::Markdown => hvbench_report::markdown(&data.input(), &cfg),
                 ReportFormat::Json => hvbench_report::summary_json(&data.input(), &cfg),
                 ReportFormat::Csv => hvbench_report::results_csv(&data.input()),
+                ReportFormat::Html => hvbench_report::html(&data.input(), &cfg),
+                ReportFormat::SummaryCsv => hvbench_report::summary_csv(&data.input(), &cfg),
             };
             emit(&text, out.as_deref())?;
             Ok(ExitCode::SUCCESS)
@@ -166,10 +216,76 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             emit(&text, None)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Lab {
+            action: LabAction::Build,
+        } => {
+            let cache = Cache::from_env();
+            let started = std::time::Instant::now();
+            let images = lab::build(&cache, &mut |m: &str| eprintln!("lab: {m}"))?;
+            println!(
+                "lab ready in {:.1} s: {}",
+                started.elapsed().as_secs_f64(),
+                images.dir.display()
+            );
+            println!(
+                "  xen: {}\n  kernel: {}\n  rootfs: {}",
+                images.xen.display(),
+                images.kernel.display(),
+                images.rootfs.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lab {
+            action: LabAction::Status,
+        } => {
+            match lab::cached(&Cache::from_env()) {
+                Some(images) => println!("lab built: {} ({})", images.key, images.dir.display()),
+                None => println!(
+                    "lab not built; `hvbench lab build` builds it (needs root, a few minutes)"
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::LabExec { job } => {
+            let text = std::fs::read_to_string(&job)
+                .with_context(|| format!("cannot read {}", job.display()))?;
+            let job: lab::LabJob = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a lab job", job.display()))?;
+            let mut out = std::io::stdout().lock();
+            let ok = lab::exec_job(&job, &Cache::from_env(), &mut out)
+                .context("cannot write to the console")?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Compare {
+            run_a,
+            run_b,
+            db,
+            format,
+        } => {
+            let store = open_existing(&db)?;
+            let (a, b) = (
+                RunData::load(&store, Some(&run_a))?,
+                RunData::load(&store, Some(&run_b))?,
+            );
+            let cfg = BootstrapConfig::default();
+            let (a, b) = (a.input(), b.input());
+            let text = match format {
+                CompareFormat::Terminal => hvbench_report::compare_terminal(&a, &b, &cfg),
+                CompareFormat::Markdown => hvbench_report::compare_markdown(&a, &b, &cfg),
+                CompareFormat::Json => hvbench_report::compare_json(&a, &b, &cfg),
+            };
+            emit(&text, None)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Doctor => {
             print!("{}", doctor::report(&Cache::from_env()));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Selftest(which) => selftest::run(which),
     }
 }
 
@@ -190,6 +306,9 @@ fn run(spec: Option<&Path>, db: &Path, report_dir: Option<&Path>) -> Result<Exit
     let opts = hvbench_runner::Options {
         logs_dir,
         hvbench_version: env!("CARGO_PKG_VERSION").to_string(),
+        // Every round of the plan: the experiment file has no stop-early keys yet
+        // (`min_repetitions`, `target_ci_pct` would fill a hvbench_analysis::StopRule here).
+        stop: None,
     };
     let mut progress = progress::for_stderr(std::io::stderr().is_terminal());
     let outcome = hvbench_runner::run(&plan, &mut platforms, &store, &opts, progress.as_mut())?;
@@ -227,11 +346,25 @@ fn prepare_platforms(
     let agent_plan = plan.agent_plan();
     let mut out: Vec<Box<dyn Platform>> = Vec::new();
     for p in &plan.platforms {
+        let mut say = |m: &str| eprintln!("lab: {m}");
         let prepared: hvbench_platform::Result<Box<dyn Platform>> = match &p.driver {
+            _ if p.lab => {
+                LabPlatform::prepare(p, &plan.guest, &agent_plan, cache, workdir, &mut say)
+                    .map(|h| Box::new(h) as _)
+            }
             Driver::Host => HostPlatform::prepare(&p.name, cache, workdir.to_path_buf())
                 .map(|h| Box::new(h) as _),
             Driver::Qemu(q) => QemuPlatform::prepare(&p.name, q, &plan.guest, &agent_plan, cache)
                 .map(|h| Box::new(h) as _),
+            Driver::Xen(x) => XenPlatform::prepare(
+                &p.name,
+                x,
+                &plan.guest,
+                &agent_plan,
+                cache,
+                workdir.to_path_buf(),
+            )
+            .map(|h| Box::new(h) as _),
         };
         match prepared {
             Ok(platform) => out.push(platform),
@@ -257,6 +390,8 @@ fn write_report_dir(dir: &Path, data: &RunData, cfg: &BootstrapConfig) -> Result
         ("summary.json", hvbench_report::summary_json(&input, cfg)),
         ("results.json", hvbench_report::results_json(&input)),
         ("results.csv", hvbench_report::results_csv(&input)),
+        ("report.html", hvbench_report::html(&input, cfg)),
+        ("summary.csv", hvbench_report::summary_csv(&input, cfg)),
     ];
     for (name, text) in files {
         let path = dir.join(name);

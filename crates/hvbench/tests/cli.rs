@@ -60,6 +60,7 @@ driver = "host"
 name = "vm"
 driver = "qemu"
 accel = "auto"
+cpus = "0"
 
 [[workload]]
 name = "cpu-int"
@@ -157,6 +158,11 @@ fn host_and_real_guest_end_to_end() {
         vm.facts
     );
     assert_eq!(vm.facts["qemu.machine"], "q35");
+    assert_eq!(
+        vm.facts["qemu.pinning"], "vcpu0:cpu0",
+        "the vCPU thread was pinned over QMP: {:?}",
+        vm.facts
+    );
     assert!(vm.facts.contains_key("clocksource"));
     if expected_accel == "tcg" {
         assert_eq!(

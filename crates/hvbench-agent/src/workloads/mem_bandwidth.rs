@@ -4,14 +4,17 @@
 //! Balance in Current High Performance Computers", 1995): the bytes the kernel reads and writes
 //! per element, 16 for copy and scale, 24 for add and triad, with no allowance for the
 //! write-allocate traffic the hardware may add. Arrays of at least four times the last-level
-//! cache make the result a memory figure rather than a cache figure; choosing the size is the
-//! plan's business.
+//! cache make the result a memory figure rather than a cache figure (STREAM's rule, in the
+//! comments of stream.c): `size_mib = 0` asks the agent to size them so from the last-level
+//! cache it sees ([`auto_size_mib`]); any other value is used as given.
 
-use super::Workload;
+use super::{cpus, Workload};
 use crate::facts;
+use hvbench_proto::catalog::MEM_BANDWIDTH_AUTO_FLOOR_MIB;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::path::Path;
 use std::time::Duration;
 
 const MIB: usize = 1 << 20;
@@ -60,6 +63,38 @@ pub struct MemBandwidth {
     a: Vec<f64>,
     b: Vec<f64>,
     c: Vec<f64>,
+    /// How the size was chosen, when it was chosen automatically.
+    sizing: Option<AutoSize>,
+}
+
+/// The most `size_mib = 0` gives each array.
+pub const AUTO_MAX_MIB: u64 = 4096;
+
+/// What `size_mib = 0` chose, and from what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoSize {
+    pub size_mib: u64,
+    /// The last-level cache the agent saw, if it saw one.
+    pub llc_bytes: Option<u64>,
+    /// Whether free memory, not the cache, set the size (then STREAM's rule is not met).
+    pub limited_by_memory: bool,
+}
+
+/// The array size for `size_mib = 0`: four times the last-level cache (STREAM's rule), at least
+/// [`MEM_BANDWIDTH_AUTO_FLOOR_MIB`] and at most [`AUTO_MAX_MIB`], and never more than lets the
+/// three arrays fit in three quarters of the memory available.
+pub fn auto_size_mib(llc_bytes: Option<u64>, available_kib: Option<u64>) -> AutoSize {
+    const MIB: u64 = 1 << 20;
+    let wanted = llc_bytes
+        .map_or(0, |b| b.saturating_mul(4).div_ceil(MIB))
+        .clamp(MEM_BANDWIDTH_AUTO_FLOOR_MIB, AUTO_MAX_MIB);
+    let fits = available_kib.map(|kib| (kib / 1024 * 3 / 4 / 3).max(1));
+    let size_mib = fits.map_or(wanted, |f| wanted.min(f));
+    AutoSize {
+        size_mib,
+        llc_bytes,
+        limited_by_memory: size_mib < wanted,
+    }
 }
 
 impl MemBandwidth {
@@ -78,7 +113,21 @@ impl MemBandwidth {
             a: first_touched(len, 1.0)?,
             b: first_touched(len, 2.0)?,
             c: first_touched(len, 0.5)?,
+            sizing: None,
         })
+    }
+
+    /// Size the arrays by STREAM's rule from the cache of the CPU this thread runs on (the
+    /// kernel runs on one thread, so one last-level cache instance is what it can use).
+    pub fn new_auto(kernel: StreamKernel) -> Result<Self, String> {
+        let llc = cpus::last_level_cache_bytes(Path::new("/sys"), cpus::current_cpu());
+        let available = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| facts::meminfo_kib(&m, "MemAvailable"));
+        let sizing = auto_size_mib(llc, available);
+        let mut w = Self::new(kernel, sizing.size_mib)?;
+        w.sizing = Some(sizing);
+        Ok(w)
     }
 
     /// Set up from resolved catalog parameters.
@@ -93,7 +142,10 @@ impl MemBandwidth {
             .get("size_mib")
             .and_then(Value::as_u64)
             .ok_or("parameter `size_mib` is missing")?;
-        Self::new(kernel, size_mib)
+        match size_mib {
+            0 => Self::new_auto(kernel),
+            n => Self::new(kernel, n),
+        }
     }
 
     fn bytes_per_pass(&self) -> u64 {
@@ -177,6 +229,25 @@ impl Workload for MemBandwidth {
         // bytes per ns = GB/s; x 1e3 = MB/s.
         bytes / elapsed.as_nanos() as f64 * 1e3
     }
+
+    fn facts(&self) -> Vec<(&'static str, String)> {
+        let mut f = vec![(
+            "mem-bandwidth.size_mib",
+            (self.a.len() * ELEMENT_BYTES / MIB).to_string(),
+        )];
+        if let Some(s) = &self.sizing {
+            let rule = match (s.llc_bytes, s.limited_by_memory) {
+                (_, true) => "auto, limited by free memory: below STREAM's 4x last-level cache",
+                (Some(_), false) => "auto: at least 4x the last-level cache (STREAM's rule)",
+                (None, false) => "auto: last-level cache unknown, the default floor",
+            };
+            f.push(("mem-bandwidth.sizing", rule.to_string()));
+            if let Some(b) = s.llc_bytes {
+                f.push(("mem-bandwidth.llc_kib", (b / 1024).to_string()));
+            }
+        }
+        f
+    }
 }
 
 #[cfg(test)]
@@ -209,6 +280,41 @@ mod tests {
         // 1 ms = 31457.28 MB/s.
         let v = w.value(10, Duration::from_millis(1));
         assert!((v - 31457.28).abs() < 1e-6, "{v}");
+    }
+
+    #[test]
+    fn auto_size_follows_streams_rule_within_bounds() {
+        let mib = 1 << 20;
+        // 32 MiB LLC: 128 MiB arrays, memory permitting.
+        let s = auto_size_mib(Some(32 * mib), Some(64 << 20));
+        assert_eq!((s.size_mib, s.limited_by_memory), (128, false));
+        // A small or unknown LLC: the floor.
+        assert_eq!(auto_size_mib(Some(mib), None).size_mib, 64);
+        assert_eq!(auto_size_mib(None, None).size_mib, 64);
+        // A huge one: the cap.
+        assert_eq!(auto_size_mib(Some(1 << 40), None).size_mib, AUTO_MAX_MIB);
+        // 400 MiB available: three arrays within 300 MiB, so 100 MiB each, and said so.
+        let s = auto_size_mib(Some(32 * mib), Some(400 * 1024));
+        assert_eq!((s.size_mib, s.limited_by_memory), (100, true));
+        // Never zero.
+        assert_eq!(auto_size_mib(None, Some(0)).size_mib, 1);
+    }
+
+    #[test]
+    fn auto_size_runs_and_says_how_it_chose() {
+        let mut params = BTreeMap::new();
+        params.insert("kernel".to_string(), Value::from("copy"));
+        params.insert("size_mib".to_string(), Value::from(0));
+        let mut w = MemBandwidth::from_params(&params).unwrap();
+        w.run(1);
+        let facts = w.facts();
+        assert!(
+            facts.iter().any(|(k, _)| *k == "mem-bandwidth.sizing"),
+            "{facts:?}"
+        );
+        assert_eq!(facts[0].0, "mem-bandwidth.size_mib");
+        let size: u64 = facts[0].1.parse().unwrap();
+        assert!(size >= 1, "{facts:?}");
     }
 
     #[test]

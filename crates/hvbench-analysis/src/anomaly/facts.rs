@@ -1,0 +1,109 @@
+//! Reading platform facts for the rules: look-ups that remember which fact supported a cause.
+
+use super::{Cause, FactRef, PlatformFacts};
+
+/// The value of `key` on `p`, trimmed; None when absent or empty.
+pub(crate) fn get<'a>(p: &'a PlatformFacts<'a>, key: &str) -> Option<&'a str> {
+    p.facts.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+/// `key=value` on `p`, for a cause.
+pub(crate) fn fact(p: &PlatformFacts, key: &str) -> Option<FactRef> {
+    get(p, key).map(|v| FactRef {
+        platform: p.name.to_string(),
+        key: key.to_string(),
+        value: one_line(v, 80),
+    })
+}
+
+/// A cause supported by the facts `keys` of `p` (those present).
+pub(crate) fn cause(text: impl Into<String>, p: &PlatformFacts, keys: &[&str]) -> Cause {
+    Cause {
+        text: text.into(),
+        facts: keys.iter().filter_map(|k| fact(p, k)).collect(),
+    }
+}
+
+/// The selected choice of a sysfs multiple-choice file: `always [madvise] never` -> `madvise`;
+/// a plain value is itself.
+pub(crate) fn selected(value: &str) -> &str {
+    match (value.find('['), value.find(']')) {
+        (Some(a), Some(b)) if a < b => &value[a + 1..b],
+        _ => value.trim(),
+    }
+}
+
+/// "no", "0", "false", "off", "none", "n", "disabled", "unpinned".
+pub(crate) fn is_off(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "0" | "no" | "n" | "false" | "off" | "none" | "disabled" | "unpinned"
+    )
+}
+
+/// "yes", "1", "true", "on", "y", "enabled".
+pub(crate) fn is_on(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "yes" | "y" | "true" | "on" | "enabled"
+    )
+}
+
+/// Whether the space-separated flag list has `flag`.
+pub(crate) fn has_flag(flags: &str, flag: &str) -> bool {
+    flags.split_whitespace().any(|f| f == flag)
+}
+
+/// A leading number of a fact: "12.5", "12.5%", "3 (of 4)".
+pub(crate) fn number(value: &str) -> Option<f64> {
+    let v = value.trim();
+    let end = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+' || c == 'e'))
+        .unwrap_or(v.len());
+    v[..end].parse().ok()
+}
+
+/// The platform ran under QEMU's software emulation.
+pub(crate) fn is_tcg(p: &PlatformFacts) -> bool {
+    get(p, "accel").is_some_and(|a| a.eq_ignore_ascii_case("tcg"))
+}
+
+/// The platform runs on hardware virtualization (KVM, or a Xen HVM/PVH guest): where EPT/NPT
+/// matter.
+pub(crate) fn is_hardware_virtualized(p: &PlatformFacts) -> bool {
+    get(p, "accel").is_some_and(|a| a.eq_ignore_ascii_case("kvm"))
+        || get(p, "xen.guest_type")
+            .is_some_and(|t| t.eq_ignore_ascii_case("hvm") || t.eq_ignore_ascii_case("pvh"))
+}
+
+/// A CPU-flags fact that has neither `ept` nor `npt`: the hypervisor must shadow page tables.
+pub(crate) fn lacks_two_dimensional_paging(p: &PlatformFacts) -> bool {
+    get(p, "cpu.flags").is_some_and(|f| !has_flag(f, "ept") && !has_flag(f, "npt"))
+}
+
+fn one_line(s: &str, max_chars: usize) -> String {
+    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() <= max_chars {
+        s
+    } else {
+        let cut: String = s.chars().take(max_chars).collect();
+        format!("{cut}...")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(selected("always [madvise] never"), "madvise");
+        assert_eq!(selected("never"), "never");
+        assert!(is_off("No") && is_off("0") && !is_off("writeback"));
+        assert!(is_on("TRUE") && !is_on("maybe"));
+        assert!(has_flag("fpu vme ept vpid", "ept") && !has_flag("fpu eptx", "ept"));
+        assert_eq!(number("12.5%"), Some(12.5));
+        assert_eq!(number("3 (of 4)"), Some(3.0));
+        assert_eq!(number("n/a"), None);
+    }
+}

@@ -1,0 +1,132 @@
+//! The far end of the network workloads: `hvbench-agent --peer 127.0.0.1:0`, started on the
+//! host's loopback for one trial and killed, with its whole process group, when the trial ends.
+
+use hvbench_proto::PEER_READY;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// How long a peer may take to say where it listens.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// A peer outlives its trial's limit by this much at most, should the driver die without
+/// killing it.
+const LIFETIME_MARGIN: Duration = Duration::from_secs(60);
+
+/// A running peer; dropping it kills its process group.
+#[derive(Debug)]
+pub struct PeerProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl PeerProcess {
+    /// Start `agent --peer 127.0.0.1:0` and wait for the address it listens on. `trial` is the
+    /// trial's time limit; the peer exits by itself a little after it.
+    pub fn start(agent: &Path, trial: Duration) -> Result<Self, String> {
+        let lifetime = trial.saturating_add(LIFETIME_MARGIN).as_secs().max(1);
+        let mut child = Command::new(agent)
+            .args(["--peer", "127.0.0.1:0", "--peer-lifetime-s"])
+            .arg(lifetime.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot start the network peer {}: {e}", agent.display()))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(READY_TIMEOUT).unwrap_or_default();
+        let addr = line
+            .trim()
+            .strip_prefix(PEER_READY)
+            .and_then(|a| a.parse::<SocketAddr>().ok());
+        let mut peer = PeerProcess {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        match addr {
+            Some(addr) => {
+                peer.addr = addr;
+                Ok(peer)
+            }
+            None => {
+                peer.kill();
+                let mut stderr = String::new();
+                if let Some(mut e) = peer.child.stderr.take() {
+                    let _ = e.read_to_string(&mut stderr);
+                }
+                Err(format!(
+                    "the network peer did not start (it said {:?}{})",
+                    line.trim(),
+                    if stderr.trim().is_empty() {
+                        String::new()
+                    } else {
+                        format!("; stderr: {}", stderr.trim())
+                    }
+                ))
+            }
+        }
+    }
+
+    /// Where it listens (on 127.0.0.1).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn kill(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill takes integers only; -pid names the process group the peer leads
+            // (process_group(0) above), which holds nothing but the peer.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PeerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_program_that_is_no_peer_is_reported_and_reaped() {
+        let e = PeerProcess::start(Path::new("/bin/true"), Duration::from_secs(1)).unwrap_err();
+        assert!(e.contains("did not start"), "{e}");
+        let e = PeerProcess::start(Path::new("/nonexistent/agent"), Duration::from_secs(1))
+            .unwrap_err();
+        assert!(e.contains("cannot start"), "{e}");
+    }
+
+    #[test]
+    fn the_embedded_agent_serves_as_peer_until_dropped() {
+        let d = tempfile::tempdir().unwrap();
+        let agent = crate::agent::agent_path(&crate::cache::Cache::at(d.path())).unwrap();
+        let peer = PeerProcess::start(&agent, Duration::from_secs(5)).unwrap();
+        let addr = peer.addr();
+        assert!(addr.ip().is_loopback() && addr.port() != 0);
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        use std::io::Write;
+        s.write_all(b"H\0\0\0\0\0\0\0\0").unwrap();
+        let mut hello = [0u8; 8];
+        s.read_exact(&mut hello).unwrap();
+        assert_eq!(&hello, b"HVBPEER1");
+        drop(peer);
+        // Killed: nothing accepts any more.
+        assert!(std::net::TcpStream::connect(addr).is_err());
+    }
+}

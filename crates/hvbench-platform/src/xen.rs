@@ -1,0 +1,328 @@
+//! The `xen` driver: the agent as PID 1 of a Xen domain, created with `xl` from a generated
+//! config, on a machine whose dom0 this process runs in (a real Xen host, or the lab's).
+//!
+//! The guest's console is read through `xl create -c` (xl attaches its console client before
+//! the domain runs, so nothing is lost); the domain is destroyed after every trial, whatever
+//! happened, so a hung guest cannot outlive its timeout.
+
+use crate::cache::Cache;
+use crate::console::{self, TrialEnd};
+use crate::image::{self, Kernel};
+use crate::{agent, Platform, PlatformError, Result, TrialRequest};
+use hvbench_proto::{AgentPlan, Event};
+use hvbench_spec::{GuestSpec, XenGuestType, XenSpec};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The kernel command line of a Xen guest: the console is the PV console `hvc0` on PV and PVH,
+/// the emulated serial port on HVM.
+pub fn guest_extra(kind: XenGuestType) -> &'static str {
+    match kind {
+        XenGuestType::Hvm => "console=ttyS0 panic=-1 quiet loglevel=3",
+        _ => "console=hvc0 panic=-1 quiet loglevel=3",
+    }
+}
+
+/// Everything an xl config depends on; [`xl_config`] is a pure function of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct XlConfig {
+    pub name: String,
+    pub kind: XenGuestType,
+    pub kernel: PathBuf,
+    pub ramdisk: PathBuf,
+    pub extra: String,
+    pub memory_mib: u64,
+    pub vcpus: u32,
+    /// `cpus=`: the physical CPUs every vCPU may run on (hard affinity), e.g. "1" or "0-1".
+    pub cpus: Option<String>,
+    /// credit2 weight and cap, applied with the domain.
+    pub weight: Option<u32>,
+    pub cap: Option<u32>,
+}
+
+/// A value that cannot be written safely inside an xl config string.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the value {0:?} cannot go into an xl config (quotes, backslashes and control characters are refused)")]
+pub struct UnsafeValue(pub String);
+
+/// Quote one xl config value. xl's config grammar has C-like strings; rather than escape, we
+/// refuse what would need escaping, so that no value can end its string and add a key.
+pub fn quote(v: &str) -> std::result::Result<String, UnsafeValue> {
+    if v.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        return Err(UnsafeValue(v.to_string()));
+    }
+    Ok(format!("\"{v}\""))
+}
+
+/// The xl config text (xl.cfg(5)); every string value quoted.
+pub fn xl_config(c: &XlConfig) -> std::result::Result<String, UnsafeValue> {
+    let path = |p: &Path| quote(&p.to_string_lossy());
+    let mut lines = vec![
+        format!("name = {}", quote(&c.name)?),
+        format!("type = {}", quote(c.kind.as_str())?),
+        format!("kernel = {}", path(&c.kernel)?),
+        format!("ramdisk = {}", path(&c.ramdisk)?),
+        format!("extra = {}", quote(&c.extra)?),
+        format!("memory = {}", c.memory_mib),
+        format!("vcpus = {}", c.vcpus),
+        "on_poweroff = \"destroy\"".to_string(),
+        "on_reboot = \"destroy\"".to_string(),
+        "on_crash = \"destroy\"".to_string(),
+    ];
+    if c.kind == XenGuestType::Hvm {
+        // No display; the agent's console is the first emulated serial port, which xl console
+        // reaches as the domain's serial console.
+        lines.push("vnc = 0".to_string());
+        lines.push("serial = \"pty\"".to_string());
+    }
+    if let Some(cpus) = &c.cpus {
+        lines.push(format!("cpus = {}", quote(cpus)?));
+    }
+    if let Some(w) = c.weight {
+        lines.push(format!("weight = {w}"));
+    }
+    if let Some(cap) = c.cap {
+        lines.push(format!("cap = {cap}"));
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    Ok(text)
+}
+
+/// `xl info` as key/value pairs.
+pub fn parse_xl_info(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
+}
+
+fn xl_info() -> Result<BTreeMap<String, String>> {
+    let out = Command::new("xl").arg("info").output().map_err(|e| {
+        PlatformError::unavailable(
+            format!("cannot run xl: {e}"),
+            "run on a Xen dom0 with xen-utils installed, or set lab = true to use the emulated lab",
+        )
+    })?;
+    if !out.status.success() {
+        return Err(PlatformError::unavailable(
+            format!(
+                "`xl info` failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            "is this a Xen dom0 with the toolstack running (xencommons)? Otherwise set lab = true",
+        ));
+    }
+    Ok(parse_xl_info(&String::from_utf8_lossy(&out.stdout)))
+}
+
+pub struct XenPlatform {
+    name: String,
+    config: XlConfig,
+    workdir: PathBuf,
+    facts: BTreeMap<String, String>,
+    trials: u32,
+}
+
+impl XenPlatform {
+    /// Check the toolstack, get the guest kernel, build the initramfs for `plan`.
+    pub fn prepare(
+        name: &str,
+        spec: &XenSpec,
+        guest: &GuestSpec,
+        plan: &AgentPlan,
+        cache: &Cache,
+        workdir: PathBuf,
+    ) -> Result<Self> {
+        let info = xl_info()?;
+        let caps = info.get("virt_caps").cloned().unwrap_or_default();
+        if spec.kind != XenGuestType::Pv && !caps.split_whitespace().any(|c| c == "hvm") {
+            return Err(PlatformError::unavailable(
+                format!("type = \"{}\" needs hardware-assisted virtualization, and this Xen offers only: {caps}", spec.kind.as_str()),
+                "use type = \"pv\", or a host (or lab CPU) with VMX/SVM and EPT/NPT",
+            ));
+        }
+        let kernel: Kernel = image::resolve_kernel(guest.kernel.as_deref(), cache)?;
+        let agent = agent::agent_bytes()?;
+        let (initrd, initrd_hash) = image::guest_initramfs_for(&kernel, &agent, plan, cache)?;
+        let config = XlConfig {
+            name: format!("hvbench-{name}"),
+            kind: spec.kind,
+            kernel: kernel.path.clone(),
+            ramdisk: initrd,
+            extra: guest_extra(spec.kind).to_string(),
+            memory_mib: guest.memory_mib,
+            vcpus: guest.vcpus,
+            cpus: spec.cpus.clone(),
+            weight: spec.weight,
+            cap: spec.cap,
+        };
+        // Refuse unsafe values now, before any trial.
+        xl_config(&config).map_err(|e| {
+            PlatformError::unavailable(e.to_string(), "rename the platform or move the file")
+        })?;
+        let mut facts = BTreeMap::new();
+        let mut fact = |k: &str, v: String| {
+            facts.insert(k.to_string(), v);
+        };
+        fact("hypervisor", "xen".into());
+        fact("accel", "xen".into());
+        fact("xen.guest_type", spec.kind.as_str().into());
+        for (k, key) in [
+            ("xen_version", "xen.version"),
+            ("xen_scheduler", "xen.scheduler"),
+            ("virt_caps", "xen.virt_caps"),
+            ("xen_caps", "xen.caps"),
+            ("xen_commandline", "xen.cmdline"),
+            ("nr_cpus", "xen.nr_cpus"),
+        ] {
+            if let Some(v) = info.get(k) {
+                fact(key, v.clone());
+            }
+        }
+        if let Some(c) = &spec.cpus {
+            fact("xen.cpus", c.clone());
+        }
+        if let Some(w) = spec.weight {
+            fact("xen.credit2.weight", w.to_string());
+        }
+        if let Some(c) = spec.cap {
+            fact("xen.credit2.cap", c.to_string());
+        }
+        fact("guest.vcpus", guest.vcpus.to_string());
+        fact("guest.memory_mib", guest.memory_mib.to_string());
+        fact("guest.kernel", kernel.path.display().to_string());
+        fact("guest.kernel.origin", kernel.origin);
+        fact("guest.initramfs.sha256", initrd_hash);
+        fact("guest.cmdline", config.extra.clone());
+        Ok(XenPlatform {
+            name: name.to_string(),
+            config,
+            workdir,
+            facts,
+            trials: 0,
+        })
+    }
+}
+
+impl Platform for XenPlatform {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn driver(&self) -> &'static str {
+        "xen"
+    }
+
+    fn facts(&self) -> BTreeMap<String, String> {
+        self.facts.clone()
+    }
+
+    fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
+        self.trials += 1;
+        let mut config = self.config.clone();
+        config.name = format!("{}-{}", self.config.name, self.trials);
+        let text = match xl_config(&config) {
+            Ok(t) => t,
+            Err(e) => return TrialEnd::Failed(e.to_string()),
+        };
+        let path = self.workdir.join(format!("{}.cfg", config.name));
+        if let Err(e) = std::fs::write(&path, text) {
+            return TrialEnd::Failed(format!("cannot write {}: {e}", path.display()));
+        }
+        let mut cmd = Command::new("xl");
+        cmd.arg("create").arg("-c").arg(&path);
+        let end = console::run(cmd, req.timeout, req.console_log.as_deref(), on_event);
+        // Whatever happened, the domain must not outlive its trial.
+        let _ = Command::new("xl").arg("destroy").arg(&config.name).output();
+        end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> XlConfig {
+        XlConfig {
+            name: "hvbench-xen-pv-1".into(),
+            kind: XenGuestType::Pv,
+            kernel: "/cache/vmlinuz".into(),
+            ramdisk: "/cache/guest.cpio.gz".into(),
+            extra: guest_extra(XenGuestType::Pv).into(),
+            memory_mib: 512,
+            vcpus: 1,
+            cpus: None,
+            weight: None,
+            cap: None,
+        }
+    }
+
+    /// Snapshot of a whole generated config.
+    #[test]
+    fn xl_config_snapshot() {
+        let mut c = config();
+        c.cpus = Some("1".into());
+        c.weight = Some(512);
+        c.cap = Some(50);
+        assert_eq!(
+            xl_config(&c).unwrap(),
+            "name = \"hvbench-xen-pv-1\"\n\
+             type = \"pv\"\n\
+             kernel = \"/cache/vmlinuz\"\n\
+             ramdisk = \"/cache/guest.cpio.gz\"\n\
+             extra = \"console=hvc0 panic=-1 quiet loglevel=3\"\n\
+             memory = 512\n\
+             vcpus = 1\n\
+             on_poweroff = \"destroy\"\n\
+             on_reboot = \"destroy\"\n\
+             on_crash = \"destroy\"\n\
+             cpus = \"1\"\n\
+             weight = 512\n\
+             cap = 50\n"
+        );
+    }
+
+    #[test]
+    fn hvm_uses_the_serial_console_and_no_display() {
+        let mut c = config();
+        c.kind = XenGuestType::Hvm;
+        c.extra = guest_extra(XenGuestType::Hvm).into();
+        let text = xl_config(&c).unwrap();
+        assert!(
+            text.contains("type = \"hvm\"")
+                && text.contains("vnc = 0")
+                && text.contains("console=ttyS0")
+        );
+    }
+
+    #[test]
+    fn values_that_could_escape_their_string_are_refused() {
+        for evil in [
+            "a\"; kernel = \"/evil",
+            "a\nkernel=\"/evil\"",
+            "back\\slash",
+        ] {
+            let mut c = config();
+            c.kernel = PathBuf::from(evil);
+            assert!(xl_config(&c).is_err(), "{evil:?}");
+        }
+        let mut c = config();
+        c.kernel = "/path with spaces/vmlinuz".into();
+        assert!(xl_config(&c)
+            .unwrap()
+            .contains("kernel = \"/path with spaces/vmlinuz\""));
+    }
+
+    #[test]
+    fn xl_info_is_parsed() {
+        let info = parse_xl_info(
+            "host                   : lab\nxen_version            : 4.17.6-pre\nxen_scheduler          : credit2\nvirt_caps              : pv hvm hap\n",
+        );
+        assert_eq!(info["xen_version"], "4.17.6-pre");
+        assert_eq!(info["xen_scheduler"], "credit2");
+        assert_eq!(info["virt_caps"], "pv hvm hap");
+    }
+}
