@@ -78,6 +78,10 @@ pub struct Plan {
     pub min_window_ms: u64,
     /// Seed for the random platform order of each round; `None`: a fresh random order.
     pub seed: Option<u64>,
+    /// Stop adding rounds early, once every median's interval is narrow enough; `repetitions`
+    /// is then the maximum. `None`: run every round.
+    #[serde(default)]
+    pub stop_early: Option<StopEarly>,
     /// The one guest shape used on every VM platform (defaults when no platform is a VM).
     pub guest: GuestSpec,
     /// In file order.
@@ -378,6 +382,15 @@ impl WorkloadSpec {
     pub fn memory_need_mib(&self) -> u64 {
         self.def().map_or(0, |d| d.memory_need_mib(&self.params))
     }
+}
+
+/// The stop-early rule of an experiment: at least `min_repetitions` rounds, at most
+/// `repetitions`, and stop once every median's 95% interval is at most `target_ci_pct` % of the
+/// median wide.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StopEarly {
+    pub min_repetitions: u32,
+    pub target_ci_pct: f64,
 }
 
 /// Guest memory reserved for the guest kernel and the agent, on top of what the workloads need.

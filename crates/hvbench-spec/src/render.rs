@@ -56,6 +56,13 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
             None => "no seed: the order differs from run to run".to_string(),
         }
     )?;
+    if let Some(stop) = p.stop_early {
+        writeln!(
+            o,
+            "  stop early: after {} rounds or more, once every median's 95% interval is within {}% of it ({} rounds at most)",
+            stop.min_repetitions, stop.target_ci_pct, p.repetitions
+        )?;
+    }
     writeln!(
         o,
         "  windows: {} + {} per workload per round, each at least {} ms",

@@ -1208,3 +1208,65 @@ name = "syscall"
         .unwrap()
         .contains("did you mean `writeback`?"));
 }
+
+#[test]
+fn stop_early_keys() {
+    let base = "name = \"x\"\nrepetitions = 20\n[[platform]]\nname = \"host\"\ndriver = \"host\"\n[[workload]]\nname = \"syscall\"\n";
+    let plan = parse(
+        "x.toml",
+        &base.replace(
+            "repetitions = 20\n",
+            "repetitions = 20\ntarget_ci_pct = 2.5\nmin_repetitions = 4\n",
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        plan.stop_early,
+        Some(StopEarly {
+            min_repetitions: 4,
+            target_ci_pct: 2.5
+        })
+    );
+    let plan = parse(
+        "x.toml",
+        &base.replace(
+            "repetitions = 20\n",
+            "repetitions = 20\ntarget_ci_pct = 5\n",
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        plan.stop_early,
+        Some(StopEarly {
+            min_repetitions: 3,
+            target_ci_pct: 5.0
+        })
+    );
+    assert_eq!(parse("x.toml", base).unwrap().stop_early, None);
+    expect_errors(
+        &base.replace(
+            "repetitions = 20\n",
+            "repetitions = 20\ntarget_ci_pct = 0\n",
+        ),
+        &[(3, 17, "0", "`target_ci_pct` must be from 0.1 to 100")],
+    );
+    expect_errors(
+        &base.replace(
+            "repetitions = 20\n",
+            "repetitions = 2\ntarget_ci_pct = 5\nmin_repetitions = 3\n",
+        ),
+        &[(4, 19, "3", "is more than `repetitions` (2)")],
+    );
+    expect_errors(
+        &base.replace(
+            "repetitions = 20\n",
+            "repetitions = 20\nmin_repetitions = 3\n",
+        ),
+        &[(
+            3,
+            1,
+            "min_repetitions",
+            "`min_repetitions` needs `target_ci_pct`",
+        )],
+    );
+}

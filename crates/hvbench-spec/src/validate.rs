@@ -18,6 +18,8 @@ const ROOT_KEYS: &[&str] = &[
     "samples",
     "min_window_ms",
     "seed",
+    "min_repetitions",
+    "target_ci_pct",
     "guest",
     "platform",
     "workload",
@@ -81,6 +83,14 @@ const SEED: IntRule = IntRule {
     default: 0,
     low: "a seed is a non-negative integer",
     high: "a seed is a non-negative integer",
+};
+const MIN_REPETITIONS: IntRule = IntRule {
+    key: "min_repetitions",
+    min: 2,
+    max: 10_000,
+    default: 3,
+    low: "an interval needs at least two rounds",
+    high: "at most 10000 rounds",
 };
 const VCPUS: IntRule = IntRule {
     key: "vcpus",
@@ -289,6 +299,7 @@ impl Validator<'_> {
         let samples = self.int(root, &SAMPLES);
         let min_window_ms = self.int(root, &MIN_WINDOW_MS);
         let seed = root.get("seed").map(|_| self.int(root, &SEED));
+        let stop_early = self.stop_early(root, repetitions);
 
         let guest = self.guest(root);
 
@@ -323,6 +334,7 @@ impl Validator<'_> {
                 Some(s) => Some(u64::try_from(s).ok()?),
                 None => None,
             },
+            stop_early: stop_early?,
             guest: guest.spec,
             platforms,
             workloads,
@@ -722,6 +734,58 @@ impl Validator<'_> {
                 None
             }
         }
+    }
+
+    /// `target_ci_pct` (and optionally `min_repetitions`): stop adding rounds once every
+    /// median's interval is this narrow. `Some(None)` when absent, `None` after an error.
+    fn stop_early(&mut self, root: &Table, repetitions: i64) -> Option<Option<crate::StopEarly>> {
+        let min = self.int(root, &MIN_REPETITIONS);
+        let Some(e) = root.get("target_ci_pct") else {
+            if let Some(m) = root.get("min_repetitions") {
+                self.sink.error(
+                    &m.key_span,
+                    "`min_repetitions` needs `target_ci_pct`",
+                    "add target_ci_pct = 5 (stop once every interval is within 5% of its median), or remove min_repetitions",
+                );
+                return None;
+            }
+            return Some(None);
+        };
+        let pct = match &e.value.kind {
+            Kind::Int(n) => *n as f64,
+            Kind::Float(f) => *f,
+            other => {
+                self.sink.error(
+                    &e.value.span,
+                    format!("`target_ci_pct` must be a number, got {}", got(other)),
+                    "e.g. target_ci_pct = 5",
+                );
+                return None;
+            }
+        };
+        if !(0.1..=100.0).contains(&pct) {
+            self.sink.error(
+                &e.value.span,
+                format!("`target_ci_pct` must be from 0.1 to 100, got {pct}"),
+                "the width of each median's 95% interval, in % of the median, at which rounds stop",
+            );
+            return None;
+        }
+        if min > repetitions {
+            let span = root
+                .get("min_repetitions")
+                .map_or(&e.key_span, |m| &m.value.span);
+            self.sink.error(
+                span,
+                format!("`min_repetitions` ({min}) is more than `repetitions` ({repetitions}), the maximum"),
+                "with target_ci_pct, repetitions is the most rounds that run; raise it or lower min_repetitions",
+            );
+            return None;
+        }
+        Some(Some(crate::StopEarly {
+            min_repetitions: min as u32,
+            target_ci_pct: pct,
+        }))
     }
 
     /// `cpus = "0-1"`: the host CPUs a guest's vCPUs are pinned to. `Some(None)` when absent,

@@ -306,9 +306,12 @@ fn run(spec: Option<&Path>, db: &Path, report_dir: Option<&Path>) -> Result<Exit
     let opts = hvbench_runner::Options {
         logs_dir,
         hvbench_version: env!("CARGO_PKG_VERSION").to_string(),
-        // Every round of the plan: the experiment file has no stop-early keys yet
-        // (`min_repetitions`, `target_ci_pct` would fill a hvbench_analysis::StopRule here).
-        stop: None,
+        // `target_ci_pct` in the experiment file: stop once every interval is that narrow.
+        stop: plan.stop_early.map(|s| hvbench_analysis::StopRule {
+            min_rounds: s.min_repetitions,
+            max_rounds: plan.repetitions,
+            target_relative_width: s.target_ci_pct / 100.0,
+        }),
     };
     let mut progress = progress::for_stderr(std::io::stderr().is_terminal());
     let outcome = hvbench_runner::run(&plan, &mut platforms, &store, &opts, progress.as_mut())?;
