@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what hvbench needs on Debian (run as root): QEMU for guests, cpio for the image
-# tests, debootstrap for the lab, and fresh apt lists, which hvbench uses to fetch Debian's cloud kernel into its cache.
+# tests, debootstrap for the lab, and fresh apt lists, which hvbench uses to fetch Debian's
+# cloud kernel into its cache.
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
