@@ -1,6 +1,7 @@
 //! Running a child whose stdout is an agent's console: decode frames as bytes arrive, enforce
 //! the trial's deadline, kill the child's whole process group when it is over, and explain a
-//! failure with what the child said.
+//! failure with what the child said. A Ctrl-C or SIGTERM ([`crate::interrupt`]) ends the wait
+//! the same way as a timeout: the group is killed and the trial fails as interrupted.
 
 use hvbench_proto::{Decoder, Event, Message};
 use std::collections::VecDeque;
@@ -30,7 +31,9 @@ pub enum TrialEnd {
 }
 
 /// Start `cmd` in a process group of its own and read its stdout as an agent console until the
-/// agent says `Done` and the child exits, or until `timeout`, when the group is killed.
+/// agent says `Done` and the child exits, or until `timeout` or a signal to stop hvbench, when
+/// the group is killed. The child also gets SIGKILL if hvbench dies (PR_SET_PDEATHSIG), so a
+/// `kill -9` of hvbench leaves no guest running.
 pub fn run(
     mut cmd: Command,
     timeout: Duration,
@@ -42,6 +45,16 @@ pub fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    // SAFETY: the closure runs in the forked child before exec and calls only prctl(2), which
+    // is async-signal-safe; it allocates nothing and touches no lock.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return TrialEnd::Failed(format!("cannot start {program}: {e}")),
@@ -76,6 +89,7 @@ pub fn run(
     let mut deadline = started + timeout;
     let mut done = false;
     let mut timed_out = false;
+    let mut interrupted = None;
     let mut handle = |bytes: &[u8], events: Vec<Event>, done: &mut bool, tail: &mut Tail| {
         tail.push(bytes);
         for ev in events {
@@ -86,12 +100,16 @@ pub fn run(
         }
     };
     loop {
+        if let Some(sig) = crate::interrupt::requested() {
+            interrupted = Some(sig);
+            break;
+        }
         let now = Instant::now();
         if now >= deadline {
             timed_out = true;
             break;
         }
-        match rx.recv_timeout(deadline - now) {
+        match rx.recv_timeout((deadline - now).min(crate::interrupt::POLL)) {
             Ok(bytes) => {
                 if let Some(f) = log_file.as_mut() {
                     let _ = f.write_all(&bytes);
@@ -103,16 +121,13 @@ pub fn run(
                     deadline = deadline.min(Instant::now() + EXIT_GRACE);
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {
-                timed_out = true;
-                break;
-            }
+            Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
     let events = decoder.finish();
     handle(&[], events, &mut done, &mut tail);
-    if timed_out {
+    if timed_out || interrupted.is_some() {
         guard.kill_group();
     }
     let status = guard.wait();
@@ -123,7 +138,12 @@ pub fn run(
     if done {
         return TrialEnd::Completed;
     }
-    let mut reason = if timed_out {
+    let mut reason = if let Some(sig) = interrupted {
+        format!(
+            "interrupted by {} and killed",
+            crate::interrupt::signal_name(sig)
+        )
+    } else if timed_out {
         format!("timed out after {} s and was killed", timeout.as_secs())
     } else {
         match status {

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod console;
 pub mod host;
 pub mod image;
+pub mod interrupt;
 pub mod kvm;
 pub mod lab;
 pub mod modules;

@@ -12,6 +12,7 @@ use crate::{agent, Platform, PlatformError, Result, TrialRequest};
 use hvbench_proto::{AgentPlan, Event};
 use hvbench_spec::{GuestSpec, XenGuestType, XenSpec};
 use std::collections::BTreeMap;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -39,6 +40,8 @@ pub struct XlConfig {
     /// credit2 weight and cap, applied with the domain.
     pub weight: Option<u32>,
     pub cap: Option<u32>,
+    /// A raw image given to the guest as `xvda` (blkback in dom0, blkfront in the guest).
+    pub disk: Option<PathBuf>,
 }
 
 /// A value that cannot be written safely inside an xl config string.
@@ -85,9 +88,26 @@ pub fn xl_config(c: &XlConfig) -> std::result::Result<String, UnsafeValue> {
     if let Some(cap) = c.cap {
         lines.push(format!("cap = {cap}"));
     }
+    if let Some(d) = &c.disk {
+        // xl-disk-configuration(5): target= must come last; the path may then hold commas.
+        let spec = format!(
+            "format=raw, vdev=xvda, access=rw, backendtype=qdisk, target={}",
+            d.to_string_lossy()
+        );
+        lines.push(format!("disk = [ {} ]", quote(&spec)?));
+    }
     let mut text = lines.join("\n");
     text.push('\n');
     Ok(text)
+}
+
+/// A file removed when the trial is over.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// `xl info` as key/value pairs.
@@ -124,6 +144,8 @@ pub struct XenPlatform {
     workdir: PathBuf,
     facts: BTreeMap<String, String>,
     trials: u32,
+    /// Size of the scratch disk each trial gets, for plans with disk workloads.
+    disk_bytes: Option<u64>,
 }
 
 impl XenPlatform {
@@ -158,6 +180,7 @@ impl XenPlatform {
             cpus: spec.cpus.clone(),
             weight: spec.weight,
             cap: spec.cap,
+            disk: None,
         };
         // Refuse unsafe values now, before any trial.
         xl_config(&config).map_err(|e| {
@@ -197,12 +220,20 @@ impl XenPlatform {
         fact("guest.kernel.origin", kernel.origin);
         fact("guest.initramfs.sha256", initrd_hash);
         fact("guest.cmdline", config.extra.clone());
+        let disk_bytes = crate::qemu::disk_mib_needed(plan).map(|mib| mib << 20);
+        if let Some(b) = disk_bytes {
+            fact(
+                "xen.disk",
+                format!("xvda: raw sparse image of {} MiB in dom0, new each trial (qdisk backend: QEMU in dom0)", b >> 20),
+            );
+        }
         Ok(XenPlatform {
             name: name.to_string(),
             config,
             workdir,
             facts,
             trials: 0,
+            disk_bytes,
         })
     }
 }
@@ -224,6 +255,26 @@ impl Platform for XenPlatform {
         self.trials += 1;
         let mut config = self.config.clone();
         config.name = format!("{}-{}", self.config.name, self.trials);
+        let _image = match self.disk_bytes {
+            None => None,
+            Some(bytes) => {
+                let path = self.workdir.join(format!("{}.raw", config.name));
+                let made = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .and_then(|f| f.set_len(bytes));
+                if let Err(e) = made {
+                    return TrialEnd::Failed(format!(
+                        "cannot create the scratch disk {}: {e}",
+                        path.display()
+                    ));
+                }
+                config.disk = Some(path.clone());
+                Some(RemoveOnDrop(path))
+            }
+        };
         let text = match xl_config(&config) {
             Ok(t) => t,
             Err(e) => return TrialEnd::Failed(e.to_string()),
@@ -257,7 +308,17 @@ mod tests {
             cpus: None,
             weight: None,
             cap: None,
+            disk: None,
         }
+    }
+
+    #[test]
+    fn scratch_disk_is_xvda_with_target_last() {
+        let mut c = config();
+        c.disk = Some("/tmp/job/hvbench-xen-pv-1.raw".into());
+        assert!(xl_config(&c)
+            .unwrap()
+            .contains("disk = [ \"format=raw, vdev=xvda, access=rw, backendtype=qdisk, target=/tmp/job/hvbench-xen-pv-1.raw\" ]\n"));
     }
 
     /// Snapshot of a whole generated config.

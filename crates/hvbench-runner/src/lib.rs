@@ -4,10 +4,12 @@
 //! the moment it arrives.
 
 use hvbench_analysis::{stop_decision, BootstrapConfig, StopRule};
-use hvbench_platform::{Platform, TrialEnd, TrialRequest};
+use hvbench_platform::{interrupt, Platform, TrialEnd, TrialRequest};
 use hvbench_proto::{Event, Message};
 use hvbench_spec::Plan;
-use hvbench_store::{NewSample, PlatformId, RunId, RunStatus, Store, StoreError, TrialId};
+use hvbench_store::{
+    NewSample, PlatformId, RunEventKind, RunId, RunStatus, Store, StoreError, TrialId,
+};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -20,6 +22,18 @@ pub enum RunnerError {
     Store(#[from] StoreError),
     #[error("cannot create the console log directory {0}")]
     Logs(PathBuf, #[source] std::io::Error),
+    /// Ctrl-C or SIGTERM: the trial in flight was closed as interrupted, the run marked so.
+    #[error("run {run} interrupted by {}", interrupt::signal_name(*signal))]
+    Interrupted { run: RunId, signal: i32 },
+    /// The platforms given to [`resume`] are not those the run started with.
+    #[error("run {run} ran on the platforms [{stored}], but this resume prepared [{given}]")]
+    PlatformsChanged {
+        run: RunId,
+        stored: String,
+        given: String,
+    },
+    #[error("run {0} has no seed stored with its plan, so its schedule cannot be recomputed")]
+    NoSeed(RunId),
 }
 
 /// Told about the campaign as it goes (a progress bar, or nothing).
@@ -43,7 +57,8 @@ pub struct Options {
     pub stop: Option<StopRule>,
 }
 
-/// What a finished campaign did.
+/// What a finished campaign did. After a resume, the counts cover the whole run, the trials
+/// finished before the resume included.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub run: RunId,
@@ -53,6 +68,8 @@ pub struct Outcome {
     pub seed: u64,
     /// Rounds run: the plan's `repetitions`, or fewer when the stop rule ended the campaign.
     pub rounds: u32,
+    /// Trials finished before this invocation (0 for a new run), not run again.
+    pub trials_skipped: u32,
 }
 
 /// The visiting order: for each round, a permutation of `0..platforms`, drawn from `seed`.
@@ -67,9 +84,14 @@ pub fn schedule(platforms: usize, rounds: u32, seed: u64) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// The plan as stored with a run: with the seed its schedule was drawn from.
+pub fn plan_json(plan: &Plan) -> String {
+    serde_json::to_string_pretty(plan).expect("plan serialises")
+}
+
 /// Run a whole campaign: create the run, record each platform's facts, then the rounds.
 /// A failed trial (guest hang, crash) is recorded and the campaign goes on; only a store that
-/// cannot be written stops it.
+/// cannot be written, or a signal to stop, stops it.
 pub fn run(
     plan: &Plan,
     platforms: &mut [Box<dyn Platform>],
@@ -80,11 +102,96 @@ pub fn run(
     let seed = plan.seed.unwrap_or_else(|| rand::thread_rng().gen());
     let mut stored_plan = plan.clone();
     stored_plan.seed = Some(seed);
-    let plan_json = serde_json::to_string_pretty(&stored_plan).expect("plan serialises");
-    let run = store.create_run(&plan.name, &opts.hvbench_version, &plan.source, &plan_json)?;
-    let logs = opts.logs_dir.join(format!("run-{run}"));
-    std::fs::create_dir_all(&logs).map_err(|e| RunnerError::Logs(logs.clone(), e))?;
+    let run = store.create_run(
+        &plan.name,
+        &opts.hvbench_version,
+        &plan.source,
+        &plan_json(&stored_plan),
+    )?;
+    let ids = register_platforms(run, platforms, store)?;
+    let campaign = Campaign {
+        run,
+        seed,
+        ids,
+        finished: BTreeMap::new(),
+        stored: BTreeMap::new(),
+    };
+    campaign.go(plan, platforms, store, opts, progress)
+}
 
+/// Continue an interrupted run: `plan` is the plan stored with it (seed included) and
+/// `platforms` the platforms it started with, in the same order. The schedule is drawn again
+/// from the stored seed, and only the (round, platform) trials that did not finish are run:
+/// a trial left 'running' by a crash is closed as interrupted first, and run again.
+pub fn resume(
+    run: RunId,
+    plan: &Plan,
+    platforms: &mut [Box<dyn Platform>],
+    store: &Store,
+    opts: &Options,
+    progress: &mut dyn Progress,
+) -> Result<Outcome, RunnerError> {
+    let seed = plan.seed.ok_or(RunnerError::NoSeed(run))?;
+    let stored: Vec<String> = store.platforms(run)?.into_iter().map(|p| p.name).collect();
+    let given: Vec<String> = platforms.iter().map(|p| p.name().to_string()).collect();
+    if stored != given {
+        return Err(RunnerError::PlatformsChanged {
+            run,
+            stored: stored.join(", "),
+            given: given.join(", "),
+        });
+    }
+    let stale = store.interrupt_stale_trials(
+        run,
+        "interrupted: hvbench stopped during this trial (killed, crashed, or the machine went down)",
+    )?;
+    if stale > 0 {
+        store.record_event(
+            run,
+            RunEventKind::Interrupted,
+            &format!("found {stale} trial(s) left running by an hvbench that did not finish"),
+        )?;
+    }
+    let mut finished = BTreeMap::new();
+    for t in store.finished_trials(run)? {
+        finished.insert((t.platform, t.round), t.ok);
+    }
+    let mut stored_samples: StoredSamples = BTreeMap::new();
+    for s in store.samples(run)? {
+        if !s.warmup && finished.contains_key(&(s.platform.clone(), s.round)) {
+            stored_samples
+                .entry((s.platform, s.round))
+                .or_default()
+                .push((s.workload, s.metric, s.value));
+        }
+    }
+    store.reopen_run(run)?;
+    store.record_event(
+        run,
+        RunEventKind::Resumed,
+        &format!(
+            "resumed by hvbench {} with {} trial(s) already finished",
+            opts.hvbench_version,
+            finished.len()
+        ),
+    )?;
+    let ids = register_platforms(run, platforms, store)?;
+    let campaign = Campaign {
+        run,
+        seed,
+        ids,
+        finished,
+        stored: stored_samples,
+    };
+    campaign.go(plan, platforms, store, opts, progress)
+}
+
+/// Each platform's id in the run, with the facts its driver knows before any trial.
+fn register_platforms(
+    run: RunId,
+    platforms: &[Box<dyn Platform>],
+    store: &Store,
+) -> Result<Vec<PlatformId>, RunnerError> {
     let mut ids: Vec<PlatformId> = Vec::with_capacity(platforms.len());
     for p in platforms.iter() {
         let id = store.platform(run, p.name(), p.driver())?;
@@ -92,33 +199,131 @@ pub fn run(
         store.set_facts(id, facts.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
         ids.push(id);
     }
+    Ok(ids)
+}
 
-    let agent_plan = plan.agent_plan();
-    let order = schedule(platforms.len(), plan.repetitions, seed);
-    progress.start(run, order.iter().map(|r| r.len() as u64).sum());
-    let mut out = Outcome {
-        run,
-        trials_ok: 0,
-        trials_failed: 0,
-        samples: 0,
-        seed,
-        rounds: 0,
-    };
-    // Measured values so far per (platform, workload, metric), for the stop rule.
-    let mut measured: BTreeMap<(PlatformId, String, String), Vec<f64>> = BTreeMap::new();
-    let result = (|| {
+/// Measured samples of finished trials by (platform, round): (workload, metric, value).
+type StoredSamples = BTreeMap<(String, u32), Vec<(String, String, f64)>>;
+
+/// One invocation's share of a run: the rounds, skipping trials that finished before.
+struct Campaign {
+    run: RunId,
+    seed: u64,
+    ids: Vec<PlatformId>,
+    /// (platform, round) -> completed (true) or failed (false), from before this invocation.
+    finished: BTreeMap<(String, u32), bool>,
+    /// The measured samples of those trials, (workload, metric, value), for the stop rule.
+    stored: StoredSamples,
+}
+
+impl Campaign {
+    fn go(
+        self,
+        plan: &Plan,
+        platforms: &mut [Box<dyn Platform>],
+        store: &Store,
+        opts: &Options,
+        progress: &mut dyn Progress,
+    ) -> Result<Outcome, RunnerError> {
+        let run = self.run;
+        let logs = opts.logs_dir.join(format!("run-{run}"));
+        if let Err(e) = std::fs::create_dir_all(&logs) {
+            let _ = store.finish_run(run, RunStatus::Failed);
+            return Err(RunnerError::Logs(logs, e));
+        }
+        let mut out = Outcome {
+            run,
+            trials_ok: 0,
+            trials_failed: 0,
+            samples: 0,
+            seed: self.seed,
+            rounds: 0,
+            trials_skipped: 0,
+        };
+        let result = self.rounds(plan, platforms, store, opts, progress, &logs, &mut out);
+        progress.finish();
+        match result {
+            Ok(()) => {
+                let status = if out.trials_ok == 0 {
+                    RunStatus::Failed
+                } else {
+                    RunStatus::Complete
+                };
+                store.finish_run(run, status)?;
+                Ok(out)
+            }
+            Err(RunnerError::Interrupted { run, signal }) => {
+                // Best effort: if the store cannot be written, resume finds the run 'running'.
+                let _ = store.record_event(
+                    run,
+                    RunEventKind::Interrupted,
+                    &format!("by {}", interrupt::signal_name(signal)),
+                );
+                let _ = store.finish_run(run, RunStatus::Interrupted);
+                Err(RunnerError::Interrupted { run, signal })
+            }
+            Err(e) => {
+                let _ = store.finish_run(run, RunStatus::Failed);
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rounds(
+        &self,
+        plan: &Plan,
+        platforms: &mut [Box<dyn Platform>],
+        store: &Store,
+        opts: &Options,
+        progress: &mut dyn Progress,
+        logs: &std::path::Path,
+        out: &mut Outcome,
+    ) -> Result<(), RunnerError> {
+        let agent_plan = plan.agent_plan();
+        let order = schedule(platforms.len(), plan.repetitions, self.seed);
+        let total: u64 = order.iter().map(|r| r.len() as u64).sum();
+        progress.start(self.run, total.saturating_sub(self.finished.len() as u64));
+        // Measured values so far per (platform, workload, metric), for the stop rule.
+        let mut measured: BTreeMap<(PlatformId, String, String), Vec<f64>> = BTreeMap::new();
+        let stopped = |out: &Outcome| match interrupt::requested() {
+            Some(signal) => Err(RunnerError::Interrupted {
+                run: out.run,
+                signal,
+            }),
+            None => Ok(()),
+        };
         for (round, visit) in order.iter().enumerate() {
             let round = round as u32;
             for &i in visit {
                 let platform = &mut platforms[i];
                 let name = platform.name().to_string();
+                let key = (name.clone(), round);
+                if let Some(&ok) = self.finished.get(&key) {
+                    // Finished before this invocation: count it, feed the stop rule, skip it.
+                    out.trials_skipped += 1;
+                    if ok {
+                        out.trials_ok += 1;
+                    } else {
+                        out.trials_failed += 1;
+                    }
+                    for (workload, metric, value) in self.stored.get(&key).into_iter().flatten() {
+                        out.samples += 1;
+                        measured
+                            .entry((self.ids[i], workload.clone(), metric.clone()))
+                            .or_default()
+                            .push(*value);
+                    }
+                    continue;
+                }
+                stopped(out)?;
                 progress.trial_started(round, &name);
                 let guest = if platform.driver() == "host" {
                     "host"
                 } else {
                     "guest0"
                 };
-                let trial = store.start_trial(ids[i], round, guest, "baseline")?;
+                let trial = store.start_trial(self.ids[i], round, guest, "baseline")?;
                 let req = TrialRequest {
                     plan: &agent_plan,
                     timeout: Duration::from_secs(plan.guest.timeout_s),
@@ -127,7 +332,7 @@ pub fn run(
                 let mut sink = TrialSink {
                     store,
                     trial,
-                    platform: ids[i],
+                    platform: self.ids[i],
                     samples: 0,
                     error: None,
                     measured: &mut measured,
@@ -136,18 +341,27 @@ pub fn run(
                 if let Some(e) = sink.error.take() {
                     return Err(RunnerError::Store(e));
                 }
-                match &end {
-                    TrialEnd::Completed => {
+                let samples = sink.samples;
+                match (&end, interrupt::requested()) {
+                    (TrialEnd::Completed, _) => {
                         store.finish_trial(trial, None)?;
                         out.trials_ok += 1;
                     }
-                    TrialEnd::Failed(reason) => {
+                    (TrialEnd::Failed(reason), Some(signal)) => {
+                        // Cut short by the signal, not by the platform: run again on resume.
+                        store.interrupt_trial(trial, reason)?;
+                        return Err(RunnerError::Interrupted {
+                            run: self.run,
+                            signal,
+                        });
+                    }
+                    (TrialEnd::Failed(reason), None) => {
                         store.finish_trial(trial, Some(reason))?;
                         out.trials_failed += 1;
                     }
                 }
-                out.samples += sink.samples;
-                progress.trial_finished(round, &name, &end, sink.samples);
+                out.samples += samples;
+                progress.trial_finished(round, &name, &end, samples);
             }
             out.rounds = round + 1;
             if let Some(rule) = &opts.stop {
@@ -159,22 +373,6 @@ pub fn run(
             }
         }
         Ok(())
-    })();
-    progress.finish();
-    match result {
-        Ok(()) => {
-            let status = if out.trials_ok == 0 {
-                RunStatus::Failed
-            } else {
-                RunStatus::Complete
-            };
-            store.finish_run(run, status)?;
-            Ok(out)
-        }
-        Err(e) => {
-            let _ = store.finish_run(run, RunStatus::Failed);
-            Err(e)
-        }
     }
 }
 
@@ -425,5 +623,76 @@ mod tests {
         let out = run(&plan, &mut platforms, &store, &opts(0.01), &mut Quiet).unwrap();
         assert_eq!((out.rounds, out.trials_ok), (6, 12));
         assert_eq!(store.run(out.run).unwrap().status, RunStatus::Complete);
+    }
+
+    #[test]
+    fn resume_runs_only_unfinished_trials_once() {
+        let mut plan = Plan::default_plan();
+        plan.repetitions = 3;
+        plan.seed = Some(5);
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            logs_dir: dir.path().into(),
+            hvbench_version: "test".into(),
+            stop: None,
+        };
+        let store = Store::open_in_memory().unwrap();
+        // As a killed hvbench leaves it: round 0 done on both, round 1 in flight on `a`.
+        let run = store
+            .create_run(&plan.name, "test", &plan.source, &plan_json(&plan))
+            .unwrap();
+        let a = store.platform(run, "a", "host").unwrap();
+        let b = store.platform(run, "b", "host").unwrap();
+        for p in [a, b] {
+            let t = store.start_trial(p, 0, "host", "baseline").unwrap();
+            store.finish_trial(t, None).unwrap();
+        }
+        let stale = store.start_trial(a, 1, "host", "baseline").unwrap();
+        store
+            .insert_sample(
+                stale,
+                &NewSample {
+                    workload: "syscall",
+                    metric: "latency",
+                    unit: "ns",
+                    better: "lower",
+                    warmup: false,
+                    index: 1,
+                    value: 1.0,
+                    iterations: 1,
+                    elapsed_ns: 1,
+                },
+            )
+            .unwrap();
+        let mut platforms = vec![scripted("a"), scripted("b")];
+        let out = resume(run, &plan, &mut platforms, &store, &opts, &mut Quiet).unwrap();
+        assert_eq!((out.trials_ok, out.trials_skipped, out.rounds), (6, 2, 3));
+        let trials = store.trials(run).unwrap();
+        assert_eq!(trials.len(), 7, "4 new trials beside the 3 stored");
+        assert!(trials[2]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("interrupted"));
+        let samples = store.samples(run).unwrap();
+        assert!(
+            samples.iter().all(|s| s.value != 1.0),
+            "the stale sample is replaced"
+        );
+        assert_eq!(samples.len(), 8, "2 per new trial");
+        assert_eq!(store.run(run).unwrap().status, RunStatus::Complete);
+        let kinds: Vec<String> = store
+            .events(run)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds, ["interrupted", "resumed"]);
+        // Other platforms than the run's are refused.
+        let mut wrong = vec![scripted("b"), scripted("a")];
+        assert!(matches!(
+            resume(run, &plan, &mut wrong, &store, &opts, &mut Quiet),
+            Err(RunnerError::PlatformsChanged { .. })
+        ));
     }
 }

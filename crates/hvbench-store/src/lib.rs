@@ -138,6 +138,41 @@ pub struct SampleRow {
     pub elapsed_ns: u64,
 }
 
+/// Something that happened to a run beside its trials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunEventKind {
+    /// Stopped by a signal (or found stopped by a crash) before its last trial.
+    Interrupted,
+    /// Continued by `hvbench run --resume`.
+    Resumed,
+}
+
+impl RunEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunEventKind::Interrupted => "interrupted",
+            RunEventKind::Resumed => "resumed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunEvent {
+    pub at_ms: i64,
+    /// "interrupted" or "resumed".
+    pub kind: String,
+    pub detail: String,
+}
+
+/// A trial that ended (completed or failed) and is not to be run again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FinishedTrial {
+    pub platform: String,
+    pub round: u32,
+    pub ok: bool,
+}
+
 /// A failure of a trial or of one workload within it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FailureRow {
@@ -199,6 +234,15 @@ impl Store {
         Ok(())
     }
 
+    /// A resumed run is running again.
+    pub fn reopen_run(&self, run: RunId) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET status = 'running', finished_ms = NULL WHERE id = ?1",
+            params![run],
+        )?;
+        Ok(())
+    }
+
     /// The platform of a run by name, created on first use.
     pub fn platform(&self, run: RunId, name: &str, driver: &str) -> Result<PlatformId> {
         self.conn.execute(
@@ -254,6 +298,66 @@ impl Store {
             params![trial, status, reason, now_ms()],
         )?;
         Ok(())
+    }
+
+    /// Close a trial that a signal or a crash cut short: it failed, and `hvbench run --resume`
+    /// runs its (round, platform) again.
+    pub fn interrupt_trial(&self, trial: TrialId, reason: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE trials SET status = 'failed', interrupted = 1, reason = ?2, finished_ms = ?3 WHERE id = ?1",
+            params![trial, reason, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Mark every trial of `run` still 'running' (its hvbench was killed) as interrupted;
+    /// returns how many there were.
+    pub fn interrupt_stale_trials(&self, run: RunId, reason: &str) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE trials SET status = 'failed', interrupted = 1, reason = ?2, finished_ms = ?3
+             WHERE status = 'running' AND platform_id IN (SELECT id FROM platforms WHERE run_id = ?1)",
+            params![run, reason, now_ms()],
+        )?)
+    }
+
+    /// The trials of `run` that ended and stay ended: completed or failed, not interrupted.
+    pub fn finished_trials(&self, run: RunId) -> Result<Vec<FinishedTrial>> {
+        let mut st = self.conn.prepare(
+            "SELECT p.name, t.round, t.status FROM trials t JOIN platforms p ON p.id = t.platform_id
+             WHERE p.run_id = ?1 AND t.status IN ('ok', 'failed') AND t.interrupted = 0 ORDER BY t.id",
+        )?;
+        let rows = st.query_map([run], |r| {
+            Ok(FinishedTrial {
+                platform: r.get(0)?,
+                round: r.get(1)?,
+                ok: r.get::<_, String>(2)? == "ok",
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Record that a run was interrupted or resumed.
+    pub fn record_event(&self, run: RunId, kind: RunEventKind, detail: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO run_events(run_id, at_ms, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![run, now_ms(), kind.as_str(), detail],
+        )?;
+        Ok(())
+    }
+
+    /// The interruptions and resumes of a run, oldest first.
+    pub fn events(&self, run: RunId) -> Result<Vec<RunEvent>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT at_ms, kind, detail FROM run_events WHERE run_id = ?1 ORDER BY id")?;
+        let rows = st.query_map([run], |r| {
+            Ok(RunEvent {
+                at_ms: r.get(0)?,
+                kind: r.get(1)?,
+                detail: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Commit one sample. A repeated (trial, workload, index) is ignored, so a replayed
@@ -388,13 +492,18 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Every sample of a run, warm-ups included (they are marked), in arrival order.
+    /// Every sample of a run, warm-ups included (they are marked), in arrival order. The partial
+    /// samples of an interrupted trial that a resume ran again are left out: each (round,
+    /// platform) counts once.
     pub fn samples(&self, run: RunId) -> Result<Vec<SampleRow>> {
         let mut st = self.conn.prepare(
             "SELECT p.name, t.guest, t.scenario, t.round, s.workload, s.metric, s.unit, s.better, s.warmup, s.idx,
                     s.value, s.iterations, s.elapsed_ns
              FROM samples s JOIN trials t ON t.id = s.trial_id JOIN platforms p ON p.id = t.platform_id
-             WHERE p.run_id = ?1 ORDER BY s.id",
+             WHERE p.run_id = ?1
+               AND NOT (t.interrupted = 1 AND EXISTS (SELECT 1 FROM trials r WHERE r.platform_id = t.platform_id
+                        AND r.round = t.round AND r.guest = t.guest AND r.scenario = t.scenario AND r.id > t.id))
+             ORDER BY s.id",
         )?;
         let rows = st.query_map([run], |r| {
             Ok(SampleRow {

@@ -62,6 +62,19 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX samples_by_trial ON samples(trial_id);
      CREATE INDEX trials_by_platform ON trials(platform_id);",
+    // 2: resumable campaigns. A trial cut short by Ctrl-C, SIGTERM or a crash is marked
+    // `interrupted` (status 'failed'): it is run again on resume, and its partial samples are
+    // kept but left out of the results once a later trial of the same round replaces it.
+    // `run_events` records what happened to a run beside its trials: interruptions, resumes.
+    "ALTER TABLE trials ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE run_events(
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        at_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('interrupted', 'resumed')),
+        detail TEXT NOT NULL
+     );
+     CREATE INDEX run_events_by_run ON run_events(run_id);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -47,6 +47,11 @@ enum Command {
         /// (JSON, CSV) into this directory.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Continue an interrupted run (id or name) where it stopped: its stored plan and seed
+        /// give the same schedule, and only the trials that did not finish are run. A SPEC
+        /// given too must match the stored plan.
+        #[arg(long, value_name = "RUN")]
+        resume: Option<String>,
     },
     /// Validate an experiment file and print the expanded plan; runs nothing.
     Plan {
@@ -175,7 +180,18 @@ fn main() -> ExitCode {
 
 fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Run { spec, db, report } => run(spec.as_deref(), &db, report.as_deref()),
+        Command::Run {
+            spec,
+            db,
+            report,
+            resume: None,
+        } => run(spec.as_deref(), &db, report.as_deref()),
+        Command::Run {
+            spec,
+            db,
+            report,
+            resume: Some(which),
+        } => resume(&which, spec.as_deref(), &db, report.as_deref()),
         Command::Plan { spec } => {
             let plan = hvbench_spec::load(&spec)?;
             print!("{}", plan.render());
@@ -296,14 +312,168 @@ fn run(spec: Option<&Path>, db: &Path, report_dir: Option<&Path>) -> Result<Exit
     };
     let cache = Cache::from_env();
     // A private directory for the files handed to host agents; removed when the run ends.
-    let workdir = tempfile::Builder::new()
-        .prefix("hvbench-")
-        .tempdir()
-        .context("cannot create a private temporary directory")?;
+    let workdir = private_workdir()?;
     let mut platforms = prepare_platforms(&plan, &cache, workdir.path(), is_default)?;
     let store = Store::open(db)?;
+    let opts = runner_options(&plan, db);
+    let mut progress = progress::for_stderr(std::io::stderr().is_terminal());
+    catch_signals()?;
+    let outcome = hvbench_runner::run(&plan, &mut platforms, &store, &opts, progress.as_mut());
+    finish_campaign(outcome, &store, db, report_dir)
+}
+
+/// `hvbench run --resume RUN`: reload the run's plan, check it, prepare the platforms it ran on
+/// and run the trials that did not finish.
+fn resume(
+    which: &str,
+    spec: Option<&Path>,
+    db: &Path,
+    report_dir: Option<&Path>,
+) -> Result<ExitCode> {
+    let store = open_existing(db)?;
+    let row = match store.resolve_run(Some(which)) {
+        Ok(row) => row,
+        Err(e @ hvbench_store::StoreError::NoSuchRun(_)) => {
+            return Err(Usage(format!("{e}")).into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if row.status == RunStatus::Complete {
+        return Err(Usage(format!(
+            "run {} is complete: there is nothing to resume (start a new one with `hvbench run`)",
+            row.id
+        ))
+        .into());
+    }
+    let plan = stored_plan(&row)?;
+    if let Some(path) = spec {
+        let mut given = hvbench_spec::load(path)?;
+        given.seed = given.seed.or(plan.seed);
+        given.source.clone_from(&plan.source);
+        if given != plan {
+            return Err(Usage(format!(
+                "{} does not match the plan stored with run {} (differs in: {}); resume without                  SPEC to use the stored plan, or start a new run",
+                path.display(),
+                row.id,
+                plan_differences(&plan, &given).join(", ")
+            ))
+            .into());
+        }
+    }
+    // Only the platforms the run started with (the default comparison leaves out what a
+    // machine cannot run), in their order: the stored schedule indexes them.
+    let ran: Vec<String> = store
+        .platforms(row.id)?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let mut to_prepare = plan.clone();
+    to_prepare.platforms.retain(|p| ran.contains(&p.name));
+    let cache = Cache::from_env();
+    let workdir = private_workdir()?;
+    let mut platforms = prepare_platforms(&to_prepare, &cache, workdir.path(), false)?;
+    let opts = runner_options(&plan, db);
+    eprintln!(
+        "resuming run {} ({}): {} of {} trials already finished",
+        row.id,
+        row.name,
+        store.finished_trials(row.id)?.len(),
+        u64::from(plan.repetitions) * ran.len() as u64
+    );
+    let mut progress = progress::for_stderr(std::io::stderr().is_terminal());
+    catch_signals()?;
+    let outcome = hvbench_runner::resume(
+        row.id,
+        &plan,
+        &mut platforms,
+        &store,
+        &opts,
+        progress.as_mut(),
+    );
+    finish_campaign(outcome, &store, db, report_dir)
+}
+
+/// The plan stored with a run, checked: it must read back, carry the seed its schedule was
+/// drawn from, and agree with the experiment file stored beside it (which must still validate).
+fn stored_plan(row: &hvbench_store::RunRow) -> Result<Plan> {
+    let bad = |why: String| -> anyhow::Error {
+        Usage(format!("run {} cannot be resumed: {why}", row.id)).into()
+    };
+    let plan: Plan = serde_json::from_str(&row.plan_json)
+        .map_err(|e| bad(format!("its stored plan is not a valid plan ({e})")))?;
+    if plan.seed.is_none() {
+        return Err(bad("its stored plan has no seed".into()));
+    }
+    if plan.repetitions == 0 || plan.platforms.is_empty() || plan.workloads.is_empty() {
+        return Err(bad(
+            "its stored plan has no rounds, platforms or workloads".into()
+        ));
+    }
+    if plan.name != row.name {
+        return Err(bad(format!(
+            "its stored plan is named `{}`, the run `{}`",
+            plan.name, row.name
+        )));
+    }
+    let reparsed = hvbench_spec::parse(&format!("run {}", row.id), &row.spec).map_err(|e| {
+        bad(format!(
+            "its stored experiment file no longer validates:\n{e}"
+        ))
+    })?;
+    let differs = plan_differences(&plan, &reparsed);
+    if differs.iter().any(|d| *d != "guest") {
+        return Err(bad(format!(
+            "its stored plan disagrees with its stored experiment file in: {}",
+            differs.join(", ")
+        )));
+    }
+    Ok(plan)
+}
+
+/// The parts of two plans that differ, by name (the guest's kernel path is made absolute when
+/// a file is loaded, so "guest" may differ between a file and its stored text).
+fn plan_differences(a: &Plan, b: &Plan) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut check = |name: &'static str, same: bool| {
+        if !same {
+            out.push(name);
+        }
+    };
+    check("name", a.name == b.name);
+    check("repetitions", a.repetitions == b.repetitions);
+    check("warmup", a.warmup == b.warmup);
+    check("samples", a.samples == b.samples);
+    check("min_window_ms", a.min_window_ms == b.min_window_ms);
+    check(
+        "seed",
+        a.seed.is_none() || b.seed.is_none() || a.seed == b.seed,
+    );
+    check("stop_early", a.stop_early == b.stop_early);
+    check("guest", a.guest == b.guest);
+    check("platforms", a.platforms == b.platforms);
+    check("workloads", a.workloads == b.workloads);
+    out
+}
+
+/// A private directory (0700) for the files handed to host agents and Xen guests; removed
+/// when the run ends.
+fn private_workdir() -> Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix("hvbench-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .context("cannot create a private temporary directory")
+}
+
+/// From here on Ctrl-C and SIGTERM stop the campaign cleanly instead of killing hvbench.
+fn catch_signals() -> Result<()> {
+    hvbench_platform::interrupt::install().context("cannot install the Ctrl-C handler")
+}
+
+fn runner_options(plan: &Plan, db: &Path) -> hvbench_runner::Options {
     let logs_dir = PathBuf::from(format!("{}-logs", db.display()));
-    let opts = hvbench_runner::Options {
+    hvbench_runner::Options {
         logs_dir,
         hvbench_version: env!("CARGO_PKG_VERSION").to_string(),
         // `target_ci_pct` in the experiment file: stop once every interval is that narrow.
@@ -312,11 +482,40 @@ fn run(spec: Option<&Path>, db: &Path, report_dir: Option<&Path>) -> Result<Exit
             max_rounds: plan.repetitions,
             target_relative_width: s.target_ci_pct / 100.0,
         }),
-    };
-    let mut progress = progress::for_stderr(std::io::stderr().is_terminal());
-    let outcome = hvbench_runner::run(&plan, &mut platforms, &store, &opts, progress.as_mut())?;
+    }
+}
 
-    let data = RunData::load(&store, Some(&outcome.run.to_string()))?;
+/// After a campaign: the report, or for an interrupted one, how to continue it.
+fn finish_campaign(
+    outcome: std::result::Result<hvbench_runner::Outcome, hvbench_runner::RunnerError>,
+    store: &Store,
+    db: &Path,
+    report_dir: Option<&Path>,
+) -> Result<ExitCode> {
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(hvbench_runner::RunnerError::Interrupted { run, signal }) => {
+            eprintln!(
+                "hvbench: run {run} interrupted by {}; the trial in flight was recorded as \
+                 interrupted and its guests were stopped.\n  `hvbench run --resume {run} --db {}` \
+                 continues it",
+                hvbench_platform::interrupt::signal_name(signal),
+                db.display()
+            );
+            return Ok(ExitCode::from(hvbench_platform::interrupt::exit_code(
+                signal,
+            )));
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "the run stopped; what was stored before is kept (`hvbench report --list --db {}` \
+                 shows it), and once the cause is fixed `hvbench run --resume RUN` continues it",
+                db.display()
+            )))
+        }
+    };
+
+    let data = RunData::load(store, Some(&outcome.run.to_string()))?;
     let cfg = BootstrapConfig::default();
     print!("{}", hvbench_report::terminal(&data.input(), &cfg));
     if let Some(dir) = report_dir {
@@ -451,8 +650,8 @@ struct RunData {
 impl RunData {
     fn load(store: &Store, which: Option<&str>) -> Result<RunData> {
         let run = store.resolve_run(which)?;
-        if run.status == RunStatus::Running {
-            eprintln!("note: run {} did not finish (interrupted, or still running): the report covers what was stored", run.id);
+        if matches!(run.status, RunStatus::Running | RunStatus::Interrupted) {
+            eprintln!("note: run {} did not finish (interrupted, or still running): the report covers what was stored; `hvbench run --resume {}` continues it", run.id, run.id);
         }
         Ok(RunData {
             platforms: store.platforms(run.id)?,

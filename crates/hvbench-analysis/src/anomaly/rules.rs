@@ -135,12 +135,21 @@ fn better_text(v: &Versus) -> String {
     described(v, 1.0 / v.times_worse, 1.0 / v.ci.hi, 1.0 / v.ci.lo)
 }
 
+/// Software emulation under the platform: QEMU's TCG directly, or the lab host (a Xen or KVM
+/// host that hvbench runs nested under TCG), where the same emulator runs everything beneath.
 fn tcg_cause(p: &PlatformFacts, what: &str) -> Option<Cause> {
-    is_tcg(p).then(|| {
-        cause(
+    if is_tcg(p) {
+        return Some(cause(
             format!("QEMU's software emulation (accel=tcg): {what}"),
             p,
             &["accel"],
+        ));
+    }
+    get(p, "lab").filter(|l| !l.trim().is_empty()).map(|_| {
+        cause(
+            format!("the hypervisor runs inside hvbench's emulated lab host, nested under QEMU's software emulation: {what}"),
+            p,
+            &["lab"],
         )
     })
 }

@@ -272,6 +272,21 @@ fn tcg_explains_expensive_kernel_paths() {
 }
 
 #[test]
+fn the_lab_explains_expensive_kernel_paths() {
+    let found = Lab::new()
+        .platform("host", &[])
+        .platform("kvm", &[("accel", "kvm"), ("lab", "kvm")])
+        .both("kvm", "cpu-int", "throughput", Higher, 1000.0, 900.0)
+        .both("kvm", "syscall", "latency", Lower, 100.0, 500.0)
+        .detect();
+    let text = only(&found, "kernel-path-cost").explanation();
+    assert!(
+        text.contains("emulated lab host") && text.contains("lab=kvm on kvm"),
+        "{text}"
+    );
+}
+
+#[test]
 fn latency_curve_diverging_beyond_the_tlb_points_at_huge_pages() {
     let mut lab = Lab::new()
         .platform("host", &[("thp.enabled", "always [madvise] never")])
