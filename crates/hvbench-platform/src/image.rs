@@ -11,7 +11,6 @@ use flate2::Compression;
 use hvbench_proto::AgentPlan;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The Debian metapackage whose dependency is the current cloud kernel.
 pub const CLOUD_KERNEL_META: &str = "linux-image-cloud-amd64";
@@ -119,40 +118,7 @@ fn fetch_kernel(pkg: &str, version: &str, dir: &Path) -> Result<()> {
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch)
         .map_err(PlatformError::io("cannot create a scratch directory"))?;
-    let run = |cmd: &mut Command, what: &str| -> Result<()> {
-        let out = cmd
-            .output()
-            .map_err(PlatformError::io(format!("cannot run {what}")))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(PlatformError::unavailable(
-                format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
-                "check the network and apt sources, or set `kernel = \"/path/to/vmlinuz\"` in [guest]",
-            ))
-        }
-    };
-    run(
-        Command::new("apt-get")
-            .current_dir(&scratch)
-            .args(["download", &format!("{pkg}={version}")]),
-        &format!("apt-get download {pkg}={version}"),
-    )?;
-    let deb = std::fs::read_dir(&scratch)
-        .map_err(PlatformError::io("cannot list the download directory"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "deb"))
-        .ok_or_else(|| {
-            PlatformError::unavailable(
-                "apt-get download produced no .deb",
-                "run `apt-get update` and retry",
-            )
-        })?;
-    let root = scratch.join("root");
-    run(
-        Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root),
-        "dpkg-deb -x",
-    )?;
+    let root = crate::apt::download_and_unpack(pkg, version, &scratch)?;
     let boot = root.join("boot");
     let entries: Vec<PathBuf> = std::fs::read_dir(&boot)
         .map_err(PlatformError::io(format!("the package {pkg} has no /boot")))?
@@ -437,6 +403,7 @@ fn guest_initramfs_with_modules(
 mod tests {
     use super::*;
     use hvbench_proto::PLAN_VERSION;
+    use std::process::Command;
 
     fn plan() -> AgentPlan {
         AgentPlan {
@@ -452,10 +419,10 @@ mod tests {
     #[test]
     fn cpio_is_readable_by_gnu_cpio() {
         // The real consumer is the kernel; GNU cpio reads the same newc format and lists it.
-        if Command::new("cpio").arg("--version").output().is_err() {
-            eprintln!("skipping: GNU cpio is not installed (apt-get install cpio)");
-            return;
-        }
+        assert!(
+            Command::new("cpio").arg("--version").output().is_ok(),
+            "GNU cpio is needed for this test: apt-get install cpio (scripts/setup.sh does)"
+        );
         let bytes = cpio_newc(&guest_entries(b"#!/bin/false\n", &plan()));
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("a.cpio");
