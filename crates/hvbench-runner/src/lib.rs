@@ -72,6 +72,20 @@ pub struct Outcome {
     pub trials_skipped: u32,
 }
 
+/// `[guest] timeout_s` limits one guest boot. The host agent boots nothing, so its trials get
+/// at least [`HOST_TRIAL_MIN_TIMEOUT`]: a guest timeout tuned tight to catch hung guests must
+/// not fail the baseline on a loaded machine. A hung host agent is still killed.
+fn trial_timeout(guest_timeout_s: u64, is_host: bool) -> Duration {
+    let t = Duration::from_secs(guest_timeout_s);
+    if is_host {
+        t.max(HOST_TRIAL_MIN_TIMEOUT)
+    } else {
+        t
+    }
+}
+
+const HOST_TRIAL_MIN_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The visiting order: for each round, a permutation of `0..platforms`, drawn from `seed`.
 pub fn schedule(platforms: usize, rounds: u32, seed: u64) -> Vec<Vec<usize>> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -326,7 +340,7 @@ impl Campaign {
                 let trial = store.start_trial(self.ids[i], round, guest, "baseline")?;
                 let req = TrialRequest {
                     plan: &agent_plan,
-                    timeout: Duration::from_secs(plan.guest.timeout_s),
+                    timeout: trial_timeout(plan.guest.timeout_s, guest == "host"),
                     console_log: Some(logs.join(format!("r{round}-{name}.log"))),
                 };
                 let mut sink = TrialSink {
@@ -469,6 +483,13 @@ impl TrialSink<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_trials_are_not_held_to_a_tight_guest_timeout() {
+        assert_eq!(trial_timeout(1, false), Duration::from_secs(1));
+        assert_eq!(trial_timeout(1, true), Duration::from_secs(60));
+        assert_eq!(trial_timeout(600, true), Duration::from_secs(600));
+    }
     use hvbench_proto::{encode, Better};
     use std::collections::BTreeMap;
 
