@@ -1,6 +1,7 @@
 //! Host mode: `hvbench-agent --plan FILE` as a plain process.
 
-use crate::{panics, peer, plan, run, Mode, AGENT_VERSION};
+use crate::{panics, peer, plan, run, stress, Mode, AGENT_VERSION};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::panic::catch_unwind;
@@ -19,6 +20,11 @@ usage: hvbench-agent --plan FILE    run an agent plan (JSON; `-` reads stdin), f
        hvbench-agent --peer ADDR [--peer-lifetime-s N]
                                     serve the network workloads' peer on a loopback ADDR
                                     (127.0.0.1:0 picks a port; the first stdout line says which)
+       hvbench-agent --stress KIND --duration-ms N [--param k=v ...]
+                                    run one stressor (an isolation experiment's aggressor) for
+                                    N ms, then print its rate as one `stress-KIND` sample;
+                                    KIND: cpu, mem-bandwidth (size_mib), cache (size_mib),
+                                    memory-bomb (max_mib), fork-bomb (max_children), disk (size_mib)
        hvbench-agent --version
        hvbench-agent --exit-now     exit 0 at once (what the fork-exec workload execs)
 As PID 1 (in a guest) it reads /hvbench/plan.json and powers off when done.";
@@ -33,6 +39,11 @@ pub enum Command {
         listen: String,
         lifetime: Duration,
     },
+    /// Run one stressor for `duration` and report its rate.
+    Stress {
+        stressor: stress::Stressor,
+        duration: Duration,
+    },
     Version,
     Help,
     /// Exit 0 at once: the child the `fork-exec` workload execs.
@@ -46,6 +57,9 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
     let mut command = None;
     let mut peer = None;
     let mut lifetime = peer::DEFAULT_LIFETIME;
+    let mut stress_kind = None;
+    let mut duration_ms = None;
+    let mut stress_params = BTreeMap::new();
     while let Some(arg) = args.next() {
         let text = arg.to_string_lossy();
         match text.as_ref() {
@@ -71,6 +85,40 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
                     .map_err(|_| "--peer-lifetime-s needs a number of seconds")?;
                 lifetime = Duration::from_secs(secs);
             }
+            "--stress" => {
+                let kind = args.next().ok_or_else(|| {
+                    format!("--stress needs a KIND: {}", stress::KINDS.join(", "))
+                })?;
+                stress_kind = Some(kind.to_string_lossy().into_owned());
+            }
+            "--duration-ms" => {
+                let n = args
+                    .next()
+                    .ok_or("--duration-ms needs a number of milliseconds")?;
+                let ms: u64 = n
+                    .to_string_lossy()
+                    .parse()
+                    .ok()
+                    .filter(|ms| (1..=stress::MAX_DURATION_MS).contains(ms))
+                    .ok_or_else(|| {
+                        format!(
+                            "--duration-ms needs a number of milliseconds from 1 to {}",
+                            stress::MAX_DURATION_MS
+                        )
+                    })?;
+                duration_ms = Some(ms);
+            }
+            "--param" => {
+                let pair = args.next().ok_or("--param needs NAME=VALUE")?;
+                let pair = pair.to_string_lossy();
+                let (k, v) = pair
+                    .split_once('=')
+                    .filter(|(k, _)| !k.is_empty())
+                    .ok_or_else(|| format!("--param needs NAME=VALUE, not `{pair}`"))?;
+                if stress_params.insert(k.to_string(), v.to_string()).is_some() {
+                    return Err(format!("--param {k} given twice"));
+                }
+            }
             "--version" | "-V" => command = Some(Command::Version),
             "--help" | "-h" => command = Some(Command::Help),
             "--exit-now" => command = Some(Command::ExitNow),
@@ -78,6 +126,22 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
                 Some(file) => plan = Some(PathBuf::from(file)),
                 None => return Err(format!("unexpected argument `{text}`")),
             },
+        }
+    }
+    if command.is_none() {
+        if let Some(kind) = stress_kind {
+            if plan.is_some() || peer.is_some() {
+                return Err("--stress does not go with --plan or --peer".to_string());
+            }
+            let ms = duration_ms.ok_or("--stress needs --duration-ms N")?;
+            let stressor = stress::Stressor::from_args(&kind, &stress_params)?;
+            return Ok(Command::Stress {
+                stressor,
+                duration: Duration::from_millis(ms),
+            });
+        }
+        if duration_ms.is_some() || !stress_params.is_empty() {
+            return Err("--duration-ms and --param go with --stress KIND".to_string());
         }
     }
     match (command, plan, peer) {
@@ -111,6 +175,29 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::ExitNow => EXIT_OK,
         Command::Run { plan } => run_file(plan),
         Command::Peer { listen, lifetime } => peer::main(&listen, lifetime),
+        Command::Stress { stressor, duration } => run_stress(&stressor, duration),
+    }
+}
+
+/// Run one stressor; frames on stdout. A stressor that could not run is a `Failed` frame and
+/// exit status 1.
+fn run_stress(stressor: &stress::Stressor, duration: Duration) -> i32 {
+    let outcome = catch_unwind(|| {
+        let stdout = io::stdout().lock();
+        stress::run_and_report(stressor, duration, stdout)
+    });
+    match outcome {
+        Ok(Ok(true)) => EXIT_OK,
+        Ok(Ok(false)) => EXIT_FAILURE,
+        Ok(Err(e)) => {
+            eprintln!("hvbench-agent: cannot write frames to stdout: {e}");
+            EXIT_FAILURE
+        }
+        Err(payload) => {
+            let _ = io::stdout().flush();
+            eprintln!("hvbench-agent: crashed: {}", panics::message(&*payload));
+            EXIT_FAILURE
+        }
     }
 }
 
@@ -181,5 +268,57 @@ mod tests {
         assert!(parse(&["--peer", "x", "--plan", "p"])
             .unwrap_err()
             .contains("do not go together"));
+    }
+
+    #[test]
+    fn stress_arguments() {
+        assert_eq!(
+            parse(&[
+                "--stress",
+                "cache",
+                "--duration-ms",
+                "250",
+                "--param",
+                "size_mib=8"
+            ]),
+            Ok(Command::Stress {
+                stressor: stress::Stressor::Cache { size_mib: 8 },
+                duration: Duration::from_millis(250)
+            })
+        );
+        assert!(parse(&["--stress", "cpu"])
+            .unwrap_err()
+            .contains("--duration-ms"));
+        assert!(parse(&["--stress", "net", "--duration-ms", "10"])
+            .unwrap_err()
+            .contains("unknown stress kind `net`"));
+        assert!(parse(&["--stress", "cpu", "--duration-ms", "0"])
+            .unwrap_err()
+            .contains("from 1"));
+        assert!(
+            parse(&["--stress", "cpu", "--duration-ms", "9", "--param", "x"])
+                .unwrap_err()
+                .contains("NAME=VALUE")
+        );
+        assert!(parse(&[
+            "--stress",
+            "disk",
+            "--duration-ms",
+            "9",
+            "--param",
+            "size_mib=1",
+            "--param",
+            "size_mib=2"
+        ])
+        .unwrap_err()
+        .contains("twice"));
+        assert!(
+            parse(&["--stress", "cpu", "--duration-ms", "9", "--plan", "p"])
+                .unwrap_err()
+                .contains("does not go with")
+        );
+        assert!(parse(&["--plan", "p", "--duration-ms", "9"])
+            .unwrap_err()
+            .contains("go with --stress"));
     }
 }

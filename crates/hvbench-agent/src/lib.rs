@@ -26,6 +26,7 @@ pub mod panics;
 pub mod peer;
 pub mod plan;
 pub mod run;
+pub mod stress;
 pub mod workloads;
 
 pub use frames::FrameWriter;

@@ -21,7 +21,7 @@ pub mod net;
 mod page_fault;
 mod pipe_switch;
 mod port_io;
-mod process;
+pub(crate) mod process;
 mod rng;
 mod syscall;
 mod timer_overshoot;
