@@ -5,11 +5,14 @@
 //! noisy); what is asserted is that each workload ran, and ran where it may: port I/O only in
 //! the guest, recorded as skipped on the host.
 
+mod common;
+use common::{require_qemu, text};
+
 use hvbench_proto::catalog;
 use hvbench_store::Store;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// Every workload of the battery, with settings small enough for a TCG guest.
 const BATTERY: &str = r#"
@@ -89,22 +92,6 @@ name = "cpuid"
 [[workload]]
 name = "port-io"
 "#;
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn require_qemu() {
-    let ok = Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(ok, "qemu-system-x86_64 is needed for the guest tests: apt-get install qemu-system-x86 (see .ci/run)");
-}
 
 /// Whether this machine lets a process use two CPUs (futex-wake needs them on the host).
 fn host_has_two_cpus() -> bool {

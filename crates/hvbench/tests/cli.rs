@@ -3,41 +3,18 @@
 //! emulated timings are slow and noisy. What is asserted is what a user would notice: samples
 //! arrive from every platform, facts say what really ran, failures are recorded, exit codes.
 
+mod common;
+use common::{hvbench, require_qemu, text};
+
 use hvbench_platform::kvm;
 use hvbench_store::Store;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn hvbench(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hvbench"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run hvbench")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use std::process::Command;
 
 fn write_spec(dir: &Path, name: &str, body: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, body).unwrap();
     p
-}
-
-/// QEMU is a hard requirement of these tests: `.ci/run` installs it. Say so plainly if it is
-/// missing rather than failing somewhere deep inside.
-fn require_qemu() {
-    let ok = Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(ok, "qemu-system-x86_64 is needed for the guest tests: apt-get install qemu-system-x86 (see .ci/run)");
 }
 
 const SMALL_GUEST: &str = r#"

@@ -3,6 +3,9 @@
 //! console full of garbage, a QEMU that cannot start, and a store on a full disk. Host-platform
 //! runs wherever a guest is not the point (they take seconds); a TCG guest where it is.
 
+mod common;
+use common::{require_qemu, text};
+
 use hvbench_proto::{encode, Better, Message};
 use hvbench_store::{RunStatus, Store};
 use std::collections::BTreeMap;
@@ -33,15 +36,6 @@ fn spawn_hvbench_to(args: &[&str], cwd: &Path, stderr: &Path) -> Child {
         .stderr(err)
         .spawn()
         .expect("start hvbench")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status: {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn signal(pid: u32, sig: &str) {
@@ -475,18 +469,6 @@ fn a_console_flooded_with_garbage_keeps_the_good_frames_and_reports_the_bad() {
         "{bad:#?}"
     );
     assert_eq!(store.trials(1).unwrap()[0].status, "ok");
-}
-
-/// QEMU is needed for the guest faults; `.ci/run` installs it.
-fn require_qemu() {
-    let ok = Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "qemu-system-x86_64 is needed for the guest tests: apt-get install qemu-system-x86"
-    );
 }
 
 fn guest_spec(dir: &Path, vm: &str, with_host: bool) -> PathBuf {

@@ -6,25 +6,12 @@
 //! the test says so and skips, except under CI (`CI` set), where it must be there.
 //! `HVBENCH_SCREENSHOT=PATH` keeps the screenshot (docs/report.png is made this way).
 
+mod common;
+use common::{hvbench, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn hvbench(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hvbench"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run hvbench")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 const SPEC: &str = r#"
 name = "html"

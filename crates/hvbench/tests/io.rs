@@ -4,35 +4,12 @@
 //! Timings are never asserted; units, directions, the platforms samples came from, and the
 //! facts that explain them are.
 
+mod common;
+use common::{hvbench, require_qemu, text};
+
 use hvbench_store::Store;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn hvbench(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hvbench"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run hvbench")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// QEMU is a hard requirement of the guest tests (`.ci/run` installs it).
-fn require_qemu() {
-    let ok = Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(ok, "qemu-system-x86_64 is needed for the guest tests: apt-get install qemu-system-x86 (see .ci/run)");
-}
 
 /// Short windows, small regions: the point is that every path works, not what it measures.
 const IO_SPEC: &str = r#"name = "io"

@@ -5,26 +5,12 @@
 //! The first run builds the lab (debootstrap; needs root and the network to Debian's archive),
 //! later runs use `~/.cache/hvbench/lab`. `.ci/run` runs as root with debootstrap installed.
 
+mod common;
+use common::{hvbench, text};
+
 use hvbench_store::Store;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn hvbench(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hvbench"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run hvbench")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 const LAB_SPEC: &str = r#"
 repetitions = 1
