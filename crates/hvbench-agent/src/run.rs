@@ -236,6 +236,7 @@ mod tests {
             min_window_ms: 20,
             workloads,
             peer: None,
+            stress: None,
         }
     }
 
@@ -469,6 +470,7 @@ mod tests {
             samples: 1,
             min_window_ms: 5,
             peer: Some(peer.clone()),
+            stress: None,
             ..tiny_plan(vec![
                 request(
                     "disk-rand-read",

@@ -413,6 +413,7 @@ mod tests {
             min_window_ms: 10,
             workloads: vec![],
             peer: None,
+            stress: None,
         }
     }
 

@@ -926,6 +926,7 @@ mod tests {
                 min_window_ms: 10,
                 workloads: vec![],
                 peer: None,
+                stress: None,
             },
         };
         let text = serde_json::to_string(&job).unwrap();

@@ -728,6 +728,7 @@ mod tests {
             min_window_ms: 1,
             workloads: vec![req("syscall", None), req("net-rr", None)],
             peer: None,
+            stress: None,
         };
         assert_eq!(disk_mib_needed(&plan), None);
         plan.workloads.push(req("disk-fsync", None));

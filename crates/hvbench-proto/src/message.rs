@@ -41,6 +41,41 @@ pub enum Message {
     /// Last frame of every agent run: `samples` counts every `Sample` frame sent, warm-ups
     /// included, and `failures` every `Failed` frame, so the host can check nothing was lost.
     Done { samples: u32, failures: u32 },
+    /// Isolation experiments: what happened to one of the co-scheduled agent runs (the victim
+    /// or an aggressor) of a cell, written by the host-side co-scheduler (`hvbench`, or
+    /// `hvbench lab-exec` inside an emulated lab host), never by an agent.
+    Instance {
+        /// `victim`, or `aggressor1`, `aggressor2`, ...
+        instance: String,
+        /// Milliseconds since the cell started, on the co-scheduler's monotonic clock: the
+        /// instances of one cell share it, so their windows can be compared for overlap.
+        at_ms: u64,
+        event: InstanceEvent,
+    },
+}
+
+/// One event of an isolation cell's instance ([`Message::Instance`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum InstanceEvent {
+    /// The instance was launched (its guest starts booting, or its process starts).
+    Started {
+        /// What the co-scheduler applied to it: CPU set, cgroup or scheduler weight and cap.
+        #[serde(default)]
+        placement: BTreeMap<String, String>,
+    },
+    /// A frame from the instance's agent.
+    Frame { message: Box<Message> },
+    /// A console line that looked like a frame but could not be trusted.
+    Bad { error: String, excerpt: String },
+    /// The instance ended. `stopped`: the co-scheduler ended it (an aggressor once the victim
+    /// was done); otherwise it ended on its own, and `reason` says why when it failed.
+    Ended {
+        ok: bool,
+        stopped: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
 /// The first line an `hvbench-agent --peer` prints on stdout, followed by the address it
@@ -68,15 +103,36 @@ pub struct AgentPlan {
     /// driver, never by the experiment file; absent when the plan has no network workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<String>,
+    /// An aggressor's plan: run this stressor instead of workloads (`workloads` is then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stress: Option<StressPlan>,
 }
 
 impl AgentPlan {
-    /// Whether any workload of the plan needs `device` from the platform.
+    /// Whether any workload of the plan (or its stressor) needs `device` from the platform.
     pub fn needs(&self, device: Device) -> bool {
         self.workloads.iter().any(|w| {
             crate::catalog::workload(&w.name).is_some_and(|d| d.devices().contains(&device))
-        })
+        }) || self
+            .stress
+            .as_ref()
+            .is_some_and(|s| crate::catalog::stressor_devices(&s.kind).contains(&device))
     }
+}
+
+/// One stressor run as an aggressor: it loads its resource until `duration_ms` is over or the
+/// agent gets SIGTERM, and sends one `Sample` (workload `stress-KIND`, metric `throughput`)
+/// per `report_ms` of work, so the host sees the aggressor's rate over time and knows it is alive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StressPlan {
+    /// One of [`crate::catalog::STRESSORS`].
+    pub kind: String,
+    /// Parameters as the agent's `--param k=v` takes them; checked by the agent.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    pub duration_ms: u64,
+    pub report_ms: u64,
 }
 
 /// One workload and its parameters, already validated against the [`crate::catalog`].
@@ -127,6 +183,7 @@ mod tests {
                 },
             ],
             peer: None,
+            stress: None,
         };
         assert_eq!(plan.workloads[0].label(), "syscall");
         assert_eq!(plan.workloads[1].label(), "mem-bandwidth[kernel=copy]");
@@ -151,10 +208,54 @@ mod tests {
                 params: BTreeMap::new(),
             }],
             peer: Some("127.0.0.1:5201".into()),
+            stress: None,
         };
         let text = serde_json::to_string(&plan).unwrap();
         assert!(text.contains(r#""peer":"127.0.0.1:5201""#), "{text}");
         assert_eq!(serde_json::from_str::<AgentPlan>(&text).unwrap(), plan);
         assert!(plan.needs(Device::Network) && !plan.needs(Device::Disk));
+    }
+
+    #[test]
+    fn stress_plans_and_instance_events_round_trip() {
+        let plan = AgentPlan {
+            version: PLAN_VERSION,
+            warmup: 0,
+            samples: 1,
+            min_window_ms: 1,
+            workloads: vec![],
+            peer: None,
+            stress: Some(StressPlan {
+                kind: "disk".into(),
+                params: BTreeMap::from([("size_mib".into(), "64".into())]),
+                duration_ms: 60_000,
+                report_ms: 500,
+            }),
+        };
+        let text = serde_json::to_string(&plan).unwrap();
+        assert_eq!(serde_json::from_str::<AgentPlan>(&text).unwrap(), plan);
+        assert!(plan.needs(Device::Disk) && !plan.needs(Device::Network));
+        let m = Message::Instance {
+            instance: "aggressor1".into(),
+            at_ms: 1234,
+            event: InstanceEvent::Frame {
+                message: Box::new(Message::Log {
+                    message: "hi".into(),
+                }),
+            },
+        };
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<Message>(&text).unwrap(), m);
+        let m = Message::Instance {
+            instance: "victim".into(),
+            at_ms: 9,
+            event: InstanceEvent::Ended {
+                ok: false,
+                stopped: false,
+                reason: Some("guest died".into()),
+            },
+        };
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<Message>(&text).unwrap(), m);
     }
 }

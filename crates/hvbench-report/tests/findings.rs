@@ -86,6 +86,7 @@ impl Run {
                 value: center * (1.0 + f64::from((round * 7) % 11) / 500.0 - 0.01),
                 iterations: 100,
                 elapsed_ns: 1_000_000,
+                at_ms: None,
             });
         }
         self

@@ -96,6 +96,7 @@ impl Fixture {
                     },
                     iterations: 1000,
                     elapsed_ns: 1_000_000,
+                    at_ms: None,
                 });
             }
         }

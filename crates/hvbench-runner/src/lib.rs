@@ -435,6 +435,7 @@ impl TrialSink<'_> {
                         value,
                         iterations,
                         elapsed_ns,
+                        at_ms: None,
                     },
                 )?;
                 if !warmup {
@@ -474,7 +475,9 @@ impl TrialSink<'_> {
                     &format!("untrusted frame ignored: {error}; it began: {excerpt}"),
                 )?;
             }
-            Event::Frame(Message::Log { .. }) | Event::Frame(Message::Done { .. }) => {}
+            Event::Frame(Message::Log { .. })
+            | Event::Frame(Message::Done { .. })
+            | Event::Frame(Message::Instance { .. }) => {}
         }
         Ok(())
     }
@@ -682,6 +685,7 @@ mod tests {
                     value: 1.0,
                     iterations: 1,
                     elapsed_ns: 1,
+                    at_ms: None,
                 },
             )
             .unwrap();

@@ -86,8 +86,12 @@ pub struct Plan {
     pub guest: GuestSpec,
     /// In file order.
     pub platforms: Vec<PlatformSpec>,
-    /// In file order; run in this order within each agent run.
+    /// In file order; run in this order within each agent run. May be empty when the
+    /// experiment has isolation scenarios: then there are no battery trials.
     pub workloads: Vec<WorkloadSpec>,
+    /// `[[isolation]]` scenarios, in file order.
+    #[serde(default)]
+    pub isolation: Vec<IsolationSpec>,
     /// The spec text verbatim, stored with the run.
     pub source: String,
 }
@@ -384,6 +388,73 @@ impl WorkloadSpec {
     }
 }
 
+/// One `[[isolation]]` scenario (DESIGN.md, "Isolation experiments"): a victim measured alone
+/// and beside aggressors, one stressor kind at a time, on each of its platforms.
+///
+/// Its cells are: one no-stress baseline (`<name>/none`) and one cell per stressor and
+/// placement (`<name>/<stressor>/<placement>`), each a scenario of its own in the store,
+/// every one visited once per round in the campaign's random order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IsolationSpec {
+    /// Unique among the scenarios, [a-z0-9-]+, 1..=32 characters.
+    pub name: String,
+    /// The victim's workloads, with resolved parameters and ids as in [[workload]].
+    pub victim: Vec<WorkloadSpec>,
+    /// One aggressor kind at a time, in file order; at least one.
+    pub stressors: Vec<StressorSpec>,
+    /// Aggressors started beside the victim, 1..=8 (default 1).
+    pub aggressors: u32,
+    /// Default both, shared first.
+    pub placements: Vec<Placement>,
+    /// The aggressors' CPU weight (cgroup `cpu.weight` 1..=10000 for host and QEMU; Xen
+    /// credit2 weight, where 100 maps to Xen's default 256). None: the platform's default.
+    pub aggressor_weight: Option<u32>,
+    /// The aggressors' CPU cap, % of one CPU (1..=6400): cgroup `cpu.max`, Xen credit2 cap.
+    pub aggressor_cap_pct: Option<u32>,
+    /// How long the victim waits after every aggressor reported its first window (0..=600000, default 2000).
+    pub settle_ms: u64,
+    /// The platforms the scenario runs on, in experiment order; default: all of them.
+    pub platforms: Vec<String>,
+}
+
+/// One stressor kind of a scenario and its parameters (`hvbench_proto::catalog::STRESSORS`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StressorSpec {
+    pub kind: String,
+    pub params: BTreeMap<String, u64>,
+}
+
+/// Where the aggressors run relative to the victim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// Victim and aggressors on the same host CPUs: they compete for them.
+    Shared,
+    /// The victim on its own CPUs, the aggressors on the others.
+    PinnedApart,
+}
+
+impl Placement {
+    pub const ALL: [Placement; 2] = [Placement::Shared, Placement::PinnedApart];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Placement::Shared => "shared",
+            Placement::PinnedApart => "pinned-apart",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Placement> {
+        Placement::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl fmt::Display for Placement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The stop-early rule of an experiment: at least `min_repetitions` rounds, at most
 /// `repetitions`, and stop once every median's 95% interval is at most `target_ci_pct` % of the
 /// median wide.
@@ -524,6 +595,7 @@ impl Plan {
                 })
                 .collect(),
             peer: None,
+            stress: None,
         }
     }
 

@@ -338,6 +338,7 @@ impl Validator<'_> {
             guest: guest.spec,
             platforms,
             workloads,
+            isolation: Vec::new(),
             source: text.to_string(),
         };
         Some(plan)

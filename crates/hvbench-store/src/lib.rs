@@ -118,6 +118,8 @@ pub struct NewSample<'a> {
     pub value: f64,
     pub iterations: u64,
     pub elapsed_ns: u64,
+    /// Isolation cells: when it arrived, ms since the cell started (see the schema).
+    pub at_ms: Option<u64>,
 }
 
 /// A stored sample with where it came from.
@@ -136,6 +138,10 @@ pub struct SampleRow {
     pub value: f64,
     pub iterations: u64,
     pub elapsed_ns: u64,
+    /// Isolation cells: when the sample arrived, ms since the cell started; its window is
+    /// `[at_ms - elapsed_ns / 1e6, at_ms]`. None outside isolation cells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<u64>,
 }
 
 /// Something that happened to a run beside its trials.
@@ -170,6 +176,8 @@ pub struct RunEvent {
 pub struct FinishedTrial {
     pub platform: String,
     pub round: u32,
+    pub guest: String,
+    pub scenario: String,
     pub ok: bool,
 }
 
@@ -323,13 +331,15 @@ impl Store {
     /// The trials of `run` that ended and stay ended: completed or failed, not interrupted.
     pub fn finished_trials(&self, run: RunId) -> Result<Vec<FinishedTrial>> {
         let mut st = self.conn.prepare(
-            "SELECT p.name, t.round, t.status FROM trials t JOIN platforms p ON p.id = t.platform_id
+            "SELECT p.name, t.round, t.status, t.guest, t.scenario FROM trials t JOIN platforms p ON p.id = t.platform_id
              WHERE p.run_id = ?1 AND t.status IN ('ok', 'failed') AND t.interrupted = 0 ORDER BY t.id",
         )?;
         let rows = st.query_map([run], |r| {
             Ok(FinishedTrial {
                 platform: r.get(0)?,
                 round: r.get(1)?,
+                guest: r.get(3)?,
+                scenario: r.get(4)?,
                 ok: r.get::<_, String>(2)? == "ok",
             })
         })?;
@@ -364,8 +374,8 @@ impl Store {
     /// stream cannot duplicate samples.
     pub fn insert_sample(&self, trial: TrialId, s: &NewSample<'_>) -> Result<()> {
         let mut st = self.conn.prepare_cached(
-            "INSERT INTO samples(trial_id, workload, metric, unit, better, warmup, idx, value, iterations, elapsed_ns)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
+            "INSERT INTO samples(trial_id, workload, metric, unit, better, warmup, idx, value, iterations, elapsed_ns, at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
         )?;
         st.execute(params![
             trial,
@@ -377,7 +387,8 @@ impl Store {
             s.index,
             s.value,
             s.iterations as i64,
-            s.elapsed_ns as i64
+            s.elapsed_ns as i64,
+            s.at_ms.map(|t| t as i64)
         ])?;
         Ok(())
     }
@@ -498,7 +509,7 @@ impl Store {
     pub fn samples(&self, run: RunId) -> Result<Vec<SampleRow>> {
         let mut st = self.conn.prepare(
             "SELECT p.name, t.guest, t.scenario, t.round, s.workload, s.metric, s.unit, s.better, s.warmup, s.idx,
-                    s.value, s.iterations, s.elapsed_ns
+                    s.value, s.iterations, s.elapsed_ns, s.at_ms
              FROM samples s JOIN trials t ON t.id = s.trial_id JOIN platforms p ON p.id = t.platform_id
              WHERE p.run_id = ?1
                AND NOT (t.interrupted = 1 AND EXISTS (SELECT 1 FROM trials r WHERE r.platform_id = t.platform_id
@@ -520,6 +531,7 @@ impl Store {
                 value: r.get(10)?,
                 iterations: r.get::<_, i64>(11)? as u64,
                 elapsed_ns: r.get::<_, i64>(12)? as u64,
+                at_ms: r.get::<_, Option<i64>>(13)?.map(|t| t as u64),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -578,6 +590,7 @@ mod tests {
             value,
             iterations: 10,
             elapsed_ns: 1000,
+            at_ms: None,
         }
     }
 

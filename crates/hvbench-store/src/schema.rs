@@ -75,6 +75,11 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT NOT NULL
      );
      CREATE INDEX run_events_by_run ON run_events(run_id);",
+    // 3: isolation experiments. `at_ms`: when a sample arrived, in milliseconds since its
+    // isolation cell started, on the clock the cell's instances share (NULL outside isolation
+    // cells); with `elapsed_ns` it places the sample's window, so the report can show that
+    // victim and aggressor windows overlapped.
+    "ALTER TABLE samples ADD COLUMN at_ms INTEGER;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
