@@ -1,5 +1,6 @@
 //! Host mode: `hvbench-agent --plan FILE` as a plain process.
 
+use crate::workloads::Env;
 use crate::{panics, peer, plan, run, stress, Mode, AGENT_VERSION};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -20,11 +21,15 @@ usage: hvbench-agent --plan FILE    run an agent plan (JSON; `-` reads stdin), f
        hvbench-agent --peer ADDR [--peer-lifetime-s N]
                                     serve the network workloads' peer on a loopback ADDR
                                     (127.0.0.1:0 picks a port; the first stdout line says which)
-       hvbench-agent --stress KIND --duration-ms N [--param k=v ...]
+       hvbench-agent --stress KIND --duration-ms N [--report-ms M] [--param k=v ...]
+                     [--peer-addr ADDR]
                                     run one stressor (an isolation experiment's aggressor) for
-                                    N ms, then print its rate as one `stress-KIND` sample;
+                                    N ms or until SIGTERM/SIGINT, and print its rate as one
+                                    `stress-KIND` sample per M ms (default: one at the end);
                                     KIND: cpu, mem-bandwidth (size_mib), cache (size_mib),
-                                    memory-bomb (max_mib), fork-bomb (max_children), disk (size_mib)
+                                    memory-bomb (max_mib), fork-bomb (max_children), disk (size_mib),
+                                    net (streams; needs --peer-addr, the loopback ADDRESS:PORT of
+                                    an `hvbench-agent --peer`)
        hvbench-agent --version
        hvbench-agent --exit-now     exit 0 at once (what the fork-exec workload execs)
 As PID 1 (in a guest) it reads /hvbench/plan.json and powers off when done.";
@@ -39,10 +44,12 @@ pub enum Command {
         listen: String,
         lifetime: Duration,
     },
-    /// Run one stressor for `duration` and report its rate.
+    /// Run one stressor on `schedule` (or until SIGTERM) and report its rate per window.
     Stress {
         stressor: stress::Stressor,
-        duration: Duration,
+        schedule: stress::Schedule,
+        /// `--peer-addr`: the peer of the `net` stressor.
+        peer: Option<String>,
     },
     Version,
     Help,
@@ -59,6 +66,8 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
     let mut lifetime = peer::DEFAULT_LIFETIME;
     let mut stress_kind = None;
     let mut duration_ms = None;
+    let mut report_ms = None;
+    let mut peer_addr = None;
     let mut stress_params = BTreeMap::new();
     while let Some(arg) = args.next() {
         let text = arg.to_string_lossy();
@@ -108,6 +117,30 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
                     })?;
                 duration_ms = Some(ms);
             }
+            "--report-ms" => {
+                let n = args
+                    .next()
+                    .ok_or("--report-ms needs a number of milliseconds")?;
+                let ms: u64 = n
+                    .to_string_lossy()
+                    .parse()
+                    .ok()
+                    .filter(|ms| (stress::MIN_REPORT_MS..=stress::MAX_DURATION_MS).contains(ms))
+                    .ok_or_else(|| {
+                        format!(
+                            "--report-ms needs a number of milliseconds from {} to {}",
+                            stress::MIN_REPORT_MS,
+                            stress::MAX_DURATION_MS
+                        )
+                    })?;
+                report_ms = Some(ms);
+            }
+            "--peer-addr" => {
+                let addr = args
+                    .next()
+                    .ok_or("--peer-addr needs ADDRESS:PORT, such as 127.0.0.1:5201")?;
+                peer_addr = Some(addr.to_string_lossy().into_owned());
+            }
             "--param" => {
                 let pair = args.next().ok_or("--param needs NAME=VALUE")?;
                 let pair = pair.to_string_lossy();
@@ -135,13 +168,31 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
             }
             let ms = duration_ms.ok_or("--stress needs --duration-ms N")?;
             let stressor = stress::Stressor::from_args(&kind, &stress_params)?;
+            match (&stressor, &peer_addr) {
+                (stress::Stressor::Net { .. }, None) => {
+                    return Err("--stress net needs --peer-addr ADDRESS:PORT".to_string())
+                }
+                (stress::Stressor::Net { .. }, Some(_)) | (_, None) => {}
+                (_, Some(_)) => return Err("--peer-addr goes with --stress net".to_string()),
+            }
             return Ok(Command::Stress {
                 stressor,
-                duration: Duration::from_millis(ms),
+                schedule: stress::Schedule {
+                    duration: Duration::from_millis(ms),
+                    report: report_ms.map(Duration::from_millis),
+                },
+                peer: peer_addr,
             });
         }
-        if duration_ms.is_some() || !stress_params.is_empty() {
-            return Err("--duration-ms and --param go with --stress KIND".to_string());
+        if duration_ms.is_some()
+            || report_ms.is_some()
+            || peer_addr.is_some()
+            || !stress_params.is_empty()
+        {
+            return Err(
+                "--duration-ms, --report-ms, --peer-addr and --param go with --stress KIND"
+                    .to_string(),
+            );
         }
     }
     match (command, plan, peer) {
@@ -175,16 +226,25 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::ExitNow => EXIT_OK,
         Command::Run { plan } => run_file(plan),
         Command::Peer { listen, lifetime } => peer::main(&listen, lifetime),
-        Command::Stress { stressor, duration } => run_stress(&stressor, duration),
+        Command::Stress {
+            stressor,
+            schedule,
+            peer,
+        } => run_stress(&stressor, schedule, peer.as_deref()),
     }
 }
 
-/// Run one stressor; frames on stdout. A stressor that could not run is a `Failed` frame and
-/// exit status 1.
-fn run_stress(stressor: &stress::Stressor, duration: Duration) -> i32 {
+/// Run one stressor until its duration is over or SIGTERM/SIGINT; frames on stdout. A
+/// stressor that could not run (or failed while running) is a `Failed` frame and exit status 1.
+fn run_stress(stressor: &stress::Stressor, schedule: stress::Schedule, peer: Option<&str>) -> i32 {
+    if let Err(e) = stress::stop::install_handlers() {
+        eprintln!("hvbench-agent: cannot handle SIGTERM: {e}");
+        return EXIT_FAILURE;
+    }
     let outcome = catch_unwind(|| {
         let stdout = io::stdout().lock();
-        stress::run_and_report(stressor, duration, stdout)
+        let env = Env { peer };
+        stress::run_and_report(stressor, &env, schedule, stress::stop::flag(), stdout)
     });
     match outcome {
         Ok(Ok(true)) => EXIT_OK,
@@ -209,6 +269,13 @@ fn run_file(path: PathBuf) -> i32 {
             return EXIT_USAGE;
         }
     };
+    // An aggressor runs until SIGTERM, and must still clean up and send `Done` then.
+    if plan.stress.is_some() {
+        if let Err(e) = stress::stop::install_handlers() {
+            eprintln!("hvbench-agent: cannot handle SIGTERM: {e}");
+            return EXIT_FAILURE;
+        }
+    }
     let outcome = catch_unwind(|| {
         let stdout = io::stdout().lock();
         run::run_plan(&plan, Mode::Host, stdout)
@@ -283,15 +350,62 @@ mod tests {
             ]),
             Ok(Command::Stress {
                 stressor: stress::Stressor::Cache { size_mib: 8 },
-                duration: Duration::from_millis(250)
+                schedule: stress::Schedule {
+                    duration: Duration::from_millis(250),
+                    report: None
+                },
+                peer: None
             })
         );
+        assert_eq!(
+            parse(&[
+                "--stress",
+                "net",
+                "--duration-ms",
+                "60000",
+                "--report-ms",
+                "500",
+                "--peer-addr",
+                "127.0.0.1:5201",
+                "--param",
+                "streams=4"
+            ]),
+            Ok(Command::Stress {
+                stressor: stress::Stressor::Net { streams: 4 },
+                schedule: stress::Schedule {
+                    duration: Duration::from_millis(60_000),
+                    report: Some(Duration::from_millis(500))
+                },
+                peer: Some("127.0.0.1:5201".into())
+            })
+        );
+        assert!(parse(&["--stress", "net", "--duration-ms", "10"])
+            .unwrap_err()
+            .contains("needs --peer-addr"));
+        assert!(parse(&[
+            "--stress",
+            "cpu",
+            "--duration-ms",
+            "10",
+            "--peer-addr",
+            "127.0.0.1:1"
+        ])
+        .unwrap_err()
+        .contains("goes with --stress net"));
+        assert!(
+            parse(&["--stress", "cpu", "--duration-ms", "10", "--report-ms", "5"])
+                .unwrap_err()
+                .contains("from 10")
+        );
+        assert!(parse(&["--plan", "p", "--report-ms", "100"])
+            .unwrap_err()
+            .contains("go with --stress"));
         assert!(parse(&["--stress", "cpu"])
             .unwrap_err()
             .contains("--duration-ms"));
-        assert!(parse(&["--stress", "net", "--duration-ms", "10"])
+        assert!(parse(&["--stress", "network", "--duration-ms", "10"])
             .unwrap_err()
-            .contains("unknown stress kind `net`"));
+            .contains("unknown stress kind `network`"));
         assert!(parse(&["--stress", "cpu", "--duration-ms", "0"])
             .unwrap_err()
             .contains("from 1"));

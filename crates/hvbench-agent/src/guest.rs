@@ -7,7 +7,7 @@
 use crate::facts::Facts;
 use crate::frames::FrameWriter;
 use crate::plan::{self, GUEST_PLAN_PATH};
-use crate::{kmod, netif, panics, run, Mode};
+use crate::{kmod, netif, panics, run, stress, Mode};
 use hvbench_proto::Message;
 use std::ffi::CString;
 use std::io::{self, Write};
@@ -68,7 +68,14 @@ fn run_guest<W: Write>(
         frames.log(note.as_str())?;
     }
     match plan {
-        Ok(plan) => run::run_workloads(&plan, frames)?,
+        Ok(plan) => {
+            if plan.stress.is_some() {
+                if let Err(e) = stress::stop::install_handlers() {
+                    frames.log(format!("cannot handle SIGTERM: {e}"))?;
+                }
+            }
+            run::run_planned(&plan, frames)?
+        }
         Err(e) => frames.failed("plan", e.to_string())?,
     }
     run::finish(frames).map(drop)

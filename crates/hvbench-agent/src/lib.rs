@@ -10,8 +10,10 @@
 //!   ([`peer::main`]), started by the platform driver for a trial.
 //!
 //! Either way one run writes `Hello`, `Facts`, the workloads' samples (or failures) and `Done`
-//! ([`run::run_plan`]). A host that wants to run a plan in-process can call [`run::run_plan`]
-//! with any [`std::io::Write`].
+//! ([`run::run_plan`]); an isolation experiment's aggressor (a plan with `stress`) writes its
+//! stressor's periodic samples instead, until its duration is over or SIGTERM ([`stress`]). A
+//! host that wants to run a plan in-process can call [`run::run_plan`] with any
+//! [`std::io::Write`].
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 

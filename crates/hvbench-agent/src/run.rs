@@ -1,9 +1,10 @@
-//! One agent run: `Hello`, `Facts`, each workload's windows (or its failure), `Done`.
+//! One agent run: `Hello`, `Facts`, each workload's windows (or its failure), `Done`. An
+//! aggressor's run (a plan with `stress`) has its stressor's windows instead ([`crate::stress`]).
 
 use crate::frames::FrameWriter;
 use crate::harness::{self, Window};
 use crate::workloads::{self, Workload};
-use crate::{facts, panics, Mode, AGENT_VERSION};
+use crate::{facts, panics, stress, Mode, AGENT_VERSION};
 use hvbench_proto::{AgentPlan, Message, WorkloadDef, WorkloadRequest};
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -23,7 +24,7 @@ pub struct RunSummary {
 pub fn run_plan<W: Write>(plan: &AgentPlan, mode: Mode, out: W) -> io::Result<RunSummary> {
     let mut frames = FrameWriter::new(out);
     start(mode, &mut frames)?;
-    run_workloads(plan, &mut frames)?;
+    run_planned(plan, &mut frames)?;
     finish(&mut frames)
 }
 
@@ -45,6 +46,22 @@ pub fn start<W: Write>(mode: Mode, frames: &mut FrameWriter<W>) -> io::Result<()
     frames.send(&Message::Facts {
         facts: facts::collect(mode),
     })
+}
+
+/// What the plan asks for between `Facts` and `Done`: its stressor, until its duration is
+/// over or [`stress::stop::flag`] is set, when it is an aggressor's plan (its workloads, if
+/// any, are ignored); otherwise its workloads. Installing the signal handlers that set the
+/// flag is the caller's ([`stress::stop::install_handlers`]).
+pub fn run_planned<W: Write>(plan: &AgentPlan, frames: &mut FrameWriter<W>) -> io::Result<()> {
+    match &plan.stress {
+        Some(aggressor) => stress::run_aggressor(
+            aggressor,
+            plan.peer.as_deref(),
+            stress::stop::flag(),
+            frames,
+        ),
+        None => run_workloads(plan, frames),
+    }
 }
 
 /// Every workload of the plan, in order.
@@ -596,6 +613,40 @@ mod tests {
         assert!(metrics.contains(&"latency@16KiB") && metrics.contains(&"latency@1MiB"));
         // Windows are numbered per metric, so (workload, metric, index) stays unique.
         assert!(per_metric.values().all(|idx| idx == &[0, 1]));
+    }
+
+    #[test]
+    fn an_aggressor_plan_runs_its_stressor_not_its_workloads() {
+        let plan = AgentPlan {
+            stress: Some(hvbench_proto::StressPlan {
+                kind: "cpu".into(),
+                params: Default::default(),
+                duration_ms: 250,
+                report_ms: 100,
+            }),
+            ..tiny_plan(vec![request("syscall", &[])])
+        };
+        let (summary, messages) = run(&plan);
+        assert!(matches!(&messages[0], Message::Hello { .. }));
+        assert!(matches!(&messages[1], Message::Facts { .. }));
+        let labels: Vec<&str> = messages
+            .iter()
+            .filter_map(|m| match m {
+                Message::Sample { workload, .. } => Some(workload.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            (2..=4).contains(&labels.len()) && labels.iter().all(|l| *l == "stress-cpu"),
+            "{messages:?}"
+        );
+        assert_eq!(
+            summary,
+            RunSummary {
+                samples: labels.len() as u32,
+                failures: 0
+            }
+        );
     }
 
     #[test]

@@ -32,11 +32,33 @@
 //! cpu = "max"               # qemu only; default: host with kvm, max with tcg
 //! disk_cache = "none"       # qemu only: the scratch disk's cache mode; default none
 //!
-//! [[workload]]
+//! [[workload]]             # the battery; may be left out when there is an [[isolation]]
 //! name = "mem-bandwidth"    # one of hvbench_proto::catalog::WORKLOADS
 //! kernel = "triad"          # every other key is a parameter of the workload
 //! size_mib = 64
+//!
+//! [[isolation]]             # optional: victim measured alone and beside aggressors
+//! name = "noisy"            # required, unique among the scenarios, [a-z0-9-]+, 1..=32 characters
+//! victim = ["cpu-int", { name = "mem-bandwidth", kernel = "triad" }]
+//!                           # required, non-empty: workload names (default parameters) or tables
+//!                           # like a [[workload]]; checked, and given ids, as the battery is
+//! stressors = ["cpu", { kind = "disk", size_mib = 64 }]
+//!                           # required, non-empty: kinds of hvbench_proto::catalog::STRESSORS, or
+//!                           # tables { kind = ..., <integer parameters of the kind> }; the same
+//!                           # kind with the same parameters only once
+//! aggressors = 1            # aggressors beside the victim in each stress cell; 1..=8; default 1
+//! placements = ["shared", "pinned-apart"]
+//!                           # shared: same CPUs; pinned-apart: different CPUs (needs 2, checked
+//!                           # where it runs); non-empty, no duplicates; default both, in this order
+//! aggressor_weight = 100    # optional: the aggressors' CPU weight, 1..=10000 (cgroup cpu.weight;
+//!                           # Xen credit2, 100 mapping to Xen's 256)
+//! aggressor_cap_pct = 50    # optional: the aggressors' CPU cap in % of one CPU, 1..=6400
+//! settle_ms = 2000          # wait after every aggressor reported; 0..=600000; default 2000
+//! platforms = ["host", "qemu"]  # optional, names of [[platform]]s, no duplicates; default: all
 //! ```
+//!
+//! Without `[[workload]]` there are no battery trials; an experiment needs at least one
+//! `[[workload]]` or `[[isolation]]`.
 //!
 //! # Workload ids
 //!
@@ -50,6 +72,23 @@
 //!
 //! Listing the same workload twice with the same resolved parameters is an error (it would
 //! measure the same thing twice; raise `samples` instead), so these ids are always unique.
+//! A victim's workloads get ids by the same rule, within the victim's list.
+//!
+//! # Isolation cells
+//!
+//! Each `[[isolation]]` scenario runs as cells ([`IsolationSpec::cells`]), each stored as a
+//! scenario of its own and visited once per round on each of the scenario's platforms:
+//!
+//! - `<name>/none`: the baseline, the victim alone;
+//! - then for each stressor in file order, and each placement in order,
+//!   `<name>/<label>/<placement>`: the victim beside `aggressors` aggressors running that
+//!   stressor, e.g. `noisy/cpu/shared`, `noisy/cpu/pinned-apart`.
+//!
+//! A stressor's label is its kind (`cpu`) when the kind is listed once; otherwise, as for
+//! workload ids, the kind followed by the parameters whose values differ between the entries of
+//! that kind, in parameter-name order, `default` standing for a parameter an entry leaves out:
+//! `disk[size_mib=64]` and `disk[size_mib=default]` for `"disk"` and
+//! `{ kind = "disk", size_mib = 64 }`.
 
 mod diag;
 mod render;
@@ -58,9 +97,9 @@ mod validate;
 
 pub use diag::{Diagnostic, SpecError};
 
-use hvbench_proto::{AgentPlan, WorkloadRequest, PLAN_VERSION};
+use hvbench_proto::{AgentPlan, StressPlan, WorkloadRequest, PLAN_VERSION};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -396,9 +435,9 @@ impl WorkloadSpec {
 /// every one visited once per round in the campaign's random order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IsolationSpec {
-    /// Unique among the scenarios, [a-z0-9-]+, 1..=32 characters.
+    /// Unique among the scenarios, `[a-z0-9-]+`, 1..=32 characters.
     pub name: String,
-    /// The victim's workloads, with resolved parameters and ids as in [[workload]].
+    /// The victim's workloads, with resolved parameters and ids as in `[[workload]]`.
     pub victim: Vec<WorkloadSpec>,
     /// One aggressor kind at a time, in file order; at least one.
     pub stressors: Vec<StressorSpec>,
@@ -417,11 +456,164 @@ pub struct IsolationSpec {
     pub platforms: Vec<String>,
 }
 
+impl IsolationSpec {
+    /// The scenario's cells, in this order: the baseline `<name>/none`, then for each
+    /// stressor in order and each placement in order `<name>/<label>/<placement>`; see the crate
+    /// documentation ("Isolation cells") for the labels.
+    pub fn cells(&self) -> Vec<IsolationCell> {
+        let mut cells = vec![IsolationCell {
+            scenario: format!("{}/none", self.name),
+            stressor: None,
+            placement: None,
+        }];
+        for (stressor, label) in self.stressors.iter().zip(self.stressor_labels()) {
+            for &placement in &self.placements {
+                cells.push(IsolationCell {
+                    scenario: format!("{}/{label}/{placement}", self.name),
+                    stressor: Some(stressor.clone()),
+                    placement: Some(placement),
+                });
+            }
+        }
+        cells
+    }
+
+    /// Each stressor's label in cell names, in order: its kind, or when the kind is listed more
+    /// than once, `kind[param=value,...]` with the parameters that differ.
+    pub fn stressor_labels(&self) -> Vec<String> {
+        let keyed: Vec<(&str, BTreeMap<String, String>)> = self
+            .stressors
+            .iter()
+            .map(|s| {
+                let params = s
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_string()))
+                    .collect();
+                (s.kind.as_str(), params)
+            })
+            .collect();
+        distinct_labels(&keyed)
+    }
+
+    /// What the victim's agent is asked to do in every cell: its workloads with the plan's
+    /// warm-up, samples and window.
+    pub fn victim_plan(&self, plan: &Plan) -> AgentPlan {
+        plan.agent_plan_for(&self.victim)
+    }
+
+    /// The plan's platforms this scenario runs on, in experiment order.
+    pub fn platforms_of<'p>(&self, plan: &'p Plan) -> impl Iterator<Item = &'p PlatformSpec> {
+        let names = self.platforms.clone();
+        plan.platforms
+            .iter()
+            .filter(move |p| names.contains(&p.name))
+    }
+
+    /// Guest boots of this scenario in the whole campaign: per round, on each of its VM
+    /// platforms, one victim boot per cell plus `aggressors` boots per stress cell.
+    pub fn guest_boots(&self, plan: &Plan) -> u64 {
+        let cells = self.cells().len() as u64;
+        let per_platform = cells
+            .saturating_add(u64::from(self.aggressors).saturating_mul(cells.saturating_sub(1)));
+        u64::from(plan.repetitions)
+            .saturating_mul(self.platforms_of(plan).filter(|p| p.is_vm()).count() as u64)
+            .saturating_mul(per_platform)
+    }
+
+    /// The victim's measured samples on each of the scenario's platforms: rounds x cells x
+    /// victim workloads x measured windows.
+    pub fn samples_per_platform(&self, plan: &Plan) -> u64 {
+        u64::from(plan.repetitions)
+            .saturating_mul(self.cells().len() as u64)
+            .saturating_mul(self.victim.len() as u64)
+            .saturating_mul(u64::from(plan.samples))
+    }
+}
+
+/// One cell of an isolation scenario: the victim alone (`stressor` and `placement` `None`), or
+/// beside the scenario's aggressors running one stressor, placed one way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsolationCell {
+    /// The cell's scenario name in the store: `noisy/none`, `noisy/cpu/shared`, ...
+    pub scenario: String,
+    pub stressor: Option<StressorSpec>,
+    pub placement: Option<Placement>,
+}
+
 /// One stressor kind of a scenario and its parameters (`hvbench_proto::catalog::STRESSORS`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StressorSpec {
     pub kind: String,
+    /// Only the parameters the experiment file gives; the agent defaults the others.
     pub params: BTreeMap<String, u64>,
+}
+
+impl StressorSpec {
+    /// The catalog entry (always present in a validated plan).
+    pub fn def(&self) -> Option<&'static hvbench_proto::catalog::StressorDef> {
+        hvbench_proto::catalog::stressor(&self.kind)
+    }
+
+    /// What an aggressor's agent is asked to run: this stressor for `duration_ms`, reporting
+    /// every `report_ms`, its parameters as the agent's `--param k=v` takes them.
+    pub fn stress_plan(&self, duration_ms: u64, report_ms: u64) -> StressPlan {
+        StressPlan {
+            kind: self.kind.clone(),
+            params: self
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect(),
+            duration_ms,
+            report_ms,
+        }
+    }
+}
+
+/// Labels for a list of (name, parameters) that may repeat a name: the name where it is listed
+/// once; otherwise the name followed by `[k=v,...]` with the parameters whose values differ
+/// within the name's group, in parameter-name order (`default` for one an entry does not
+/// give), or `name#n` (1-based) when none differ. Workload ids and stressor labels.
+pub(crate) fn distinct_labels(items: &[(&str, BTreeMap<String, String>)]) -> Vec<String> {
+    let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, (name, _)) in items.iter().enumerate() {
+        by_name.entry(name).or_default().push(i);
+    }
+    let mut labels: Vec<String> = items.iter().map(|(name, _)| name.to_string()).collect();
+    for (name, group) in by_name.into_iter().filter(|(_, g)| g.len() > 1) {
+        let differing: BTreeSet<&str> = group
+            .iter()
+            .flat_map(|&i| items[i].1.keys().map(String::as_str))
+            .filter(|k| {
+                let first = items[group[0]].1.get(*k);
+                group.iter().any(|&i| items[i].1.get(*k) != first)
+            })
+            .collect();
+        for (n, &i) in group.iter().enumerate() {
+            labels[i] = if differing.is_empty() {
+                format!("{name}#{}", n + 1)
+            } else {
+                let parts: Vec<String> = differing
+                    .iter()
+                    .map(|k| {
+                        let v = items[i].1.get(*k).map_or("default", String::as_str);
+                        format!("{k}={v}")
+                    })
+                    .collect();
+                format!("{name}[{}]", parts.join(","))
+            };
+        }
+    }
+    labels
+}
+
+/// A parameter value as written in ids and plans: strings without quotes.
+pub(crate) fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Where the aggressors run relative to the victim.
@@ -578,15 +770,20 @@ pub fn parse(origin: &str, text: &str) -> Result<Plan, SpecError> {
 }
 
 impl Plan {
-    /// What each agent run is asked to do: every workload, in order, with its parameters.
+    /// What each agent run of the battery is asked to do: every workload, in order, with its
+    /// parameters.
     pub fn agent_plan(&self) -> AgentPlan {
+        self.agent_plan_for(&self.workloads)
+    }
+
+    /// An agent plan for these workloads with this plan's warm-up, samples and window.
+    fn agent_plan_for(&self, workloads: &[WorkloadSpec]) -> AgentPlan {
         AgentPlan {
             version: PLAN_VERSION,
             warmup: self.warmup,
             samples: self.samples,
             min_window_ms: self.min_window_ms,
-            workloads: self
-                .workloads
+            workloads: workloads
                 .iter()
                 .map(|w| WorkloadRequest {
                     name: w.name.clone(),
@@ -619,14 +816,28 @@ impl Plan {
         self.platforms.iter().filter(|p| p.is_vm())
     }
 
-    /// Guest boots in the whole campaign: one per round per VM platform.
+    /// Guest boots in the whole campaign: for the battery, one per round per VM platform (none
+    /// without workloads); plus each isolation scenario's ([`IsolationSpec::guest_boots`]: per
+    /// round, on each of its VM platforms, one victim boot per cell and `aggressors` boots per
+    /// stress cell).
     pub fn guest_boots(&self) -> u64 {
-        u64::from(self.repetitions) * self.vm_platforms().count() as u64
+        let battery = if self.workloads.is_empty() {
+            0
+        } else {
+            u64::from(self.repetitions).saturating_mul(self.vm_platforms().count() as u64)
+        };
+        self.isolation
+            .iter()
+            .fold(battery, |n, s| n.saturating_add(s.guest_boots(self)))
     }
 
-    /// Measured samples per platform: rounds x workloads x measured windows.
+    /// Measured battery samples per platform: rounds x workloads x measured windows (0 without
+    /// workloads). An isolation scenario's victim samples are
+    /// [`IsolationSpec::samples_per_platform`].
     pub fn samples_per_platform(&self) -> u64 {
-        u64::from(self.repetitions) * self.workloads.len() as u64 * u64::from(self.samples)
+        u64::from(self.repetitions)
+            .saturating_mul(self.workloads.len() as u64)
+            .saturating_mul(u64::from(self.samples))
     }
 }
 

@@ -1,6 +1,7 @@
 //! `hvbench plan SPEC`: the expanded plan in words.
 
-use crate::{Driver, Plan, GUEST_BASE_MIB};
+use crate::{json_text, Driver, IsolationSpec, Plan, WorkloadSpec, GUEST_BASE_MIB};
+use hvbench_proto::Device;
 use std::fmt::Write;
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -11,11 +12,20 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     }
 }
 
-fn json_text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+/// `k=v k=v` of a workload's or stressor's parameters.
+fn params_text<V>(
+    params: &std::collections::BTreeMap<String, V>,
+    text: impl Fn(&V) -> String,
+) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", text(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn needs_disk(w: &WorkloadSpec) -> bool {
+    w.def().is_some_and(|d| d.devices().contains(&Device::Disk))
 }
 
 /// Seconds, in a short human form.
@@ -74,10 +84,13 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
     writeln!(o)?;
     writeln!(o, "platforms ({}):", p.platforms.len())?;
     let width = p.platforms.iter().map(|x| x.name.len()).max().unwrap_or(0);
-    let has_disk_workload = p.workloads.iter().any(|w| {
-        w.def()
-            .is_some_and(|d| d.devices().contains(&hvbench_proto::Device::Disk))
-    });
+    let has_disk_workload = p.workloads.iter().any(needs_disk)
+        || p.isolation.iter().any(|s| {
+            s.victim.iter().any(needs_disk)
+                || s.stressors.iter().any(|x| {
+                    hvbench_proto::catalog::stressor_devices(&x.kind).contains(&Device::Disk)
+                })
+        });
     for x in &p.platforms {
         let what = match &x.driver {
             Driver::Host => "the agent as a plain process on this machine (baseline)".to_string(),
@@ -141,23 +154,25 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
     }
 
     writeln!(o)?;
-    writeln!(
-        o,
-        "workloads ({}, in this order in every agent run):",
-        p.workloads.len()
-    )?;
+    if p.workloads.is_empty() {
+        writeln!(
+            o,
+            "workloads: none (no battery trials; only the isolation scenarios run)"
+        )?;
+    } else {
+        writeln!(
+            o,
+            "workloads ({}, in this order in every agent run):",
+            p.workloads.len()
+        )?;
+    }
     let width = p.workloads.iter().map(|w| w.id.len()).max().unwrap_or(0);
     for w in &p.workloads {
         let def = w.def();
         let (unit, better) = def.map_or(("?", "?"), |d| (d.unit, d.better.as_str()));
         write!(o, "  {:width$}  {unit}, {better} is better", w.id)?;
         if !w.params.is_empty() {
-            let params: Vec<String> = w
-                .params
-                .iter()
-                .map(|(k, v)| format!("{k}={}", json_text(v)))
-                .collect();
-            write!(o, "; {}", params.join(" "))?;
+            write!(o, "; {}", params_text(&w.params, json_text))?;
         }
         let need = w.memory_need_mib();
         if n_vms > 0 && need > 0 {
@@ -166,53 +181,124 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
         writeln!(o)?;
     }
 
+    for scenario in &p.isolation {
+        write_scenario(o, p, scenario)?;
+    }
+
     // Saturating: a deserialized plan need not respect the spec's limits.
     let windows_per_run = n_workloads.saturating_mul(warmup + samples);
-    let runs = reps.saturating_mul(n_platforms);
-    let per_platform = reps.saturating_mul(n_workloads).saturating_mul(samples);
+    let runs = if n_workloads == 0 {
+        0
+    } else {
+        reps.saturating_mul(n_platforms)
+    };
+    let battery_boots = if n_workloads == 0 {
+        0
+    } else {
+        reps.saturating_mul(n_vms)
+    };
+    let per_platform = p.samples_per_platform();
+    let mut measuring_ms = runs
+        .saturating_mul(windows_per_run)
+        .saturating_mul(p.min_window_ms);
     writeln!(o)?;
     writeln!(o, "totals:")?;
+    if n_workloads > 0 {
+        writeln!(
+            o,
+            "  agent runs:        {} ({} x {})",
+            runs,
+            plural(reps, "round", "rounds"),
+            plural(n_platforms, "platform", "platforms")
+        )?;
+    }
+    if !p.isolation.is_empty() {
+        let (mut victims, mut aggressors) = (0u64, 0u64);
+        for s in &p.isolation {
+            let cells = s.cells().len() as u64;
+            let visits = reps.saturating_mul(s.platforms_of(p).count() as u64);
+            let victim_runs = visits.saturating_mul(cells);
+            let stress_cells = visits.saturating_mul(cells.saturating_sub(1));
+            victims = victims.saturating_add(victim_runs);
+            aggressors =
+                aggressors.saturating_add(stress_cells.saturating_mul(u64::from(s.aggressors)));
+            let victim_windows = (s.victim.len() as u64).saturating_mul(warmup + samples);
+            measuring_ms = measuring_ms
+                .saturating_add(
+                    victim_runs
+                        .saturating_mul(victim_windows)
+                        .saturating_mul(p.min_window_ms),
+                )
+                .saturating_add(stress_cells.saturating_mul(s.settle_ms));
+        }
+        writeln!(
+            o,
+            "  isolation runs:    {} victim + {} aggressor agent runs (rounds x cells x platforms)",
+            victims, aggressors
+        )?;
+    }
+    let boots = p.guest_boots();
+    if p.isolation.is_empty() {
+        writeln!(
+            o,
+            "  guest boots:       {} ({} x {})",
+            boots,
+            plural(reps, "round", "rounds"),
+            plural(n_vms, "VM platform", "VM platforms")
+        )?;
+    } else {
+        writeln!(
+            o,
+            "  guest boots:       {} ({} for the battery, {} for the isolation cells)",
+            boots,
+            battery_boots,
+            boots.saturating_sub(battery_boots)
+        )?;
+    }
+    if n_workloads > 0 {
+        writeln!(
+            o,
+            "  windows per run:   {} ({} x ({} warm-up + {} measured))",
+            windows_per_run,
+            plural(n_workloads, "workload", "workloads"),
+            warmup,
+            samples
+        )?;
+        writeln!(
+            o,
+            "  measured samples:  {} per workload per platform, {} per platform, {} in all",
+            reps.saturating_mul(samples),
+            per_platform,
+            per_platform.saturating_mul(n_platforms)
+        )?;
+    }
+    for s in &p.isolation {
+        let n = s.samples_per_platform(p);
+        writeln!(
+            o,
+            "  victim samples:    {} per victim workload per cell per platform, {} per platform \
+             for `{}`",
+            reps.saturating_mul(samples),
+            n,
+            s.name
+        )?;
+    }
     writeln!(
         o,
-        "  agent runs:        {} ({} x {})",
-        runs,
-        plural(reps, "round", "rounds"),
-        plural(n_platforms, "platform", "platforms")
-    )?;
-    writeln!(
-        o,
-        "  guest boots:       {} ({} x {})",
-        reps.saturating_mul(n_vms),
-        plural(reps, "round", "rounds"),
-        plural(n_vms, "VM platform", "VM platforms")
-    )?;
-    writeln!(
-        o,
-        "  windows per run:   {} ({} x ({} warm-up + {} measured))",
-        windows_per_run,
-        plural(n_workloads, "workload", "workloads"),
-        warmup,
-        samples
-    )?;
-    writeln!(
-        o,
-        "  measured samples:  {} per workload per platform, {} per platform, {} in all",
-        reps.saturating_mul(samples),
-        per_platform,
-        per_platform.saturating_mul(n_platforms)
-    )?;
-    writeln!(
-        o,
-        "  measuring time:    at least {} (windows only; boots and calibration come on top)",
-        duration(
-            runs.saturating_mul(windows_per_run)
-                .saturating_mul(p.min_window_ms)
-        )
+        "  measuring time:    at least {} (windows{} only; boots and calibration come on top)",
+        duration(measuring_ms),
+        if p.isolation.is_empty() {
+            ""
+        } else {
+            " and settling"
+        }
     )?;
     if n_vms > 0 {
+        let in_guest = |s: &&IsolationSpec| s.platforms_of(p).any(|x| x.is_vm());
         let need = p
             .workloads
             .iter()
+            .chain(p.isolation.iter().filter(in_guest).flat_map(|s| &s.victim))
             .map(|w| w.memory_need_mib())
             .max()
             .unwrap_or(0);
@@ -225,12 +311,92 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
         writeln!(
             o,
             "  guest time limit:  {} in all, if every boot ran to its timeout",
-            duration(
-                reps.saturating_mul(n_vms)
-                    .saturating_mul(p.guest.timeout_s)
-                    .saturating_mul(1000)
-            )
+            duration(boots.saturating_mul(p.guest.timeout_s).saturating_mul(1000))
         )?;
+    }
+    Ok(())
+}
+
+/// One isolation scenario: where it runs, its victim, stressors and cells.
+fn write_scenario(o: &mut String, p: &Plan, s: &IsolationSpec) -> std::fmt::Result {
+    let platforms: Vec<&str> = s.platforms_of(p).map(|x| x.name.as_str()).collect();
+    let cells = s.cells();
+    writeln!(o)?;
+    writeln!(
+        o,
+        "isolation scenario `{}` on {}:",
+        s.name,
+        if platforms.is_empty() {
+            "no platform".to_string()
+        } else {
+            platforms.join(", ")
+        }
+    )?;
+    let victim: Vec<String> = s
+        .victim
+        .iter()
+        .map(|w| {
+            if w.params.is_empty() {
+                w.id.clone()
+            } else {
+                format!("{} ({})", w.id, params_text(&w.params, json_text))
+            }
+        })
+        .collect();
+    writeln!(o, "  victim:      {}", victim.join("; "))?;
+    let stressors: Vec<String> = s
+        .stressors
+        .iter()
+        .zip(s.stressor_labels())
+        .map(|(x, label)| {
+            if x.params.is_empty() || label != x.kind {
+                label
+            } else {
+                format!("{label} ({})", params_text(&x.params, u64::to_string))
+            }
+        })
+        .collect();
+    writeln!(o, "  stressors:   {}", stressors.join("; "))?;
+    let placements: Vec<&str> = s.placements.iter().map(|x| x.as_str()).collect();
+    writeln!(o, "  placements:  {}", placements.join(", "))?;
+    let mut knobs = plural(u64::from(s.aggressors), "aggressor", "aggressors");
+    knobs.push_str(" per stress cell");
+    if let Some(w) = s.aggressor_weight {
+        knobs.push_str(&format!(", CPU weight {w}"));
+    }
+    if let Some(c) = s.aggressor_cap_pct {
+        knobs.push_str(&format!(", capped at {c}% of one CPU"));
+    }
+    writeln!(
+        o,
+        "  aggressors:  {knobs}; the victim starts {} after every aggressor reported",
+        duration(s.settle_ms)
+    )?;
+    writeln!(
+        o,
+        "  cells per round: {} on each platform (1 baseline + {} x {}):",
+        cells.len(),
+        plural(s.stressors.len() as u64, "stressor", "stressors"),
+        plural(s.placements.len() as u64, "placement", "placements")
+    )?;
+    let width = cells.iter().map(|c| c.scenario.len()).max().unwrap_or(0);
+    for c in &cells {
+        let what = match (&c.stressor, c.placement) {
+            (Some(x), Some(placement)) => format!(
+                "beside {}, {}",
+                plural(
+                    u64::from(s.aggressors),
+                    &format!("{} aggressor", x.kind),
+                    &format!("{} aggressors", x.kind)
+                ),
+                match placement {
+                    crate::Placement::Shared => "on the same CPUs",
+                    crate::Placement::PinnedApart => "on CPUs apart (needs at least 2)",
+                }
+            ),
+            _ => "the victim alone (baseline)".to_string(),
+        };
+        writeln!(o, "    {:width$}  {what}", c.scenario)?;
     }
     Ok(())
 }

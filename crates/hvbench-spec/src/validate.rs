@@ -1,14 +1,16 @@
 //! Experiment text -> [`Plan`], collecting every problem with its place in the text.
 
 use crate::diag::{closest, Sink, Span};
+use crate::tree::Node;
 use crate::tree::{self, Entry, Kind, Table};
 use crate::{
-    Accel, DiskCache, Driver, GuestSpec, Plan, PlatformSpec, QemuSpec, SpecError, WorkloadSpec,
-    XenGuestType, XenSpec, GUEST_BASE_MIB,
+    distinct_labels, json_text, Accel, DiskCache, Driver, GuestSpec, IsolationSpec, Placement,
+    Plan, PlatformSpec, QemuSpec, SpecError, StressorSpec, WorkloadSpec, XenGuestType, XenSpec,
+    GUEST_BASE_MIB,
 };
-use hvbench_proto::catalog::{self, WorkloadDef};
+use hvbench_proto::catalog::{self, StressorDef, WorkloadDef};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 const ROOT_KEYS: &[&str] = &[
@@ -23,6 +25,7 @@ const ROOT_KEYS: &[&str] = &[
     "guest",
     "platform",
     "workload",
+    "isolation",
 ];
 const GUEST_KEYS: &[&str] = &["vcpus", "memory_mib", "kernel", "timeout_s"];
 const PLATFORM_KEYS: &[&str] = &["name", "driver"];
@@ -33,6 +36,17 @@ const XEN_KEYS: &[&str] = &["type", "weight", "cap"];
 const DRIVERS: &[&str] = &["host", "qemu", "xen"];
 /// Drivers that are planned but not built yet.
 const FUTURE_DRIVERS: &[&str] = &["libvirt", "ssh"];
+const ISOLATION_KEYS: &[&str] = &[
+    "name",
+    "victim",
+    "stressors",
+    "aggressors",
+    "placements",
+    "aggressor_weight",
+    "aggressor_cap_pct",
+    "settle_ms",
+    "platforms",
+];
 
 /// An integer setting: its range and what to say when a value is below or above it.
 struct IntRule {
@@ -116,6 +130,41 @@ const TIMEOUT_S: IntRule = IntRule {
     low: "allow at least one second per guest boot; the default is 600",
     high: "at most 86400 s (one day) per guest boot",
 };
+const AGGRESSORS: IntRule = IntRule {
+    key: "aggressors",
+    min: 1,
+    max: 8,
+    default: 1,
+    low: "at least one aggressor runs beside the victim (the baseline cell `<name>/none` runs \
+          none by itself)",
+    high: "at most 8 aggressors per scenario",
+};
+const AGGRESSOR_WEIGHT: IntRule = IntRule {
+    key: "aggressor_weight",
+    min: 1,
+    max: 10_000,
+    default: 100,
+    low: "a CPU weight is from 1 to 10000 as cgroup cpu.weight (its default 100 maps to Xen's \
+          256); leave it out for the platform's default",
+    high: "a CPU weight is from 1 to 10000 as cgroup cpu.weight (its default 100 maps to Xen's \
+           256); leave it out for the platform's default",
+};
+const AGGRESSOR_CAP_PCT: IntRule = IntRule {
+    key: "aggressor_cap_pct",
+    min: 1,
+    max: 6400,
+    default: 100,
+    low: "a cap is in % of one CPU, at least 1; leave `aggressor_cap_pct` out for no cap",
+    high: "a cap is in % of one CPU, at most 6400 (64 CPUs); leave it out for no cap",
+};
+const SETTLE_MS: IntRule = IntRule {
+    key: "settle_ms",
+    min: 0,
+    max: 600_000,
+    default: 2000,
+    low: "`settle_ms = 0` starts the victim as soon as every aggressor reported",
+    high: "at most 600000 ms (ten minutes) of settling; the default is 2000",
+};
 
 /// Validate `text`. With `base` (the spec file's directory), a relative guest kernel path is
 /// made relative to it and the kernel must exist; without, the path is left as written.
@@ -197,7 +246,7 @@ fn did_you_mean(word: &str, candidates: &[&str]) -> String {
 }
 
 /// A name made of the allowed characters, to suggest in a hint.
-fn sanitize(name: &str, allowed: impl Fn(char) -> bool, lowercase: bool) -> String {
+fn sanitize(name: &str, allowed: impl Fn(char) -> bool, lowercase: bool, max: usize) -> String {
     let mut out = String::new();
     for c in name.chars() {
         let c = if lowercase { c.to_ascii_lowercase() } else { c };
@@ -207,11 +256,12 @@ fn sanitize(name: &str, allowed: impl Fn(char) -> bool, lowercase: bool) -> Stri
             out.push('-');
         }
     }
-    let out: String = out.trim_matches('-').chars().take(64).collect();
+    let out: String = out.trim_matches('-').chars().take(max).collect();
+    let out = out.trim_matches('-');
     if out.is_empty() {
         "my-name".to_string()
     } else {
-        out
+        out.to_string()
     }
 }
 
@@ -231,23 +281,13 @@ fn cpu_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ',' | '+' | '=')
 }
 
-fn json_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 impl Validator<'_> {
     fn plan(&mut self, root: &Table, text: &str) -> Option<Plan> {
         let top = 0..0;
         for e in &root.entries {
             if !ROOT_KEYS.contains(&e.key.as_str()) {
                 let hint = match e.key.as_str() {
-                    "isolation" => "isolation experiments are not supported yet; remove the \
-                                    [[isolation]] tables"
-                        .to_string(),
-                    "platforms" | "workloads" => format!(
+                    "platforms" | "workloads" | "isolations" => format!(
                         "write each {} as a [[{}]] table (singular, double brackets)",
                         e.key.trim_end_matches('s'),
                         e.key.trim_end_matches('s')
@@ -286,7 +326,7 @@ impl Validator<'_> {
                         format!(
                             "the name labels the run in the database and in file names; try \
                              name = \"{}\"",
-                            sanitize(s, plan_name_char, false)
+                            sanitize(s, plan_name_char, false, 64)
                         ),
                     );
                     None
@@ -304,18 +344,28 @@ impl Validator<'_> {
         let guest = self.guest(root);
 
         let platforms: Vec<PlatformSeen> = self
-            .tables(root, "platform", "host")
+            .tables(root, "platform", "host", true)
             .into_iter()
             .map(|(t, span)| self.platform(t, span))
             .collect();
+        // Without battery workloads, isolation scenarios alone make an experiment.
+        let isolation_given = root
+            .get("isolation")
+            .is_some_and(|e| !matches!(&e.value.kind, Kind::Array(a) if a.is_empty()));
         let workloads: Vec<Option<WorkloadSeen>> = self
-            .tables(root, "workload", "syscall")
+            .tables(root, "workload", "syscall", !isolation_given)
             .into_iter()
-            .map(|(t, span)| self.workload(t, span))
+            .map(|(t, span)| self.workload(t, span, "[[workload]]"))
+            .collect();
+        let isolation: Vec<IsolationSeen> = self
+            .tables(root, "isolation", "noisy", false)
+            .into_iter()
+            .map(|(t, span)| self.isolation(t, span, &platforms))
             .collect();
 
         self.check_platforms(&platforms, &guest);
         self.check_workloads(&workloads, &platforms, &guest);
+        self.check_isolation(&isolation, &platforms, &guest);
 
         let name = name?;
         let platforms = platforms
@@ -324,6 +374,10 @@ impl Validator<'_> {
             .collect::<Option<Vec<_>>>()?;
         let workloads = workloads.into_iter().collect::<Option<Vec<_>>>()?;
         let workloads = with_ids(workloads);
+        let isolation = isolation
+            .into_iter()
+            .map(|s| s.into_spec(&platforms))
+            .collect::<Option<Vec<_>>>()?;
         let plan = Plan {
             name,
             repetitions: u32::try_from(repetitions).ok()?,
@@ -338,7 +392,7 @@ impl Validator<'_> {
             guest: guest.spec,
             platforms,
             workloads,
-            isolation: Vec::new(),
+            isolation,
             source: text.to_string(),
         };
         Some(plan)
@@ -477,32 +531,44 @@ impl Validator<'_> {
         seen
     }
 
-    /// The tables of an array of tables (`[[platform]]`), reporting every shape problem.
+    /// The tables of an array of tables (`[[platform]]`), reporting every shape problem. An
+    /// absent or empty array is an error only when it is `required`.
     fn tables<'t>(
         &mut self,
         root: &'t Table,
         key: &str,
         example: &str,
+        required: bool,
     ) -> Vec<(&'t Table, &'t Span)> {
-        let what = if key == "platform" {
-            "platforms"
-        } else {
-            "workloads"
-        };
-        let add = if key == "platform" {
-            format!("add a [[platform]] table with name and driver, e.g. name = \"{example}\" and driver = \"{example}\"")
-        } else {
-            format!(
-                "add a [[workload]] table, e.g. name = \"{example}\"; the workloads are: {}",
-                one_of(&catalog::workload_names())
-            )
+        let (what, add) = match key {
+            "platform" => (
+                "platforms",
+                format!("add a [[platform]] table with name and driver, e.g. name = \"{example}\" and driver = \"{example}\""),
+            ),
+            "workload" => (
+                "workloads",
+                format!(
+                    "add a [[workload]] table, e.g. name = \"{example}\" (an [[isolation]] \
+                     scenario also counts); the workloads are: {}",
+                    one_of(&catalog::workload_names())
+                ),
+            ),
+            _ => (
+                "isolation scenarios",
+                format!(
+                    "add an [[{key}]] table, e.g. name = \"{example}\", victim = [\"cpu-int\"] \
+                     and stressors = [\"cpu\"]"
+                ),
+            ),
         };
         let Some(e) = root.get(key) else {
-            self.sink.error(
-                &(0..0),
-                format!("no {what}: the experiment lists no [[{key}]]"),
-                add,
-            );
+            if required {
+                self.sink.error(
+                    &(0..0),
+                    format!("no {what}: the experiment lists no [[{key}]]"),
+                    add,
+                );
+            }
             return Vec::new();
         };
         let Kind::Array(items) = &e.value.kind else {
@@ -521,7 +587,7 @@ impl Validator<'_> {
             );
             return Vec::new();
         };
-        if items.is_empty() {
+        if items.is_empty() && required {
             self.sink
                 .error(&e.value.span, format!("no {what}: `{key}` is empty"), add);
         }
@@ -563,7 +629,10 @@ impl Validator<'_> {
                                 "a platform `name` must be 1 to 64 lowercase letters, digits or \
                                  `-`, got {s:?}"
                             ),
-                            format!("try name = \"{}\"", sanitize(s, platform_name_char, true)),
+                            format!(
+                                "try name = \"{}\"",
+                                sanitize(s, platform_name_char, true, 64)
+                            ),
                         );
                     }
                 }
@@ -961,17 +1030,33 @@ impl Validator<'_> {
         ok.then_some(spec)
     }
 
-    fn workload(&mut self, t: &Table, span: &Span) -> Option<WorkloadSeen> {
-        let names = catalog::workload_names();
+    /// A workload written as a table (`what`: a `[[workload]]`, or a victim's inline table):
+    /// its `name` and, as every other key, its parameters.
+    fn workload(&mut self, t: &Table, span: &Span, what: &str) -> Option<WorkloadSeen> {
         let Some(e) = t.get("name") else {
             self.sink.error(
                 span,
-                "this [[workload]] has no `name`",
-                format!("add name = \"...\", one of: {}", one_of(&names)),
+                format!("this {what} has no `name`"),
+                format!(
+                    "add name = \"...\", one of: {}",
+                    one_of(&catalog::workload_names())
+                ),
             );
             return None;
         };
         let (name, name_span) = self.string(e, "syscall")?;
+        self.resolve_workload(name, name_span, &t.entries)
+    }
+
+    /// A workload by its catalog name, with the parameters that `entries` give (a `name` entry
+    /// among them is skipped): checked one at a time, then together, defaults filled in.
+    fn resolve_workload(
+        &mut self,
+        name: &str,
+        name_span: &Span,
+        entries: &[Entry],
+    ) -> Option<WorkloadSeen> {
+        let names = catalog::workload_names();
         let Some(def) = catalog::workload(name) else {
             self.sink.error(
                 name_span,
@@ -988,7 +1073,7 @@ impl Validator<'_> {
         let mut ok = true;
         let mut given = BTreeMap::new();
         let mut param_spans = BTreeMap::new();
-        for e in t.entries.iter().filter(|e| e.key != "name") {
+        for e in entries.iter().filter(|e| e.key != "name") {
             let value = e.value.kind.to_json();
             if !param_names.contains(&e.key.as_str()) {
                 let hint = if param_names.is_empty() {
@@ -1093,9 +1178,17 @@ impl Validator<'_> {
     ) {
         let has_vm = platforms.iter().any(|p| p.vm_driver.is_some());
         let valid: Vec<&WorkloadSeen> = workloads.iter().flatten().collect();
-        if has_vm && guest.memory_ok {
+        if has_vm {
+            self.check_memory(&valid, guest);
+        }
+        self.check_duplicate_workloads(&valid);
+    }
+
+    /// Each workload, run in a guest, must fit the guest's memory with the kernel's share.
+    fn check_memory(&mut self, workloads: &[&WorkloadSeen], guest: &GuestSeen) {
+        if guest.memory_ok {
             let memory = guest.spec.memory_mib;
-            for w in &valid {
+            for w in workloads {
                 let need = w.def.memory_need_mib(&w.params);
                 if need + GUEST_BASE_MIB > memory {
                     let (at, smaller) = match w.param_spans.get("size_mib") {
@@ -1117,6 +1210,11 @@ impl Validator<'_> {
                 }
             }
         }
+    }
+
+    /// The same workload listed twice with the same resolved parameters (in one list: the
+    /// battery, or one victim).
+    fn check_duplicate_workloads(&mut self, valid: &[&WorkloadSeen]) {
         for (i, w) in valid.iter().enumerate() {
             if let Some(before) = valid[..i]
                 .iter()
@@ -1145,35 +1243,18 @@ impl Validator<'_> {
 
 /// Give every workload its id (see the crate documentation, "Workload ids").
 fn with_ids(seen: Vec<WorkloadSeen>) -> Vec<WorkloadSpec> {
-    let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, w) in seen.iter().enumerate() {
-        by_name.entry(w.def.name).or_default().push(i);
-    }
-    let mut ids: Vec<String> = seen.iter().map(|w| w.def.name.to_string()).collect();
-    for (name, group) in by_name.into_iter().filter(|(_, g)| g.len() > 1) {
-        let differing: BTreeSet<&str> = group
-            .iter()
-            .flat_map(|&i| seen[i].params.keys().map(String::as_str))
-            .filter(|k| {
-                let first = seen[group[0]].params.get(*k);
-                group.iter().any(|&i| seen[i].params.get(*k) != first)
-            })
-            .collect();
-        for (n, &i) in group.iter().enumerate() {
-            ids[i] = if differing.is_empty() {
-                format!("{name}#{}", n + 1)
-            } else {
-                let parts: Vec<String> = differing
-                    .iter()
-                    .map(|k| {
-                        let v = seen[i].params.get(*k).map_or("-".to_string(), json_text);
-                        format!("{k}={v}")
-                    })
-                    .collect();
-                format!("{name}[{}]", parts.join(","))
-            };
-        }
-    }
+    let keyed: Vec<(&str, BTreeMap<String, String>)> = seen
+        .iter()
+        .map(|w| {
+            let params = w
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), json_text(v)))
+                .collect();
+            (w.def.name, params)
+        })
+        .collect();
+    let ids = distinct_labels(&keyed);
     seen.into_iter()
         .zip(ids)
         .map(|(w, id)| WorkloadSpec {
@@ -1182,4 +1263,505 @@ fn with_ids(seen: Vec<WorkloadSeen>) -> Vec<WorkloadSpec> {
             params: w.params,
         })
         .collect()
+}
+
+/// An `[[isolation]]` table as far as it could be read; a `None` field had an error.
+struct IsolationSeen {
+    name: Option<(String, Span)>,
+    /// The outer `None`: `victim` is missing or not a list; an inner `None`: a bad entry.
+    victim: Option<Vec<Option<WorkloadSeen>>>,
+    stressors: Option<Vec<StressorSpec>>,
+    aggressors: Option<u32>,
+    placements: Option<Vec<Placement>>,
+    aggressor_weight: Option<Option<u32>>,
+    aggressor_cap_pct: Option<Option<u32>>,
+    settle_ms: Option<u64>,
+    /// Indices into the experiment's platforms, in experiment order.
+    platforms: Option<Vec<usize>>,
+}
+
+impl IsolationSeen {
+    fn into_spec(self, platforms: &[PlatformSpec]) -> Option<IsolationSpec> {
+        let victim = self.victim?.into_iter().collect::<Option<Vec<_>>>()?;
+        Some(IsolationSpec {
+            name: self.name?.0,
+            victim: with_ids(victim),
+            stressors: self.stressors?,
+            aggressors: self.aggressors?,
+            placements: self.placements?,
+            aggressor_weight: self.aggressor_weight?,
+            aggressor_cap_pct: self.aggressor_cap_pct?,
+            settle_ms: self.settle_ms?,
+            platforms: self
+                .platforms?
+                .into_iter()
+                .map(|i| platforms.get(i).map(|p| p.name.clone()))
+                .collect::<Option<Vec<_>>>()?,
+        })
+    }
+}
+
+fn stressor_kinds() -> Vec<&'static str> {
+    catalog::STRESSORS.iter().map(|s| s.kind).collect()
+}
+
+/// `[[isolation]]` scenarios (DESIGN.md, "Isolation experiments").
+impl Validator<'_> {
+    fn isolation(&mut self, t: &Table, span: &Span, platforms: &[PlatformSeen]) -> IsolationSeen {
+        self.unknown_keys(t, ISOLATION_KEYS, "[[isolation]]");
+        let name = match t.get("name") {
+            None => {
+                self.sink.error(
+                    span,
+                    "this [[isolation]] has no `name`",
+                    "add a unique name, e.g. name = \"noisy\" (lowercase letters, digits and `-`, \
+                     up to 32 characters); the scenario's cells are named after it",
+                );
+                None
+            }
+            Some(e) => self.string(e, "noisy").and_then(|(s, span)| {
+                if !s.is_empty() && s.chars().count() <= 32 && s.chars().all(platform_name_char) {
+                    Some((s.to_string(), span.clone()))
+                } else {
+                    self.sink.error(
+                        span,
+                        format!(
+                            "a scenario `name` must be 1 to 32 lowercase letters, digits or `-`, \
+                             got {s:?}"
+                        ),
+                        format!(
+                            "it names the scenario's cells (`<name>/none`, \
+                             `<name>/<stressor>/<placement>`); try name = \"{}\"",
+                            sanitize(s, platform_name_char, true, 32)
+                        ),
+                    );
+                    None
+                }
+            }),
+        };
+        let which = match &name {
+            Some((n, _)) => format!("[[isolation]] `{n}`"),
+            None => "this [[isolation]]".to_string(),
+        };
+        let victim = match t.get("victim") {
+            None => {
+                self.sink.error(
+                    span,
+                    format!("{which} has no `victim`"),
+                    "add victim = [\"cpu-int\"]: the workloads measured alone and beside the \
+                     aggressors",
+                );
+                None
+            }
+            Some(e) => self.victim(e),
+        };
+        let stressors = match t.get("stressors") {
+            None => {
+                self.sink.error(
+                    span,
+                    format!("{which} has no `stressors`"),
+                    format!(
+                        "add stressors = [\"cpu\"], one or more of: {}",
+                        one_of(&stressor_kinds())
+                    ),
+                );
+                None
+            }
+            Some(e) => self.stressors(e),
+        };
+        let aggressors = self.checked_int(t, &AGGRESSORS).map(|n| n as u32);
+        let aggressor_weight = match t.get(AGGRESSOR_WEIGHT.key) {
+            None => Some(None),
+            Some(_) => self
+                .checked_int(t, &AGGRESSOR_WEIGHT)
+                .map(|n| Some(n as u32)),
+        };
+        let aggressor_cap_pct = match t.get(AGGRESSOR_CAP_PCT.key) {
+            None => Some(None),
+            Some(_) => self
+                .checked_int(t, &AGGRESSOR_CAP_PCT)
+                .map(|n| Some(n as u32)),
+        };
+        let settle_ms = self.checked_int(t, &SETTLE_MS).map(|n| n as u64);
+        let placements = match t.get("placements") {
+            None => Some(Placement::ALL.to_vec()),
+            Some(e) => self.placements(e),
+        };
+        let platforms = match t.get("platforms") {
+            None => Some((0..platforms.len()).collect()),
+            Some(e) => self.scenario_platforms(e, platforms),
+        };
+        IsolationSeen {
+            name,
+            victim,
+            stressors,
+            aggressors,
+            placements,
+            aggressor_weight,
+            aggressor_cap_pct,
+            settle_ms,
+            platforms,
+        }
+    }
+
+    /// An integer setting; `None` after reporting a problem with it.
+    fn checked_int(&mut self, t: &Table, rule: &IntRule) -> Option<i64> {
+        let before = self.sink_len();
+        let n = self.int(t, rule);
+        (self.sink_len() == before).then_some(n)
+    }
+
+    /// The items of a non-empty array; `None` after reporting that it is not one, or empty.
+    fn array<'t>(&mut self, e: &'t Entry, example: &str, empty_hint: &str) -> Option<&'t [Node]> {
+        match &e.value.kind {
+            Kind::Array(items) if items.is_empty() => {
+                self.sink
+                    .error(&e.value.span, format!("`{}` is empty", e.key), empty_hint);
+                None
+            }
+            Kind::Array(items) => Some(items),
+            other => {
+                let hint = match other {
+                    Kind::Str(s) => format!("write a list in brackets: {} = [{s:?}]", e.key),
+                    _ => format!("write a list in brackets, e.g. {} = {example}", e.key),
+                };
+                self.sink.error(
+                    &e.value.span,
+                    format!("`{}` must be an array, got {}", e.key, got(other)),
+                    hint,
+                );
+                None
+            }
+        }
+    }
+
+    /// A non-empty array of strings, each with its span; `None` after reporting a problem.
+    fn strings<'t>(
+        &mut self,
+        e: &'t Entry,
+        example: &str,
+        empty_hint: &str,
+    ) -> Option<Vec<(&'t str, &'t Span)>> {
+        let items = self.array(e, example, empty_hint)?;
+        let mut out = Vec::new();
+        let mut ok = true;
+        for item in items {
+            match &item.kind {
+                Kind::Str(s) => out.push((s.as_str(), &item.span)),
+                other => {
+                    self.sink.error(
+                        &item.span,
+                        format!(
+                            "each entry of `{}` must be a string, got {}",
+                            e.key,
+                            got(other)
+                        ),
+                        format!("e.g. {} = {example}", e.key),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// `victim = ["cpu-int", { name = "mem-bandwidth", kernel = "triad" }]`: each entry a
+    /// workload, checked exactly as a [[workload]] is.
+    fn victim(&mut self, e: &Entry) -> Option<Vec<Option<WorkloadSeen>>> {
+        let items = self.array(
+            e,
+            "[\"cpu-int\"]",
+            "list at least one workload to measure, e.g. victim = [\"cpu-int\"]",
+        )?;
+        let mut out = Vec::new();
+        for item in items {
+            let seen = match &item.kind {
+                Kind::Str(name) => self.resolve_workload(name, &item.span, &[]),
+                Kind::Table(t) => self.workload(t, &item.span, "victim table"),
+                other => {
+                    self.sink.error(
+                        &item.span,
+                        format!(
+                            "each entry of `victim` must be a workload name or a table, got {}",
+                            got(other)
+                        ),
+                        "e.g. victim = [\"cpu-int\", { name = \"mem-bandwidth\", kernel = \"triad\" }]",
+                    );
+                    None
+                }
+            };
+            out.push(seen);
+        }
+        Some(out)
+    }
+
+    /// `stressors = ["cpu", { kind = "disk", size_mib = 64 }]`: catalog kinds, each with its
+    /// integer parameters; the same kind with the same parameters only once.
+    fn stressors(&mut self, e: &Entry) -> Option<Vec<StressorSpec>> {
+        let items = self.array(
+            e,
+            "[\"cpu\", { kind = \"disk\", size_mib = 64 }]",
+            &format!(
+                "list at least one stressor, one or more of: {}",
+                one_of(&stressor_kinds())
+            ),
+        )?;
+        let mut out: Vec<(StressorSpec, &Span)> = Vec::new();
+        let mut ok = true;
+        for item in items {
+            let Some((spec, span)) = self.stressor(item) else {
+                ok = false;
+                continue;
+            };
+            if let Some((_, before)) = out.iter().find(|(s, _)| *s == spec) {
+                let line = self.sink.line_of(before);
+                self.sink.error(
+                    span,
+                    format!(
+                        "stressor `{}` is listed twice with the same parameters",
+                        spec.kind
+                    ),
+                    format!(
+                        "the same stressor is at line {line}; remove one, or give them different \
+                         parameters"
+                    ),
+                );
+                ok = false;
+            }
+            out.push((spec, span));
+        }
+        ok.then(|| out.into_iter().map(|(s, _)| s).collect())
+    }
+
+    /// One stressor and the span of its kind.
+    fn stressor<'t>(&mut self, item: &'t Node) -> Option<(StressorSpec, &'t Span)> {
+        let kinds = stressor_kinds();
+        let (kind, kind_span, entries): (&str, &Span, &[Entry]) = match &item.kind {
+            Kind::Str(k) => (k, &item.span, &[]),
+            Kind::Table(t) => {
+                let Some(e) = t.get("kind") else {
+                    self.sink.error(
+                        &item.span,
+                        "this stressor table has no `kind`",
+                        format!("add kind = \"...\", one of: {}", one_of(&kinds)),
+                    );
+                    return None;
+                };
+                let (k, span) = self.string(e, "disk")?;
+                (k, span, &t.entries)
+            }
+            other => {
+                self.sink.error(
+                    &item.span,
+                    format!(
+                        "each entry of `stressors` must be a stressor kind or a table, got {}",
+                        got(other)
+                    ),
+                    "e.g. stressors = [\"cpu\", { kind = \"disk\", size_mib = 64 }]",
+                );
+                return None;
+            }
+        };
+        let Some(def) = catalog::stressor(kind) else {
+            self.sink.error(
+                kind_span,
+                format!("unknown stressor `{kind}`"),
+                format!(
+                    "{}expected one of: {}",
+                    did_you_mean(kind, &kinds),
+                    one_of(&kinds)
+                ),
+            );
+            return None;
+        };
+        let spec = self.stressor_params(def, entries)?;
+        Some((spec, kind_span))
+    }
+
+    /// A stressor's parameters (every entry but `kind`): each an integer in the catalog's range.
+    fn stressor_params(&mut self, def: &StressorDef, entries: &[Entry]) -> Option<StressorSpec> {
+        let names: Vec<&str> = def.params.iter().map(|p| p.0).collect();
+        let mut ok = true;
+        let mut params = BTreeMap::new();
+        for e in entries.iter().filter(|e| e.key != "kind") {
+            let Some(&(key, min, max)) = def.params.iter().find(|p| p.0 == e.key) else {
+                let hint = if names.is_empty() {
+                    format!(
+                        "stressor `{}` takes no parameters; remove this key",
+                        def.kind
+                    )
+                } else {
+                    format!(
+                        "{}stressor `{}` takes: {}",
+                        did_you_mean(&e.key, &names),
+                        def.kind,
+                        one_of(&names)
+                    )
+                };
+                self.sink.error(
+                    &e.key_span,
+                    format!("unknown parameter `{}` for stressor `{}`", e.key, def.kind),
+                    hint,
+                );
+                ok = false;
+                continue;
+            };
+            match &e.value.kind {
+                Kind::Int(n) if u64::try_from(*n).is_ok_and(|n| (min..=max).contains(&n)) => {
+                    params.insert(key.to_string(), *n as u64);
+                }
+                other => {
+                    let hint = match other {
+                        Kind::Str(s) if s.trim().parse::<u64>().is_ok() => {
+                            format!("remove the quotes: {key} = {}", s.trim())
+                        }
+                        _ => format!("`{key}` must be an integer from {min} to {max}"),
+                    };
+                    self.sink.error(
+                        &e.value.span,
+                        format!(
+                            "bad value {} for parameter `{key}` of stressor `{}`",
+                            other.describe(),
+                            def.kind
+                        ),
+                        hint,
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then(|| StressorSpec {
+            kind: def.kind.to_string(),
+            params,
+        })
+    }
+
+    /// `placements = ["shared", "pinned-apart"]`: no duplicates.
+    fn placements(&mut self, e: &Entry) -> Option<Vec<Placement>> {
+        let names: Vec<&str> = Placement::ALL.iter().map(|p| p.as_str()).collect();
+        let items = self.strings(
+            e,
+            "[\"shared\", \"pinned-apart\"]",
+            "list at least one placement, or leave `placements` out for both: \"shared\" and \
+             \"pinned-apart\"",
+        )?;
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (s, span) in items {
+            match Placement::from_name(s) {
+                None => {
+                    self.sink.error(
+                        span,
+                        format!("unknown placement `{s}`"),
+                        format!(
+                            "{}a placement is \"shared\" (the victim and the aggressors on the \
+                             same CPUs) or \"pinned-apart\" (on different CPUs; needs at least 2)",
+                            did_you_mean(s, &names)
+                        ),
+                    );
+                    ok = false;
+                }
+                Some(p) if out.contains(&p) => {
+                    self.sink.error(
+                        span,
+                        format!("placement `{s}` is listed twice"),
+                        "remove one: each placement gives one cell per stressor",
+                    );
+                    ok = false;
+                }
+                Some(p) => out.push(p),
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// `platforms = ["host", "kvm"]`: names of the experiment's platforms, no duplicates; as
+    /// indices in experiment order.
+    fn scenario_platforms(&mut self, e: &Entry, platforms: &[PlatformSeen]) -> Option<Vec<usize>> {
+        let items = self.strings(
+            e,
+            "[\"host\", \"kvm\"]",
+            "name at least one [[platform]], or leave `platforms` out to run the scenario on \
+             every platform",
+        )?;
+        let known: Vec<&str> = platforms
+            .iter()
+            .filter_map(|p| p.name.as_ref().map(|(n, _)| n.as_str()))
+            .collect();
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (name, span) in items {
+            let at = platforms
+                .iter()
+                .position(|p| p.name.as_ref().is_some_and(|(n, _)| n == name));
+            match at {
+                None => {
+                    let hint = if known.is_empty() {
+                        "name a [[platform]] of the experiment".to_string()
+                    } else {
+                        format!(
+                            "{}the experiment's platforms are: {}",
+                            did_you_mean(name, &known),
+                            one_of(&known)
+                        )
+                    };
+                    self.sink
+                        .error(span, format!("unknown platform `{name}`"), hint);
+                    ok = false;
+                }
+                Some(i) if out.contains(&i) => {
+                    self.sink.error(
+                        span,
+                        format!("platform `{name}` is listed twice"),
+                        "remove one: the scenario visits each of its platforms once per round",
+                    );
+                    ok = false;
+                }
+                Some(i) => out.push(i),
+            }
+        }
+        out.sort_unstable();
+        ok.then_some(out)
+    }
+
+    /// Across scenarios: unique names; within each, the victim's workloads as for the battery
+    /// (guest memory where the scenario runs in a guest, no duplicates).
+    fn check_isolation(
+        &mut self,
+        scenarios: &[IsolationSeen],
+        platforms: &[PlatformSeen],
+        guest: &GuestSeen,
+    ) {
+        let mut first: HashMap<&str, &Span> = HashMap::new();
+        for s in scenarios {
+            if let Some((name, span)) = &s.name {
+                if let Some(before) = first.get(name.as_str()) {
+                    let line = self.sink.line_of(before);
+                    self.sink.error(
+                        span,
+                        format!("duplicate scenario name `{name}`"),
+                        format!(
+                            "`{name}` is already the name of the [[isolation]] at line {line}; \
+                             give each scenario a unique name (it names the scenario's cells)"
+                        ),
+                    );
+                } else {
+                    first.insert(name, span);
+                }
+            }
+            let Some(victim) = &s.victim else {
+                continue;
+            };
+            let valid: Vec<&WorkloadSeen> = victim.iter().flatten().collect();
+            // Where the platform list itself is wrong, its errors are enough.
+            let in_guest = s.platforms.as_ref().is_some_and(|ix| {
+                ix.iter()
+                    .any(|&i| platforms.get(i).is_some_and(|p| p.vm_driver.is_some()))
+            });
+            if in_guest {
+                self.check_memory(&valid, guest);
+            }
+            self.check_duplicate_workloads(&valid);
+        }
+    }
 }

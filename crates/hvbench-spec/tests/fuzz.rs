@@ -43,6 +43,14 @@ fn check(text: &str) -> bool {
             );
             let _ = plan.render();
             let _ = plan.agent_plan();
+            let _ = plan.guest_boots();
+            for s in &plan.isolation {
+                assert!(s.cells().len() > s.stressors.len());
+                let _ = s.victim_plan(&plan);
+                for x in &s.stressors {
+                    let _ = x.stress_plan(1000, 100);
+                }
+            }
             true
         }
         Err(e) => {
@@ -71,6 +79,8 @@ fn corpus_replays_without_panic() {
             "battery.toml",
             "battery-host.toml",
             "xen-vs-kvm.toml",
+            "isolation.toml",
+            "isolation-only.toml",
         ]
         .iter()
         .any(|e| name.ends_with(&format!("/{e}")));

@@ -8,7 +8,10 @@ fn check(text: &str) {
     match hvbench_spec::parse("p.toml", text) {
         Ok(plan) => {
             assert_eq!(plan.source, text);
-            assert!(!plan.platforms.is_empty() && !plan.workloads.is_empty());
+            assert!(
+                !plan.platforms.is_empty()
+                    && (!plan.workloads.is_empty() || !plan.isolation.is_empty())
+            );
             let json = serde_json::to_string(&plan).unwrap();
             assert_eq!(
                 serde_json::from_str::<hvbench_spec::Plan>(&json).unwrap(),

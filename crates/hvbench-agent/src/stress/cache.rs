@@ -2,50 +2,76 @@
 //! cache, so that the lines of whoever shares that cache are evicted (and written back).
 //! The accesses are independent of each other, so many misses are in flight at once.
 
-use super::{try_filled, Outcome, MIB};
+use super::{over, try_filled, Running, Work, MIB};
 use std::hint::black_box;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 /// Accesses between two looks at the clock.
 const CHUNK: u64 = 1 << 14;
 
-pub fn run(size_mib: u64, until: Instant) -> Result<Outcome, String> {
-    let entered = Instant::now();
-    let n = usize::try_from(size_mib * MIB / 8).map_err(|_| "size_mib too large".to_string())?;
-    let mut buf = try_filled(n, 0u64, "the buffer")?;
-    for (i, v) in buf.iter_mut().enumerate() {
-        *v = i as u64;
-    }
-    let start = Instant::now();
-    let logs = vec![format!(
-        "setup (allocating and first-touching {size_mib} MiB) took {:?} of the duration",
-        start - entered
-    )];
-    let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    let mut accesses = 0u64;
-    loop {
-        for _ in 0..CHUNK {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            // Multiply-shift maps the 64-bit draw onto 0..n without a division.
-            let i = ((u128::from(rng) * n as u128) >> 64) as usize;
-            buf[i] = buf[i].wrapping_add(1);
+/// The buffer, allocated and first-touched once, and the walk's random state.
+pub struct Walk {
+    buf: Vec<u64>,
+    rng: u64,
+    logs: Vec<String>,
+}
+
+impl Walk {
+    pub fn new(size_mib: u64) -> Result<Self, String> {
+        let entered = Instant::now();
+        let n = usize::try_from(size_mib * MIB / 8).map_err(|_| "size_mib too large")?;
+        let mut buf = try_filled(n, 0u64, "the buffer")?;
+        for (i, v) in buf.iter_mut().enumerate() {
+            *v = i as u64;
         }
-        accesses += CHUNK;
-        if Instant::now() >= until {
-            break;
-        }
+        let logs = vec![format!(
+            "setup (allocating and first-touching {size_mib} MiB) took {:?} of the duration",
+            entered.elapsed()
+        )];
+        Ok(Walk {
+            buf,
+            rng: 0x2545_F491_4F6C_DD1D,
+            logs,
+        })
     }
-    let elapsed = start.elapsed();
-    black_box(&buf);
-    Ok(Outcome::rate(
-        accesses,
-        accesses as f64,
-        elapsed,
-        "ops/s",
-        logs,
-    ))
+}
+
+impl Running for Walk {
+    fn window(&mut self, until: Instant, stop: &AtomicBool) -> Result<Work, String> {
+        let n = self.buf.len();
+        let buf = &mut self.buf;
+        let mut rng = self.rng;
+        let mut accesses = 0u64;
+        loop {
+            for _ in 0..CHUNK {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                // Multiply-shift maps the 64-bit draw onto 0..n without a division.
+                let i = ((u128::from(rng) * n as u128) >> 64) as usize;
+                buf[i] = buf[i].wrapping_add(1);
+            }
+            accesses += CHUNK;
+            if over(until, stop) {
+                break;
+            }
+        }
+        black_box(&mut *buf);
+        self.rng = rng;
+        Ok(Work {
+            iterations: accesses,
+            amount: accesses as f64,
+        })
+    }
+
+    fn take_logs(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.logs)
+    }
+
+    fn finish(self: Box<Self>) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]
@@ -55,11 +81,18 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn walks_for_its_duration() {
-        let started = Instant::now();
-        let d = Duration::from_millis(150);
-        let o = run(4, started + d).unwrap();
-        check(&o, d, started);
-        assert_eq!(o.unit, "ops/s");
+    fn walks_window_after_window() {
+        let mut walk = Walk::new(4).unwrap();
+        assert!(walk.take_logs()[0].contains("4 MiB"));
+        let d = Duration::from_millis(80);
+        let first = check(&mut walk, d);
+        let second = check(&mut walk, d);
+        let total: u64 = walk
+            .buf
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.wrapping_sub(i as u64))
+            .sum();
+        assert_eq!(total, first.iterations + second.iterations);
     }
 }

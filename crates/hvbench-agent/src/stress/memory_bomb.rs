@@ -1,12 +1,15 @@
-//! `memory-bomb`: allocate and touch 64 MiB chunks until an allocation is refused or the cap
-//! is reached, then keep touching every page of what it holds (so it stays resident and
-//! keeps the victim's pages under pressure). Allocation goes through `try_reserve`, so a
-//! refusal ends the growth instead of aborting the agent. The rate is MB/s of pages touched.
+//! `memory-bomb`: allocate and touch 64 MiB chunks until the cap is reached or an allocation
+//! is refused, and keep touching every page of what it holds (so it stays resident and keeps
+//! the victim's pages under pressure). A refused allocation is tried again at the start of
+//! the next window: memory the victim frees is taken. Allocation goes through `try_reserve`,
+//! so a refusal pauses the growth instead of aborting the agent. The rate is MB/s of pages
+//! touched.
 
-use super::{Outcome, MIB};
+use super::{over, Running, Work, MIB};
 use std::hint::black_box;
 use std::mem::MaybeUninit;
-use std::time::Instant;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
 
 /// Growth step.
 const CHUNK: usize = 64 << 20;
@@ -37,93 +40,170 @@ fn touch(bytes: &mut [MaybeUninit<u8>], value: u8) -> u64 {
     pages
 }
 
-pub fn run(max_mib: u64, until: Instant) -> Outcome {
-    let cap = usize::try_from(max_mib.saturating_mul(MIB)).unwrap_or(usize::MAX);
-    let start = Instant::now();
-    // Each chunk is an empty `Vec` with `size` bytes of capacity, touched through
-    // `spare_capacity_mut`.
-    let mut chunks: Vec<(Vec<u8>, usize)> = Vec::new();
-    let mut held = 0usize;
-    let mut pages = 0u64;
-    let mut stopped = "the duration ended";
-    'grow: while held < cap {
-        let want = CHUNK.min(cap - held);
-        let mut chunk = Vec::new();
-        if chunk.try_reserve_exact(want).is_err() || chunks.try_reserve(1).is_err() {
-            stopped = "an allocation was refused";
-            break;
-        }
-        // First touch, a step at a time so the deadline is seen.
-        let mut done = 0;
-        while done < want {
-            let to = (done + STEP).min(want);
-            pages += touch(&mut chunk.spare_capacity_mut()[done..to], 0xA5);
-            done = to;
-            if Instant::now() >= until && done < want {
-                held += done;
-                chunks.push((chunk, done));
-                break 'grow;
-            }
-        }
-        held += want;
-        chunks.push((chunk, want));
-        if held >= cap {
-            stopped = "the cap was reached";
-        }
-    }
-    // Keep touching what it holds until the end.
-    let mut round = 0u8;
-    'hold: while Instant::now() < until && held > 0 {
-        round = round.wrapping_add(1);
-        for (chunk, size) in chunks.iter_mut() {
-            for step in chunk.spare_capacity_mut()[..*size].chunks_mut(STEP) {
-                pages += touch(step, round);
-                if Instant::now() >= until {
-                    break 'hold;
-                }
-            }
+/// One allocation: an empty `Vec` with `size` bytes of capacity, the first `touched` of
+/// them backed by pages (touched through `spare_capacity_mut`).
+struct Chunk {
+    mem: Vec<u8>,
+    size: usize,
+    touched: usize,
+}
+
+/// What the bomb holds, kept from one window to the next.
+pub struct Bomb {
+    max_mib: u64,
+    cap: usize,
+    chunks: Vec<Chunk>,
+    /// Bytes allocated and bytes touched (resident) so far.
+    reserved: usize,
+    held: usize,
+    /// An allocation was refused in this window; the next window tries again.
+    refused: bool,
+    refusals: u64,
+    /// Where the keep-touching pass has got to: chunk and offset.
+    cursor: (usize, usize),
+    round: u8,
+}
+
+impl Bomb {
+    pub fn new(max_mib: u64) -> Self {
+        Bomb {
+            max_mib,
+            cap: usize::try_from(max_mib.saturating_mul(MIB)).unwrap_or(usize::MAX),
+            chunks: Vec::new(),
+            reserved: 0,
+            held: 0,
+            refused: false,
+            refusals: 0,
+            cursor: (0, 0),
+            round: 0,
         }
     }
-    let elapsed = start.elapsed();
-    let logs = vec![format!(
-        "held {} MiB of a {max_mib} MiB cap; growth stopped because {stopped}",
-        held as u64 / MIB
-    )];
-    drop(chunks);
-    Outcome::rate(
-        pages.max(1),
-        pages.max(1) as f64 * PAGE as f64 / 1e6,
-        elapsed,
-        "MB/s",
-        logs,
-    )
+
+    /// Whether the last chunk is still being first-touched, or there is room to allocate.
+    fn growing(&self) -> bool {
+        let unfinished = self.chunks.last().is_some_and(|c| c.touched < c.size);
+        unfinished || (self.reserved < self.cap && !self.refused)
+    }
+
+    /// First-touch one step of the last chunk, or allocate the next one. Returns pages touched.
+    fn grow_step(&mut self) -> u64 {
+        if let Some(c) = self.chunks.last_mut().filter(|c| c.touched < c.size) {
+            let to = (c.touched + STEP).min(c.size);
+            let pages = touch(&mut c.mem.spare_capacity_mut()[c.touched..to], 0xA5);
+            self.held += to - c.touched;
+            c.touched = to;
+            return pages;
+        }
+        let size = CHUNK.min(self.cap - self.reserved);
+        let mut mem = Vec::new();
+        if mem.try_reserve_exact(size).is_err() || self.chunks.try_reserve(1).is_err() {
+            self.refused = true;
+            self.refusals += 1;
+            return 0;
+        }
+        self.reserved += size;
+        self.chunks.push(Chunk {
+            mem,
+            size,
+            touched: 0,
+        });
+        0
+    }
+
+    /// Touch one step of what is held, going round all of it. Returns pages touched.
+    fn touch_step(&mut self) -> u64 {
+        let (i, at) = self.cursor;
+        let c = &mut self.chunks[i];
+        let to = (at + STEP).min(c.touched);
+        let pages = touch(&mut c.mem.spare_capacity_mut()[at..to], self.round);
+        self.cursor = if to < c.touched {
+            (i, to)
+        } else if i + 1 < self.chunks.len() {
+            (i + 1, 0)
+        } else {
+            self.round = self.round.wrapping_add(1);
+            (0, 0)
+        };
+        pages
+    }
+}
+
+impl Running for Bomb {
+    fn window(&mut self, until: Instant, stop: &AtomicBool) -> Result<Work, String> {
+        self.refused = false;
+        let mut pages = 0u64;
+        loop {
+            if self.growing() {
+                pages += self.grow_step();
+            } else if self.held > 0 {
+                pages += self.touch_step();
+            } else {
+                // Nothing held and nothing to be had: wait for the next window's retry.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if over(until, stop) {
+                break;
+            }
+        }
+        Ok(Work {
+            iterations: pages,
+            amount: pages as f64 * PAGE as f64 / 1e6,
+        })
+    }
+
+    fn finish(self: Box<Self>) -> Vec<String> {
+        let state = if self.reserved >= self.cap && !self.growing() {
+            "the cap was reached".to_string()
+        } else if self.refusals > 0 {
+            format!(
+                "allocations were refused {} times (tried again every window)",
+                self.refusals
+            )
+        } else {
+            "it was still growing when it stopped".to_string()
+        };
+        vec![format!(
+            "held {} MiB of a {} MiB cap; {state}",
+            self.held as u64 / MIB,
+            self.max_mib
+        )]
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::tests::check;
     use super::*;
-    use std::time::Duration;
 
     #[test]
-    fn grows_to_its_cap_then_keeps_touching() {
-        let started = Instant::now();
-        let d = Duration::from_millis(300);
-        let o = run(80, started + d);
-        check(&o, d, started);
-        assert_eq!(o.unit, "MB/s");
-        assert!(o.logs[0].contains("held 80 MiB"), "{:?}", o.logs);
-        // More pages touched than it holds: it went on touching after growing.
-        assert!(o.iterations > 80 * 256, "{o:?}");
+    fn grows_to_its_cap_across_windows_then_keeps_touching() {
+        let mut bomb = Bomb::new(80);
+        // Windows too short to grow to the cap in one: growth goes on where it stopped.
+        let mut windows = 0;
+        while bomb.growing() {
+            check(&mut bomb, Duration::from_millis(5));
+            windows += 1;
+            assert!(windows < 2000, "never reached the cap");
+        }
+        assert_eq!(bomb.held, 80 << 20);
+        let work = check(&mut bomb, Duration::from_millis(100));
+        assert_eq!(bomb.held, 80 << 20, "it keeps what it holds");
+        // More pages touched than it holds: it went round more than once.
+        assert!(work.iterations > 80 * 256, "{work:?}");
+        let logs = Box::new(bomb).finish();
+        assert!(
+            logs[0].contains("held 80 MiB of a 80 MiB cap; the cap was reached"),
+            "{logs:?}"
+        );
     }
 
     #[test]
-    fn a_short_duration_stops_the_growth() {
-        let started = Instant::now();
-        let d = Duration::from_millis(1);
-        let o = run(1 << 20, started + d);
-        check(&o, d, started);
-        assert!(o.logs[0].contains("duration ended"), "{:?}", o.logs);
+    fn a_short_window_leaves_it_growing() {
+        let mut bomb = Bomb::new(1 << 20);
+        let stop = AtomicBool::new(false);
+        bomb.window(Instant::now(), &stop).unwrap();
+        let logs = Box::new(bomb).finish();
+        assert!(logs[0].contains("still growing"), "{logs:?}");
     }
 
     #[test]

@@ -46,6 +46,18 @@ struct PeerConnection {
 /// Connect to the peer at `peer` and check that it speaks the protocol. On a host only a
 /// loopback peer is accepted: the agent never sends traffic off this machine.
 fn connect(peer: Option<&str>, mode: Mode) -> Result<PeerConnection, String> {
+    let (mut stream, addr) = open(peer, mode)?;
+    hello(&mut stream, addr)?;
+    let mut facts = vec![("net.peer", addr.to_string())];
+    if let Ok(local) = stream.local_addr() {
+        facts.push(("net.local", local.to_string()));
+    }
+    Ok(PeerConnection { stream, facts })
+}
+
+/// Open a connection to the peer at `peer`, with I/O timeouts, without saying hello (see
+/// [`hello`]). On a host only a loopback peer is accepted.
+pub(crate) fn open(peer: Option<&str>, mode: Mode) -> Result<(TcpStream, SocketAddr), String> {
     let peer = peer.ok_or(
         "no network peer: the platform driver did not start one (the agent plan has no `peer`)",
     )?;
@@ -57,7 +69,7 @@ fn connect(peer: Option<&str>, mode: Mode) -> Result<PeerConnection, String> {
             "refusing the peer {addr}: on a host the network workloads talk to loopback only"
         ));
     }
-    let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| {
+    let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| {
         format!(
             "cannot connect to the peer at {addr}: {e}{}",
             if mode == Mode::Guest {
@@ -71,6 +83,11 @@ fn connect(peer: Option<&str>, mode: Mode) -> Result<PeerConnection, String> {
         .set_read_timeout(Some(IO_TIMEOUT))
         .and_then(|_| stream.set_write_timeout(Some(IO_TIMEOUT)))
         .map_err(|e| format!("cannot set socket timeouts: {e}"))?;
+    Ok((stream, addr))
+}
+
+/// Check that the peer at `addr`, at the other end of `stream`, speaks the protocol.
+pub(crate) fn hello(stream: &mut TcpStream, addr: SocketAddr) -> Result<(), String> {
     let mut reply = [0u8; HELLO_REPLY.len()];
     stream
         .write_all(&peer::header(OP_HELLO, 0))
@@ -82,11 +99,7 @@ fn connect(peer: Option<&str>, mode: Mode) -> Result<PeerConnection, String> {
             String::from_utf8_lossy(&reply)
         ));
     }
-    let mut facts = vec![("net.peer", addr.to_string())];
-    if let Ok(local) = stream.local_addr() {
-        facts.push(("net.local", local.to_string()));
-    }
-    Ok(PeerConnection { stream, facts })
+    Ok(())
 }
 
 /// `net-bulk`: one connection, `BULK_CHUNK` bytes per iteration, one way.
