@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 /// How long a child may take to exit once the agent has said `Done` (the guest powering off).
 const EXIT_GRACE: Duration = Duration::from_secs(30);
+/// How long a child asked to stop (SIGTERM to its group) may take before it is killed: an
+/// aggressor agent cleans up (children, scratch files) and says `Done` within this.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Lines of non-frame console output kept to explain a failure.
 const TAIL_LINES: usize = 12;
 /// Bytes of stderr kept to explain a failure.
@@ -35,9 +38,22 @@ pub enum TrialEnd {
 /// the group is killed. The child also gets SIGKILL if hvbench dies (PR_SET_PDEATHSIG), so a
 /// `kill -9` of hvbench leaves no guest running.
 pub fn run(
+    cmd: Command,
+    timeout: Duration,
+    log: Option<&Path>,
+    on_event: &mut dyn FnMut(Event),
+) -> TrialEnd {
+    run_until(cmd, timeout, log, None, on_event)
+}
+
+/// [`run`], and once `stop` becomes true (an isolation cell's victim is done), ask the child's
+/// group to stop with SIGTERM, and kill it if it has not exited [`STOP_GRACE`] later. A child
+/// stopped so completes if its agent still said `Done`.
+pub fn run_until(
     mut cmd: Command,
     timeout: Duration,
     log: Option<&Path>,
+    stop: Option<&std::sync::atomic::AtomicBool>,
     on_event: &mut dyn FnMut(Event),
 ) -> TrialEnd {
     let program = cmd.get_program().to_string_lossy().into_owned();
@@ -90,6 +106,7 @@ pub fn run(
     let mut done = false;
     let mut timed_out = false;
     let mut interrupted = None;
+    let mut stopping = false;
     let mut handle = |bytes: &[u8], events: Vec<Event>, done: &mut bool, tail: &mut Tail| {
         tail.push(bytes);
         for ev in events {
@@ -103,6 +120,11 @@ pub fn run(
         if let Some(sig) = crate::interrupt::requested() {
             interrupted = Some(sig);
             break;
+        }
+        if !stopping && stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
+            stopping = true;
+            guard.signal_group(libc::SIGTERM);
+            deadline = deadline.min(Instant::now() + STOP_GRACE);
         }
         let now = Instant::now();
         if now >= deadline {
@@ -138,7 +160,9 @@ pub fn run(
     if done {
         return TrialEnd::Completed;
     }
-    let mut reason = if let Some(sig) = interrupted {
+    let mut reason = if stopping {
+        "stopped by hvbench (its isolation cell was over) before the agent said Done".to_string()
+    } else if let Some(sig) = interrupted {
         format!(
             "interrupted by {} and killed",
             crate::interrupt::signal_name(sig)
@@ -237,11 +261,15 @@ struct GroupGuard<'a> {
 
 impl GroupGuard<'_> {
     fn kill_group(&mut self) {
+        self.signal_group(libc::SIGKILL);
+    }
+
+    fn signal_group(&mut self, signal: libc::c_int) {
         let pgid = self.child.id() as libc::pid_t;
         // SAFETY: kill(2) with a negative pid signals the process group we created for the child
         // (process_group(0) makes its pgid equal to its pid); it touches no memory of ours.
         unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
+            libc::kill(-pgid, signal);
         }
     }
 
@@ -349,6 +377,56 @@ mod tests {
             &mut |_| {},
         );
         assert!(matches!(end, TrialEnd::Failed(r) if r.contains("cannot start")));
+    }
+
+    #[test]
+    fn a_stopped_child_gets_sigterm_then_sigkill() {
+        use std::sync::atomic::AtomicBool;
+        let done = frame_text(&Message::Done {
+            samples: 0,
+            failures: 0,
+        });
+        // Says Done when asked to stop: completes.
+        let dir = tempfile::tempdir().unwrap();
+        let frame = dir.path().join("done");
+        std::fs::write(&frame, &done).unwrap();
+        let polite = format!(
+            "trap 'cat {}; exit 0' TERM; echo up; while :; do sleep 0.1; done",
+            frame.display()
+        );
+        let stop = AtomicBool::new(false);
+        let t = Instant::now();
+        let end = thread::scope(|s| {
+            s.spawn(|| {
+                thread::sleep(Duration::from_millis(300));
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            run_until(
+                sh(&polite),
+                Duration::from_secs(60),
+                None,
+                Some(&stop),
+                &mut |_| {},
+            )
+        });
+        assert_eq!(end, TrialEnd::Completed);
+        assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+        // Ignores SIGTERM: killed after the grace, a failure that says it was stopped.
+        let stubborn = "trap '' TERM; echo up; while :; do sleep 0.1; done";
+        let stop = AtomicBool::new(true);
+        let t = Instant::now();
+        let end = run_until(
+            sh(stubborn),
+            Duration::from_secs(60),
+            None,
+            Some(&stop),
+            &mut |_| {},
+        );
+        assert!(
+            matches!(&end, TrialEnd::Failed(r) if r.starts_with("stopped by hvbench")),
+            "{end:?}"
+        );
+        assert!(t.elapsed() < STOP_GRACE + Duration::from_secs(3));
     }
 
     #[test]

@@ -68,7 +68,16 @@ impl Platform for HostPlatform {
         }
         let mut cmd = Command::new(&self.agent);
         cmd.arg("--plan").arg(&plan_path);
-        console::run(cmd, req.timeout, req.console_log.as_deref(), on_event)
+        if let Some(place) = req.place {
+            place.apply_to(&mut cmd);
+        }
+        console::run_until(
+            cmd,
+            req.timeout,
+            req.console_log.as_deref(),
+            req.stop,
+            on_event,
+        )
     }
 }
 

@@ -15,8 +15,6 @@
 use crate::cache::{sha256_hex, Cache};
 use crate::console::{self, TrialEnd};
 use crate::image::{self, Entry, Kernel};
-use crate::qemu::QemuPlatform;
-use crate::xen::XenPlatform;
 use crate::{apt, Platform, PlatformError, Result, TrialRequest};
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -422,6 +420,9 @@ pub struct LabJob {
     pub platform: PlatformSpec,
     pub guest: GuestSpec,
     pub plan: AgentPlan,
+    /// An isolation cell to run instead of one trial of `plan`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell: Option<crate::isolation::Cell>,
 }
 
 /// Escape a path for QEMU's `-initrd` list, where a comma separates multiboot modules and a
@@ -503,7 +504,14 @@ pub fn host_argv(
 pub struct LabPlatform {
     name: String,
     driver: &'static str,
-    argv: Vec<OsString>,
+    host: LabHost,
+    images: LabImages,
+    /// The lab rootfs with the overlay (hvbench, guest kernel and initramfs images); a trial's
+    /// job is appended to a copy of it.
+    base_initrd: PathBuf,
+    workdir: PathBuf,
+    /// The job of a battery trial; cells go in copies of it.
+    job: LabJob,
     facts: BTreeMap<String, String>,
     guest_timeout: Duration,
 }
@@ -511,10 +519,14 @@ pub struct LabPlatform {
 impl LabPlatform {
     /// Build (or find) the lab, then the boot archive for this platform: the lab rootfs with
     /// an overlay holding hvbench, the job and the guest kernel. Written once into `workdir`.
+    ///
+    /// `cell_plans` are the plans of the isolation cells this platform may run (victims and
+    /// aggressors): their guest images are built here too and shipped in the overlay.
     pub fn prepare(
         spec: &PlatformSpec,
         guest: &GuestSpec,
         plan: &AgentPlan,
+        cell_plans: &[AgentPlan],
         cache: &Cache,
         workdir: &Path,
         say: &mut dyn FnMut(&str),
@@ -550,13 +562,24 @@ impl LabPlatform {
                 ..guest.clone()
             },
             plan: plan.clone(),
+            cell: None,
         };
-        // The guest's initramfs is built here, where it is fast, and shipped in the cache the
-        // lab's hvbench reads: inside, the same content hash finds it instead of rebuilding it
-        // under emulation.
+        // The guests' initramfs images are built here, where it is fast, and shipped in the
+        // cache the lab's hvbench reads: inside, the same content hash finds them instead of
+        // rebuilding them under emulation. A plan that needs a network or a disk gets the
+        // same rewriting inside as the driver does here; building from the plan as given
+        // and from the driver's view covers both.
         let agent = crate::agent::agent_bytes()?;
-        let (guest_initrd, _) = image::guest_initramfs_for(&kernel, &agent, plan, cache)?;
-        let overlay = overlay(&exe, &job, &kernel, &guest_initrd)?;
+        let mut guest_initrds = Vec::new();
+        for p in std::iter::once(plan).chain(cell_plans) {
+            for variant in guest_plan_variants(p) {
+                let (initrd, _) = image::guest_initramfs_for(&kernel, &agent, &variant, cache)?;
+                if !guest_initrds.contains(&initrd) {
+                    guest_initrds.push(initrd);
+                }
+            }
+        }
+        let overlay = overlay(&exe, &kernel, &guest_initrds)?;
         let initrd = workdir.join(format!(
             "lab-{}-{}.cpio.gz",
             spec.name,
@@ -582,44 +605,108 @@ impl LabPlatform {
         Ok(LabPlatform {
             name: spec.name.clone(),
             driver: spec.driver.as_str(),
-            argv: host_argv(&spec.name, host, &images, &initrd),
+            host,
+            images,
+            base_initrd: initrd,
+            workdir: workdir.to_path_buf(),
+            job,
             facts,
             guest_timeout: Duration::from_secs(guest.timeout_s),
         })
     }
+
+    /// Boot the lab host with `job` appended to the base archive, and read its console.
+    fn boot(
+        &self,
+        job: &LabJob,
+        timeout: Duration,
+        console_log: Option<&Path>,
+        on_event: &mut dyn FnMut(Event),
+    ) -> TrialEnd {
+        let initrd = self.workdir.join(format!("lab-{}-job.cpio.gz", self.name));
+        let made = std::fs::copy(&self.base_initrd, &initrd).and_then(|_| {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&initrd)?;
+            f.write_all(&job_archive(job)?)
+        });
+        if let Err(e) = made {
+            return TrialEnd::Failed(format!(
+                "cannot write the lab archive {}: {e}",
+                initrd.display()
+            ));
+        }
+        let mut cmd = Command::new(crate::qemu::qemu_binary());
+        cmd.args(host_argv(&self.name, self.host, &self.images, &initrd));
+        let started = Instant::now();
+        let mut end = console::run(cmd, timeout, console_log, on_event);
+        let _ = std::fs::remove_file(&initrd);
+        if let TrialEnd::Failed(reason) = &mut end {
+            reason.insert_str(
+                0,
+                &format!("lab host ({} s): ", started.elapsed().as_secs()),
+            );
+        }
+        end
+    }
 }
 
-/// The gzip-compressed cpio appended to the lab rootfs: `/hvbench/hvbench`, `/hvbench/job.json`,
-/// and the guest kernel's cache directory (kernel, and modules where kept) where hvbench's cache
+/// The plans a driver may turn `plan` into before building its guest image: as given, and with
+/// the peer address a guest with a network uses.
+fn guest_plan_variants(plan: &AgentPlan) -> Vec<AgentPlan> {
+    let mut out = vec![plan.clone()];
+    if plan.needs(hvbench_proto::Device::Network) {
+        let mut p = plan.clone();
+        p.peer = Some(crate::qemu::GUEST_PEER.to_string());
+        out.push(p);
+    }
+    out
+}
+
+/// The gzip-compressed cpio with `/hvbench/job.json`, appended last to the lab's archive.
+fn job_archive(job: &LabJob) -> std::io::Result<Vec<u8>> {
+    let entries = vec![
+        Entry::Dir {
+            path: "hvbench".into(),
+            mode: 0o755,
+        },
+        Entry::File {
+            path: "hvbench/job.json".into(),
+            mode: 0o644,
+            data: serde_json::to_vec_pretty(job).expect("job serialises"),
+        },
+    ];
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(&image::cpio_newc(&entries))?;
+    gz.finish()
+}
+
+/// The gzip-compressed cpio appended to the lab rootfs: `/hvbench/hvbench`, the guests'
+/// initramfs images, and the guest kernel's cache directory (kernel, and modules where kept) where hvbench's cache
 /// inside the lab finds it.
-fn overlay(
-    exe: &Path,
-    job: &LabJob,
-    guest_kernel: &Kernel,
-    guest_initrd: &Path,
-) -> Result<Vec<u8>> {
+fn overlay(exe: &Path, guest_kernel: &Kernel, guest_initrds: &[PathBuf]) -> Result<Vec<u8>> {
     let hvbench =
         std::fs::read(exe).map_err(PlatformError::io(format!("cannot read {}", exe.display())))?;
-    let job_json = serde_json::to_vec_pretty(job).expect("job serialises");
     let dir = |p: &str| Entry::Dir {
         path: p.into(),
         mode: 0o755,
     };
     let mut entries = vec![
+        // The current /init, over the one the cached rootfs was built with.
+        Entry::File {
+            path: "init".into(),
+            mode: 0o755,
+            data: INIT.as_bytes().to_vec(),
+        },
         dir("hvbench"),
         Entry::File {
             path: "hvbench/hvbench".into(),
             mode: 0o755,
             data: hvbench,
         },
-        Entry::File {
-            path: "hvbench/job.json".into(),
-            mode: 0o644,
-            data: job_json,
-        },
         dir("hvbench-cache"),
         dir("hvbench-cache/initramfs"),
-        Entry::File {
+    ];
+    for guest_initrd in guest_initrds {
+        entries.push(Entry::File {
             path: format!(
                 "hvbench-cache/initramfs/{}",
                 guest_initrd
@@ -632,9 +719,9 @@ fn overlay(
                 "cannot read {}",
                 guest_initrd.display()
             )))?,
-        },
-        dir("hvbench-cache/kernels"),
-    ];
+        });
+    }
+    entries.push(dir("hvbench-cache/kernels"));
     // A cached Debian kernel brings its directory (named by package and version); a user's
     // kernel goes alone.
     let (name, src) = match guest_kernel
@@ -685,22 +772,39 @@ impl Platform for LabPlatform {
     }
 
     fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
-        let mut cmd = Command::new(crate::qemu::qemu_binary());
-        cmd.args(&self.argv);
-        let started = Instant::now();
-        let mut end = console::run(
-            cmd,
+        self.boot(
+            &self.job,
             self.guest_timeout + LAB_BOOT_ALLOWANCE,
             req.console_log.as_deref(),
             on_event,
-        );
-        if let TrialEnd::Failed(reason) = &mut end {
-            reason.insert_str(
-                0,
-                &format!("lab host ({} s): ", started.elapsed().as_secs()),
-            );
-        }
-        end
+        )
+    }
+
+    /// The whole cell runs inside one lab host, so that victim and aggressors share its
+    /// (emulated) CPUs: the lab's `hvbench lab-exec` co-schedules them with the real driver and
+    /// sends their events out as `Instance` frames.
+    fn run_cell(
+        &mut self,
+        cell: &crate::isolation::Cell,
+        timeout: Duration,
+        logs: Option<&Path>,
+        on_message: &mut dyn FnMut(Message),
+    ) -> TrialEnd {
+        let job = LabJob {
+            cell: Some(cell.clone()),
+            ..self.job.clone()
+        };
+        let log = logs.map(|d| d.join("lab-console.log"));
+        let mut on_event = |ev: Event| match ev {
+            Event::Frame(m) => on_message(m),
+            Event::Bad { error, excerpt } => on_message(Message::Failed {
+                workload: "(console)".into(),
+                reason: format!("untrusted frame ignored: {error}; it began: {excerpt}"),
+            }),
+        };
+        // Victim and aggressors, and the wait for the aggressors' start and their stop.
+        let limit = timeout * 3 + Duration::from_millis(cell.settle_ms) + LAB_BOOT_ALLOWANCE;
+        self.boot(&job, limit, log.as_deref(), &mut on_event)
     }
 }
 
@@ -712,23 +816,18 @@ pub fn exec_job(job: &LabJob, cache: &Cache, out: &mut dyn Write) -> std::io::Re
     let workdir = std::env::temp_dir().join("hvbench-lab-job");
     std::fs::create_dir_all(&workdir)?;
     let prepared: Result<Box<dyn Platform>> = match &job.platform.driver {
-        Driver::Xen(x) => XenPlatform::prepare(
-            &job.platform.name,
-            x,
-            &job.guest,
-            &job.plan,
-            cache,
-            workdir.clone(),
-        )
-        .map(|p| Box::new(p) as _),
-        Driver::Qemu(q) => {
-            QemuPlatform::prepare(&job.platform.name, q, &job.guest, &job.plan, cache)
-                .map(|p| Box::new(p) as _)
-        }
         Driver::Host => Err(PlatformError::unavailable(
             "the host driver cannot run in the lab",
             "remove `lab = true`",
         )),
+        _ => crate::isolation::prepare_local(
+            &job.platform,
+            &job.platform.name,
+            &job.guest,
+            &job.plan,
+            cache,
+            &workdir,
+        ),
     };
     let mut platform = match prepared {
         Ok(p) => p,
@@ -754,13 +853,54 @@ pub fn exec_job(job: &LabJob, cache: &Cache, out: &mut dyn Write) -> std::io::Re
         }
     }
     send(out, &Message::Facts { facts })?;
-    let req = TrialRequest {
-        plan: &job.plan,
-        timeout: Duration::from_secs(job.guest.timeout_s),
-        console_log: Some(workdir.join("guest-console.log")),
-    };
     let mut write_error = None;
     let trial_started = Instant::now();
+    let timeout = Duration::from_secs(job.guest.timeout_s);
+    if let Some(cell) = &job.cell {
+        let mut factory = crate::isolation::LocalFactory {
+            spec: job.platform.clone(),
+            guest: job.guest.clone(),
+            cache: cache.clone(),
+            workdir: workdir.clone(),
+        };
+        let end =
+            crate::isolation::run_cell(cell, &mut factory, timeout, Some(&workdir), &mut |m| {
+                if write_error.is_none() {
+                    if let Err(e) = send(out, &m) {
+                        write_error = Some(e);
+                    }
+                }
+            });
+        if let Some(e) = write_error {
+            return Err(e);
+        }
+        send(
+            out,
+            &Message::Facts {
+                facts: BTreeMap::from([(
+                    "lab.cell_s".to_string(),
+                    format!("{:.1}", trial_started.elapsed().as_secs_f64()),
+                )]),
+            },
+        )?;
+        // The outer runner learns the victim's end from its Instance frames; Done ends the
+        // lab host's part.
+        send(
+            out,
+            &Message::Done {
+                samples: 0,
+                failures: 0,
+            },
+        )?;
+        return Ok(end == TrialEnd::Completed);
+    }
+    let req = TrialRequest {
+        plan: &job.plan,
+        timeout,
+        console_log: Some(workdir.join("guest-console.log")),
+        stop: None,
+        place: None,
+    };
     let end = platform.run_trial(&req, &mut |ev| {
         let msg = match ev {
             Event::Frame(m) => m,

@@ -6,6 +6,8 @@
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
+# cgroup v2, for the cpu.weight and cpu.max of isolation experiments' aggressors.
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null || echo "hvbench-lab: no cgroup2"
 mount -t devtmpfs dev /dev 2>/dev/null
 mkdir -p /dev/pts /dev/shm /run /tmp
 mount -t devpts devpts /dev/pts

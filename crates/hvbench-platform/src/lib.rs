@@ -13,10 +13,12 @@ pub mod console;
 pub mod host;
 pub mod image;
 pub mod interrupt;
+pub mod isolation;
 pub mod kvm;
 pub mod lab;
 pub mod modules;
 pub mod peer;
+pub mod placement;
 pub mod qemu;
 pub mod qmp;
 pub mod xen;
@@ -63,10 +65,16 @@ pub struct TrialRequest<'a> {
     pub timeout: Duration,
     /// Where the raw console of this trial is kept, for diagnosis.
     pub console_log: Option<PathBuf>,
+    /// Set by an isolation cell when this instance is to stop (an aggressor, once the victim
+    /// is done): the driver asks it to end and tears it down.
+    pub stop: Option<&'a std::sync::atomic::AtomicBool>,
+    /// An isolation instance's CPUs, weight and cap; None: the platform's own configuration.
+    pub place: Option<&'a placement::InstancePlace>,
 }
 
-/// A way of running the agent: host process, QEMU guest, (later) Xen domain.
-pub trait Platform {
+/// A way of running the agent: host process, QEMU guest, Xen domain, or one of those inside an
+/// emulated lab host.
+pub trait Platform: Send {
     /// The platform's name in the experiment file.
     fn name(&self) -> &str;
     /// The driver's name: "host", "qemu", ...
@@ -76,4 +84,20 @@ pub trait Platform {
     fn facts(&self) -> BTreeMap<String, String>;
     /// Run the agent once, passing every console event to `on_event` as it arrives.
     fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd;
+    /// Run one isolation cell ([`isolation::Cell`]): the victim beside its aggressors, every
+    /// instance's events as [`hvbench_proto::Message::Instance`] frames. The end is the cell's:
+    /// completed when the victim completed.
+    fn run_cell(
+        &mut self,
+        _cell: &isolation::Cell,
+        _timeout: Duration,
+        _logs: Option<&std::path::Path>,
+        _on_message: &mut dyn FnMut(hvbench_proto::Message),
+    ) -> TrialEnd {
+        TrialEnd::Failed(format!(
+            "the {} driver of platform `{}` cannot run isolation experiments",
+            self.driver(),
+            self.name()
+        ))
+    }
 }

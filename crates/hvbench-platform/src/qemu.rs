@@ -372,8 +372,22 @@ pub fn disk_mib_needed(plan: &AgentPlan) -> Option<u64> {
             let params = def.resolve(&w.params).ok()?;
             params.get("size_mib").and_then(|v| v.as_u64())
         })
+        .chain(plan.stress.as_ref().and_then(|s| {
+            // The disk stressor writes over the first size_mib MiB of the raw scratch disk.
+            catalog::stressor_devices(&s.kind)
+                .contains(&Device::Disk)
+                .then(|| {
+                    s.params
+                        .get("size_mib")
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(STRESS_DISK_DEFAULT_MIB)
+                })
+        }))
         .max()
 }
+
+/// The disk stressor's default scratch file size (the agent's `stress::Stressor::Disk`).
+const STRESS_DISK_DEFAULT_MIB: u64 = 256;
 
 impl QemuPlatform {
     /// Check QEMU, pick the accelerator, get the kernel, build the initramfs for `plan`.
@@ -570,7 +584,13 @@ impl Platform for QemuPlatform {
                 Err(e) => return TrialEnd::Failed(e),
             }
         }
-        let pinning = match &self.pin {
+        let pin = if req.place.is_some() {
+            // An isolation instance is placed as a whole process (its vCPU threads inherit it).
+            None
+        } else {
+            self.pin.as_ref()
+        };
+        let pinning = match pin {
             None => None,
             Some(cpus) => match Pinning::start(cpus.clone(), req.timeout) {
                 Ok(p) => {
@@ -582,7 +602,16 @@ impl Platform for QemuPlatform {
         };
         let mut cmd = Command::new(&self.binary);
         cmd.args(argv(&config));
-        let end = console::run(cmd, req.timeout, req.console_log.as_deref(), on_event);
+        if let Some(place) = req.place {
+            place.apply_to(&mut cmd);
+        }
+        let end = console::run_until(
+            cmd,
+            req.timeout,
+            req.console_log.as_deref(),
+            req.stop,
+            on_event,
+        );
         if let Some(p) = pinning {
             on_event(p.finish());
         }

@@ -255,6 +255,18 @@ impl Platform for XenPlatform {
         self.trials += 1;
         let mut config = self.config.clone();
         config.name = format!("{}-{}", self.config.name, self.trials);
+        if let Some(place) = req.place {
+            // An isolation instance: its CPUs and credit2 weight/cap, applied with the domain.
+            if !place.cpus.is_empty() {
+                config.cpus = Some(crate::placement::cpu_list(&place.cpus));
+            }
+            if let Some(w) = place.weight {
+                config.weight = Some(xen_weight(w));
+            }
+            if let Some(c) = place.cap_pct {
+                config.cap = Some(c);
+            }
+        }
         let _image = match self.disk_bytes {
             None => None,
             Some(bytes) => {
@@ -285,11 +297,72 @@ impl Platform for XenPlatform {
         }
         let mut cmd = Command::new("xl");
         cmd.arg("create").arg("-c").arg(&path);
-        let end = console::run(cmd, req.timeout, req.console_log.as_deref(), on_event);
+        let watch = req.place.map(|_| {
+            // Read back what Xen applied once the domain exists: the report shows that.
+            let name = config.name.clone();
+            std::thread::spawn(move || applied_placement(&name))
+        });
+        let end = console::run_until(
+            cmd,
+            req.timeout,
+            req.console_log.as_deref(),
+            req.stop,
+            on_event,
+        );
+        if let Some(facts) = watch.and_then(|w| w.join().ok()).flatten() {
+            on_event(Event::Frame(hvbench_proto::Message::Facts { facts }));
+        }
         // Whatever happened, the domain must not outlive its trial.
         let _ = Command::new("xl").arg("destroy").arg(&config.name).output();
         end
     }
+}
+
+/// The Xen host's physical CPUs (`xl info` nr_cpus), for placing isolation instances.
+pub fn host_cpus() -> Option<Vec<usize>> {
+    let n: usize = xl_info().ok()?.get("nr_cpus")?.trim().parse().ok()?;
+    (n > 0).then(|| (0..n).collect())
+}
+
+/// A weight on cgroup v2's scale (100 = default) as a credit2 weight (256 = default).
+pub fn xen_weight(weight: u32) -> u32 {
+    (u64::from(weight) * 256 / 100).clamp(1, 65535) as u32
+}
+
+/// Wait (up to 60 s) for domain `name` to exist, then read its vCPU affinity (`xl vcpu-list`)
+/// and credit2 parameters (`xl sched-credit2 -d`) as facts `xen.applied.*`.
+fn applied_placement(name: &str) -> Option<BTreeMap<String, String>> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        let ok = Command::new("xl")
+            .args(["domid", name])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            let mut facts = BTreeMap::new();
+            for (key, args) in [
+                ("xen.applied.vcpu-list", vec!["vcpu-list", name]),
+                (
+                    "xen.applied.sched-credit2",
+                    vec!["sched-credit2", "-d", name],
+                ),
+            ] {
+                if let Ok(o) = Command::new("xl").args(&args).output() {
+                    let text = String::from_utf8_lossy(&o.stdout);
+                    // The header and the domain's lines, squeezed onto one line each.
+                    let lines: Vec<String> = text
+                        .lines()
+                        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                        .filter(|l| !l.is_empty())
+                        .collect();
+                    facts.insert(key.to_string(), lines.join(" | "));
+                }
+            }
+            return Some(facts);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    None
 }
 
 #[cfg(test)]

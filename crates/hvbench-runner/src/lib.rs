@@ -4,15 +4,16 @@
 //! the moment it arrives.
 
 use hvbench_analysis::{stop_decision, BootstrapConfig, StopRule};
+use hvbench_platform::isolation::{Cell, VICTIM};
 use hvbench_platform::{interrupt, Platform, TrialEnd, TrialRequest};
-use hvbench_proto::{Event, Message};
-use hvbench_spec::Plan;
+use hvbench_proto::{AgentPlan, Event, InstanceEvent, Message};
+use hvbench_spec::{Placement, Plan};
 use hvbench_store::{
     NewSample, PlatformId, RunEventKind, RunId, RunStatus, Store, StoreError, TrialId,
 };
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -86,7 +87,101 @@ fn trial_timeout(guest_timeout_s: u64, is_host: bool) -> Duration {
 
 const HOST_TRIAL_MIN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The visiting order: for each round, a permutation of `0..platforms`, drawn from `seed`.
+/// The scenario of battery trials (the ordinary platform comparison).
+pub const BATTERY_SCENARIO: &str = "baseline";
+
+/// How often an aggressor reports its rate (its heartbeat).
+pub const AGGRESSOR_REPORT_MS: u64 = 500;
+
+/// One isolation cell of the plan on one platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedCell {
+    pub platform: String,
+    pub cell: Cell,
+}
+
+/// Every isolation cell of `plan`, scenario by scenario, platform by platform, in the order
+/// of the experiment file. Aggressors are asked to run for three guest timeouts: they are
+/// stopped as soon as their victim is done, and the limit only ends a forgotten one.
+pub fn isolation_cells(plan: &Plan) -> Vec<PlannedCell> {
+    let mut out = Vec::new();
+    let stress_ms = plan.guest.timeout_s.max(60) * 3 * 1000;
+    for iso in &plan.isolation {
+        let victim = iso.victim_plan(plan);
+        for platform in &iso.platforms {
+            for c in iso.cells() {
+                let aggressor = c.stressor.as_ref().map(|st| AgentPlan {
+                    workloads: Vec::new(),
+                    stress: Some(st.stress_plan(stress_ms, AGGRESSOR_REPORT_MS)),
+                    ..victim.clone()
+                });
+                out.push(PlannedCell {
+                    platform: platform.clone(),
+                    cell: Cell {
+                        scenario: c.scenario.clone(),
+                        victim: victim.clone(),
+                        aggressor,
+                        aggressors: iso.aggressors,
+                        pinned_apart: c.placement == Some(Placement::PinnedApart),
+                        weight: iso.aggressor_weight,
+                        cap_pct: iso.aggressor_cap_pct,
+                        settle_ms: iso.settle_ms,
+                        victim_cpus: plan.guest.vcpus,
+                    },
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The plans of the isolation cells that run on `platform` (victims and aggressors), for
+/// drivers that build guest images ahead.
+pub fn cell_plans(plan: &Plan, platform: &str) -> Vec<AgentPlan> {
+    let mut out: Vec<AgentPlan> = Vec::new();
+    for c in isolation_cells(plan) {
+        if c.platform != platform {
+            continue;
+        }
+        for p in std::iter::once(c.cell.victim).chain(c.cell.aggressor) {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// What one round visits: a battery trial of a platform, or an isolation cell.
+#[derive(Debug, Clone, PartialEq)]
+enum Alternative {
+    Battery(usize),
+    Cell { platform: usize, cell: usize },
+}
+
+/// The alternatives of `plan` over `platforms`: battery trials first (when the plan has
+/// workloads), then the cells; each round visits them all in a random order.
+fn alternatives(
+    plan: &Plan,
+    platforms: &[Box<dyn Platform>],
+    cells: &[PlannedCell],
+) -> Vec<Alternative> {
+    let mut out = Vec::new();
+    if !plan.workloads.is_empty() {
+        out.extend((0..platforms.len()).map(Alternative::Battery));
+    }
+    for (i, c) in cells.iter().enumerate() {
+        if let Some(p) = platforms.iter().position(|p| p.name() == c.platform) {
+            out.push(Alternative::Cell {
+                platform: p,
+                cell: i,
+            });
+        }
+    }
+    out
+}
+
+/// The visiting order: for each round, a permutation of `0..alternatives`, drawn from `seed`.
 pub fn schedule(platforms: usize, rounds: u32, seed: u64) -> Vec<Vec<usize>> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     (0..rounds)
@@ -168,11 +263,18 @@ pub fn resume(
     }
     let mut finished = BTreeMap::new();
     for t in store.finished_trials(run)? {
-        finished.insert((t.platform, t.round), t.ok);
+        // A cell is finished when its victim is; its aggressors go with it.
+        if t.guest != VICTIM && t.guest.starts_with("aggressor") {
+            continue;
+        }
+        finished.insert((t.platform, t.scenario, t.round), t.ok);
     }
     let mut stored_samples: StoredSamples = BTreeMap::new();
     for s in store.samples(run)? {
-        if !s.warmup && finished.contains_key(&(s.platform.clone(), s.round)) {
+        if !s.warmup
+            && s.scenario == BATTERY_SCENARIO
+            && finished.contains_key(&(s.platform.clone(), s.scenario.clone(), s.round))
+        {
             stored_samples
                 .entry((s.platform, s.round))
                 .or_default()
@@ -216,7 +318,7 @@ fn register_platforms(
     Ok(ids)
 }
 
-/// Measured samples of finished trials by (platform, round): (workload, metric, value).
+/// Measured samples of finished battery trials by (platform, round): (workload, metric, value).
 type StoredSamples = BTreeMap<(String, u32), Vec<(String, String, f64)>>;
 
 /// One invocation's share of a run: the rounds, skipping trials that finished before.
@@ -224,8 +326,9 @@ struct Campaign {
     run: RunId,
     seed: u64,
     ids: Vec<PlatformId>,
-    /// (platform, round) -> completed (true) or failed (false), from before this invocation.
-    finished: BTreeMap<(String, u32), bool>,
+    /// (platform, scenario, round) -> completed (true) or failed (false), from before this
+    /// invocation; a cell counts by its victim.
+    finished: BTreeMap<(String, String, u32), bool>,
     /// The measured samples of those trials, (workload, metric, value), for the stop rule.
     stored: StoredSamples,
 }
@@ -295,7 +398,9 @@ impl Campaign {
         out: &mut Outcome,
     ) -> Result<(), RunnerError> {
         let agent_plan = plan.agent_plan();
-        let order = schedule(platforms.len(), plan.repetitions, self.seed);
+        let cells = isolation_cells(plan);
+        let alts = alternatives(plan, platforms, &cells);
+        let order = schedule(alts.len(), plan.repetitions, self.seed);
         let total: u64 = order.iter().map(|r| r.len() as u64).sum();
         progress.start(self.run, total.saturating_sub(self.finished.len() as u64));
         // Measured values so far per (platform, workload, metric), for the stop rule.
@@ -309,10 +414,16 @@ impl Campaign {
         };
         for (round, visit) in order.iter().enumerate() {
             let round = round as u32;
-            for &i in visit {
+            for &a in visit {
+                let (i, scenario) = match &alts[a] {
+                    Alternative::Battery(i) => (*i, BATTERY_SCENARIO.to_string()),
+                    Alternative::Cell { platform, cell } => {
+                        (*platform, cells[*cell].cell.scenario.clone())
+                    }
+                };
                 let platform = &mut platforms[i];
                 let name = platform.name().to_string();
-                let key = (name.clone(), round);
+                let key = (name.clone(), scenario.clone(), round);
                 if let Some(&ok) = self.finished.get(&key) {
                     // Finished before this invocation: count it, feed the stop rule, skip it.
                     out.trials_skipped += 1;
@@ -321,58 +432,114 @@ impl Campaign {
                     } else {
                         out.trials_failed += 1;
                     }
-                    for (workload, metric, value) in self.stored.get(&key).into_iter().flatten() {
-                        out.samples += 1;
-                        measured
-                            .entry((self.ids[i], workload.clone(), metric.clone()))
-                            .or_default()
-                            .push(*value);
+                    if scenario == BATTERY_SCENARIO {
+                        for (workload, metric, value) in self
+                            .stored
+                            .get(&(name.clone(), round))
+                            .into_iter()
+                            .flatten()
+                        {
+                            out.samples += 1;
+                            measured
+                                .entry((self.ids[i], workload.clone(), metric.clone()))
+                                .or_default()
+                                .push(*value);
+                        }
                     }
                     continue;
                 }
                 stopped(out)?;
-                progress.trial_started(round, &name);
-                let guest = if platform.driver() == "host" {
-                    "host"
-                } else {
-                    "guest0"
-                };
-                let trial = store.start_trial(self.ids[i], round, guest, "baseline")?;
-                let req = TrialRequest {
-                    plan: &agent_plan,
-                    timeout: trial_timeout(plan.guest.timeout_s, guest == "host"),
-                    console_log: Some(logs.join(format!("r{round}-{name}.log"))),
-                };
-                let mut sink = TrialSink {
-                    store,
-                    trial,
-                    platform: self.ids[i],
-                    samples: 0,
-                    error: None,
-                    measured: &mut measured,
-                };
-                let end = platform.run_trial(&req, &mut |ev| sink.event(ev));
-                if let Some(e) = sink.error.take() {
-                    return Err(RunnerError::Store(e));
-                }
-                let samples = sink.samples;
-                match (&end, interrupt::requested()) {
-                    (TrialEnd::Completed, _) => {
-                        store.finish_trial(trial, None)?;
-                        out.trials_ok += 1;
+                let timeout = trial_timeout(plan.guest.timeout_s, platform.driver() == "host");
+                let (end, samples) = match &alts[a] {
+                    Alternative::Battery(_) => {
+                        progress.trial_started(round, &name);
+                        let guest = if platform.driver() == "host" {
+                            "host"
+                        } else {
+                            "guest0"
+                        };
+                        let trial =
+                            store.start_trial(self.ids[i], round, guest, BATTERY_SCENARIO)?;
+                        let req = TrialRequest {
+                            plan: &agent_plan,
+                            timeout,
+                            console_log: Some(logs.join(format!("r{round}-{name}.log"))),
+                            stop: None,
+                            place: None,
+                        };
+                        let mut sink = TrialSink {
+                            store,
+                            trial,
+                            platform: self.ids[i],
+                            samples: 0,
+                            error: None,
+                            measured: &mut measured,
+                        };
+                        let end = platform.run_trial(&req, &mut |ev| sink.event(ev));
+                        if let Some(e) = sink.error.take() {
+                            return Err(RunnerError::Store(e));
+                        }
+                        let samples = sink.samples;
+                        self.close(store, &[trial], &end)?;
+                        (end, samples)
                     }
-                    (TrialEnd::Failed(reason), Some(signal)) => {
-                        // Cut short by the signal, not by the platform: run again on resume.
-                        store.interrupt_trial(trial, reason)?;
-                        return Err(RunnerError::Interrupted {
-                            run: self.run,
-                            signal,
-                        });
+                    Alternative::Cell { cell, .. } => {
+                        let cell = &cells[*cell].cell;
+                        let label = format!("{name} {}", cell.scenario);
+                        progress.trial_started(round, &label);
+                        let dir = logs.join(format!(
+                            "r{round}-{name}-{}",
+                            cell.scenario.replace('/', "-")
+                        ));
+                        if let Err(e) = std::fs::create_dir_all(&dir) {
+                            return Err(RunnerError::Logs(dir, e));
+                        }
+                        let victim =
+                            store.start_trial(self.ids[i], round, VICTIM, &cell.scenario)?;
+                        let mut sink = CellSink {
+                            store,
+                            platform: self.ids[i],
+                            round,
+                            scenario: &cell.scenario,
+                            trials: BTreeMap::from([(VICTIM.to_string(), victim)]),
+                            ended: BTreeSet::new(),
+                            samples: 0,
+                            error: None,
+                        };
+                        let end =
+                            platform.run_cell(cell, timeout, Some(&dir), &mut |m| sink.message(m));
+                        if let Some(e) = sink.error.take() {
+                            return Err(RunnerError::Store(e));
+                        }
+                        let open: Vec<TrialId> = sink
+                            .trials
+                            .iter()
+                            .filter(|(n, _)| !sink.ended.contains(*n))
+                            .map(|(_, t)| *t)
+                            .collect();
+                        self.close(store, &open, &end)?;
+                        // The cell's outcome is its victim's.
+                        let victim_ok = store
+                            .trials(self.run)?
+                            .into_iter()
+                            .find(|t| t.id == victim)
+                            .is_some_and(|t| t.status == "ok");
+                        let end = if victim_ok {
+                            TrialEnd::Completed
+                        } else {
+                            match end {
+                                TrialEnd::Completed => {
+                                    TrialEnd::Failed("the victim did not report".into())
+                                }
+                                failed => failed,
+                            }
+                        };
+                        (end, sink.samples)
                     }
-                    (TrialEnd::Failed(reason), None) => {
-                        store.finish_trial(trial, Some(reason))?;
-                        out.trials_failed += 1;
-                    }
+                };
+                match end {
+                    TrialEnd::Completed => out.trials_ok += 1,
+                    TrialEnd::Failed(_) => out.trials_failed += 1,
                 }
                 out.samples += samples;
                 progress.trial_finished(round, &name, &end, samples);
@@ -388,6 +555,213 @@ impl Campaign {
         }
         Ok(())
     }
+
+    /// Close the trials still open after a battery trial or a cell ended: completed, failed
+    /// with the reason, or — when a signal cut them short — interrupted, to be run again on
+    /// resume (and the campaign stops).
+    fn close(&self, store: &Store, open: &[TrialId], end: &TrialEnd) -> Result<(), RunnerError> {
+        match (end, interrupt::requested()) {
+            (TrialEnd::Completed, _) => {
+                for &t in open {
+                    store.finish_trial(t, None)?;
+                }
+                Ok(())
+            }
+            (TrialEnd::Failed(reason), Some(signal)) => {
+                for &t in open {
+                    store.interrupt_trial(t, reason)?;
+                }
+                Err(RunnerError::Interrupted {
+                    run: self.run,
+                    signal,
+                })
+            }
+            (TrialEnd::Failed(reason), None) => {
+                for &t in open {
+                    store.finish_trial(t, Some(reason))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Writes an isolation cell's `Instance` frames to the store as they arrive: one trial per
+/// instance (guest `victim`, `aggressor1`, ...) of the cell's scenario, every sample with its
+/// arrival time, the placement each instance got as facts
+/// (`isolation.<scenario>.<instance>.<key>`).
+struct CellSink<'a> {
+    store: &'a Store,
+    platform: PlatformId,
+    round: u32,
+    scenario: &'a str,
+    trials: BTreeMap<String, TrialId>,
+    ended: BTreeSet<String>,
+    /// The victim's measured samples.
+    samples: u32,
+    error: Option<StoreError>,
+}
+
+impl CellSink<'_> {
+    fn message(&mut self, m: Message) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = self.write(m) {
+            self.error = Some(e);
+        }
+    }
+
+    fn trial(&mut self, instance: &str) -> Result<TrialId, StoreError> {
+        if let Some(&t) = self.trials.get(instance) {
+            return Ok(t);
+        }
+        let t = self
+            .store
+            .start_trial(self.platform, self.round, instance, self.scenario)?;
+        self.trials.insert(instance.to_string(), t);
+        Ok(t)
+    }
+
+    fn write(&mut self, m: Message) -> Result<(), StoreError> {
+        let (instance, at_ms, event) = match m {
+            Message::Instance {
+                instance,
+                at_ms,
+                event,
+            } => (instance, at_ms, event),
+            // The lab host's own facts (boot time) and failures (it could not prepare).
+            Message::Facts { facts } => {
+                return self.store.set_facts(
+                    self.platform,
+                    facts.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                )
+            }
+            Message::Failed { workload, reason } => {
+                let victim = self.trial(VICTIM)?;
+                return self
+                    .store
+                    .record_workload_failure(victim, &workload, &reason);
+            }
+            _ => return Ok(()),
+        };
+        if instance != VICTIM && !is_aggressor(&instance) {
+            // Only the co-scheduler writes these; anything else is not to be trusted.
+            let victim = self.trial(VICTIM)?;
+            return self.store.record_workload_failure(
+                victim,
+                "(console)",
+                &format!("frame for an unknown instance `{instance}` ignored"),
+            );
+        }
+        let trial = self.trial(&instance)?;
+        let prefix = format!("isolation.{}.{instance}.", self.scenario);
+        match event {
+            InstanceEvent::Started { placement } => {
+                let facts: Vec<(String, String)> = placement
+                    .into_iter()
+                    .map(|(k, v)| (format!("{prefix}{k}"), v))
+                    .collect();
+                self.store.set_facts(
+                    self.platform,
+                    facts.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                )?;
+            }
+            InstanceEvent::Frame { message } => match *message {
+                Message::Sample {
+                    workload,
+                    metric,
+                    unit,
+                    better,
+                    warmup,
+                    index,
+                    value,
+                    iterations,
+                    elapsed_ns,
+                } => {
+                    self.store.insert_sample(
+                        trial,
+                        &NewSample {
+                            workload: &workload,
+                            metric: &metric,
+                            unit: &unit,
+                            better: better.as_str(),
+                            warmup,
+                            index,
+                            value,
+                            iterations,
+                            elapsed_ns,
+                            at_ms: Some(at_ms),
+                        },
+                    )?;
+                    if instance == VICTIM && !warmup {
+                        self.samples += 1;
+                    }
+                }
+                Message::Facts { facts } => {
+                    // What the hypervisor says it applied is the instance's; the victim's
+                    // view of its machine is the platform's, as in a battery trial.
+                    let facts: Vec<(String, String)> = facts
+                        .into_iter()
+                        .filter_map(|(k, v)| {
+                            if k.starts_with("xen.applied.") {
+                                Some((format!("{prefix}{k}"), v))
+                            } else {
+                                (instance == VICTIM).then_some((k, v))
+                            }
+                        })
+                        .collect();
+                    self.store.set_facts(
+                        self.platform,
+                        facts.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    )?;
+                }
+                Message::Failed { workload, reason } => {
+                    self.store
+                        .record_workload_failure(trial, &workload, &reason)?;
+                }
+                _ => {}
+            },
+            InstanceEvent::Bad { error, excerpt } => {
+                self.store.record_workload_failure(
+                    trial,
+                    "(console)",
+                    &format!("untrusted frame ignored: {error}; it began: {excerpt}"),
+                )?;
+            }
+            InstanceEvent::Ended {
+                ok,
+                stopped,
+                reason,
+            } => {
+                if !ok && interrupt::requested().is_some() {
+                    // Cut short by Ctrl-C or SIGTERM: left open, closed as interrupted, and
+                    // run again on resume.
+                    return Ok(());
+                }
+                let reason = reason.unwrap_or_else(|| "stopped reporting".to_string());
+                let failure = if instance == VICTIM {
+                    (!ok).then(|| format!("DNR: the victim stopped reporting: {reason}"))
+                } else if stopped {
+                    // Asked to stop once the victim was done: it outlasted the victim.
+                    None
+                } else {
+                    Some(format!(
+                        "DNR: the aggressor stopped before the victim finished: {reason}"
+                    ))
+                };
+                self.store.finish_trial(trial, failure.as_deref())?;
+                self.ended.insert(instance);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_aggressor(instance: &str) -> bool {
+    instance
+        .strip_prefix("aggressor")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Writes one trial's events to the store as they arrive.
@@ -719,5 +1093,248 @@ mod tests {
             resume(run, &plan, &mut wrong, &store, &opts, &mut Quiet),
             Err(RunnerError::PlatformsChanged { .. })
         ));
+    }
+
+    /// A platform whose cells replay a script: an aggressor that reports and is stopped, a
+    /// victim that reports (or, in `dead_round`, dies).
+    struct ScriptedCells {
+        dead_round: Option<u32>,
+        cells_run: Vec<String>,
+    }
+
+    impl Platform for ScriptedCells {
+        fn name(&self) -> &str {
+            "h"
+        }
+        fn driver(&self) -> &'static str {
+            "host"
+        }
+        fn facts(&self) -> BTreeMap<String, String> {
+            BTreeMap::new()
+        }
+        fn run_trial(&mut self, _: &TrialRequest<'_>, _: &mut dyn FnMut(Event)) -> TrialEnd {
+            TrialEnd::Completed
+        }
+        fn run_cell(
+            &mut self,
+            cell: &Cell,
+            _timeout: Duration,
+            _logs: Option<&std::path::Path>,
+            on: &mut dyn FnMut(Message),
+        ) -> TrialEnd {
+            let round = self
+                .cells_run
+                .iter()
+                .filter(|c| **c == cell.scenario)
+                .count() as u32;
+            self.cells_run.push(cell.scenario.clone());
+            let mut say = |instance: &str, at_ms: u64, event: InstanceEvent| {
+                on(Message::Instance {
+                    instance: instance.into(),
+                    at_ms,
+                    event,
+                })
+            };
+            let sample = |workload: &str, value: f64| InstanceEvent::Frame {
+                message: Box::new(Message::Sample {
+                    workload: workload.into(),
+                    metric: "throughput".into(),
+                    unit: "op/s".into(),
+                    better: Better::Higher,
+                    warmup: false,
+                    index: 0,
+                    value,
+                    iterations: 1,
+                    elapsed_ns: 500_000_000,
+                }),
+            };
+            if cell.aggressor.is_some() {
+                say(
+                    "aggressor1",
+                    0,
+                    InstanceEvent::Started {
+                        placement: BTreeMap::from([("cpus".into(), "0".into())]),
+                    },
+                );
+                say("aggressor1", 500, sample("stress-cpu", 7.0));
+            }
+            say(
+                VICTIM,
+                600,
+                InstanceEvent::Started {
+                    placement: BTreeMap::new(),
+                },
+            );
+            let dead = self.dead_round == Some(round) && cell.aggressor.is_some();
+            if dead {
+                say(
+                    VICTIM,
+                    900,
+                    InstanceEvent::Ended {
+                        ok: false,
+                        stopped: false,
+                        reason: Some("guest died".into()),
+                    },
+                );
+            } else {
+                say(VICTIM, 1200, sample("cpu-int", 100.0));
+                say(
+                    VICTIM,
+                    1300,
+                    InstanceEvent::Ended {
+                        ok: true,
+                        stopped: false,
+                        reason: None,
+                    },
+                );
+            }
+            if cell.aggressor.is_some() {
+                say(
+                    "aggressor1",
+                    1400,
+                    InstanceEvent::Ended {
+                        ok: true,
+                        stopped: true,
+                        reason: None,
+                    },
+                );
+            }
+            TrialEnd::Completed
+        }
+    }
+
+    fn isolation_plan() -> Plan {
+        let mut plan = hvbench_spec::parse(
+            "t",
+            "name = \"iso\"\nrepetitions = 2\nseed = 3\n[[platform]]\nname = \"h\"\ndriver = \"host\"\n\
+             [[isolation]]\nname = \"noisy\"\nvictim = [\"cpu-int\"]\nstressors = [\"cpu\"]\n",
+        )
+        .unwrap();
+        plan.seed = Some(3);
+        plan
+    }
+
+    #[test]
+    fn cells_store_one_trial_per_instance_with_times_and_dnr() {
+        let plan = isolation_plan();
+        let cells = isolation_cells(&plan);
+        let names: Vec<&str> = cells.iter().map(|c| c.cell.scenario.as_str()).collect();
+        assert_eq!(
+            names,
+            ["noisy/none", "noisy/cpu/shared", "noisy/cpu/pinned-apart"]
+        );
+        let stress = cells[1]
+            .cell
+            .aggressor
+            .as_ref()
+            .unwrap()
+            .stress
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            (stress.kind.as_str(), stress.report_ms),
+            ("cpu", AGGRESSOR_REPORT_MS)
+        );
+        assert!(cells[0].cell.aggressor.is_none());
+        assert!(cells[2].cell.pinned_apart && !cells[1].cell.pinned_apart);
+
+        let store = Store::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            logs_dir: dir.path().into(),
+            hvbench_version: "test".into(),
+            stop: None,
+        };
+        let mut platforms: Vec<Box<dyn Platform>> = vec![Box::new(ScriptedCells {
+            dead_round: Some(1),
+            cells_run: Vec::new(),
+        })];
+        let out = run(&plan, &mut platforms, &store, &opts, &mut Quiet).unwrap();
+        // No [[workload]]: no battery trials; 3 cells x 2 rounds, 2 of them with a dead victim.
+        assert_eq!((out.trials_ok, out.trials_failed), (4, 2));
+        let trials = store.trials(out.run).unwrap();
+        assert!(trials.iter().all(|t| t.scenario.starts_with("noisy/")));
+        let victims: Vec<_> = trials.iter().filter(|t| t.guest == VICTIM).collect();
+        assert_eq!(victims.len(), 6);
+        let dnr: Vec<_> = victims.iter().filter(|t| t.status == "failed").collect();
+        assert_eq!(dnr.len(), 2);
+        assert!(dnr.iter().all(|t| t.round == 1
+            && t.reason
+                .as_deref()
+                .unwrap()
+                .starts_with("DNR: the victim stopped reporting: guest died")));
+        let aggressors: Vec<_> = trials.iter().filter(|t| t.guest == "aggressor1").collect();
+        assert_eq!(aggressors.len(), 4);
+        assert!(
+            aggressors.iter().all(|t| t.status == "ok"),
+            "stopped after the victim: ok"
+        );
+        let samples = store.samples(out.run).unwrap();
+        assert!(samples.iter().all(|s| s.at_ms.is_some()));
+        assert!(samples.iter().any(|s| s.guest == "aggressor1"
+            && s.workload == "stress-cpu"
+            && s.at_ms == Some(500)));
+        let facts = &store.platforms(out.run).unwrap()[0].facts;
+        assert_eq!(facts["isolation.noisy/cpu/shared.aggressor1.cpus"], "0");
+
+        // Resume skips every finished cell, DNR ones included.
+        let mut again: Vec<Box<dyn Platform>> = vec![Box::new(ScriptedCells {
+            dead_round: None,
+            cells_run: Vec::new(),
+        })];
+        let mut stored = plan.clone();
+        stored.seed = Some(out.seed);
+        let resumed = resume(out.run, &stored, &mut again, &store, &opts, &mut Quiet).unwrap();
+        assert_eq!(resumed.trials_skipped, 6);
+        assert_eq!(store.trials(out.run).unwrap().len(), trials.len());
+    }
+
+    #[test]
+    fn an_aggressor_that_dies_early_is_dnr() {
+        let store = Store::open_in_memory().unwrap();
+        let run = store.create_run("x", "t", "", "{}").unwrap();
+        let p = store.platform(run, "h", "host").unwrap();
+        let victim = store.start_trial(p, 0, VICTIM, "n/cpu/shared").unwrap();
+        let mut sink = CellSink {
+            store: &store,
+            platform: p,
+            round: 0,
+            scenario: "n/cpu/shared",
+            trials: BTreeMap::from([(VICTIM.to_string(), victim)]),
+            ended: BTreeSet::new(),
+            samples: 0,
+            error: None,
+        };
+        sink.message(Message::Instance {
+            instance: "aggressor1".into(),
+            at_ms: 10,
+            event: InstanceEvent::Ended {
+                ok: false,
+                stopped: false,
+                reason: Some("killed".into()),
+            },
+        });
+        sink.message(Message::Instance {
+            instance: "intruder".into(),
+            at_ms: 10,
+            event: InstanceEvent::Started {
+                placement: BTreeMap::new(),
+            },
+        });
+        assert!(sink.error.is_none());
+        let trials = store.trials(run).unwrap();
+        let a = trials.iter().find(|t| t.guest == "aggressor1").unwrap();
+        assert_eq!(a.status, "failed");
+        assert!(a
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("DNR: the aggressor stopped"));
+        assert_eq!(trials.len(), 2, "no trial for an unknown instance");
+        assert!(store
+            .failures(run)
+            .unwrap()
+            .iter()
+            .any(|f| f.reason.contains("unknown instance `intruder`")));
     }
 }

@@ -9,10 +9,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use hvbench_analysis::BootstrapConfig;
 use hvbench_platform::cache::Cache;
-use hvbench_platform::host::HostPlatform;
+use hvbench_platform::isolation;
 use hvbench_platform::lab::{self, LabPlatform};
-use hvbench_platform::qemu::QemuPlatform;
-use hvbench_platform::xen::XenPlatform;
 use hvbench_platform::Platform;
 use hvbench_report::ReportInput;
 use hvbench_spec::{Driver, Plan, SpecError};
@@ -549,24 +547,34 @@ fn prepare_platforms(
     let mut out: Vec<Box<dyn Platform>> = Vec::new();
     for p in &plan.platforms {
         let mut say = |m: &str| eprintln!("lab: {m}");
-        let prepared: hvbench_platform::Result<Box<dyn Platform>> = match &p.driver {
-            _ if p.lab => {
-                LabPlatform::prepare(p, &plan.guest, &agent_plan, cache, workdir, &mut say)
-                    .map(|h| Box::new(h) as _)
-            }
-            Driver::Host => HostPlatform::prepare(&p.name, cache, workdir.to_path_buf())
-                .map(|h| Box::new(h) as _),
-            Driver::Qemu(q) => QemuPlatform::prepare(&p.name, q, &plan.guest, &agent_plan, cache)
-                .map(|h| Box::new(h) as _),
-            Driver::Xen(x) => XenPlatform::prepare(
-                &p.name,
-                x,
+        let prepared: hvbench_platform::Result<Box<dyn Platform>> = if p.lab {
+            let cell_plans = hvbench_runner::cell_plans(plan, &p.name);
+            LabPlatform::prepare(
+                p,
                 &plan.guest,
                 &agent_plan,
+                &cell_plans,
                 cache,
-                workdir.to_path_buf(),
+                workdir,
+                &mut say,
             )
-            .map(|h| Box::new(h) as _),
+            .map(|h| Box::new(h) as _)
+        } else {
+            // Battery trials on the platform prepared here; isolation cells on instances
+            // prepared on demand (their images are cached by content).
+            isolation::prepare_local(p, &p.name, &plan.guest, &agent_plan, cache, workdir).map(
+                |inner| {
+                    Box::new(isolation::Isolating::new(
+                        inner,
+                        isolation::LocalFactory {
+                            spec: p.clone(),
+                            guest: plan.guest.clone(),
+                            cache: cache.clone(),
+                            workdir: workdir.to_path_buf(),
+                        },
+                    )) as _
+                },
+            )
         };
         match prepared {
             Ok(platform) => out.push(platform),
