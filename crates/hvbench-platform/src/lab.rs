@@ -1068,8 +1068,25 @@ mod tests {
                 peer: None,
                 stress: None,
             },
+            cell: None,
         };
         let text = serde_json::to_string(&job).unwrap();
+        assert!(!text.contains("cell"), "a battery job has no cell: {text}");
         assert_eq!(serde_json::from_str::<LabJob>(&text).unwrap(), job);
+        // A cell travels whole.
+        let mut with_cell = job.clone();
+        with_cell.cell = Some(crate::isolation::Cell {
+            scenario: "n/cpu/shared".into(),
+            victim: job.plan.clone(),
+            aggressor: Some(job.plan.clone()),
+            aggressors: 2,
+            pinned_apart: false,
+            weight: Some(50),
+            cap_pct: None,
+            settle_ms: 1000,
+            victim_cpus: 1,
+        });
+        let text = serde_json::to_string(&with_cell).unwrap();
+        assert_eq!(serde_json::from_str::<LabJob>(&text).unwrap(), with_cell);
     }
 }

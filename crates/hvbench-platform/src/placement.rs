@@ -389,11 +389,9 @@ mod tests {
         assert_eq!(read("cpu.shares"), "512");
         assert_eq!(read("cpu.cfs_quota_us"), "25000");
         assert!(g.describe().contains("cgroup v1"), "{}", g.describe());
+        // (Removed when dropped on a cgroup file system; here its files make it a plain
+        // non-empty directory, which stays.)
         drop(g);
-        assert!(
-            !dir.path().join("hvbench/a").exists(),
-            "removed when dropped"
-        );
         let g = CpuGroup::create_in(dir.path(), CgroupVersion::V2, "b", None, Some(150)).unwrap();
         let read = |f: &str| std::fs::read_to_string(dir.path().join("hvbench/b").join(f)).unwrap();
         assert_eq!(read("cpu.weight"), "100");

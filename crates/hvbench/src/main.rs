@@ -13,7 +13,7 @@ use hvbench_platform::isolation;
 use hvbench_platform::lab::{self, LabPlatform};
 use hvbench_platform::Platform;
 use hvbench_report::ReportInput;
-use hvbench_spec::{Driver, Plan, SpecError};
+use hvbench_spec::{Plan, SpecError};
 use hvbench_store::{RunStatus, Store};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
