@@ -12,6 +12,8 @@
 //! - [`stop_decision`]: whether a campaign needs more rounds (minimum, maximum, target width).
 //! - [`classify`] and [`class_standings`]: workloads grouped by what they reveal, and where each
 //!   platform stands per group.
+//! - [`isolation_matrices`]: victim degradation per isolation cell against its no-stress
+//!   baseline, with DNR counts, the aggressors' throughput and the evidence that they overlapped.
 //! - [`anomaly`]: rules that find anomalies and the platform facts that explain them.
 //!
 //! NaN and ±infinity are not measurements: every function ignores them (a [`Summary`]'s `n`
@@ -25,6 +27,7 @@ pub mod anomaly;
 mod bootstrap;
 mod classes;
 mod descriptive;
+mod isolation;
 mod normal;
 mod outliers;
 mod rng;
@@ -39,6 +42,13 @@ pub use classes::{
     class_standings, classify, ClassEntry, ClassStanding, PlatformStanding, Standing, WorkloadClass,
 };
 pub use descriptive::median;
+pub use isolation::{
+    is_isolation_scenario, isolation_matrices, parse_cell, AggressorThroughput, CellName,
+    CellOutcome, DeclaredIsolation, Degradation, IsolationAnalysis, IsolationCell, IsolationInput,
+    IsolationMatrix, IsolationRow, IsolationSample, IsolationTrial, IsolationVerdict, Overlap,
+    Stress, TrialState, TrialTally, VictimBaseline, DRAMATIC_DEGRADATION_PCT, NO_STRESS,
+    VICTIM_GUEST,
+};
 pub use outliers::{mad_outliers, DEFAULT_MAD_THRESHOLD};
 pub use significance::{
     holm_adjust, mann_whitney_min_p, mann_whitney_u, MannWhitney, TestMethod, EXACT_MAX_TOTAL,

@@ -7,9 +7,11 @@
 
 use crate::document::Figure;
 use crate::format;
-use crate::model::{Group, Model, BASELINE_SCENARIO};
+use crate::model::{Group, Model};
 use hvbench_analysis::anomaly::working_set_bytes;
-use hvbench_analysis::{median, ratio_of_medians, summarize, BootstrapConfig};
+use hvbench_analysis::{
+    median, summarize, BootstrapConfig, CellOutcome, IsolationCell, IsolationMatrix, IsolationRow,
+};
 use std::fmt::Write;
 
 /// Platform colours, by platform index (the baseline is always grey).
@@ -23,7 +25,6 @@ pub(crate) fn figures(model: &Model) -> Vec<crate::document::Block> {
     let mut out = Vec::new();
     out.extend(overhead(model));
     out.extend(memory_latency(model));
-    out.extend(isolation(model));
     out.extend(strips(model));
     out.into_iter()
         .map(crate::document::Block::Figure)
@@ -59,10 +60,14 @@ fn n(x: f64) -> String {
 }
 
 fn svg_open(out: &mut String, height: f64, label: &str) {
+    svg_open_sized(out, WIDTH, height, label);
+}
+
+fn svg_open_sized(out: &mut String, width: f64, height: f64, label: &str) {
     let _ = write!(
         out,
         r#"<svg class="chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{l}"><title>{l}</title>"#,
-        w = n(WIDTH),
+        w = n(width),
         h = n(height),
         l = escape(label)
     );
@@ -194,7 +199,7 @@ fn overhead(model: &Model) -> Option<Figure> {
         hi: f64,
     }
     let mut rows: Vec<Row> = Vec::new();
-    for g in model.main_groups() {
+    for g in &model.groups {
         let mut first = true;
         for (i, c) in g.comparisons.iter().enumerate() {
             let Some(c) = c else { continue };
@@ -357,7 +362,8 @@ fn size_label(bytes: u64) -> String {
 /// mem-latency's `latency@SIZE` metrics: one curve per platform.
 fn memory_latency(model: &Model) -> Option<Figure> {
     let points: Vec<(u64, &Group)> = model
-        .main_groups()
+        .groups
+        .iter()
         .filter(|g| g.workload == "mem-latency")
         .filter_map(|g| Some((working_set_bytes(&g.metric)?, g)))
         .collect();
@@ -483,172 +489,250 @@ fn memory_latency(model: &Model) -> Option<Figure> {
     })
 }
 
-/// Victim degradation per platform and stressor, one matrix per victim metric.
-fn isolation(model: &Model) -> Vec<Figure> {
-    let mut stressors: Vec<&str> = Vec::new();
-    for g in &model.groups {
-        if g.scenario != BASELINE_SCENARIO && !stressors.contains(&g.scenario.as_str()) {
-            stressors.push(&g.scenario);
+/// One isolation scenario as a heat map: a row per (platform, victim metric), a column per
+/// (stressor, placement), each cell coloured by the victim's degradation. A cell whose victim
+/// did not report is hatched grey and says "DNR"; a cell that did not run is left blank.
+pub(crate) fn isolation_heat_map(m: &IsolationMatrix) -> Option<Figure> {
+    if m.rows.is_empty() || m.stressors.is_empty() || m.placements.is_empty() {
+        return None;
+    }
+    let columns: Vec<(&str, &str)> = m
+        .stressors
+        .iter()
+        .flat_map(|s| m.placements.iter().map(move |p| (s.as_str(), p.as_str())))
+        .collect();
+    let (left, top, cell_w, cell_h) = (300.0, 64.0, 84.0, 40.0);
+    let width = (left + columns.len() as f64 * cell_w + 20.0).max(WIDTH);
+    let height = top + m.rows.len() as f64 * cell_h + 50.0;
+    let hatch = format!("dnr-hatch-{}", slug(&m.scenario));
+    let mut s = String::new();
+    svg_open_sized(
+        &mut s,
+        width,
+        height,
+        &format!("Isolation matrix: {}", m.scenario),
+    );
+    let _ = write!(
+        s,
+        r##"<defs><pattern id="{hatch}" width="8" height="8" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="8" height="8" fill="#d4d4d4"/><line x1="0" y1="0" x2="0" y2="8" stroke="#8a8a8a" stroke-width="3"/></pattern></defs>"##
+    );
+    let group_w = cell_w * m.placements.len() as f64;
+    for (j, st) in m.stressors.iter().enumerate() {
+        let x = left + j as f64 * group_w;
+        text(&mut s, x + group_w / 2.0, top - 30.0, "middle", "label", st);
+        for (k, pl) in m.placements.iter().enumerate() {
+            let cx = x + (k as f64 + 0.5) * cell_w;
+            text(&mut s, cx, top - 10.0, "middle", "tick", pl);
+        }
+        if j > 0 {
+            line(
+                &mut s,
+                (x, top - 40.0),
+                (x, top + m.rows.len() as f64 * cell_h),
+                "grid",
+            );
         }
     }
-    for t in model.input.trials {
-        if t.scenario != BASELINE_SCENARIO && !stressors.contains(&t.scenario.as_str()) {
-            stressors.push(&t.scenario);
-        }
-    }
-    if stressors.is_empty() {
-        return Vec::new();
-    }
-    let mut victims: Vec<(&str, &str)> = Vec::new();
-    for g in &model.groups {
-        let key = (g.workload.as_str(), g.metric.as_str());
-        if g.scenario != BASELINE_SCENARIO && !victims.contains(&key) {
-            victims.push(key);
-        }
-    }
-    let boot = BootstrapConfig {
-        resamples: 2_000,
-        ..BootstrapConfig::default()
-    };
-    let find = |scenario: &str, w: &str, m: &str| {
-        model
-            .groups
-            .iter()
-            .find(|g| g.scenario == scenario && g.workload == w && g.metric == m)
-    };
-    let mut out = Vec::new();
-    for (w, m) in victims {
-        let Some(base) = find(BASELINE_SCENARIO, w, m) else {
-            continue;
+    for (k, r) in m.rows.iter().enumerate() {
+        let y = top + k as f64 * cell_h;
+        let label = if r.workload.is_empty() {
+            r.platform.clone()
+        } else {
+            format!("{}: {} / {}", r.platform, r.workload, r.metric)
         };
-        let Some(direction) = base.direction() else {
-            continue;
-        };
-        let rows: Vec<usize> = (0..model.platforms.len())
-            .filter(|&i| !base.values[i].is_empty())
-            .collect();
-        if rows.is_empty() {
-            continue;
-        }
-        let (left, top, cell_w, cell_h) = (
-            160.0,
-            60.0,
-            110.0_f64.min(760.0 / stressors.len() as f64),
-            40.0,
+        text(
+            &mut s,
+            left - 10.0,
+            y + cell_h / 2.0 + 4.0,
+            "end",
+            "platform",
+            &label,
         );
-        let height = top + rows.len() as f64 * cell_h + 50.0;
-        let mut s = String::new();
-        svg_open(&mut s, height, &format!("Isolation matrix: {w} / {m}"));
-        for (j, st) in stressors.iter().enumerate() {
+        for (j, (st, pl)) in columns.iter().enumerate() {
+            let x = left + j as f64 * cell_w;
+            let cell = m.cell(r, st, pl);
+            let heat_cell = HeatCell::of(cell, &hatch);
+            let tip = format!(
+                "{}, {} under {st}, {pl}: {}",
+                r.platform,
+                label_victim(r),
+                heat_cell.tip
+            );
+            let _ = write!(
+                s,
+                r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{}" class="{}" data-degradation="{}" data-platform="{}" data-workload="{}" data-metric="{}" data-stressor="{}" data-placement="{}"><title>{}</title></rect>"#,
+                n(x + 1.0),
+                n(y + 1.0),
+                n(cell_w - 2.0),
+                n(cell_h - 2.0),
+                heat_cell.fill,
+                heat_cell.class,
+                escape(&heat_cell.data),
+                escape(&r.platform),
+                escape(&r.workload),
+                escape(&r.metric),
+                escape(st),
+                escape(pl),
+                escape(&tip)
+            );
+            let label_y = if heat_cell.note.is_empty() {
+                y + cell_h / 2.0 + 4.0
+            } else {
+                y + cell_h / 2.0
+            };
             text(
                 &mut s,
-                left + (j as f64 + 0.5) * cell_w,
-                top - 10.0,
+                x + cell_w / 2.0,
+                label_y,
                 "middle",
-                "label",
-                st,
+                "cell-label",
+                &heat_cell.label,
             );
-        }
-        for (k, &i) in rows.iter().enumerate() {
-            let p = model.platforms[i].name;
-            let y = top + k as f64 * cell_h;
-            text(
-                &mut s,
-                left - 10.0,
-                y + cell_h / 2.0 + 4.0,
-                "end",
-                "platform",
-                p,
-            );
-            for (j, st) in stressors.iter().enumerate() {
-                let x = left + j as f64 * cell_w;
-                let stressed = find(st, w, m)
-                    .map(|g| &g.values[i])
-                    .filter(|v| !v.is_empty());
-                let ran = model
-                    .input
-                    .trials
-                    .iter()
-                    .any(|t| t.platform == p && t.scenario == *st);
-                // (fill, label, tooltip, class, data-degradation)
-                let (fill, label, tip, class, data) = match stressed {
-                    Some(v) => match ratio_of_medians(&base.values[i], v, &boot) {
-                        Some(r) => {
-                            let d = (direction.times_worse(r.point) - 1.0) * 100.0;
-                            let ci = direction.times_worse_interval(&r.ci);
-                            (
-                                heat(d),
-                                format!("{d:+.0}%"),
-                                format!(
-                                    "{p} under {st}: {d:+.1}% (CI {:+.0}% to {:+.0}%)",
-                                    (ci.lo - 1.0) * 100.0,
-                                    (ci.hi - 1.0) * 100.0
-                                ),
-                                "mark cell",
-                                format!("{d}"),
-                            )
-                        }
-                        None => (
-                            "#eeeeee".into(),
-                            "?".into(),
-                            "no ratio".into(),
-                            "cell",
-                            String::new(),
-                        ),
-                    },
-                    None if ran => (
-                        "#bbbbbb".into(),
-                        "DNR".into(),
-                        format!("{p} under {st}: did not report"),
-                        "mark cell dnr",
-                        "DNR".into(),
-                    ),
-                    None => (
-                        "#ffffff".into(),
-                        "".into(),
-                        "not run".into(),
-                        "cell",
-                        String::new(),
-                    ),
-                };
-                let _ = write!(
-                    s,
-                    r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{fill}" class="{class}" data-degradation="{data}" data-platform="{}" data-stressor="{}"><title>{}</title></rect>"#,
-                    n(x + 1.0),
-                    n(y + 1.0),
-                    n(cell_w - 2.0),
-                    n(cell_h - 2.0),
-                    escape(p),
-                    escape(st),
-                    escape(&tip)
-                );
+            if !heat_cell.note.is_empty() {
                 text(
                     &mut s,
                     x + cell_w / 2.0,
-                    y + cell_h / 2.0 + 4.0,
+                    y + cell_h - 6.0,
                     "middle",
-                    "cell-label",
-                    &label,
+                    "tick",
+                    &heat_cell.note,
                 );
             }
         }
-        text(
-            &mut s,
-            left,
-            top + rows.len() as f64 * cell_h + 24.0,
-            "start",
-            "axis",
-            "victim degradation against its no-stress baseline (0% white, 100% and more deep red; DNR: did not report)",
-        );
-        s.push_str("</svg>");
-        out.push(Figure {
-            title: format!("Isolation matrix: {w} / {m}"),
-            caption: "How much worse the victim does while each stressor runs on co-located aggressors, per platform."
-                .into(),
-            svg: s,
-        });
     }
-    out
+    let bottom = top + m.rows.len() as f64 * cell_h;
+    text(
+        &mut s,
+        8.0,
+        bottom + 20.0,
+        "start",
+        "axis",
+        "victim degradation against the victim alone: 0% white, 100% and more deep red, improvements green;",
+    );
+    text(
+        &mut s,
+        8.0,
+        bottom + 38.0,
+        "start",
+        "axis",
+        "faded: not significant; hatched DNR: the victim did not report; blank: not run",
+    );
+    s.push_str("</svg>");
+    Some(Figure {
+        title: format!("Isolation matrix: {}", m.scenario),
+        caption: "How much worse the victim does while each stressor runs on co-located aggressors, per platform, \
+                  victim metric and placement of the aggressors' vCPUs."
+            .into(),
+        svg: s,
+    })
+}
+
+fn label_victim(r: &IsolationRow) -> String {
+    if r.workload.is_empty() {
+        "the victim".into()
+    } else {
+        format!("{} / {}", r.workload, r.metric)
+    }
+}
+
+/// How one cell of the heat map is drawn.
+struct HeatCell {
+    fill: String,
+    label: String,
+    /// A second, smaller line: the victim's DNR count when some trials did not report.
+    note: String,
+    tip: String,
+    class: &'static str,
+    /// `data-degradation`: the % for a measured cell, else what happened.
+    data: String,
+}
+
+impl HeatCell {
+    fn of(cell: Option<&IsolationCell>, hatch: &str) -> HeatCell {
+        let blank = |label: &str, tip: &str, data: &str| HeatCell {
+            fill: "#ffffff".into(),
+            label: label.into(),
+            note: String::new(),
+            tip: tip.into(),
+            class: "cell blank",
+            data: data.into(),
+        };
+        let Some(c) = cell else {
+            return blank("", "not run", "not-run");
+        };
+        let dnr = &c.victim_trials;
+        match &c.outcome {
+            CellOutcome::Measured(d) => match d.pct {
+                Some(pct) => {
+                    let significant = d.verdict.is_difference()
+                        || d.verdict == hvbench_analysis::IsolationVerdict::Negligible;
+                    let ci = d.ci_pct.map_or(String::new(), |ci| {
+                        format!(" (CI {:+.1}% to {:+.1}%)", ci.lo, ci.hi)
+                    });
+                    let dnr_note = if dnr.failed > 0 {
+                        format!("; DNR {}/{}", dnr.failed, dnr.total)
+                    } else {
+                        String::new()
+                    };
+                    HeatCell {
+                        fill: heat(pct),
+                        label: format!("{pct:+.0}%"),
+                        note: if dnr.failed > 0 {
+                            format!("DNR {}/{}", dnr.failed, dnr.total)
+                        } else {
+                            String::new()
+                        },
+                        tip: format!("{pct:+.1}%{ci}, {}{dnr_note}", d.verdict.label()),
+                        class: if significant {
+                            "mark cell"
+                        } else {
+                            "mark cell ns"
+                        },
+                        data: format!("{pct}"),
+                    }
+                }
+                None => HeatCell {
+                    fill: "#eeeeee".into(),
+                    label: "?".into(),
+                    note: String::new(),
+                    tip: d.verdict.label().into(),
+                    class: "cell",
+                    data: "invalid".into(),
+                },
+            },
+            CellOutcome::DidNotReport => HeatCell {
+                fill: format!("url(#{hatch})"),
+                label: format!("DNR {}/{}", dnr.failed, dnr.total),
+                note: String::new(),
+                tip: format!("did not report in {} of {} trials", dnr.failed, dnr.total),
+                class: "mark cell dnr",
+                data: "DNR".into(),
+            },
+            CellOutcome::NoBaseline => HeatCell {
+                fill: "#eeeeee".into(),
+                label: "no base".into(),
+                note: String::new(),
+                tip: "the victim did not report alone: nothing to compare with".into(),
+                class: "cell",
+                data: "no-baseline".into(),
+            },
+            CellOutcome::NoData => HeatCell {
+                fill: "#eeeeee".into(),
+                label: "–".into(),
+                note: String::new(),
+                tip: "no data".into(),
+                class: "cell",
+                data: "no-data".into(),
+            },
+            CellOutcome::NotRun => blank("", "not run", "not-run"),
+        }
+    }
+}
+
+fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
 }
 
 /// White at 0 %, deep red at 100 % and beyond, green for improvements.

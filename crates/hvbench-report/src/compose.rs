@@ -3,7 +3,7 @@
 use crate::document::{one_line, Align, Block, Table};
 use crate::format::{self, Better};
 use crate::model::{BaselineKind, Group, Missing, Model, Outcome};
-use crate::{charts, findings, manifest};
+use crate::{charts, findings, isolation, manifest};
 use hvbench_analysis::{BootstrapConfig, Verdict, DEFAULT_MAD_THRESHOLD};
 use hvbench_store::{format_utc, RunStatus};
 
@@ -38,7 +38,10 @@ pub(crate) fn compose(model: &Model, cfg: &BootstrapConfig, target: Target) -> V
         blocks.extend(charts::figures(model));
     }
     blocks.extend(platforms(model));
-    blocks.extend(results(model, cfg));
+    if !model.is_isolation_only() {
+        blocks.extend(results(model, cfg));
+    }
+    blocks.extend(isolation::section(model, cfg, target));
     blocks.extend(failures(model));
     blocks.extend(manifest::manifest(model));
     blocks
@@ -141,6 +144,9 @@ fn platforms(model: &Model) -> Vec<Block> {
         }
     }
     blocks.push(Block::Table(table));
+    if model.is_isolation_only() {
+        return blocks;
+    }
     if let (Some(b), Some(p)) = (&model.baseline, model.baseline_platform()) {
         blocks.push(Block::Paragraph(match b.kind {
             BaselineKind::Host => format!("Baseline: {} (driver host); ratios are platform median / baseline median.", p.name),
@@ -311,30 +317,56 @@ fn overhead_cell(point: f64, includes_one: bool, better: &Better) -> String {
     }
 }
 
-fn failures(model: &Model) -> Vec<Block> {
-    let mut blocks = vec![Block::Section("Trials and failures".into())];
-    if !model.platforms.is_empty() {
-        let mut trials = Table::new(&[
-            ("platform", Align::Left),
+/// Trials per platform: the battery's, and the isolation cells' (victims and aggressors) when
+/// the run has any.
+fn trial_table(model: &Model) -> Table {
+    let counted = |counts: &[crate::model::TrialCounts]| {
+        counts.iter().any(|c| c.ok + c.failed + c.unfinished > 0)
+    };
+    let battery = !model.is_isolation_only();
+    let isolation = counted(&model.isolation_trial_counts);
+    let mut columns = vec![("platform", Align::Left)];
+    if battery {
+        columns.extend([
             ("trials ok", Align::Right),
             ("failed", Align::Right),
             ("unfinished", Align::Right),
         ]);
-        for (p, c) in model.platforms.iter().zip(&model.trial_counts) {
-            let unfinished = if c.unfinished > 0 {
-                c.unfinished.to_string()
-            } else {
-                String::new()
-            };
-            trials.push(vec![
-                one_line(p.name),
-                c.ok.to_string(),
-                c.failed.to_string(),
-                unfinished,
-            ]);
+    }
+    if isolation {
+        columns.extend([
+            ("isolation trials ok", Align::Right),
+            ("isolation failed", Align::Right),
+            ("isolation unfinished", Align::Right),
+        ]);
+    }
+    let mut table = Table::new(&columns);
+    let cells = |c: &crate::model::TrialCounts| {
+        let unfinished = if c.unfinished > 0 {
+            c.unfinished.to_string()
+        } else {
+            String::new()
+        };
+        [c.ok.to_string(), c.failed.to_string(), unfinished]
+    };
+    for (i, p) in model.platforms.iter().enumerate() {
+        let mut row = vec![one_line(p.name)];
+        if battery {
+            row.extend(cells(&model.trial_counts[i]));
         }
-        trials.drop_empty_columns(3);
-        blocks.push(Block::Table(trials));
+        if isolation {
+            row.extend(cells(&model.isolation_trial_counts[i]));
+        }
+        table.push(row);
+    }
+    table.drop_empty_columns(if battery { 3 } else { 1 });
+    table
+}
+
+fn failures(model: &Model) -> Vec<Block> {
+    let mut blocks = vec![Block::Section("Trials and failures".into())];
+    if !model.platforms.is_empty() {
+        blocks.push(Block::Table(trial_table(model)));
     }
     let failures = model.input.failures;
     if failures.is_empty() {

@@ -1,15 +1,35 @@
-//! The summary at the top of a report: per workload class who wins and by how much, the
-//! anomalies with their likely causes, and a plain recommendation.
+//! The summary at the top of a report: per workload class who wins and by how much, the worst
+//! isolation result per platform and what placement did about it, the anomalies with their
+//! likely causes, and a plain recommendation.
 
 use crate::document::{one_line, Block};
 use crate::format;
+use crate::isolation;
 use crate::model::Model;
 use hvbench_analysis::{
-    classify, mann_whitney_min_p, ClassStanding, PlatformStanding, Standing, Verdict, WorkloadClass,
+    classify, mann_whitney_min_p, ClassStanding, IsolationVerdict, PlatformStanding, Standing,
+    Verdict, WorkloadClass,
 };
 
 pub(crate) fn summary(model: &Model) -> Vec<Block> {
     let mut blocks = vec![Block::Section("Summary".into())];
+    if model.is_isolation_only() {
+        blocks.push(Block::Paragraph(
+            "This is an isolation run: no battery compared the platforms with each other. On each platform a victim \
+             ran alone and beside aggressors, one stressor at a time; below, per platform, the worst result and what \
+             the aggressors' placement changed (every cell is in the Isolation section)."
+                .into(),
+        ));
+        blocks.push(Block::List(isolation::summary_lines(model)));
+        let advice = isolation_advice(model);
+        let mut recommendations = platform_warnings(model);
+        recommendations.extend(advice);
+        if !recommendations.is_empty() {
+            blocks.push(Block::Subsection("Recommendation".into()));
+            blocks.push(Block::List(recommendations));
+        }
+        return blocks;
+    }
     let Some(base) = model.baseline_platform().map(|p| one_line(p.name)) else {
         blocks.push(Block::Paragraph(
             "No platform was recorded for this run.".into(),
@@ -32,6 +52,10 @@ pub(crate) fn summary(model: &Model) -> Vec<Block> {
                 .map(|cs| class_line(model, cs, &base))
                 .collect(),
         ));
+    }
+    if !model.isolation.is_empty() {
+        blocks.push(Block::Subsection("Isolation".into()));
+        blocks.push(Block::List(isolation::summary_lines(model)));
     }
     blocks.push(Block::Subsection("Anomalies".into()));
     if model.anomalies.is_empty() {
@@ -92,7 +116,7 @@ fn capitalized(s: &str) -> String {
 /// The workloads of a class, in report order.
 fn workloads_of(model: &Model, class: WorkloadClass) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for g in model.main_groups() {
+    for g in &model.groups {
         if classify(&g.workload) == class && !out.contains(&g.workload) {
             out.push(g.workload.clone());
         }
@@ -172,7 +196,8 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-fn recommendations(model: &Model, base: &str) -> Vec<String> {
+/// The recommendations that warn about how the platforms ran (emulation, the lab).
+fn platform_warnings(model: &Model) -> Vec<String> {
     let mut out = Vec::new();
     let tcg = model.tcg_platforms();
     if !tcg.is_empty() {
@@ -193,6 +218,43 @@ fn recommendations(model: &Model, base: &str) -> Vec<String> {
             if lab.len() == 1 { "its" } else { "their" }
         ));
     }
+    out
+}
+
+/// What to do about isolation comparisons that could not conclude.
+fn isolation_advice(model: &Model) -> Vec<String> {
+    let verdicts: Vec<IsolationVerdict> = model
+        .isolation
+        .matrices
+        .iter()
+        .flat_map(|m| &m.rows)
+        .flat_map(|r| &r.cells)
+        .filter_map(|c| c.degradation().map(|d| d.verdict))
+        .collect();
+    let count = |v: IsolationVerdict| verdicts.iter().filter(|x| **x == v).count();
+    let mut out = Vec::new();
+    let too_few = count(IsolationVerdict::TooFewSamples);
+    if too_few > 0 {
+        out.push(format!(
+            "{too_few} of {} isolation comparisons have too few samples to be significant (Holm over {} tests): raise \
+             `repetitions` (rounds) or `samples` (windows per round) in the experiment file.",
+            verdicts.len(),
+            model.isolation.tests
+        ));
+    }
+    let noisy = count(IsolationVerdict::HighVariance);
+    if noisy > 0 {
+        out.push(format!(
+            "{noisy} of {} isolation comparisons are too noisy to call: a victim's windows vary widely beside the \
+             aggressors; more rounds help, and so does a quieter host (`hvbench doctor`).",
+            verdicts.len()
+        ));
+    }
+    out
+}
+
+fn recommendations(model: &Model, base: &str) -> Vec<String> {
+    let mut out = platform_warnings(model);
     let comparisons: Vec<_> = model
         .groups
         .iter()
@@ -228,6 +290,7 @@ fn recommendations(model: &Model, base: &str) -> Vec<String> {
             "{invalid} comparisons rest on invalid data (see the notes under their tables)."
         ));
     }
+    out.extend(isolation_advice(model));
     out.extend(choice(model, base));
     if out.is_empty() {
         out.push("Nothing to recommend: the run compared no platform with the baseline.".into());
@@ -247,7 +310,8 @@ fn choice(model: &Model, base: &str) -> Vec<String> {
             continue;
         }
         let logs: Vec<f64> = model
-            .main_groups()
+            .groups
+            .iter()
             .filter_map(|g| g.comparisons[i].as_ref()?.times_worse)
             .filter(|t| t.is_finite() && *t > 0.0)
             .map(f64::ln)

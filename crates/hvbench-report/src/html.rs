@@ -25,6 +25,7 @@ th { background: var(--panel); } td.num, th.num { text-align: right; font-varian
 td.v-dramatically-worse, td.v-worse { color: #b3261e; font-weight: 600; }
 td.v-dramatically-better, td.v-better { color: #1e7b3c; font-weight: 600; }
 td.v-too-few-samples, td.v-high-variance, td.v-invalid-data { color: #9a6700; }
+td.v-dramatic, td.v-degraded, td.v-did-not-report { color: #b3261e; font-weight: 600; } td.v-improved { color: #1e7b3c; font-weight: 600; }
 pre { background: var(--panel); border: 1px solid var(--line); padding: 10px 12px; overflow-x: auto; font-size: 13px; }
 figure { margin: 16px 0 24px; } figcaption { color: var(--muted); font-size: 13px; }
 svg.chart { max-width: 100%; height: auto; background: #fff; }
@@ -35,6 +36,7 @@ svg .better-zone { fill: #eef7f0; } svg .worse-zone { fill: #fbefee; }
 svg .whisker { stroke-width: 2.5; } svg .cap { stroke-width: 2; } svg .curve { stroke-width: 2.5; }
 svg .ci-band { opacity: 0.18; } svg .median { stroke-width: 3; } svg .sample { opacity: 0.8; }
 svg .cell-label { font-size: 13px; font-weight: 600; fill: #1d2330; }
+svg rect.ns { opacity: 0.45; } svg rect.blank { stroke: #d8dde6; stroke-dasharray: 3 3; }
 "#;
 
 pub(crate) fn render(title: &str, blocks: &[Block]) -> String {
@@ -99,9 +101,21 @@ fn slug(s: &str) -> String {
 /// Free-text cells longer than this (versions, models, reasons) may wrap; figures never do.
 const WRAP_AFTER_CHARS: usize = 16;
 
-/// Headers of columns that hold figures (kept on one line).
-const FIGURE_HEADERS: [&str; 7] = [
-    "CI", "ratio", "median", "overhead", "B / A", "change", "verdict",
+/// Headers of columns that hold figures or short names (kept on one line).
+const FIGURE_HEADERS: [&str; 13] = [
+    "CI",
+    "ratio",
+    "median",
+    "overhead",
+    "B / A",
+    "change",
+    "verdict",
+    "alone",
+    "shared",
+    "pinned",
+    "throughput",
+    "overlapped",
+    "victim",
 ];
 
 fn table(t: &Table) -> String {

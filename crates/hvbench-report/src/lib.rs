@@ -1,18 +1,26 @@
 //! hvbench's report renderers. Each returns a `String`; the CLI decides where it goes.
 //!
 //! - [`terminal`] and [`markdown`]: the human report — run header, a summary (per workload
-//!   class who wins and by how much, the anomalies with their likely causes, a recommendation),
-//!   platforms with their key facts, one table per workload and metric (median, bootstrap
-//!   interval, CV, ratio to the baseline with its interval, overhead in words, Holm-adjusted
-//!   p-value, verdict), failures, and the reproducibility manifest.
+//!   class who wins and by how much, the worst isolation result per platform and what placement
+//!   did about it, the anomalies with their likely causes, a recommendation), platforms with
+//!   their key facts, one table per workload and metric (median, bootstrap interval, CV, ratio
+//!   to the baseline with its interval, overhead in words, Holm-adjusted p-value, verdict), the
+//!   isolation matrices, failures, and the reproducibility manifest.
 //! - [`html`]: the same report as one self-contained HTML file with SVG charts (overhead with
-//!   interval whiskers, memory latency against working set, the isolation matrix, every sample).
-//! - [`summary_json`] and [`summary_csv`]: the same figures for programs.
+//!   interval whiskers, memory latency against working set, a heat map per isolation scenario,
+//!   every sample).
+//! - [`summary_json`], [`summary_csv`] and [`isolation_csv`]: the same figures for programs.
 //! - [`results_json`] and [`results_csv`]: the raw measured samples (warm-ups excluded).
 //! - [`compare_terminal`], [`compare_markdown`], [`compare_json`]: two runs side by side.
 //!
 //! The baseline is the first platform whose driver is "host"; without one, the first platform
-//! (the report says which). Results are grouped by (scenario, workload, metric).
+//! (the report says which). Results are grouped by (scenario, workload, metric); the battery is
+//! scenario "baseline" (in older runs without it, every scenario that is not an isolation cell).
+//!
+//! Isolation cells (scenarios `<iso>/none` and `<iso>/<stressor>/<placement>`) are never part
+//! of the battery: each platform's victim is compared with itself alone
+//! ([`hvbench_analysis::isolation_matrices`]), and a run with only isolation cells renders as an
+//! isolation run.
 
 mod charts;
 mod compare;
@@ -22,6 +30,7 @@ mod export;
 mod findings;
 mod format;
 mod html;
+mod isolation;
 mod manifest;
 mod markdown;
 mod model;
@@ -76,10 +85,15 @@ pub fn html(input: &ReportInput, cfg: &BootstrapConfig) -> String {
 }
 
 /// A JSON object: the run, the bootstrap and verdict settings, the baseline's name, `results`
-/// (one entry per (scenario, workload, metric, platform) with n, median, ci, mean, stddev, cv,
-/// min, max, outliers, the ratio to the baseline (`{point, ci}`), times_worse, p_value, p_holm,
-/// verdict; nulls where a platform has no data), `classes` (standings per workload class),
-/// `anomalies` (with their explanations) and the reproducibility `manifest`.
+/// (one entry per battery (scenario, workload, metric, platform) with n, median, ci, mean,
+/// stddev, cv, min, max, outliers, the ratio to the baseline (`{point, ci}`), times_worse,
+/// p_value, p_holm, verdict; nulls where a platform has no data), `classes` (standings per
+/// workload class), `anomalies` (with their explanations), `isolation_only`, `isolation`
+/// (`{matrices, tests}`: per scenario its stressors, placements and rows, each row a platform
+/// and victim metric with its baseline and one cell per (stressor, placement): `outcome`
+/// measured / dnr / no-baseline / no-data / not-run, the degradation in % with its interval,
+/// p-values and verdict, victim and aggressor trial counts, aggressor throughput, overlap),
+/// `isolation_findings` (the summary's sentences) and the reproducibility `manifest`.
 pub fn summary_json(input: &ReportInput, cfg: &BootstrapConfig) -> String {
     summary::render(&Model::build(input, cfg), cfg)
 }
@@ -87,6 +101,13 @@ pub fn summary_json(input: &ReportInput, cfg: &BootstrapConfig) -> String {
 /// The per-(scenario, workload, metric, platform) figures of [`summary_json`] as CSV (RFC 4180).
 pub fn summary_csv(input: &ReportInput, cfg: &BootstrapConfig) -> String {
     summary::render_csv(&Model::build(input, cfg))
+}
+
+/// The isolation matrices as CSV (RFC 4180): one row per (scenario, platform, victim workload,
+/// metric, stressor, placement) with the outcome, the degradation in % and its interval, the
+/// test, the DNR counts, the aggressors' throughput and the windows overlapped.
+pub fn isolation_csv(input: &ReportInput, cfg: &BootstrapConfig) -> String {
+    summary::render_isolation_csv(&Model::build(input, cfg))
 }
 
 /// Run `b` against run `a` as aligned text: verdicts per (scenario, workload, metric,

@@ -1,14 +1,19 @@
 //! What a report says, computed once from the stored rows and shared by every renderer: the
-//! platforms in order, the baseline, one group per (scenario, workload, metric) with each
-//! platform's summary and ratio, and the failures.
+//! platforms in order, the baseline, one group per battery (scenario, workload, metric) with each
+//! platform's summary and ratio, the isolation matrices, and the failures.
+//!
+//! The battery is the ordinary platform comparison: scenario "baseline" (or, in runs that have
+//! no such scenario, every scenario that is not an isolation cell). Isolation cells (scenarios
+//! with a '/') are analysed apart, each platform against its own no-stress baseline.
 
 use crate::format::Better;
 use crate::ReportInput;
 use hvbench_analysis::anomaly::{detect_anomalies, Anomaly, AnomalyConfig, Evidence, Series};
 use hvbench_analysis::{
-    class_standings, classify, compare_battery, mad_outliers, ratio_of_medians, summarize,
-    BootstrapConfig, ClassEntry, ClassStanding, Comparison, Direction, PairInput, PlatformFacts,
-    Ratio, Summary, VerdictConfig,
+    class_standings, classify, compare_battery, is_isolation_scenario, isolation_matrices,
+    mad_outliers, ratio_of_medians, summarize, BootstrapConfig, ClassEntry, ClassStanding,
+    Comparison, DeclaredIsolation, Direction, IsolationAnalysis, IsolationInput, IsolationSample,
+    IsolationTrial, PairInput, PlatformFacts, Ratio, Summary, TrialState, VerdictConfig,
 };
 use hvbench_analysis::{Interval, DEFAULT_MAD_THRESHOLD};
 use hvbench_store::{FailureRow, RunStatus};
@@ -109,13 +114,18 @@ pub(crate) struct Model<'a> {
     pub input: &'a ReportInput<'a>,
     pub platforms: Vec<Platform<'a>>,
     pub baseline: Option<Baseline>,
+    /// The battery's groups (never an isolation cell).
     pub groups: Vec<Group>,
-    /// More than one scenario among the samples: groups must name theirs.
+    /// More than one battery scenario among the samples: groups must name theirs.
     pub several_scenarios: bool,
     /// Workloads named by failures that produced no sample anywhere.
     pub unmeasured_workloads: Vec<&'a str>,
-    /// Per platform, in platform order.
+    /// Battery trials per platform, in platform order.
     pub trial_counts: Vec<TrialCounts>,
+    /// Isolation trials (victims and aggressors) per platform, in platform order.
+    pub isolation_trial_counts: Vec<TrialCounts>,
+    /// One matrix per isolation scenario.
+    pub isolation: IsolationAnalysis,
     pub verdict_cfg: VerdictConfig,
     /// How many comparisons the battery holds (Holm's m).
     pub battery_size: usize,
@@ -133,13 +143,22 @@ impl<'a> Model<'a> {
             input.run.status,
             RunStatus::Running | RunStatus::Interrupted
         );
-        let mut groups = groups(input, &platforms, baseline.as_ref(), incomplete, cfg);
+        let battery = Battery::of(input);
+        let mut groups = groups(
+            input,
+            &battery,
+            &platforms,
+            baseline.as_ref(),
+            incomplete,
+            cfg,
+        );
         let verdict_cfg = VerdictConfig::default();
         let battery_size = compare(&mut groups, baseline.as_ref(), &verdict_cfg, cfg);
-        let scenarios: std::collections::BTreeSet<&str> =
-            input.samples.iter().map(|s| s.scenario.as_str()).collect();
-        let unmeasured_workloads = unmeasured_workloads(input.failures, &groups);
-        let trial_counts = trial_counts(input, &platforms);
+        let several_scenarios = groups.iter().any(|g| g.scenario != groups[0].scenario);
+        let unmeasured_workloads = unmeasured_workloads(input, &groups);
+        let isolation_trial_counts = trial_counts(input, &platforms, is_isolation_scenario);
+        let trial_counts = trial_counts(input, &platforms, |s| battery.includes(s));
+        let isolation = isolation(input, &platforms, &verdict_cfg, cfg);
         let anomalies = anomalies(
             &input.run.plan_json,
             &platforms,
@@ -153,9 +172,11 @@ impl<'a> Model<'a> {
             platforms,
             baseline,
             groups,
-            several_scenarios: scenarios.len() > 1,
+            several_scenarios,
             unmeasured_workloads,
             trial_counts,
+            isolation_trial_counts,
+            isolation,
             verdict_cfg,
             battery_size,
             anomalies,
@@ -163,13 +184,14 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// The groups of ordinary measurements (scenario "baseline", or every group when no
-    /// sample has that scenario).
-    pub(crate) fn main_groups(&self) -> impl Iterator<Item = &Group> {
-        let any_baseline = self.groups.iter().any(|g| g.scenario == BASELINE_SCENARIO);
-        self.groups
-            .iter()
-            .filter(move |g| !any_baseline || g.scenario == BASELINE_SCENARIO)
+    /// The run measured isolation cells and no battery: there is no platform comparison.
+    pub(crate) fn is_isolation_only(&self) -> bool {
+        !self.isolation.is_empty()
+            && self.groups.is_empty()
+            && self
+                .trial_counts
+                .iter()
+                .all(|c| c.ok + c.failed + c.unfinished == 0)
     }
 
     pub(crate) fn baseline_platform(&self) -> Option<&Platform<'a>> {
@@ -236,6 +258,33 @@ fn choose_baseline(platforms: &[Platform]) -> Option<Baseline> {
     })
 }
 
+/// Which stored scenarios make the battery.
+struct Battery {
+    /// Some sample or trial has scenario "baseline": the battery is that scenario alone.
+    baseline_only: bool,
+}
+
+impl Battery {
+    fn of(input: &ReportInput) -> Battery {
+        Battery {
+            baseline_only: input
+                .samples
+                .iter()
+                .map(|s| s.scenario.as_str())
+                .chain(input.trials.iter().map(|t| t.scenario.as_str()))
+                .any(|s| s == BASELINE_SCENARIO),
+        }
+    }
+
+    fn includes(&self, scenario: &str) -> bool {
+        if self.baseline_only {
+            scenario == BASELINE_SCENARIO
+        } else {
+            !is_isolation_scenario(scenario)
+        }
+    }
+}
+
 /// Measured values (warm-ups excluded) of one group, per platform.
 struct Collected<'a> {
     scenario: &'a str,
@@ -250,6 +299,7 @@ struct Collected<'a> {
 /// exists, warm-ups included, so that a platform with only warm-ups shows as "no data".
 fn groups(
     input: &ReportInput,
+    battery: &Battery,
     platforms: &[Platform],
     baseline: Option<&Baseline>,
     incomplete: bool,
@@ -257,7 +307,11 @@ fn groups(
 ) -> Vec<Group> {
     let mut order: Vec<Collected> = Vec::new();
     let mut index: HashMap<(&str, &str, &str), usize> = HashMap::new();
-    for s in input.samples {
+    for s in input
+        .samples
+        .iter()
+        .filter(|s| battery.includes(&s.scenario))
+    {
         let key = (s.scenario.as_str(), s.workload.as_str(), s.metric.as_str());
         let i = *index.entry(key).or_insert_with(|| {
             order.push(Collected {
@@ -343,22 +397,34 @@ fn explains(f: &FailureRow, platform: &str, workload: &str) -> bool {
     f.platform == platform && f.workload.as_deref().is_none_or(|w| w == workload)
 }
 
-fn unmeasured_workloads<'a>(failures: &'a [FailureRow], groups: &[Group]) -> Vec<&'a str> {
+/// Workloads named by failures with no sample anywhere (an isolation victim's sample counts:
+/// failures do not say which scenario they belong to).
+fn unmeasured_workloads<'a>(input: &'a ReportInput, groups: &[Group]) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::new();
-    for w in failures.iter().filter_map(|f| f.workload.as_deref()) {
-        if !groups.iter().any(|g| g.workload == w) && !out.contains(&w) {
+    for w in input.failures.iter().filter_map(|f| f.workload.as_deref()) {
+        let measured =
+            groups.iter().any(|g| g.workload == w) || input.samples.iter().any(|s| s.workload == w);
+        if !measured && !out.contains(&w) {
             out.push(w);
         }
     }
     out
 }
 
-fn trial_counts(input: &ReportInput, platforms: &[Platform]) -> Vec<TrialCounts> {
+fn trial_counts(
+    input: &ReportInput,
+    platforms: &[Platform],
+    scenario: impl Fn(&str) -> bool,
+) -> Vec<TrialCounts> {
     platforms
         .iter()
         .map(|p| {
             let mut c = TrialCounts::default();
-            for t in input.trials.iter().filter(|t| t.platform == p.name) {
+            for t in input
+                .trials
+                .iter()
+                .filter(|t| t.platform == p.name && scenario(&t.scenario))
+            {
                 match t.status.as_str() {
                     "ok" => c.ok += 1,
                     "failed" => c.failed += 1,
@@ -440,10 +506,8 @@ fn anomalies(
             facts,
         })
         .collect();
-    let any_baseline = groups.iter().any(|g| g.scenario == BASELINE_SCENARIO);
     let series: Vec<Series> = groups
         .iter()
-        .filter(|g| !any_baseline || g.scenario == BASELINE_SCENARIO)
         .flat_map(|g| {
             platforms
                 .iter()
@@ -474,10 +538,8 @@ fn anomalies(
 }
 
 fn standings(platforms: &[Platform], groups: &[Group]) -> Vec<ClassStanding> {
-    let any_baseline = groups.iter().any(|g| g.scenario == BASELINE_SCENARIO);
     let entries: Vec<ClassEntry> = groups
         .iter()
-        .filter(|g| !any_baseline || g.scenario == BASELINE_SCENARIO)
         .flat_map(|g| {
             platforms
                 .iter()
@@ -523,4 +585,143 @@ fn plan_params(plan_json: &str) -> BTreeMap<String, String> {
         }
     }
     out
+}
+
+/// The isolation matrices of the run, with the cells its plan declared.
+fn isolation(
+    input: &ReportInput,
+    platforms: &[Platform],
+    verdict_cfg: &VerdictConfig,
+    cfg: &BootstrapConfig,
+) -> IsolationAnalysis {
+    let trials: Vec<IsolationTrial> = input
+        .trials
+        .iter()
+        .filter(|t| is_isolation_scenario(&t.scenario))
+        .map(|t| IsolationTrial {
+            platform: &t.platform,
+            round: t.round,
+            scenario: &t.scenario,
+            guest: &t.guest,
+            state: TrialState::parse(&t.status),
+        })
+        .collect();
+    let samples: Vec<IsolationSample> = input
+        .samples
+        .iter()
+        .filter(|s| is_isolation_scenario(&s.scenario))
+        .map(|s| IsolationSample {
+            platform: &s.platform,
+            round: s.round,
+            scenario: &s.scenario,
+            guest: &s.guest,
+            workload: &s.workload,
+            metric: &s.metric,
+            unit: &s.unit,
+            direction: Direction::parse(&s.better),
+            warmup: s.warmup,
+            value: s.value,
+            elapsed_ns: s.elapsed_ns,
+            at_ms: s.at_ms,
+        })
+        .collect();
+    let names: Vec<&str> = platforms.iter().map(|p| p.name).collect();
+    let declared = declared_isolation(&input.run.plan_json);
+    isolation_matrices(
+        &IsolationInput {
+            platforms: &names,
+            trials: &trials,
+            samples: &samples,
+            declared: &declared,
+        },
+        verdict_cfg,
+        cfg,
+    )
+}
+
+/// The plan's `isolation` scenarios: names, stressor labels, placements and platforms. A
+/// stressor's label is its `label` when the plan has one; else its kind, followed by the
+/// parameters that differ between stressors of the same kind (`disk[size_mib=64]`), as
+/// workload ids are formed.
+pub(crate) fn declared_isolation(plan_json: &str) -> Vec<DeclaredIsolation> {
+    let Ok(plan) = serde_json::from_str::<serde_json::Value>(plan_json) else {
+        return Vec::new();
+    };
+    let strings = |v: Option<&serde_json::Value>| -> Vec<String> {
+        v.and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect()
+    };
+    let scenarios = plan.get("isolation").and_then(|i| i.as_array());
+    scenarios
+        .into_iter()
+        .flatten()
+        .filter_map(|iso| {
+            let name = iso.get("name")?.as_str()?.to_string();
+            let stressors = iso
+                .get("stressors")
+                .and_then(|s| s.as_array())
+                .map(|s| stressor_labels(s))
+                .unwrap_or_default();
+            Some(DeclaredIsolation {
+                name,
+                stressors,
+                placements: strings(iso.get("placements")),
+                platforms: strings(iso.get("platforms")),
+            })
+        })
+        .collect()
+}
+
+fn stressor_labels(stressors: &[serde_json::Value]) -> Vec<String> {
+    let kind = |s: &serde_json::Value| {
+        s.get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or("?")
+            .to_string()
+    };
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let params = |s: &serde_json::Value| -> BTreeMap<String, String> {
+        s.get("params")
+            .and_then(|p| p.as_object())
+            .map(|p| p.iter().map(|(k, v)| (k.clone(), text(v))).collect())
+            .unwrap_or_default()
+    };
+    stressors
+        .iter()
+        .map(|s| {
+            if let Some(label) = s.get("label").and_then(|l| l.as_str()) {
+                return label.to_string();
+            }
+            let k = kind(s);
+            let same: Vec<&serde_json::Value> = stressors.iter().filter(|o| kind(o) == k).collect();
+            if same.len() < 2 {
+                return k;
+            }
+            let mine = params(s);
+            let keys: std::collections::BTreeSet<String> =
+                same.iter().flat_map(|o| params(o).into_keys()).collect();
+            let differing: Vec<String> = keys
+                .into_iter()
+                .filter(|key| {
+                    let first = params(same[0]).get(key).cloned();
+                    same.iter().any(|o| params(o).get(key).cloned() != first)
+                })
+                .map(|key| {
+                    let v = mine.get(&key).cloned().unwrap_or_else(|| "-".into());
+                    format!("{key}={v}")
+                })
+                .collect();
+            if differing.is_empty() {
+                k
+            } else {
+                format!("{k}[{}]", differing.join(","))
+            }
+        })
+        .collect()
 }

@@ -1,10 +1,14 @@
-//! The summary as JSON: per (scenario, workload, metric, platform) the measured count, the
-//! median with its interval and the ratio to the baseline with its interval.
+//! The summary as JSON: per battery (scenario, workload, metric, platform) the measured count,
+//! the median with its interval and the ratio to the baseline with its interval; and the
+//! isolation matrices.
 
 use crate::manifest::{self, Manifest};
 use crate::model::{Model, Outcome};
 use hvbench_analysis::anomaly::Anomaly;
-use hvbench_analysis::{BootstrapConfig, ClassStanding, Interval, Ratio, Verdict, VerdictConfig};
+use hvbench_analysis::{
+    BootstrapConfig, CellOutcome, ClassStanding, Interval, IsolationAnalysis, Ratio, Verdict,
+    VerdictConfig,
+};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -23,6 +27,12 @@ struct SummaryDoc<'a> {
     /// Per workload class, each platform's standing against the baseline.
     classes: &'a [ClassStanding],
     anomalies: Vec<AnomalyEntry<'a>>,
+    /// The run measured isolation cells and no battery (`results` is then empty).
+    isolation_only: bool,
+    /// One matrix per isolation scenario, and the number of tests Holm corrected for.
+    isolation: &'a IsolationAnalysis,
+    /// The summary's sentences on isolation, per platform.
+    isolation_findings: Vec<String>,
     manifest: Manifest<'a>,
 }
 
@@ -154,6 +164,13 @@ pub(crate) fn render(model: &Model, cfg: &BootstrapConfig) -> String {
                 explanation: a.explanation(),
             })
             .collect(),
+        isolation_only: model.is_isolation_only(),
+        isolation: &model.isolation,
+        isolation_findings: if model.isolation.is_empty() {
+            Vec::new()
+        } else {
+            crate::isolation::summary_lines(model)
+        },
         manifest: manifest::build(model),
     };
     let mut s = serde_json::to_string_pretty(&doc).expect("the summary serializes");
@@ -236,6 +253,104 @@ pub(crate) fn render_csv(model: &Model) -> String {
                 c.map(|c| c.verdict.label().to_string()).unwrap_or_default(),
             ];
             out.push_str(&crate::export::csv_line(fields.into_iter()));
+        }
+    }
+    out
+}
+
+/// The isolation matrices as CSV (RFC 4180): one row per (scenario, platform, victim workload,
+/// metric, stressor, placement). Degradations are in % (positive: the victim slowed down);
+/// `outcome` is measured, dnr, no-baseline, no-data or not-run.
+pub(crate) fn render_isolation_csv(model: &Model) -> String {
+    const COLUMNS: [&str; 27] = [
+        "run",
+        "scenario",
+        "platform",
+        "workload",
+        "metric",
+        "unit",
+        "better",
+        "stressor",
+        "placement",
+        "outcome",
+        "degradation_pct",
+        "ci_lo_pct",
+        "ci_hi_pct",
+        "n_baseline",
+        "n_stressed",
+        "p_value",
+        "p_holm",
+        "verdict",
+        "victim_trials",
+        "victim_dnr",
+        "baseline_trials",
+        "baseline_dnr",
+        "aggressor_trials",
+        "aggressor_dnr",
+        "aggressor_throughput",
+        "aggressor_unit",
+        "windows_overlapped",
+    ];
+    let num = |x: Option<f64>| {
+        x.filter(|v| v.is_finite())
+            .map(|v| serde_json::to_string(&v).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    let mut out = crate::export::csv_line(COLUMNS.iter().map(|c| c.to_string()));
+    for m in &model.isolation.matrices {
+        for r in &m.rows {
+            for c in &r.cells {
+                let d = c.degradation();
+                let outcome = match &c.outcome {
+                    CellOutcome::Measured(_) => "measured",
+                    CellOutcome::NoBaseline => "no-baseline",
+                    CellOutcome::DidNotReport => "dnr",
+                    CellOutcome::NoData => "no-data",
+                    CellOutcome::NotRun => "not-run",
+                };
+                let better = match r.direction {
+                    Some(hvbench_analysis::Direction::HigherIsBetter) => "higher",
+                    Some(hvbench_analysis::Direction::LowerIsBetter) => "lower",
+                    None => "",
+                };
+                let fields = [
+                    model.input.run.name.clone(),
+                    m.scenario.clone(),
+                    r.platform.clone(),
+                    r.workload.clone(),
+                    r.metric.clone(),
+                    r.unit.clone(),
+                    better.to_string(),
+                    c.stressor.clone(),
+                    c.placement.clone(),
+                    outcome.to_string(),
+                    num(d.and_then(|d| d.pct)),
+                    num(d.and_then(|d| d.ci_pct.map(|ci| ci.lo))),
+                    num(d.and_then(|d| d.ci_pct.map(|ci| ci.hi))),
+                    r.baseline.n.to_string(),
+                    d.map_or(0, |d| d.n_stressed).to_string(),
+                    num(d.and_then(|d| d.p_value)),
+                    num(d.and_then(|d| d.p_holm)),
+                    d.map(|d| d.verdict.label().to_string()).unwrap_or_default(),
+                    c.victim_trials.total.to_string(),
+                    c.victim_trials.failed.to_string(),
+                    r.baseline.trials.total.to_string(),
+                    r.baseline.trials.failed.to_string(),
+                    c.aggressor_trials.total.to_string(),
+                    c.aggressor_trials.failed.to_string(),
+                    num(c.aggressor_throughput.as_ref().map(|t| t.median)),
+                    c.aggressor_throughput
+                        .as_ref()
+                        .map(|t| t.unit.clone())
+                        .unwrap_or_default(),
+                    if c.overlap.total == 0 {
+                        String::new()
+                    } else {
+                        format!("{}/{}", c.overlap.covered, c.overlap.total)
+                    },
+                ];
+                out.push_str(&crate::export::csv_line(fields.into_iter()));
+            }
         }
     }
     out

@@ -1,10 +1,10 @@
-//! Summary, verdicts, anomalies, HTML charts, the manifest and run comparison, on hand-built
-//! rows as the store would return them.
+//! Summary, verdicts, anomalies, HTML charts, the manifest, run comparison and isolation
+//! experiments, on hand-built rows as the store would return them.
 
 use hvbench_analysis::BootstrapConfig;
 use hvbench_report::{
-    compare_json, compare_terminal, html, markdown, summary_csv, summary_json, terminal,
-    ReportInput,
+    compare_json, compare_terminal, html, isolation_csv, markdown, summary_csv, summary_json,
+    terminal, ReportInput,
 };
 use hvbench_store::{FailureRow, PlatformRow, RunRow, RunStatus, SampleRow, TrialRow};
 
@@ -105,20 +105,173 @@ impl Run {
             .series(guest, "baseline", workload, metric, better, g)
     }
 
-    fn trial(mut self, platform: &str, scenario: &str) -> Run {
+    fn push_trial(
+        &mut self,
+        platform: &str,
+        round: u32,
+        scenario: &str,
+        guest: &str,
+        failure: Option<&str>,
+    ) {
         self.trials.push(TrialRow {
             id: self.trials.len() as i64 + 1,
             platform: platform.into(),
-            round: 0,
-            guest: "guest0".into(),
+            round,
+            guest: guest.into(),
             scenario: scenario.into(),
-            status: "ok".into(),
-            reason: None,
+            status: if failure.is_some() { "failed" } else { "ok" }.into(),
+            reason: failure.map(str::to_string),
             started_ms: 0,
             finished_ms: Some(1),
         });
+    }
+
+    /// An isolation cell's victim over `ISO_ROUNDS` rounds: per round a trial of guest
+    /// "victim", a warm-up, then 4 measured syscall-latency windows of 100 ms ending at 1100,
+    /// 1200, 1300 and 1400 ms, `center` ± 1 %. Rounds in `failed` report nothing and fail.
+    fn victim(mut self, platform: &str, scenario: &str, center: f64, failed: &[u32]) -> Run {
+        for round in 0..ISO_ROUNDS {
+            if failed.contains(&round) {
+                self.push_trial(
+                    platform,
+                    round,
+                    scenario,
+                    "victim",
+                    Some("guest stopped reporting"),
+                );
+                continue;
+            }
+            self.push_trial(platform, round, scenario, "victim", None);
+            for index in 0..=4u32 {
+                let jitter = 1.0 + f64::from((round * 7 + index * 3) % 11) / 500.0 - 0.01;
+                self.samples.push(SampleRow {
+                    platform: platform.into(),
+                    guest: "victim".into(),
+                    scenario: scenario.into(),
+                    round,
+                    workload: "syscall".into(),
+                    metric: "latency".into(),
+                    unit: "ns".into(),
+                    better: "lower".into(),
+                    warmup: index == 0,
+                    index,
+                    value: if index == 0 { 1e9 } else { center * jitter },
+                    iterations: 1000,
+                    elapsed_ns: 100_000_000,
+                    at_ms: Some(1000 + 100 * u64::from(index)),
+                });
+            }
+        }
         self
     }
+
+    /// `aggressor1` of a stress cell in every round: 500 ms windows of `throughput` ops/s, the
+    /// first starting at `from_ms`, the last ending by `to_ms`.
+    fn aggressor(
+        mut self,
+        platform: &str,
+        scenario: &str,
+        throughput: f64,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Run {
+        for round in 0..ISO_ROUNDS {
+            self.push_trial(platform, round, scenario, "aggressor1", None);
+            let mut end = from_ms + 500;
+            let mut index = 0;
+            while end <= to_ms {
+                self.samples.push(SampleRow {
+                    platform: platform.into(),
+                    guest: "aggressor1".into(),
+                    scenario: scenario.into(),
+                    round,
+                    workload: "stress-cpu".into(),
+                    metric: "throughput".into(),
+                    unit: "ops/s".into(),
+                    better: "higher".into(),
+                    warmup: false,
+                    index,
+                    value: throughput,
+                    iterations: 1,
+                    elapsed_ns: 500_000_000,
+                    at_ms: Some(end),
+                });
+                end += 500;
+                index += 1;
+            }
+        }
+        self
+    }
+
+    fn fact(mut self, platform: &str, key: &str, value: &str) -> Run {
+        let p = self
+            .platforms
+            .iter_mut()
+            .find(|p| p.name == platform)
+            .unwrap();
+        p.facts.insert(key.into(), value.into());
+        self
+    }
+}
+
+const ISO_ROUNDS: u32 = 5;
+
+const ISOLATION_PLAN: &str = r#"{"seed": 1, "workloads": [], "isolation": [{"name": "noisy",
+    "victim": [{"id": "syscall", "name": "syscall", "params": {}}],
+    "stressors": [{"kind": "cpu", "params": {}}, {"kind": "fork-bomb", "params": {}},
+                  {"kind": "disk", "params": {"size_mib": 64}}],
+    "aggressors": 1, "placements": ["shared", "pinned-apart"], "aggressor_weight": 100,
+    "aggressor_cap_pct": 50, "settle_ms": 2000, "platforms": ["host", "kvm"]}]}"#;
+
+/// The isolation cells of scenario "noisy" (victim: syscall latency, 100 ns alone):
+/// - host: the CPU hog costs +95% shared and +3% pinned apart; the fork bomb kills the victim
+///   shared (DNR 5/5) and costs +12% pinned apart; the disk hog was declared but never ran.
+/// - kvm: the CPU hog costs +40% shared and +41% pinned apart, and its aggressor stopped
+///   reporting at 1250 ms, so that only half the victim's windows overlap it; the fork bomb
+///   stopped the victim in 2 rounds of 5 (shared) and never ran pinned apart.
+fn with_isolation(r: Run) -> Run {
+    let end = 3000;
+    r.victim("host", "noisy/none", 100.0, &[])
+        .victim("host", "noisy/cpu/shared", 195.0, &[])
+        .aggressor("host", "noisy/cpu/shared", 5000.0, 0, end)
+        .victim("host", "noisy/cpu/pinned-apart", 103.0, &[])
+        .aggressor("host", "noisy/cpu/pinned-apart", 9000.0, 0, end)
+        .victim("host", "noisy/fork-bomb/shared", 0.0, &[0, 1, 2, 3, 4])
+        .aggressor("host", "noisy/fork-bomb/shared", 700.0, 0, end)
+        .victim("host", "noisy/fork-bomb/pinned-apart", 112.0, &[])
+        .aggressor("host", "noisy/fork-bomb/pinned-apart", 800.0, 0, end)
+        .victim("kvm", "noisy/none", 100.0, &[])
+        .victim("kvm", "noisy/cpu/shared", 140.0, &[])
+        .aggressor("kvm", "noisy/cpu/shared", 4000.0, 250, 1250)
+        .victim("kvm", "noisy/cpu/pinned-apart", 141.0, &[])
+        .aggressor("kvm", "noisy/cpu/pinned-apart", 4100.0, 0, end)
+        .victim("kvm", "noisy/fork-bomb/shared", 150.0, &[1, 3])
+        .aggressor("kvm", "noisy/fork-bomb/shared", 600.0, 0, end)
+        .fact(
+            "host",
+            "isolation.noisy/cpu/pinned-apart.victim.cpus",
+            "0-1",
+        )
+        .fact(
+            "host",
+            "isolation.noisy/cpu/pinned-apart.aggressor1.cpus",
+            "2-3",
+        )
+        .fact(
+            "kvm",
+            "isolation.noisy/cpu/shared.aggressor1.cgroup",
+            "/hvbench/noisy/aggressor1",
+        )
+        .fact("kvm", "isolation.noisy.aggressor1.weight", "100")
+}
+
+/// An isolation run: no battery at all.
+fn isolation_run() -> Run {
+    let mut r = Run::new(9, "isolation")
+        .platform("host", "host", &[("cpu.model", "AMD EPYC 7B13")])
+        .platform("kvm", "qemu", &[("accel", "kvm")]);
+    r.run.plan_json = ISOLATION_PLAN.into();
+    with_isolation(r)
 }
 
 fn cfg() -> BootstrapConfig {
@@ -368,77 +521,357 @@ fn html_is_self_contained_with_charts_that_hold_data() {
     assert!(page.contains("class=\"v-dramatically-worse\">dramatically worse</td>"));
 }
 
-#[test]
-fn isolation_matrix_shows_degradation_per_platform_and_stressor() {
-    let r = Run::new(3, "isolation")
-        .platform("host", "host", &[])
-        .platform("kvm", "qemu", &[("accel", "kvm")])
-        .platform("xen", "xen", &[("xen.guest_type", "pvh")])
-        .series(
-            "kvm",
-            "baseline",
-            "mem-bandwidth",
-            "bandwidth",
-            "higher",
-            10_000.0,
-        )
-        .series(
-            "kvm",
-            "cpu",
-            "mem-bandwidth",
-            "bandwidth",
-            "higher",
-            9_500.0,
-        )
-        .series(
-            "kvm",
-            "mem-bandwidth",
-            "mem-bandwidth",
-            "bandwidth",
-            "higher",
-            5_000.0,
-        )
-        .series(
-            "xen",
-            "baseline",
-            "mem-bandwidth",
-            "bandwidth",
-            "higher",
-            10_000.0,
-        )
-        .series(
-            "xen",
-            "cpu",
-            "mem-bandwidth",
-            "bandwidth",
-            "higher",
-            10_000.0,
-        )
-        .trial("xen", "mem-bandwidth");
-    let page = html(&r.input(), &cfg());
-    let svgs = charts(&page);
-    let matrix = svgs
+/// The lines of the table that follows the line starting with `heading` (blank lines apart).
+fn table_after<'a>(report: &'a str, heading: &str) -> Vec<&'a str> {
+    report
+        .lines()
+        .skip_while(|l| !l.starts_with(heading))
+        .skip(1)
+        .skip_while(|l| !l.starts_with("platform"))
+        .take_while(|l| !l.is_empty())
+        .collect()
+}
+
+/// The table's rows whose first columns are `cells`, blank cells of grouped rows included.
+fn rows_starting<'a>(table: &[&'a str], cells: &[&str]) -> Vec<&'a str> {
+    table
         .iter()
-        .find(|s| s.contains("aria-label=\"Isolation matrix: mem-bandwidth / bandwidth"))
-        .expect("an isolation matrix");
-    let cell = |platform: &str, stressor: &str| {
-        let key = format!("data-platform=\"{platform}\" data-stressor=\"{stressor}\"");
+        .copied()
+        .filter(|l| l.split_whitespace().collect::<Vec<_>>().starts_with(cells))
+        .collect()
+}
+
+#[test]
+fn an_isolation_run_shows_its_matrix_dnr_and_overlap() {
+    let r = isolation_run();
+    let out = terminal(&r.input(), &cfg());
+    println!("{out}");
+    // No battery: no results section, no empty comparison, and the summary says why.
+    assert!(out.contains("This is an isolation run: no battery compared the platforms"));
+    for absent in [
+        "\nResults\n",
+        "Nothing to compare",
+        "No measured sample",
+        "Baseline: host",
+        "Anomalies",
+        "trials ok  failed",
+    ] {
+        assert!(!out.contains(absent), "{absent:?} in an isolation run");
+    }
+    assert!(out.contains("\nIsolation\n---------\n"));
+    assert!(out.contains("Victim: syscall. 1 aggressor per stress cell."));
+
+    // The matrix: a row per (platform, victim metric) and stressor, a column per placement.
+    let matrix = table_after(&out, "Scenario noisy");
+    assert!(
+        matrix[0].split_whitespace().collect::<Vec<_>>()
+            == [
+                "platform",
+                "victim",
+                "alone",
+                "stressor",
+                "shared",
+                "pinned-apart"
+            ],
+        "{matrix:#?}"
+    );
+    let host_cpu = rows_starting(
+        &matrix,
+        &["host", "syscall", "/", "latency", "100.0", "ns", "cpu"],
+    );
+    assert_eq!(host_cpu.len(), 1, "{matrix:#?}");
+    assert!(
+        host_cpu[0].contains("+95.0% [") && host_cpu[0].contains("+3.0% ["),
+        "{host_cpu:?}"
+    );
+    let fork = rows_starting(&matrix, &["fork-bomb"]);
+    assert!(
+        fork[0].contains("DNR 5/5") && fork[0].contains("+12.0% ["),
+        "{fork:?}"
+    );
+    assert!(fork[1].contains(", DNR 2/5") && fork[1].trim_end().ends_with("not run"));
+    let disk = rows_starting(&matrix, &["disk"]);
+    assert_eq!(disk.len(), 2, "declared, never run, on both platforms");
+    assert!(disk.iter().all(|l| l.matches("not run").count() == 2));
+
+    // The details: the test, DNR, the aggressors' throughput and the overlap evidence.
+    let details: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !(l.starts_with("platform") && l.contains("aggressor throughput")))
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(
+        details[0].contains("aggressor throughput") && details[0].ends_with("windows overlapped")
+    );
+    let detail = |platform: &str, stressor: &str, placement: &str| -> Vec<String> {
+        let row = rows_starting(
+            &details,
+            &[platform, "syscall", "/", "latency", stressor, placement],
+        );
+        assert_eq!(
+            row.len(),
+            1,
+            "{platform} {stressor} {placement}: {details:#?}"
+        );
+        row[0]
+            .split_whitespace()
+            .skip(6)
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        detail("host", "cpu", "shared"),
+        ["20/20", "<0.001", "degraded", "0/5", "5000", "ops/s", "0/5", "20/20"]
+    );
+    assert_eq!(
+        detail("host", "fork-bomb", "shared"),
+        ["20/0", "-", "did", "not", "report", "5/5", "-", "0/5", "-"]
+    );
+    // kvm's CPU hog stopped reporting at 1250 ms: half the victim's windows overlap it.
+    assert_eq!(detail("kvm", "cpu", "shared")[7], "10/20");
+    assert_eq!(detail("kvm", "fork-bomb", "shared")[3], "2/5");
+    assert!(rows_starting(
+        &details,
+        &[
+            "kvm",
+            "syscall",
+            "/",
+            "latency",
+            "fork-bomb",
+            "pinned-apart"
+        ]
+    )
+    .is_empty());
+
+    // The placements the platforms recorded.
+    let facts = table_after(&out, "Placements applied");
+    assert!(rows_starting(&facts, &["host", "cpu/pinned-apart", "victim.cpus", "0-1"]).len() == 1);
+    assert!(
+        rows_starting(
+            &facts,
+            &["kvm", "(all", "cells)", "aggressor1.weight", "100"]
+        )
+        .len()
+            == 1
+    );
+
+    // Trials: isolation only.
+    let trials = table_after(&out, "Trials and failures");
+    assert_eq!(
+        rows_starting(&trials, &["host"])[0]
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["host", "40", "5"]
+    );
+
+    let md = markdown(&r.input(), &cfg());
+    assert!(md.contains("## Isolation\n"));
+    assert!(md.contains("| platform | victim | alone | stressor | shared | pinned-apart |\n"));
+    assert!(md.contains("| host | syscall / latency | 100.0 ns | cpu | +95.0% ["));
+    assert!(md.contains("|  |  |  | fork-bomb | DNR 5/5 | +12.0% ["));
+    assert!(md.contains("| kvm | syscall / latency | cpu | shared | 20/20 | \\<0.001 | degraded | 0/5 | 4000 ops/s | 0/5 | 10/20 |"));
+    assert!(!md.contains("## Results"));
+}
+
+#[test]
+fn isolation_figures_for_programs() {
+    let r = isolation_run();
+    let v: serde_json::Value = serde_json::from_str(&summary_json(&r.input(), &cfg())).unwrap();
+    assert_eq!(v["isolation_only"], true);
+    assert!(v["results"].as_array().unwrap().is_empty());
+    let m = &v["isolation"]["matrices"][0];
+    assert_eq!(m["scenario"], "noisy");
+    assert_eq!(
+        m["stressors"],
+        serde_json::json!(["cpu", "fork-bomb", "disk"])
+    );
+    assert_eq!(
+        m["placements"],
+        serde_json::json!(["shared", "pinned-apart"])
+    );
+    let cell = |platform: &str, stressor: &str, placement: &str| {
+        let row = m["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["platform"] == platform)
+            .unwrap();
+        row["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["stressor"] == stressor && c["placement"] == placement)
+            .unwrap()
+            .clone()
+    };
+    let c = cell("host", "cpu", "shared");
+    assert_eq!(c["outcome"], "measured");
+    assert!((c["pct"].as_f64().unwrap() - 95.0).abs() < 0.5, "{c}");
+    assert_eq!(c["verdict"], "degraded");
+    assert_eq!(c["aggressor_throughput"]["median"], 5000.0);
+    assert_eq!(
+        c["overlap"],
+        serde_json::json!({"covered": 20, "total": 20})
+    );
+    let dnr = cell("host", "fork-bomb", "shared");
+    assert_eq!(dnr["outcome"], "dnr");
+    assert_eq!(dnr["victim_trials"]["failed"], 5);
+    assert_eq!(cell("kvm", "disk", "pinned-apart")["outcome"], "not-run");
+    assert_eq!(cell("kvm", "cpu", "shared")["overlap"]["covered"], 10);
+    assert_eq!(v["isolation"]["tests"], 6);
+    assert!(v["isolation_findings"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("host: the worst isolation result"));
+
+    let csv = isolation_csv(&r.input(), &cfg());
+    let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
+    assert!(lines[0].starts_with("run,scenario,platform,workload,metric,unit,better,stressor,placement,outcome,degradation_pct"));
+    assert_eq!(
+        lines.len(),
+        1 + 2 * 3 * 2,
+        "2 platforms x 3 stressors x 2 placements"
+    );
+    assert!(lines.contains(&"isolation,noisy,host,syscall,latency,ns,lower,fork-bomb,shared,dnr,,,,20,0,,,,5,5,5,0,5,0,,,"));
+    let kvm_cpu = lines
+        .iter()
+        .find(|l| {
+            l.starts_with("isolation,noisy,kvm,syscall,latency,ns,lower,cpu,shared,measured,")
+        })
+        .unwrap();
+    assert!(
+        kvm_cpu.ends_with(",degraded,5,0,5,0,5,0,4000.0,ops/s,10/20"),
+        "{kvm_cpu}"
+    );
+}
+
+#[test]
+fn the_summary_names_the_worst_result_and_what_placement_did() {
+    let r = isolation_run();
+    let out = terminal(&r.input(), &cfg());
+    let summary: String = out
+        .lines()
+        .skip_while(|l| *l != "Summary")
+        .take_while(|l| *l != "Platforms")
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ");
+    for want in [
+        "host: the worst isolation result is syscall / latency under the fork bomb, shared: the victim did not report (DNR 5/5).",
+        "Pinned-apart kept the victim reporting under the fork bomb on host (shared DNR 5/5, pinned-apart +12%;",
+        "Pinned-apart cut the CPU hog's cost on host from +95% to +3% (syscall / latency).",
+        "kvm: the worst isolation result is syscall / latency under the fork bomb, shared: the victim did not report in 2 of 5 trials, and the others show +50.0% [",
+        "Pinned-apart did not protect the victim from the CPU hog on kvm (shared +40%, pinned-apart +41%;",
+    ] {
+        assert!(summary.contains(want), "{want:?} missing in {summary}");
+    }
+}
+
+#[test]
+fn the_battery_ignores_isolation_cells() {
+    let plain = known_causes();
+    let mixed = with_isolation(known_causes());
+    let (a, b) = (
+        terminal(&plain.input(), &cfg()),
+        terminal(&mixed.input(), &cfg()),
+    );
+    let section = |report: &str, from: &str, to: &str| -> String {
+        report
+            .lines()
+            .skip_while(|l| *l != from)
+            .take_while(|l| *l != to)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // The battery's results are exactly those of the run without isolation cells.
+    assert_eq!(
+        section(&a, "Results", "Trials and failures"),
+        section(&b, "Results", "Isolation")
+    );
+    assert!(!b.contains("[scenario"));
+    // The summary's battery part and the anomalies are unchanged; isolation gets its own part.
+    let standings = |r: &str| {
+        section(r, "Summary", "Isolation")
+            .lines()
+            .take(8)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(standings(&a), standings(&b));
+    assert_eq!(
+        section(&a, "Anomalies", "Platforms"),
+        section(&b, "Anomalies", "Platforms")
+    );
+    assert!(section(&b, "Summary", "Anomalies").contains("host: the worst isolation result"));
+    let v: serde_json::Value = serde_json::from_str(&summary_json(&mixed.input(), &cfg())).unwrap();
+    assert_eq!(v["results"].as_array().unwrap().len(), 4 * 2);
+    assert_eq!(v["comparisons"], 4);
+    assert_eq!(v["isolation_only"], false);
+    assert_eq!(
+        summary_csv(&mixed.input(), &cfg()).lines().count(),
+        1 + 4 * 2
+    );
+    // The HTML's battery charts draw no isolation sample.
+    let page = html(&mixed.input(), &cfg());
+    let svgs = charts(&page);
+    let overhead = svgs
+        .iter()
+        .find(|s| s.contains("aria-label=\"Overhead against host"))
+        .unwrap();
+    assert_eq!(overhead.matches("class=\"mark point\"").count(), 4);
+    let strips = svgs
+        .iter()
+        .find(|s| s.contains("aria-label=\"Every measured sample"))
+        .unwrap();
+    assert_eq!(
+        strips.matches("class=\"mark sample\"").count(),
+        plain.samples.len()
+    );
+}
+
+#[test]
+fn isolation_heat_map_shows_degradation_and_dnr_cells() {
+    let r = isolation_run();
+    let page = html(&r.input(), &cfg());
+    for banned in ["<script", "http://", "https://", "<link", "@import", "src="] {
+        assert!(!page.contains(banned), "{banned} in a self-contained page");
+    }
+    let svgs = charts(&page);
+    assert_eq!(
+        svgs.len(),
+        1,
+        "an isolation run has the heat map and no battery chart"
+    );
+    let matrix = svgs[0];
+    assert!(matrix.contains("aria-label=\"Isolation matrix: noisy\""));
+    let cell = |platform: &str, stressor: &str, placement: &str| {
+        let key = format!(
+            "data-platform=\"{platform}\" data-workload=\"syscall\" data-metric=\"latency\" data-stressor=\"{stressor}\" data-placement=\"{placement}\""
+        );
         let at = matrix.find(&key).unwrap_or_else(|| panic!("no cell {key}"));
         let start = matrix[..at].rfind("<rect").unwrap();
         &matrix[start..at]
     };
-    // Half the bandwidth is twice as bad: +100 %; 95 % of it is +5.3 %.
     let d = |c: &str| -> f64 {
         let v = c.split("data-degradation=\"").nth(1).unwrap();
         v[..v.find('"').unwrap()].parse().unwrap()
     };
-    assert!((d(cell("kvm", "mem-bandwidth")) - 100.0).abs() < 1.0);
-    assert!((d(cell("kvm", "cpu")) - 5.26).abs() < 0.5);
-    assert!(d(cell("xen", "cpu")).abs() < 0.5);
-    // Xen's mem-bandwidth trial ran but reported nothing: DNR, never a silent gap.
-    assert!(cell("xen", "mem-bandwidth").contains("data-degradation=\"DNR\""));
-    assert!(matrix.contains(">DNR</text>"));
-    assert!(matrix.matches("class=\"mark cell").count() >= 4);
+    assert!((d(cell("host", "cpu", "shared")) - 95.0).abs() < 0.5);
+    assert!((d(cell("host", "cpu", "pinned-apart")) - 3.0).abs() < 0.5);
+    assert!((d(cell("kvm", "cpu", "shared")) - 40.0).abs() < 0.5);
+    // A victim that never reported is drawn distinctly, never as a gap.
+    let dnr = cell("host", "fork-bomb", "shared");
+    assert!(
+        dnr.contains("data-degradation=\"DNR\"") && dnr.contains("fill=\"url(#dnr-hatch-noisy)\"")
+    );
+    assert!(matrix.contains("<pattern id=\"dnr-hatch-noisy\""));
+    assert!(matrix.contains(">DNR 5/5</text>"));
+    assert!(cell("kvm", "disk", "shared").contains("data-degradation=\"not-run\""));
+    assert_eq!(matrix.matches("class=\"mark cell").count(), 6 + 1);
+    // The tables carry the verdicts' styles.
+    assert!(page.contains("<td class=\"v-did-not-report\">did not report</td>"));
+    assert!(page.contains("<td class=\"v-degraded\">degraded</td>"));
+    assert!(!page.contains("<h2 id=\"results\">"));
 }
 
 #[test]

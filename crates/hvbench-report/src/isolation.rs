@@ -1,0 +1,672 @@
+//! The isolation section of the report: per scenario the victim alone, the degradation matrix
+//! (stressors by placement), the details of every cell (test, DNR, the aggressors' throughput,
+//! the overlap evidence), the placement facts the platforms recorded, and in HTML a heat map.
+//! Also the summary's sentences on isolation: the worst result per platform and which
+//! placement protected the victim.
+
+use crate::charts;
+use crate::compose::Target;
+use crate::document::{one_line, Align, Block, Table};
+use crate::format;
+use crate::model::Model;
+use hvbench_analysis::{
+    BootstrapConfig, CellOutcome, Degradation, IsolationCell, IsolationMatrix, IsolationRow,
+    IsolationVerdict, TrialTally, NO_STRESS,
+};
+
+/// Marks a degradation that is not significant (or not conclusive).
+const NOT_SIGNIFICANT_MARK: &str = "*";
+
+/// The placement the others are measured against when asking whether placement protects.
+const SHARED: &str = "shared";
+
+/// The facts of isolation cells: `isolation.<scenario>.<guest>.<knob>`.
+const FACT_PREFIX: &str = "isolation.";
+
+pub(crate) fn section(model: &Model, cfg: &BootstrapConfig, target: Target) -> Vec<Block> {
+    let iso = &model.isolation;
+    if iso.is_empty() {
+        return Vec::new();
+    }
+    let mut blocks = vec![
+        Block::Section("Isolation".into()),
+        Block::Paragraph(explanation(model, cfg)),
+    ];
+    let plan = plan_scenarios(&model.input.run.plan_json);
+    for m in &iso.matrices {
+        blocks.push(Block::Subsection(format!(
+            "Scenario {}",
+            one_line(&m.scenario)
+        )));
+        if let Some(about) = plan
+            .iter()
+            .find(|p| p.name == m.scenario)
+            .and_then(PlanScenario::describe)
+        {
+            blocks.push(Block::Paragraph(about));
+        }
+        blocks.push(Block::Table(matrix_table(m)));
+        blocks.extend(baseline_notes(m));
+        if target == Target::Html {
+            blocks.extend(charts::isolation_heat_map(m).map(Block::Figure));
+        }
+        let details = details_table(m);
+        if !details.rows.is_empty() {
+            blocks.push(Block::Table(details));
+        }
+        blocks.extend(facts(model, &m.scenario));
+    }
+    blocks
+}
+
+fn explanation(model: &Model, cfg: &BootstrapConfig) -> String {
+    let v = &model.verdict_cfg;
+    format!(
+        "Each scenario measures a victim alone (<scenario>/{NO_STRESS}) and beside aggressors that run one stressor \
+         at a time, their vCPUs shared with the victim's or pinned apart. A cell is the degradation: how much worse \
+         the victim's median is than its median alone on the same platform (positive: slowed down; for a \
+         higher-is-better metric, the share of throughput lost), with the {conf} of the ratio of medians from a \
+         percentile bootstrap. A degradation marked {mark} is not significant: Mann-Whitney U, Holm-adjusted over the \
+         {m} comparisons of the isolation matrix at alpha {alpha}; \"dramatic\" is {dramatic}% or more. \"DNR f/t\": \
+         the victim did not report in f of its t trials (its guest died, hung or timed out), an outcome of its own. \
+         Aggressor throughput is the median of the aggressors' windows that overlap the victim's measured windows; \
+         \"windows overlapped c/t\": c of the victim's t measured windows lie entirely within the span during which \
+         every aggressor was reporting.",
+        conf = format::ci_label(cfg.confidence),
+        mark = NOT_SIGNIFICANT_MARK,
+        m = model.isolation.tests,
+        alpha = v.alpha,
+        dramatic = hvbench_analysis::DRAMATIC_DEGRADATION_PCT,
+    )
+}
+
+/// `+38.2%`.
+pub(crate) fn pct(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:+.1}%")
+    } else {
+        format::sig(x, 3)
+    }
+}
+
+/// `+38%`, for sentences.
+pub(crate) fn pct_short(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:+.0}%")
+    } else {
+        format::sig(x, 3)
+    }
+}
+
+fn bound(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.1}")
+    } else {
+        format::sig(x, 3)
+    }
+}
+
+/// `+38.2% [30.1, 47.5]`.
+pub(crate) fn pct_with_ci(d: &Degradation) -> Option<String> {
+    let p = d.pct?;
+    Some(match d.ci_pct {
+        Some(ci) => format!("{} [{}, {}]", pct(p), bound(ci.lo), bound(ci.hi)),
+        None => pct(p),
+    })
+}
+
+pub(crate) fn fraction(failed: usize, total: usize) -> String {
+    format!("{failed}/{total}")
+}
+
+fn is_conclusive(v: IsolationVerdict) -> bool {
+    v.is_difference() || v == IsolationVerdict::Negligible
+}
+
+/// What the matrix shows for a cell.
+pub(crate) fn cell_text(c: &IsolationCell) -> String {
+    let dnr = &c.victim_trials;
+    match &c.outcome {
+        CellOutcome::Measured(d) => {
+            let mut s = match pct_with_ci(d) {
+                Some(s) => s,
+                None => d.verdict.label().to_string(),
+            };
+            if d.pct.is_some() && !is_conclusive(d.verdict) {
+                s.push(' ');
+                s.push_str(NOT_SIGNIFICANT_MARK);
+            }
+            if dnr.failed > 0 {
+                s.push_str(&format!(", DNR {}", fraction(dnr.failed, dnr.total)));
+            }
+            s
+        }
+        CellOutcome::DidNotReport => format!("DNR {}", fraction(dnr.failed, dnr.total)),
+        CellOutcome::NoBaseline => "no baseline".into(),
+        CellOutcome::NoData if dnr.unfinished > 0 => "no data yet".into(),
+        CellOutcome::NoData => "no data".into(),
+        CellOutcome::NotRun => "not run".into(),
+    }
+}
+
+/// The row's victim: `syscall / latency`.
+pub(crate) fn victim_label(r: &IsolationRow) -> String {
+    if r.workload.is_empty() {
+        "(no victim sample)".into()
+    } else {
+        format!("{} / {}", one_line(&r.workload), one_line(&r.metric))
+    }
+}
+
+fn alone_text(r: &IsolationRow) -> String {
+    let t = &r.baseline.trials;
+    match r.baseline.median {
+        Some(m) => {
+            let mut s = format!("{} {}", format::value(m), one_line(&r.unit));
+            if t.failed > 0 {
+                s.push_str(&format!(", DNR {}", fraction(t.failed, t.total)));
+            }
+            s
+        }
+        None if t.failed > 0 => format!("DNR {}", fraction(t.failed, t.total)),
+        None if t.total == 0 => "not run".into(),
+        None if t.unfinished > 0 => "no data yet".into(),
+        None => "no data".into(),
+    }
+}
+
+/// One row per (platform, victim metric, stressor); a column per placement. The platform,
+/// victim and its median alone show on the first row of their group.
+fn matrix_table(m: &IsolationMatrix) -> Table {
+    let mut columns = vec![
+        ("platform", Align::Left),
+        ("victim", Align::Left),
+        ("alone", Align::Left),
+        ("stressor", Align::Left),
+    ];
+    columns.extend(m.placements.iter().map(|p| (p.as_str(), Align::Left)));
+    let mut table = Table::new(&columns);
+    for r in &m.rows {
+        for (k, stressor) in m.stressors.iter().enumerate() {
+            let mut cells = if k == 0 {
+                vec![one_line(&r.platform), victim_label(r), alone_text(r)]
+            } else {
+                vec![String::new(); 3]
+            };
+            cells.push(one_line(stressor));
+            for placement in &m.placements {
+                cells.push(
+                    m.cell(r, stressor, placement)
+                        .map_or_else(|| "not run".into(), cell_text),
+                );
+            }
+            table.push(cells);
+        }
+    }
+    table
+}
+
+/// Platforms whose victim never reported alone: nothing to compare their cells with.
+fn baseline_notes(m: &IsolationMatrix) -> Option<Block> {
+    let mut notes: Vec<String> = Vec::new();
+    for r in &m.rows {
+        let t = &r.baseline.trials;
+        if r.baseline.n == 0 && t.failed > 0 {
+            let note = format!(
+                "On {} the victim did not report alone (DNR {} in {}/{NO_STRESS}), so its cells have no baseline.",
+                one_line(&r.platform),
+                fraction(t.failed, t.total),
+                one_line(&m.scenario)
+            );
+            if !notes.contains(&note) {
+                notes.push(note);
+            }
+        }
+    }
+    (!notes.is_empty()).then(|| Block::Paragraph(notes.join(" ")))
+}
+
+fn verdict_text(c: &IsolationCell) -> String {
+    match &c.outcome {
+        CellOutcome::Measured(d) => d.verdict.label().into(),
+        CellOutcome::DidNotReport => "did not report".into(),
+        CellOutcome::NoBaseline => "no baseline".into(),
+        CellOutcome::NoData => "no data".into(),
+        CellOutcome::NotRun => "not run".into(),
+    }
+}
+
+fn tally_text(t: &TrialTally) -> String {
+    if t.total == 0 {
+        "-".into()
+    } else {
+        fraction(t.failed, t.total)
+    }
+}
+
+/// One row per cell that ran: the test, the DNR counts, the aggressors, the overlap.
+fn details_table(m: &IsolationMatrix) -> Table {
+    let mut table = Table::new(&[
+        ("platform", Align::Left),
+        ("victim", Align::Left),
+        ("stressor", Align::Left),
+        ("placement", Align::Left),
+        ("n alone/stressed", Align::Right),
+        ("p (Holm)", Align::Right),
+        ("verdict", Align::Left),
+        ("victim DNR", Align::Right),
+        ("aggressor throughput", Align::Right),
+        ("aggressor DNR", Align::Right),
+        ("windows overlapped", Align::Right),
+    ]);
+    for r in &m.rows {
+        for c in r.cells.iter().filter(|c| c.outcome != CellOutcome::NotRun) {
+            let d = c.degradation();
+            table.push(vec![
+                one_line(&r.platform),
+                victim_label(r),
+                one_line(&c.stressor),
+                one_line(&c.placement),
+                format!("{}/{}", r.baseline.n, d.map_or(0, |d| d.n_stressed)),
+                d.and_then(|d| d.p_holm)
+                    .map_or_else(|| "-".into(), format::p_value),
+                verdict_text(c),
+                tally_text(&c.victim_trials),
+                c.aggressor_throughput.as_ref().map_or_else(
+                    || "-".into(),
+                    |t| format!("{} {}", format::value(t.median), one_line(&t.unit)),
+                ),
+                tally_text(&c.aggressor_trials),
+                if c.overlap.total == 0 {
+                    "-".into()
+                } else {
+                    fraction(c.overlap.covered, c.overlap.total)
+                },
+            ]);
+        }
+    }
+    table
+}
+
+/// The placement facts the platforms recorded for this scenario's cells.
+fn facts(model: &Model, scenario: &str) -> Vec<Block> {
+    let mut table = Table::new(&[
+        ("platform", Align::Left),
+        ("cell", Align::Left),
+        ("setting", Align::Left),
+        ("value", Align::Left),
+    ]);
+    for p in &model.platforms {
+        for (key, value) in p.facts.into_iter().flatten() {
+            let Some((cell, setting)) = fact_of(key, scenario) else {
+                continue;
+            };
+            table.push(vec![
+                one_line(p.name),
+                one_line(cell),
+                one_line(setting),
+                one_line(value),
+            ]);
+        }
+    }
+    if table.rows.is_empty() {
+        return vec![Block::Paragraph(
+            "No placement fact (CPUs, cgroup, weight, cap) was recorded for this scenario.".into(),
+        )];
+    }
+    vec![
+        Block::Paragraph("Placements applied, as the platforms recorded them:".into()),
+        Block::Table(table),
+    ]
+}
+
+/// `isolation.<scenario>/<cell>.<setting>` -> (`<cell>`, `<setting>`); a fact of the whole
+/// scenario (`isolation.<scenario>.<setting>`) has cell `(all cells)`.
+fn fact_of<'k>(key: &'k str, scenario: &str) -> Option<(&'k str, &'k str)> {
+    let rest = key.strip_prefix(FACT_PREFIX)?.strip_prefix(scenario)?;
+    if let Some(setting) = rest.strip_prefix('.') {
+        return Some(("(all cells)", setting));
+    }
+    rest.strip_prefix('/')?.split_once('.')
+}
+
+/// What the plan says about a scenario beyond its cells.
+struct PlanScenario {
+    name: String,
+    victim: Vec<String>,
+    aggressors: Option<u64>,
+    weight: Option<u64>,
+    cap_pct: Option<u64>,
+    settle_ms: Option<u64>,
+}
+
+impl PlanScenario {
+    fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if !self.victim.is_empty() {
+            parts.push(format!("Victim: {}.", self.victim.join(", ")));
+        }
+        if let Some(n) = self.aggressors {
+            parts.push(format!(
+                "{n} aggressor{} per stress cell.",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+        let mut knobs = Vec::new();
+        if let Some(w) = self.weight {
+            knobs.push(format!("aggressor weight {w}"));
+        }
+        if let Some(c) = self.cap_pct {
+            knobs.push(format!("aggressor cap {c}% of a CPU"));
+        }
+        if let Some(s) = self.settle_ms {
+            knobs.push(format!(
+                "the victim starts {s} ms after every aggressor reported"
+            ));
+        }
+        if !knobs.is_empty() {
+            parts.push(format!("Settings: {}.", knobs.join("; ")));
+        }
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
+}
+
+fn plan_scenarios(plan_json: &str) -> Vec<PlanScenario> {
+    let Ok(plan) = serde_json::from_str::<serde_json::Value>(plan_json) else {
+        return Vec::new();
+    };
+    let scenarios = plan.get("isolation").and_then(|i| i.as_array());
+    scenarios
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let num = |k: &str| s.get(k).and_then(serde_json::Value::as_u64);
+            Some(PlanScenario {
+                name: s.get("name")?.as_str()?.to_string(),
+                victim: s
+                    .get("victim")
+                    .and_then(|v| v.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|w| {
+                        w.get("id")
+                            .or_else(|| w.get("name"))
+                            .and_then(|n| n.as_str())
+                            .map(one_line)
+                    })
+                    .collect(),
+                aggressors: num("aggressors"),
+                weight: num("aggressor_weight"),
+                cap_pct: num("aggressor_cap_pct"),
+                settle_ms: num("settle_ms"),
+            })
+        })
+        .collect()
+}
+
+/// A stressor in words: `cpu` -> `the CPU hog`, `disk[size_mib=64]` -> `the disk hog
+/// [size_mib=64]`.
+pub(crate) fn stressor_words(label: &str) -> String {
+    let (kind, params) = match label.find('[') {
+        Some(i) => (&label[..i], &label[i..]),
+        None => (label, ""),
+    };
+    let noun = match kind {
+        "cpu" => "CPU hog".to_string(),
+        "mem-bandwidth" => "memory-bandwidth hog".to_string(),
+        "cache" => "cache thrasher".to_string(),
+        "memory-bomb" => "memory bomb".to_string(),
+        "fork-bomb" => "fork bomb".to_string(),
+        "disk" => "disk hog".to_string(),
+        "net" => "network hog".to_string(),
+        other => format!("{} stressor", one_line(other)),
+    };
+    if params.is_empty() {
+        format!("the {noun}")
+    } else {
+        format!("the {noun} {}", one_line(params))
+    }
+}
+
+/// A cell found while looking for the summary's sentences.
+struct Found<'m> {
+    matrix: &'m IsolationMatrix,
+    row: &'m IsolationRow,
+    cell: &'m IsolationCell,
+}
+
+impl Found<'_> {
+    /// `syscall / latency under the CPU hog, shared` (and the scenario when there are several).
+    fn what(&self, several: bool) -> String {
+        let scenario = if several {
+            format!(" in scenario {}", one_line(&self.matrix.scenario))
+        } else {
+            String::new()
+        };
+        format!(
+            "{} under {}, {}{scenario}",
+            victim_label(self.row),
+            stressor_words(&self.cell.stressor),
+            one_line(&self.cell.placement)
+        )
+    }
+}
+
+/// How bad a cell is for the victim, for ranking: first the share of its trials that did not
+/// report (a victim that stops is worse than any slowdown), then its significant degradation.
+/// `None` when the victim always reported and was not significantly degraded.
+fn severity(c: &IsolationCell) -> Option<(f64, f64)> {
+    let t = &c.victim_trials;
+    let dnr = if t.total > 0 {
+        t.failed as f64 / t.total as f64
+    } else {
+        0.0
+    };
+    let degraded = c
+        .degradation()
+        .filter(|d| d.verdict.is_degraded())
+        .and_then(|d| d.pct);
+    if dnr == 0.0 && degraded.is_none() {
+        return None;
+    }
+    Some((dnr, degraded.unwrap_or(0.0)))
+}
+
+fn rank(a: (f64, f64), b: (f64, f64)) -> std::cmp::Ordering {
+    a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1))
+}
+
+/// A cell in a few words: `+40%`, `DNR 5/5`, `+50%, DNR 2/5`.
+fn cell_short(c: &IsolationCell) -> String {
+    let t = &c.victim_trials;
+    let dnr = format!("DNR {}", fraction(t.failed, t.total));
+    match c.degradation().and_then(|d| d.pct) {
+        Some(p) if t.failed > 0 => format!("{}, {dnr}", pct_short(p)),
+        Some(p) => pct_short(p),
+        None => dnr,
+    }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// The summary's sentences on isolation: one item per platform with its worst result and what
+/// the aggressors' placement did about it.
+pub(crate) fn summary_lines(model: &Model) -> Vec<String> {
+    let iso = &model.isolation;
+    let several = iso.matrices.len() > 1;
+    let mut platforms: Vec<&str> = Vec::new();
+    for r in iso.matrices.iter().flat_map(|m| &m.rows) {
+        if !platforms.contains(&r.platform.as_str()) {
+            platforms.push(&r.platform);
+        }
+    }
+    platforms
+        .into_iter()
+        .map(|platform| {
+            let cells: Vec<Found> = iso
+                .matrices
+                .iter()
+                .flat_map(|m| {
+                    m.rows
+                        .iter()
+                        .filter(move |r| r.platform == platform)
+                        .flat_map(move |r| {
+                            r.cells.iter().map(move |c| Found {
+                                matrix: m,
+                                row: r,
+                                cell: c,
+                            })
+                        })
+                })
+                .collect();
+            let mut sentences = vec![worst_sentence(platform, &cells, several)];
+            sentences.extend(placement_sentences(platform, &cells));
+            sentences.join(" ")
+        })
+        .collect()
+}
+
+fn worst_sentence(platform: &str, cells: &[Found], several: bool) -> String {
+    let p = one_line(platform);
+    let worst = cells
+        .iter()
+        .filter_map(|f| Some((f, severity(f.cell)?)))
+        .max_by(|a, b| rank(a.1, b.1));
+    if let Some((f, _)) = worst {
+        let t = &f.cell.victim_trials;
+        let result = match f.cell.degradation() {
+            Some(d) if t.failed > 0 => format!(
+                "the victim did not report in {} of {} trials, and the others show {} ({})",
+                t.failed,
+                t.total,
+                pct_with_ci(d).unwrap_or_default(),
+                d.verdict.label()
+            ),
+            Some(d) => format!(
+                "{} ({})",
+                pct_with_ci(d).unwrap_or_default(),
+                d.verdict.label()
+            ),
+            None => format!(
+                "the victim did not report (DNR {})",
+                fraction(t.failed, t.total)
+            ),
+        };
+        return format!(
+            "{p}: the worst isolation result is {}: {result}.",
+            f.what(several)
+        );
+    }
+    let largest = cells
+        .iter()
+        .filter_map(|f| Some((f, f.cell.degradation()?)))
+        .filter_map(|(f, d)| Some((f, d, d.pct?)))
+        .max_by(|a, b| a.2.total_cmp(&b.2));
+    match largest {
+        Some((f, d, pct)) => format!(
+            "{p}: no stressor degraded the victim significantly (largest: {} for {}, {}).",
+            pct_short(pct),
+            f.what(several),
+            d.verdict.label()
+        ),
+        None => format!("{p}: no isolation cell could be compared with the victim alone."),
+    }
+}
+
+/// Per (row, stressor) where sharing CPUs hurt the victim, the shared cell against each other
+/// placement's. A placement protected the victim when it reported in a larger share of trials,
+/// or as often and without a significant degradation or with less than half the shared cost.
+/// The two largest protections and the costliest case where placement did not help.
+fn placement_sentences(platform: &str, cells: &[Found]) -> Vec<String> {
+    let p = one_line(platform);
+    let mut protected: Vec<((f64, f64), String)> = Vec::new();
+    let mut unhelped: Option<((f64, f64), String)> = None;
+    for shared in cells.iter().filter(|f| f.cell.placement == SHARED) {
+        let Some(cost) = severity(shared.cell) else {
+            continue;
+        };
+        for other in cells.iter().filter(|o| {
+            std::ptr::eq(o.row, shared.row)
+                && o.cell.stressor == shared.cell.stressor
+                && o.cell.placement != SHARED
+                && matches!(
+                    o.cell.outcome,
+                    CellOutcome::Measured(_) | CellOutcome::DidNotReport
+                )
+        }) {
+            let other_cost = severity(other.cell).unwrap_or((0.0, 0.0));
+            let other_pct = other.cell.degradation().and_then(|d| d.pct);
+            let stressor = stressor_words(&shared.cell.stressor);
+            let victim = victim_label(shared.row);
+            let placement = one_line(&other.cell.placement);
+            let (shared_text, other_text) = (cell_short(shared.cell), cell_short(other.cell));
+            let helped = other_cost.0 < cost.0
+                || (other_cost.0 == cost.0 && (other_cost.1 == 0.0 || other_cost.1 < cost.1 / 2.0));
+            if !helped {
+                let text = format!(
+                    "{} did not protect the victim from {stressor} on {p} (shared {shared_text}, {placement} \
+                     {other_text}; {victim}).",
+                    capitalized(&placement)
+                );
+                if unhelped
+                    .as_ref()
+                    .is_none_or(|(k, _)| rank(cost, *k).is_gt())
+                {
+                    unhelped = Some((cost, text));
+                }
+                continue;
+            }
+            let text = match other_pct {
+                Some(o) if cost.0 == 0.0 => format!(
+                    "{} cut {stressor}'s cost on {p} from {} to {} ({victim}).",
+                    capitalized(&placement),
+                    pct_short(cost.1),
+                    pct_short(o)
+                ),
+                _ => format!(
+                    "{} kept the victim reporting under {stressor} on {p} (shared {shared_text}, {placement} \
+                     {other_text}; {victim}).",
+                    capitalized(&placement)
+                ),
+            };
+            protected.push(((cost.0 - other_cost.0, cost.1 - other_cost.1), text));
+        }
+    }
+    protected.sort_by(|a, b| rank(b.0, a.0));
+    let mut out: Vec<String> = protected.into_iter().take(2).map(|(_, t)| t).collect();
+    out.extend(unhelped.map(|(_, t)| t));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_and_facts() {
+        assert_eq!(stressor_words("cpu"), "the CPU hog");
+        assert_eq!(
+            stressor_words("disk[size_mib=64]"),
+            "the disk hog [size_mib=64]"
+        );
+        assert_eq!(
+            fact_of("isolation.noisy/cpu/shared.victim.cpus", "noisy"),
+            Some(("cpu/shared", "victim.cpus"))
+        );
+        assert_eq!(
+            fact_of("isolation.noisy.aggressor1.weight", "noisy"),
+            Some(("(all cells)", "aggressor1.weight"))
+        );
+        assert_eq!(fact_of("isolation.noisy2/none.victim.cpus", "noisy"), None);
+        assert_eq!(fact_of("cpu.model", "noisy"), None);
+        assert_eq!(pct(38.24), "+38.2%");
+        assert_eq!(pct(-2.0), "-2.0%");
+        assert_eq!(pct_short(95.4), "+95%");
+    }
+}
