@@ -34,9 +34,12 @@ pub const NO_STRESS: &str = "none";
 pub const VICTIM_GUEST: &str = "victim";
 const AGGRESSOR_GUEST_PREFIX: &str = "aggressor";
 
-/// A degradation of this much or more is dramatic: a lower-is-better victim took twice as long,
-/// a higher-is-better one stopped making progress.
+/// A degradation of this much or more is dramatic for a lower-is-better victim: it took twice
+/// as long.
 pub const DRAMATIC_DEGRADATION_PCT: f64 = 100.0;
+/// The same for a higher-is-better victim: it lost half its throughput (ran at half speed,
+/// as a lower-is-better one that took twice as long).
+pub const DRAMATIC_THROUGHPUT_LOSS_PCT: f64 = 50.0;
 
 /// Whether a stored scenario is an isolation cell rather than a battery scenario.
 pub fn is_isolation_scenario(scenario: &str) -> bool {
@@ -222,7 +225,15 @@ impl IsolationVerdict {
         self.is_degraded() || self == IsolationVerdict::Improved
     }
 
-    fn from_comparison(verdict: Verdict, degradation_pct: Option<f64>) -> IsolationVerdict {
+    fn from_comparison(
+        verdict: Verdict,
+        degradation_pct: Option<f64>,
+        direction: Direction,
+    ) -> IsolationVerdict {
+        let dramatic = match direction {
+            Direction::LowerIsBetter => DRAMATIC_DEGRADATION_PCT,
+            Direction::HigherIsBetter => DRAMATIC_THROUGHPUT_LOSS_PCT,
+        };
         match verdict {
             Verdict::InvalidData => IsolationVerdict::InvalidData,
             Verdict::TooFewSamples => IsolationVerdict::TooFewSamples,
@@ -231,7 +242,7 @@ impl IsolationVerdict {
             Verdict::Negligible => IsolationVerdict::Negligible,
             Verdict::Better | Verdict::DramaticallyBetter => IsolationVerdict::Improved,
             Verdict::Worse | Verdict::DramaticallyWorse => {
-                if degradation_pct.is_some_and(|d| d >= DRAMATIC_DEGRADATION_PCT) {
+                if degradation_pct.is_some_and(|d| d >= dramatic) {
                     IsolationVerdict::Dramatic
                 } else {
                     IsolationVerdict::Degraded
@@ -457,7 +468,11 @@ fn degradation(c: &Comparison, direction: Option<Direction>) -> Degradation {
         n_stressed: c.n_other,
         p_value: c.test.map(|t| t.p_value),
         p_holm: c.p_adjusted,
-        verdict: IsolationVerdict::from_comparison(c.verdict, point),
+        verdict: IsolationVerdict::from_comparison(
+            c.verdict,
+            point,
+            direction.unwrap_or(Direction::LowerIsBetter),
+        ),
         reason: c.reason.clone(),
     }
 }

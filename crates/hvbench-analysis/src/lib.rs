@@ -46,8 +46,8 @@ pub use isolation::{
     is_isolation_scenario, isolation_matrices, parse_cell, AggressorThroughput, CellName,
     CellOutcome, DeclaredIsolation, Degradation, IsolationAnalysis, IsolationCell, IsolationInput,
     IsolationMatrix, IsolationRow, IsolationSample, IsolationTrial, IsolationVerdict, Overlap,
-    Stress, TrialState, TrialTally, VictimBaseline, DRAMATIC_DEGRADATION_PCT, NO_STRESS,
-    VICTIM_GUEST,
+    Stress, TrialState, TrialTally, VictimBaseline, DRAMATIC_DEGRADATION_PCT,
+    DRAMATIC_THROUGHPUT_LOSS_PCT, NO_STRESS, VICTIM_GUEST,
 };
 pub use outliers::{mad_outliers, DEFAULT_MAD_THRESHOLD};
 pub use significance::{

@@ -67,8 +67,10 @@ fn explanation(model: &Model, cfg: &BootstrapConfig) -> String {
          the victim's median is than its median alone on the same platform (positive: slowed down; for a \
          higher-is-better metric, the share of throughput lost), with the {conf} of the ratio of medians from a \
          percentile bootstrap. A degradation marked {mark} is not significant: Mann-Whitney U, Holm-adjusted over the \
-         {m} comparisons of the isolation matrix at alpha {alpha}; \"dramatic\" is {dramatic}% or more. \"DNR f/t\": \
-         the victim did not report in f of its t trials (its guest died, hung or timed out), an outcome of its own. \
+         {m} comparisons of the isolation matrix at alpha {alpha}; \"dramatic\" is half speed or worse \
+         ({dramatic}% or more for a time, {loss}% or more of a throughput). \"DNR f/t\": \
+         the victim did not report in f of its t trials (its guest died, hung or timed out), an outcome of its own; \
+         \"aggressor DNR\": an aggressor died before the victim was done, so that cell measured less interference. \
          Aggressor throughput is the median of the aggressors' windows that overlap the victim's measured windows; \
          \"windows overlapped c/t\": c of the victim's t measured windows lie entirely within the span during which \
          every aggressor was reporting.",
@@ -77,6 +79,7 @@ fn explanation(model: &Model, cfg: &BootstrapConfig) -> String {
         m = model.isolation.tests,
         alpha = v.alpha,
         dramatic = hvbench_analysis::DRAMATIC_DEGRADATION_PCT,
+        loss = hvbench_analysis::DRAMATIC_THROUGHPUT_LOSS_PCT,
     )
 }
 
@@ -138,6 +141,14 @@ pub(crate) fn cell_text(c: &IsolationCell) -> String {
             }
             if dnr.failed > 0 {
                 s.push_str(&format!(", DNR {}", fraction(dnr.failed, dnr.total)));
+            }
+            // A victim measured beside an aggressor that had died measured no interference.
+            let aggressors = &c.aggressor_trials;
+            if aggressors.failed > 0 {
+                s.push_str(&format!(
+                    ", aggressor DNR {}",
+                    fraction(aggressors.failed, aggressors.total)
+                ));
             }
             s
         }

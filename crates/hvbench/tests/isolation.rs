@@ -131,8 +131,12 @@ settle_ms = 300
     // What was applied is recorded: the victim's CPU, and the aggressor's (the same CPU when
     // shared, another when pinned apart).
     let facts = &store.platforms(1).unwrap()[0].facts;
-    let cpu = |scenario: &str, who: &str| facts[&format!("isolation.{scenario}.{who}.cpus")].clone();
-    assert_eq!(cpu("hog/cpu/shared", "victim"), cpu("hog/cpu/shared", "aggressor1"));
+    let cpu =
+        |scenario: &str, who: &str| facts[&format!("isolation.{scenario}.{who}.cpus")].clone();
+    assert_eq!(
+        cpu("hog/cpu/shared", "victim"),
+        cpu("hog/cpu/shared", "aggressor1")
+    );
     assert_ne!(
         cpu("hog/cpu/pinned-apart", "victim"),
         cpu("hog/cpu/pinned-apart", "aggressor1")
@@ -145,7 +149,10 @@ settle_ms = 300
 
 /// The processes whose command line contains `pattern`.
 fn pids(pattern: &str) -> Vec<u32> {
-    let out = Command::new("pgrep").args(["-f", pattern]).output().unwrap();
+    let out = Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.trim().parse().ok())
@@ -214,7 +221,9 @@ settle_ms = 0
         if !v.is_empty() && !pids(&aggressor).is_empty() {
             std::thread::sleep(Duration::from_millis(500));
             for pid in v {
-                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
             }
             killed = true;
             break;
@@ -224,7 +233,10 @@ settle_ms = 0
     assert!(killed, "no victim guest beside an aggressor within 400 s");
     let status = child.wait().unwrap();
     let stderr = std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap_or_default();
-    assert!(status.success(), "the campaign goes on after a DNR: {stderr}");
+    assert!(
+        status.success(),
+        "the campaign goes on after a DNR: {stderr}"
+    );
     let store = Store::open(&dir.path().join("t.db")).unwrap();
     let trials = store.trials(1).unwrap();
     let dead = trials
@@ -244,7 +256,10 @@ settle_ms = 0
         .into_iter()
         .filter(|s| s.guest == "aggressor1" && s.workload == "stress-cpu")
         .count();
-    assert!(aggressor_samples >= 1, "the aggressor guest reported its rate");
+    assert!(
+        aggressor_samples >= 1,
+        "the aggressor guest reported its rate"
+    );
     // The baseline cell is intact, and the report names the DNR.
     assert!(trials
         .iter()

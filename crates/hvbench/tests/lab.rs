@@ -211,3 +211,129 @@ name = "syscall"
         );
     }
 }
+
+/// One isolation cell on each lab host: a cpu-hog guest beside a victim guest on the same
+/// emulated CPU, co-scheduled inside the lab by `hvbench lab-exec` with the real toolstacks.
+/// Timings are emulated, so only what ran is asserted: both instances' trials, the aggressor's
+/// heartbeat windows and the victim's samples with their cell times, and the placement each
+/// platform recorded (Xen's read back from `xl`). A guest that dies in the nested KVM host is
+/// recorded as DNR, which is an outcome too; the Xen cell must complete.
+#[test]
+fn an_isolation_cell_inside_the_xen_and_kvm_lab_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("iso.toml");
+    std::fs::write(
+        &spec,
+        r#"name = "lab-isolation"
+repetitions = 1
+warmup = 0
+samples = 2
+min_window_ms = 100
+seed = 4
+
+[guest]
+vcpus = 1
+memory_mib = 256
+timeout_s = 240
+
+[[platform]]
+name = "kvm"
+driver = "qemu"
+accel = "kvm"
+lab = true
+
+[[platform]]
+name = "xen-pv"
+driver = "xen"
+type = "pv"
+lab = true
+
+[[isolation]]
+name = "hog"
+victim = [{ name = "cpu-int", threads = 1 }]
+stressors = ["cpu"]
+placements = ["shared"]
+aggressor_weight = 50
+settle_ms = 500
+"#,
+    )
+    .unwrap();
+    let out = hvbench(
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--db",
+            "iso.db",
+            "--report",
+            "rep",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let store = Store::open(&dir.path().join("iso.db")).unwrap();
+    let trials = store.trials(1).unwrap();
+    let samples = store.samples(1).unwrap();
+    assert!(
+        trials.iter().all(|t| t.status != "running"),
+        "every instance's trial is closed: {trials:#?}"
+    );
+    for platform in ["kvm", "xen-pv"] {
+        let cell: Vec<_> = trials
+            .iter()
+            .filter(|t| t.platform == platform && t.scenario == "hog/cpu/shared")
+            .collect();
+        assert!(
+            cell.iter().any(|t| t.guest == "victim")
+                && cell.iter().any(|t| t.guest == "aggressor1"),
+            "{platform}: {cell:#?}"
+        );
+        for t in &cell {
+            if t.status == "failed" {
+                assert!(
+                    t.reason.as_deref().unwrap_or("").starts_with("DNR"),
+                    "{platform}: a failed instance is DNR: {t:?}"
+                );
+            }
+        }
+        let heartbeats = samples
+            .iter()
+            .filter(|s| s.platform == platform && s.guest == "aggressor1")
+            .filter(|s| s.workload == "stress-cpu" && s.at_ms.is_some())
+            .count();
+        assert!(
+            heartbeats >= 2,
+            "{platform}: aggressor windows {heartbeats}"
+        );
+    }
+    let xen_ok = trials
+        .iter()
+        .filter(|t| t.platform == "xen-pv")
+        .all(|t| t.status == "ok");
+    assert!(xen_ok, "{trials:#?}");
+    assert!(samples.iter().any(|s| s.platform == "xen-pv"
+        && s.scenario == "hog/cpu/shared"
+        && s.guest == "victim"
+        && s.at_ms.is_some()));
+    let platforms = store.platforms(1).unwrap();
+    let facts = |name: &str| {
+        platforms
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap()
+            .facts
+            .clone()
+    };
+    let xen = facts("xen-pv");
+    let applied = &xen["isolation.hog/cpu/shared.aggressor1.xen.applied.sched-credit2"];
+    // Weight 50 on the cgroup scale is credit2 weight 128 (256 = Xen's default).
+    assert!(applied.contains("128"), "{applied}");
+    assert_eq!(xen["isolation.hog/cpu/shared.aggressor1.cpus"], "0");
+    let kvm = facts("kvm");
+    let group = &kvm["isolation.hog/cpu/shared.aggressor1.cgroup"];
+    assert!(
+        group.contains("cgroup v2") && group.contains("cpu.weight=50"),
+        "{group}"
+    );
+    let report = std::fs::read_to_string(dir.path().join("rep/report.md")).unwrap();
+    assert!(report.contains("Isolation"), "{report}");
+}
