@@ -46,12 +46,36 @@ pub fn run(
     run_until(cmd, timeout, log, None, on_event)
 }
 
+/// [`run_until`], and give up as on a timeout when the child has been silent for `idle`: an
+/// emulated lab host whose kernel hung prints nothing more, and would otherwise hold the
+/// campaign until the whole limit is over.
+pub fn run_watched(
+    cmd: Command,
+    timeout: Duration,
+    idle: Duration,
+    log: Option<&Path>,
+    on_event: &mut dyn FnMut(Event),
+) -> TrialEnd {
+    run_inner(cmd, timeout, Some(idle), log, None, on_event)
+}
+
 /// [`run`], and once `stop` becomes true (an isolation cell's victim is done), ask the child's
 /// group to stop with SIGTERM, and kill it if it has not exited [`STOP_GRACE`] later. A child
 /// stopped so completes if its agent still said `Done`.
 pub fn run_until(
+    cmd: Command,
+    timeout: Duration,
+    log: Option<&Path>,
+    stop: Option<&std::sync::atomic::AtomicBool>,
+    on_event: &mut dyn FnMut(Event),
+) -> TrialEnd {
+    run_inner(cmd, timeout, None, log, stop, on_event)
+}
+
+fn run_inner(
     mut cmd: Command,
     timeout: Duration,
+    idle: Option<Duration>,
     log: Option<&Path>,
     stop: Option<&std::sync::atomic::AtomicBool>,
     on_event: &mut dyn FnMut(Event),
@@ -107,6 +131,8 @@ pub fn run_until(
     let mut timed_out = false;
     let mut interrupted = None;
     let mut stopping = false;
+    let mut silent = false;
+    let mut last_output = Instant::now();
     let mut handle = |bytes: &[u8], events: Vec<Event>, done: &mut bool, tail: &mut Tail| {
         tail.push(bytes);
         for ev in events {
@@ -131,8 +157,13 @@ pub fn run_until(
             timed_out = true;
             break;
         }
+        if idle.is_some_and(|i| now.duration_since(last_output) >= i) {
+            silent = true;
+            break;
+        }
         match rx.recv_timeout((deadline - now).min(crate::interrupt::POLL)) {
             Ok(bytes) => {
+                last_output = Instant::now();
                 if let Some(f) = log_file.as_mut() {
                     let _ = f.write_all(&bytes);
                 }
@@ -149,7 +180,7 @@ pub fn run_until(
     }
     let events = decoder.finish();
     handle(&[], events, &mut done, &mut tail);
-    if timed_out || interrupted.is_some() {
+    if timed_out || silent || interrupted.is_some() {
         guard.kill_group();
     }
     let status = guard.wait();
@@ -160,7 +191,12 @@ pub fn run_until(
     if done {
         return TrialEnd::Completed;
     }
-    let mut reason = if stopping {
+    let mut reason = if silent {
+        format!(
+            "silent for {} s (no console output) and was killed",
+            idle.unwrap_or_default().as_secs()
+        )
+    } else if stopping {
         "stopped by hvbench (its isolation cell was over) before the agent said Done".to_string()
     } else if let Some(sig) = interrupted {
         format!(
@@ -427,6 +463,23 @@ mod tests {
             "{end:?}"
         );
         assert!(t.elapsed() < STOP_GRACE + Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_silent_child_is_killed_long_before_its_timeout() {
+        let t = Instant::now();
+        let end = run_watched(
+            sh("echo hello; sleep 60"),
+            Duration::from_secs(60),
+            Duration::from_millis(700),
+            None,
+            &mut |_| {},
+        );
+        assert!(t.elapsed() < Duration::from_secs(10));
+        assert!(
+            matches!(&end, TrialEnd::Failed(r) if r.starts_with("silent for 0 s") && r.contains("| hello")),
+            "{end:?}"
+        );
     }
 
     #[test]

@@ -517,7 +517,15 @@ impl Campaign {
                             .filter(|(n, _)| !sink.ended.contains(*n))
                             .map(|(_, t)| *t)
                             .collect();
-                        self.close(store, &open, &end)?;
+                        // Instances the cell never heard end stopped reporting with it (a lab
+                        // host that died or hung): DNR.
+                        let end_for_open = match &end {
+                            TrialEnd::Failed(r) => TrialEnd::Failed(format!(
+                                "DNR: the cell ended without this instance's end: {r}"
+                            )),
+                            TrialEnd::Completed => TrialEnd::Completed,
+                        };
+                        self.close(store, &open, &end_for_open)?;
                         // The cell's outcome is its victim's.
                         let victim_ok = store
                             .trials(self.run)?
