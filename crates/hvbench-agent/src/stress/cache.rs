@@ -20,15 +20,17 @@ pub struct Walk {
 impl Walk {
     pub fn new(size_mib: u64) -> Result<Self, String> {
         let entered = Instant::now();
+        let mut logs = Vec::new();
+        let size_mib = super::fit_to_memory(size_mib, 1, &mut logs);
         let n = usize::try_from(size_mib * MIB / 8).map_err(|_| "size_mib too large")?;
         let mut buf = try_filled(n, 0u64, "the buffer")?;
         for (i, v) in buf.iter_mut().enumerate() {
             *v = i as u64;
         }
-        let logs = vec![format!(
+        logs.push(format!(
             "setup (allocating and first-touching {size_mib} MiB) took {:?} of the duration",
             entered.elapsed()
-        )];
+        ));
         Ok(Walk {
             buf,
             rng: 0x2545_F491_4F6C_DD1D,

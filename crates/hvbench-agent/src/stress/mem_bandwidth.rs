@@ -21,13 +21,15 @@ pub struct StreamCopy {
 impl StreamCopy {
     pub fn new(size_mib: u64) -> Result<Self, String> {
         let entered = Instant::now();
+        let mut logs = Vec::new();
+        let size_mib = super::fit_to_memory(size_mib, 2, &mut logs);
         let n = usize::try_from(size_mib * MIB / 8).map_err(|_| "size_mib too large")?;
         let a = try_filled(n, 1.0f64, "the source array")?;
         let b = try_filled(n, 0.0f64, "the destination array")?;
-        let logs = vec![format!(
+        logs.push(format!(
             "setup (allocating and first-touching 2 x {size_mib} MiB) took {:?} of the duration",
             entered.elapsed()
-        )];
+        ));
         Ok(StreamCopy {
             a,
             b,

@@ -445,6 +445,33 @@ pub fn run_aggressor<W: Write>(
     }
 }
 
+/// `size_mib` for each of `arrays` buffers, cut down so that together they take at most half
+/// of MemAvailable: in a small guest the agent is PID 1, which the OOM killer cannot kill, so a
+/// stressor that asked for more than the guest has would panic the guest's kernel instead of
+/// loading its memory. The cut is said in `logs`.
+fn fit_to_memory(size_mib: u64, arrays: u64, logs: &mut Vec<String>) -> u64 {
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| crate::facts::meminfo_kib(&m, "MemAvailable"))
+        .map(|kib| kib / 1024);
+    fit(size_mib, arrays, available, logs)
+}
+
+fn fit(size_mib: u64, arrays: u64, available_mib: Option<u64>, logs: &mut Vec<String>) -> u64 {
+    let Some(available) = available_mib else {
+        return size_mib;
+    };
+    let cap = (available / 2 / arrays.max(1)).max(1);
+    if size_mib > cap {
+        logs.push(format!(
+            "size_mib={size_mib} cut to {cap}: {arrays} x {size_mib} MiB would not leave half of the {available} MiB available"
+        ));
+        cap
+    } else {
+        size_mib
+    }
+}
+
 /// A vector of `n` copies of `value`, or an error instead of an abort when memory is refused.
 fn try_filled<T: Clone>(n: usize, value: T, what: &str) -> Result<Vec<T>, String> {
     let mut v = Vec::new();
@@ -459,6 +486,16 @@ mod tests {
     use super::*;
     use hvbench_proto::{Decoder, Event};
     use std::sync::Arc;
+
+    #[test]
+    fn buffers_are_cut_to_half_the_available_memory() {
+        let mut logs = Vec::new();
+        assert_eq!(fit(256, 2, Some(300), &mut logs), 75);
+        assert!(logs[0].contains("cut to 75"), "{logs:?}");
+        assert_eq!(fit(32, 1, Some(300), &mut logs), 32);
+        assert_eq!(fit(256, 2, None, &mut logs), 256);
+        assert_eq!(logs.len(), 1);
+    }
 
     /// Run one window of `d` on `running` and check it: work was done, and the window ended
     /// on time.
