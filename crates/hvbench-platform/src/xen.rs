@@ -298,9 +298,12 @@ impl Platform for XenPlatform {
         let mut cmd = Command::new("xl");
         cmd.arg("create").arg("-c").arg(&path);
         let watch = req.place.map(|_| {
-            // Read back what Xen applied once the domain exists: the report shows that.
+            // Apply the placement with the toolstack's own commands as soon as the domain
+            // exists (the config already asked for it), then read back what Xen applied once
+            // it runs: the report shows that.
             let name = config.name.clone();
-            std::thread::spawn(move || applied_placement(&name))
+            let (cpus, weight, cap) = (config.cpus.clone(), config.weight, config.cap);
+            std::thread::spawn(move || applied_placement(&name, cpus, weight, cap))
         });
         let end = console::run_until(
             cmd,
@@ -324,21 +327,78 @@ pub fn host_cpus() -> Option<Vec<usize>> {
     (n > 0).then(|| (0..n).collect())
 }
 
+/// The state column (`r-----`, `--p---`, ...) of domain `name` in `xl list` output.
+fn domain_state<'a>(list: &'a str, name: &str) -> Option<&'a str> {
+    list.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.first() == Some(&name) && f.len() >= 5).then(|| f[4])
+    })
+}
+
 /// A weight on cgroup v2's scale (100 = default) as a credit2 weight (256 = default).
 pub fn xen_weight(weight: u32) -> u32 {
     (u64::from(weight) * 256 / 100).clamp(1, 65535) as u32
 }
 
-/// Wait (up to 60 s) for domain `name` to exist, then read its vCPU affinity (`xl vcpu-list`)
-/// and credit2 parameters (`xl sched-credit2 -d`) as facts `xen.applied.*`.
-fn applied_placement(name: &str) -> Option<BTreeMap<String, String>> {
+/// Wait (up to 120 s) for domain `name` to be built and unpaused — xl sets its scheduler
+/// parameters while building it, paused — then read its vCPU affinity (`xl vcpu-list`) and
+/// credit2 parameters (`xl sched-credit2 -d`) as facts `xen.applied.*`.
+fn applied_placement(
+    name: &str,
+    cpus: Option<String>,
+    weight: Option<u32>,
+    cap: Option<u32>,
+) -> Option<BTreeMap<String, String>> {
     let started = std::time::Instant::now();
-    while started.elapsed() < std::time::Duration::from_secs(60) {
-        let ok = Command::new("xl")
-            .args(["domid", name])
+    let mut commands: Vec<String> = Vec::new();
+    let mut applied = false;
+    while started.elapsed() < std::time::Duration::from_secs(120) {
+        if !applied
+            && Command::new("xl")
+                .args(["domid", name])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        {
+            applied = true;
+            let mut run = |args: Vec<String>| {
+                let out = Command::new("xl").args(&args).output();
+                let status = match out {
+                    Ok(o) if o.status.success() => "ok".to_string(),
+                    Ok(o) => format!("failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
+                    Err(e) => format!("failed: {e}"),
+                };
+                commands.push(format!("xl {}: {status}", args.join(" ")));
+            };
+            if let Some(c) = &cpus {
+                run(vec![
+                    "vcpu-pin".into(),
+                    name.into(),
+                    "all".into(),
+                    c.clone(),
+                ]);
+            }
+            if weight.is_some() || cap.is_some() {
+                let mut args = vec!["sched-credit2".into(), "-d".into(), name.into()];
+                if let Some(w) = weight {
+                    args.extend(["-w".into(), w.to_string()]);
+                }
+                if let Some(c) = cap {
+                    args.extend(["-c".into(), c.to_string()]);
+                }
+                run(args);
+            }
+        }
+        let listed = Command::new("xl")
+            .args(["list", name])
             .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        if listed
+            .as_deref()
+            .and_then(|l| domain_state(l, name))
+            .is_some_and(|s| !s.contains('p'))
+        {
             let mut facts = BTreeMap::new();
             for (key, args) in [
                 ("xen.applied.vcpu-list", vec!["vcpu-list", name]),
@@ -357,6 +417,9 @@ fn applied_placement(name: &str) -> Option<BTreeMap<String, String>> {
                         .collect();
                     facts.insert(key.to_string(), lines.join(" | "));
                 }
+            }
+            if !commands.is_empty() {
+                facts.insert("xen.applied.commands".to_string(), commands.join("; "));
             }
             return Some(facts);
         }
@@ -430,6 +493,16 @@ mod tests {
                 && text.contains("vnc = 0")
                 && text.contains("console=ttyS0")
         );
+    }
+
+    #[test]
+    fn the_state_of_a_listed_domain_is_found() {
+        let list = "Name                                        ID   Mem VCPUs\tState\tTime(s)\n\
+                    Domain-0                                     0  3000     2     r-----      12.0\n\
+                    hvbench-kvm-victim-1                         3   256     1     --p---       0.0\n";
+        assert_eq!(domain_state(list, "hvbench-kvm-victim-1"), Some("--p---"));
+        assert_eq!(domain_state(list, "Domain-0"), Some("r-----"));
+        assert_eq!(domain_state(list, "hvbench"), None);
     }
 
     #[test]
