@@ -891,15 +891,7 @@ pub fn exec_job(job: &LabJob, cache: &Cache, out: &mut dyn Write) -> std::io::Re
         if let Some(e) = write_error {
             return Err(e);
         }
-        send(
-            out,
-            &Message::Facts {
-                facts: BTreeMap::from([(
-                    "lab.cell_s".to_string(),
-                    format!("{:.1}", trial_started.elapsed().as_secs_f64()),
-                )]),
-            },
-        )?;
+        send_elapsed(out, "lab.cell_s", trial_started)?;
         // The outer runner learns the victim's end from its Instance frames; Done ends the
         // lab host's part.
         send(
@@ -937,15 +929,7 @@ pub fn exec_job(job: &LabJob, cache: &Cache, out: &mut dyn Write) -> std::io::Re
     if let Some(e) = write_error {
         return Err(e);
     }
-    send(
-        out,
-        &Message::Facts {
-            facts: BTreeMap::from([(
-                "lab.guest_trial_s".to_string(),
-                format!("{:.1}", trial_started.elapsed().as_secs_f64()),
-            )]),
-        },
-    )?;
+    send_elapsed(out, "lab.guest_trial_s", trial_started)?;
     match end {
         TrialEnd::Completed => Ok(true),
         TrialEnd::Failed(reason) => {
@@ -959,6 +943,15 @@ pub fn exec_job(job: &LabJob, cache: &Cache, out: &mut dyn Write) -> std::io::Re
             Ok(false)
         }
     }
+}
+
+/// Send how long since `started`, in seconds, as the fact `key`.
+fn send_elapsed(out: &mut dyn Write, key: &str, started: Instant) -> std::io::Result<()> {
+    let facts = BTreeMap::from([(
+        key.to_string(),
+        format!("{:.1}", started.elapsed().as_secs_f64()),
+    )]);
+    send(out, &Message::Facts { facts })
 }
 
 /// Regular files and directories under `src`, as archive entries under `dst`.

@@ -676,33 +676,9 @@ impl CellSink<'_> {
                 )?;
             }
             InstanceEvent::Frame { message } => match *message {
-                Message::Sample {
-                    workload,
-                    metric,
-                    unit,
-                    better,
-                    warmup,
-                    index,
-                    value,
-                    iterations,
-                    elapsed_ns,
-                } => {
-                    self.store.insert_sample(
-                        trial,
-                        &NewSample {
-                            workload: &workload,
-                            metric: &metric,
-                            unit: &unit,
-                            better: better.as_str(),
-                            warmup,
-                            index,
-                            value,
-                            iterations,
-                            elapsed_ns,
-                            at_ms: Some(at_ms),
-                        },
-                    )?;
-                    if instance == VICTIM && !warmup {
+                m @ Message::Sample { .. } => {
+                    store_sample(self.store, trial, &m, Some(at_ms))?;
+                    if instance == VICTIM && matches!(m, Message::Sample { warmup: false, .. }) {
                         self.samples += 1;
                     }
                 }
@@ -766,6 +742,44 @@ impl CellSink<'_> {
     }
 }
 
+/// Commit `m` if it is a sample (`at_ms`: its arrival in an isolation cell).
+fn store_sample(
+    store: &Store,
+    trial: TrialId,
+    m: &Message,
+    at_ms: Option<u64>,
+) -> Result<(), StoreError> {
+    if let Message::Sample {
+        workload,
+        metric,
+        unit,
+        better,
+        warmup,
+        index,
+        value,
+        iterations,
+        elapsed_ns,
+    } = m
+    {
+        store.insert_sample(
+            trial,
+            &NewSample {
+                workload,
+                metric,
+                unit,
+                better: better.as_str(),
+                warmup: *warmup,
+                index: *index,
+                value: *value,
+                iterations: *iterations,
+                elapsed_ns: *elapsed_ns,
+                at_ms,
+            },
+        )?;
+    }
+    Ok(())
+}
+
 fn is_aggressor(instance: &str) -> bool {
     instance
         .strip_prefix("aggressor")
@@ -794,36 +808,19 @@ impl TrialSink<'_> {
 
     fn write(&mut self, ev: Event) -> Result<(), StoreError> {
         match ev {
-            Event::Frame(Message::Sample {
-                workload,
-                metric,
-                unit,
-                better,
-                warmup,
-                index,
-                value,
-                iterations,
-                elapsed_ns,
-            }) => {
-                self.store.insert_sample(
-                    self.trial,
-                    &NewSample {
-                        workload: &workload,
-                        metric: &metric,
-                        unit: &unit,
-                        better: better.as_str(),
-                        warmup,
-                        index,
-                        value,
-                        iterations,
-                        elapsed_ns,
-                        at_ms: None,
-                    },
-                )?;
-                if !warmup {
+            Event::Frame(m @ Message::Sample { .. }) => {
+                store_sample(self.store, self.trial, &m, None)?;
+                if let Message::Sample {
+                    workload,
+                    metric,
+                    warmup: false,
+                    value,
+                    ..
+                } = m
+                {
                     self.samples += 1;
                     self.measured
-                        .entry((self.platform, workload.clone(), metric.clone()))
+                        .entry((self.platform, workload, metric))
                         .or_default()
                         .push(value);
                 }
