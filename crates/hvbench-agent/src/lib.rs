@@ -15,7 +15,13 @@
 //! host that wants to run a plan in-process can call [`run::run_plan`] with any
 //! [`std::io::Write`].
 
-#![deny(clippy::undocumented_unsafe_blocks)]
+// A failing workload's panic is caught (`panics`, `harness`) so that PID 1 reports it and goes
+// on; with `panic = "abort"` the guest would die instead, so refuse to build that way.
+#[cfg(panic = "abort")]
+compile_error!(
+    "hvbench-agent must be built with panic = \"unwind\": as PID 1 in a guest it catches a \
+     failing workload's panic to report it and go on (see the `panics` module)"
+);
 
 pub mod cli;
 pub mod facts;

@@ -30,7 +30,7 @@ mod descriptive;
 mod isolation;
 mod normal;
 mod outliers;
-mod rng;
+pub mod rng;
 mod significance;
 mod stopping;
 mod variability;

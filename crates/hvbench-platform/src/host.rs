@@ -36,7 +36,11 @@ impl Platform for HostPlatform {
     }
 
     fn driver(&self) -> &'static str {
-        "host"
+        hvbench_spec::Driver::Host.as_str()
+    }
+
+    fn boots_guest(&self) -> bool {
+        false
     }
 
     fn facts(&self) -> BTreeMap<String, String> {

@@ -2,60 +2,61 @@
 //! console loop ([`crate::console::run`]) sees it within [`POLL`], kills the child's process
 //! group (guest, lab host, host agent) and returns, and the runner then closes the trial as
 //! interrupted, marks the run and stops — so the store is left consistent and the run can be
-//! resumed. A second signal of the same kind gets the default action (the handler is reset
-//! once it has run): a user who presses Ctrl-C twice stops hvbench at once.
+//! resumed. A second signal of the same kind gets the default action: a user who presses
+//! Ctrl-C twice stops hvbench at once. The handlers are signal-hook's.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
 
 /// How often a waiting console loop looks at the flag.
 pub const POLL: Duration = Duration::from_millis(100);
 
-/// The signal received, or 0.
-static SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// The signal received, or 0; written by signal-hook's handlers (an atomic store, which is
+/// async-signal-safe) and by [`request`].
+static SIGNAL: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
 
-extern "C" fn on_signal(sig: libc::c_int) {
-    // An atomic store is async-signal-safe; nothing else happens here.
-    SIGNAL.store(sig, Ordering::SeqCst);
+fn signal() -> &'static Arc<AtomicUsize> {
+    SIGNAL.get_or_init(|| Arc::new(AtomicUsize::new(0)))
 }
 
 /// Catch SIGINT and SIGTERM from now on: they set the flag instead of ending the process.
+/// Installed once; later calls do nothing.
 pub fn install() -> std::io::Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed `sigaction` is a valid value (no handler, empty flags) that is then
-        // filled in; `sigemptyset` gets a pointer to its own mask field; `sigaction(2)` reads
-        // the struct we own and installs a handler that only does an atomic store.
-        // SA_RESTART keeps blocking reads in other threads from failing with EINTR.
-        let rc = unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            sa.sa_flags = libc::SA_RESTART | libc::SA_RESETHAND;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
+    static ONCE: Once = Once::new();
+    let mut result = Ok(());
+    ONCE.call_once(|| {
+        result = (|| {
+            for sig in [libc::SIGINT, libc::SIGTERM] {
+                // Registered first, so that it sees the state before this signal: the second
+                // signal of a kind finds its own flag set and takes the default action.
+                let seen = Arc::new(AtomicBool::new(false));
+                signal_hook::flag::register_conditional_default(sig, Arc::clone(&seen))?;
+                signal_hook::flag::register(sig, seen)?;
+                signal_hook::flag::register_usize(sig, Arc::clone(signal()), sig as usize)?;
+            }
+            Ok(())
+        })();
+    });
+    result
 }
 
 /// The signal that asked hvbench to stop, if one did.
 pub fn requested() -> Option<i32> {
-    match SIGNAL.load(Ordering::SeqCst) {
+    match signal().load(Ordering::SeqCst) {
         0 => None,
-        s => Some(s),
+        s => Some(s as i32),
     }
 }
 
 /// Act as if `sig` had been received (tests, and callers that stop a campaign themselves).
 pub fn request(sig: i32) {
-    SIGNAL.store(sig, Ordering::SeqCst);
+    signal().store(sig as usize, Ordering::SeqCst);
 }
 
 /// Forget a received signal (tests).
 pub fn clear() {
-    SIGNAL.store(0, Ordering::SeqCst);
+    signal().store(0, Ordering::SeqCst);
 }
 
 /// "SIGINT", "SIGTERM", or "signal N".

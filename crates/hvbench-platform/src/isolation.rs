@@ -31,12 +31,12 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The victim's instance name.
-pub const VICTIM: &str = "victim";
+/// The victim's instance name ([`hvbench_proto::names::Role::Victim`]).
+pub use hvbench_proto::names::VICTIM;
 
 /// The name of aggressor `i` (1-based).
 pub fn aggressor_name(i: u32) -> String {
-    format!("aggressor{i}")
+    hvbench_proto::names::Role::Aggressor(i).name()
 }
 
 /// One cell of an isolation scenario, as the co-scheduler runs it (and as it travels into the
@@ -506,6 +506,9 @@ impl Platform for Isolating {
     }
     fn driver(&self) -> &'static str {
         self.inner.driver()
+    }
+    fn boots_guest(&self) -> bool {
+        self.inner.boots_guest()
     }
     fn facts(&self) -> BTreeMap<String, String> {
         self.inner.facts()

@@ -6,6 +6,7 @@
 //! A driver is chosen by the plan (`driver = ...`), never by `if` chains in the runner: each
 //! implements [`Platform`].
 
+pub mod affinity;
 pub mod agent;
 pub mod apt;
 pub mod cache;
@@ -77,8 +78,14 @@ pub struct TrialRequest<'a> {
 pub trait Platform: Send {
     /// The platform's name in the experiment file.
     fn name(&self) -> &str;
-    /// The driver's name: "host", "qemu", ...
+    /// The driver's name: "host", "qemu", ...; recorded with the platform, never branched on.
     fn driver(&self) -> &'static str;
+    /// Whether a trial boots a guest (every VM driver) or runs the agent as a plain process
+    /// on the machine (the host driver, the bare-metal baseline). The runner takes a battery
+    /// trial's role in the store and its time limit from it.
+    fn boots_guest(&self) -> bool {
+        true
+    }
     /// What the driver knows about the platform before any trial: accelerator, versions,
     /// machine type, kernel. The agent adds what it sees from inside.
     fn facts(&self) -> BTreeMap<String, String>;

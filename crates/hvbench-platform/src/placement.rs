@@ -31,26 +31,19 @@ impl InstancePlace {
     /// Make `cmd`'s process (and every thread and child it starts) run on `cpus` and in the
     /// cgroup. Applied in the child between fork and exec, so nothing runs unplaced.
     pub fn apply_to(&self, cmd: &mut Command) {
-        let cpus = self.cpus.clone();
+        let set = (!self.cpus.is_empty()).then(|| crate::affinity::cpu_set(&self.cpus));
         let procs = self
             .cgroup
             .as_ref()
             .and_then(|g| CString::new(g.procs_file().as_os_str().as_encoded_bytes()).ok());
         // SAFETY: the closure runs in the forked child before exec. It calls only
         // sched_setaffinity(2), open(2), write(2) and close(2), which are async-signal-safe,
-        // on memory prepared before the fork (the CPU set is built on the stack, the path was
-        // allocated before); it takes no lock and allocates nothing.
+        // on memory prepared before the fork (the CPU set and the path were built before);
+        // it takes no lock and allocates nothing.
         unsafe {
             cmd.pre_exec(move || {
-                if !cpus.is_empty() {
-                    let mut set: libc::cpu_set_t = std::mem::zeroed();
-                    for &c in &cpus {
-                        libc::CPU_SET(c, &mut set);
-                    }
-                    if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0
-                    {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                if let Some(set) = &set {
+                    crate::affinity::set_affinity(0, set)?;
                 }
                 if let Some(path) = &procs {
                     // Writing "0" to cgroup.procs moves the writing process (v1 and v2).
@@ -121,18 +114,10 @@ pub fn cpu_list(cpus: &[usize]) -> String {
     parts.join(",")
 }
 
-/// The CPUs this process may run on (its affinity mask), in order.
+/// The CPUs this process may run on (its affinity mask), in order; CPU 0 alone when it cannot
+/// be read.
 pub fn available_cpus() -> Vec<usize> {
-    // SAFETY: sched_getaffinity(2) fills the zeroed set we own; CPU_ISSET only reads it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return vec![0];
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect()
-    }
+    crate::affinity::allowed_cpus().unwrap_or_else(|_| vec![0])
 }
 
 /// The victim's and the aggressors' CPU sets for a placement over `cpus` (the CPUs available):

@@ -107,31 +107,13 @@ pub fn pin(threads: &[VcpuThread], cpus: &[usize]) -> Result<String, String> {
 }
 
 fn set_affinity(tid: i32, cpu: usize) -> std::io::Result<()> {
-    // SAFETY: cpu_set_t is plain data; CPU_ZERO/CPU_SET write only inside it, and
-    // sched_setaffinity reads exactly size_of::<cpu_set_t>() bytes from it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_ZERO(&mut set);
-        libc::CPU_SET(cpu, &mut set);
-        if libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
+    crate::affinity::set_affinity(tid, &crate::affinity::cpu_set(&[cpu]))
 }
 
-/// The CPUs this process may run on (its affinity mask), for checking a pinning request.
+/// The CPUs this process may run on (its affinity mask), for checking a pinning request; none
+/// when it cannot be read.
 pub fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: as in set_affinity; sched_getaffinity fills the set we own.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Vec::new();
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect()
-    }
+    crate::affinity::allowed_cpus().unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -12,12 +12,14 @@
 //! reports corrupt, truncated or unknown-version frames as such, never trusting them.
 //!
 //! The crate also holds what both sides must agree on: the [`Message`]s, the [`AgentPlan`] a
-//! host hands to an agent, and the [`catalog`] of workloads.
+//! host hands to an agent, the [`catalog`] of workloads, and the [`names`] of scenarios and
+//! instances that the store, the runner and the analysis share.
 
 pub mod catalog;
 mod crc32;
 mod frame;
 mod message;
+pub mod names;
 
 pub use catalog::{Better, Device, WorkloadDef};
 pub use crc32::crc32;

@@ -13,6 +13,7 @@ use hvbench_analysis::{
     BootstrapConfig, CellOutcome, Degradation, IsolationCell, IsolationMatrix, IsolationRow,
     IsolationVerdict, TrialTally, NO_STRESS,
 };
+use hvbench_spec::Plan;
 
 /// Marks a degradation that is not significant (or not conclusive).
 const NOT_SIGNIFICANT_MARK: &str = "*";
@@ -32,7 +33,7 @@ pub(crate) fn section(model: &Model, cfg: &BootstrapConfig, target: Target) -> V
         Block::Section("Isolation".into()),
         Block::Paragraph(explanation(model, cfg)),
     ];
-    let plan = plan_scenarios(&model.input.run.plan_json);
+    let plan = plan_scenarios(model.plan.as_ref());
     for m in &iso.matrices {
         blocks.push(Block::Subsection(format!(
             "Scenario {}",
@@ -382,35 +383,16 @@ impl PlanScenario {
     }
 }
 
-fn plan_scenarios(plan_json: &str) -> Vec<PlanScenario> {
-    let Ok(plan) = serde_json::from_str::<serde_json::Value>(plan_json) else {
-        return Vec::new();
-    };
-    let scenarios = plan.get("isolation").and_then(|i| i.as_array());
-    scenarios
-        .into_iter()
-        .flatten()
-        .filter_map(|s| {
-            let num = |k: &str| s.get(k).and_then(serde_json::Value::as_u64);
-            Some(PlanScenario {
-                name: s.get("name")?.as_str()?.to_string(),
-                victim: s
-                    .get("victim")
-                    .and_then(|v| v.as_array())
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|w| {
-                        w.get("id")
-                            .or_else(|| w.get("name"))
-                            .and_then(|n| n.as_str())
-                            .map(one_line)
-                    })
-                    .collect(),
-                aggressors: num("aggressors"),
-                weight: num("aggressor_weight"),
-                cap_pct: num("aggressor_cap_pct"),
-                settle_ms: num("settle_ms"),
-            })
+fn plan_scenarios(plan: Option<&Plan>) -> Vec<PlanScenario> {
+    plan.map_or(&[][..], |p| &p.isolation[..])
+        .iter()
+        .map(|s| PlanScenario {
+            name: s.name.clone(),
+            victim: s.victim.iter().map(|w| one_line(&w.id)).collect(),
+            aggressors: Some(u64::from(s.aggressors)),
+            weight: s.aggressor_weight.map(u64::from),
+            cap_pct: s.aggressor_cap_pct.map(u64::from),
+            settle_ms: Some(s.settle_ms),
         })
         .collect()
 }

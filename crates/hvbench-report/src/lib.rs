@@ -1,5 +1,8 @@
 //! hvbench's report renderers. Each returns a `String`; the CLI decides where it goes.
 //!
+//! A [`Report`] analyses a run once and renders it in every format; the free functions below
+//! are shorthands that analyse and render one format.
+//!
 //! - [`terminal`] and [`markdown`]: the human report — run header, a summary (per workload
 //!   class who wins and by how much, the worst isolation result per platform and what placement
 //!   did about it, the anomalies with their likely causes, a recommendation), platforms with
@@ -55,33 +58,76 @@ pub struct ReportInput<'a> {
     pub failures: &'a [FailureRow],
 }
 
+/// One run's report: analysed once (bootstrap intervals, tests, anomalies, the isolation
+/// matrices), then rendered in any of the formats below without analysing again.
+pub struct Report<'a> {
+    model: Model<'a>,
+    cfg: BootstrapConfig,
+}
+
+impl<'a> Report<'a> {
+    /// Analyse the run.
+    pub fn new(input: &'a ReportInput<'a>, cfg: &BootstrapConfig) -> Report<'a> {
+        Report {
+            model: Model::build(input, cfg),
+            cfg: *cfg,
+        }
+    }
+
+    /// The report as aligned plain text for a terminal.
+    pub fn terminal(&self) -> String {
+        terminal::render(&compose::compose(&self.model, &self.cfg, Target::Text))
+    }
+
+    /// The report as Markdown.
+    pub fn markdown(&self) -> String {
+        markdown::render(&compose::compose(&self.model, &self.cfg, Target::Text))
+    }
+
+    /// The report as one self-contained HTML page (inline CSS and SVG; no script, nothing
+    /// fetched).
+    pub fn html(&self) -> String {
+        let run = self.model.input.run;
+        let title = format!(
+            "hvbench report: run {} ({})",
+            run.id,
+            document::one_line(&run.name)
+        );
+        html::render(
+            &title,
+            &compose::compose(&self.model, &self.cfg, Target::Html),
+        )
+    }
+
+    /// See [`summary_json`].
+    pub fn summary_json(&self) -> String {
+        summary::render(&self.model, &self.cfg)
+    }
+
+    /// See [`summary_csv`].
+    pub fn summary_csv(&self) -> String {
+        summary::render_csv(&self.model)
+    }
+
+    /// See [`isolation_csv`].
+    pub fn isolation_csv(&self) -> String {
+        summary::render_isolation_csv(&self.model)
+    }
+}
+
 /// The report as aligned plain text for a terminal.
 pub fn terminal(input: &ReportInput, cfg: &BootstrapConfig) -> String {
-    terminal::render(&compose::compose(
-        &Model::build(input, cfg),
-        cfg,
-        Target::Text,
-    ))
+    Report::new(input, cfg).terminal()
 }
 
 /// The report as Markdown.
 pub fn markdown(input: &ReportInput, cfg: &BootstrapConfig) -> String {
-    markdown::render(&compose::compose(
-        &Model::build(input, cfg),
-        cfg,
-        Target::Text,
-    ))
+    Report::new(input, cfg).markdown()
 }
 
 /// The report as one self-contained HTML page (inline CSS and SVG; no script, nothing fetched).
 pub fn html(input: &ReportInput, cfg: &BootstrapConfig) -> String {
-    let model = Model::build(input, cfg);
-    let title = format!(
-        "hvbench report: run {} ({})",
-        input.run.id,
-        document::one_line(&input.run.name)
-    );
-    html::render(&title, &compose::compose(&model, cfg, Target::Html))
+    Report::new(input, cfg).html()
 }
 
 /// A JSON object: the run, the bootstrap and verdict settings, the baseline's name, `results`
@@ -95,19 +141,19 @@ pub fn html(input: &ReportInput, cfg: &BootstrapConfig) -> String {
 /// p-values and verdict, victim and aggressor trial counts, aggressor throughput, overlap),
 /// `isolation_findings` (the summary's sentences) and the reproducibility `manifest`.
 pub fn summary_json(input: &ReportInput, cfg: &BootstrapConfig) -> String {
-    summary::render(&Model::build(input, cfg), cfg)
+    Report::new(input, cfg).summary_json()
 }
 
 /// The per-(scenario, workload, metric, platform) figures of [`summary_json`] as CSV (RFC 4180).
 pub fn summary_csv(input: &ReportInput, cfg: &BootstrapConfig) -> String {
-    summary::render_csv(&Model::build(input, cfg))
+    Report::new(input, cfg).summary_csv()
 }
 
 /// The isolation matrices as CSV (RFC 4180): one row per (scenario, platform, victim workload,
 /// metric, stressor, placement) with the outcome, the degradation in % and its interval, the
 /// test, the DNR counts, the aggressors' throughput and the windows overlapped.
 pub fn isolation_csv(input: &ReportInput, cfg: &BootstrapConfig) -> String {
-    summary::render_isolation_csv(&Model::build(input, cfg))
+    Report::new(input, cfg).isolation_csv()
 }
 
 /// Run `b` against run `a` as aligned text: verdicts per (scenario, workload, metric,

@@ -30,9 +30,7 @@ pub(crate) fn build<'a>(model: &'a Model<'a>) -> Manifest<'a> {
     let run = model.input.run;
     let host = model.baseline_platform();
     let host_fact = |k: &str| host.and_then(|h| h.fact(k));
-    let seed = serde_json::from_str::<serde_json::Value>(&run.plan_json)
-        .ok()
-        .and_then(|v| v.get("seed").and_then(serde_json::Value::as_u64));
+    let seed = model.plan.as_ref().and_then(|p| p.seed);
     let mut hypervisors = Vec::new();
     let mut guest_kernels = Vec::new();
     let mut image_hashes = Vec::new();

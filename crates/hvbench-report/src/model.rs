@@ -16,14 +16,15 @@ use hvbench_analysis::{
     IsolationTrial, PairInput, PlatformFacts, Ratio, Summary, TrialState, VerdictConfig,
 };
 use hvbench_analysis::{Interval, DEFAULT_MAD_THRESHOLD};
+use hvbench_spec::Plan;
 use hvbench_store::{FailureRow, RunStatus};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The driver name of the bare-metal baseline.
-const HOST_DRIVER: &str = "host";
+const HOST_DRIVER: &str = hvbench_spec::Driver::Host.as_str();
 
 /// The scenario of ordinary (non-isolation) measurements.
-pub(crate) const BASELINE_SCENARIO: &str = "baseline";
+pub(crate) use hvbench_proto::names::BATTERY_SCENARIO as BASELINE_SCENARIO;
 
 pub(crate) struct Platform<'a> {
     pub name: &'a str,
@@ -112,6 +113,9 @@ pub(crate) struct TrialCounts {
 
 pub(crate) struct Model<'a> {
     pub input: &'a ReportInput<'a>,
+    /// The run's stored plan, read back as the plan type; None when it does not parse (a run
+    /// stored by an hvbench whose plan format this one cannot read).
+    pub plan: Option<Plan>,
     pub platforms: Vec<Platform<'a>>,
     pub baseline: Option<Baseline>,
     /// The battery's groups (never an isolation cell).
@@ -137,6 +141,7 @@ pub(crate) struct Model<'a> {
 
 impl<'a> Model<'a> {
     pub(crate) fn build(input: &'a ReportInput<'a>, cfg: &BootstrapConfig) -> Model<'a> {
+        let plan = stored_plan(&input.run.plan_json);
         let platforms = platforms(input);
         let baseline = choose_baseline(&platforms);
         let incomplete = matches!(
@@ -158,17 +163,12 @@ impl<'a> Model<'a> {
         let unmeasured_workloads = unmeasured_workloads(input, &groups);
         let isolation_trial_counts = trial_counts(input, &platforms, is_isolation_scenario);
         let trial_counts = trial_counts(input, &platforms, |s| battery.includes(s));
-        let isolation = isolation(input, &platforms, &verdict_cfg, cfg);
-        let anomalies = anomalies(
-            &input.run.plan_json,
-            &platforms,
-            baseline.as_ref(),
-            &groups,
-            cfg,
-        );
+        let isolation = isolation(input, plan.as_ref(), &platforms, &verdict_cfg, cfg);
+        let anomalies = anomalies(plan.as_ref(), &platforms, baseline.as_ref(), &groups, cfg);
         let standings = standings(&platforms, &groups);
         Model {
             input,
+            plan,
             platforms,
             baseline,
             groups,
@@ -478,7 +478,7 @@ fn compare(
 }
 
 fn anomalies(
-    plan_json: &str,
+    plan: Option<&Plan>,
     platforms: &[Platform],
     baseline: Option<&Baseline>,
     groups: &[Group],
@@ -489,7 +489,7 @@ fn anomalies(
     };
     // Each platform's facts, plus the workloads' parameters from the stored plan as facts
     // `plan.WORKLOAD.PARAM` (the same plan ran on every platform).
-    let plan_facts = plan_params(plan_json);
+    let plan_facts = plan.map(plan_params).unwrap_or_default();
     let augmented: Vec<BTreeMap<String, String>> = platforms
         .iter()
         .map(|p| {
@@ -558,23 +558,18 @@ fn standings(platforms: &[Platform], groups: &[Group]) -> Vec<ClassStanding> {
     class_standings(&entries)
 }
 
+/// The plan a run stored, as the plan type; None when it does not parse.
+pub(crate) fn stored_plan(plan_json: &str) -> Option<Plan> {
+    serde_json::from_str(plan_json).ok()
+}
+
 /// `plan.WORKLOAD.PARAM = value` for every workload parameter of a stored plan (by the
-/// workload's id, and by its name when they differ); nothing when the plan does not parse.
-fn plan_params(plan_json: &str) -> BTreeMap<String, String> {
+/// workload's id, and by its name when they differ).
+fn plan_params(plan: &Plan) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let Ok(plan) = serde_json::from_str::<serde_json::Value>(plan_json) else {
-        return out;
-    };
-    let workloads = plan.get("workloads").and_then(|w| w.as_array());
-    for w in workloads.into_iter().flatten() {
-        let Some(params) = w.get("params").and_then(|p| p.as_object()) else {
-            continue;
-        };
-        let names: Vec<&str> = ["id", "name"]
-            .iter()
-            .filter_map(|k| w.get(*k).and_then(|v| v.as_str()))
-            .collect();
-        for (k, v) in params {
+    for w in &plan.workloads {
+        let names: BTreeSet<&str> = [w.id.as_str(), w.name.as_str()].into_iter().collect();
+        for (k, v) in &w.params {
             let value = match v {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
@@ -590,6 +585,7 @@ fn plan_params(plan_json: &str) -> BTreeMap<String, String> {
 /// The isolation matrices of the run, with the cells its plan declared.
 fn isolation(
     input: &ReportInput,
+    plan: Option<&Plan>,
     platforms: &[Platform],
     verdict_cfg: &VerdictConfig,
     cfg: &BootstrapConfig,
@@ -626,7 +622,7 @@ fn isolation(
         })
         .collect();
     let names: Vec<&str> = platforms.iter().map(|p| p.name).collect();
-    let declared = declared_isolation(&input.run.plan_json);
+    let declared = plan.map(declared_isolation).unwrap_or_default();
     isolation_matrices(
         &IsolationInput {
             platforms: &names,
@@ -639,89 +635,16 @@ fn isolation(
     )
 }
 
-/// The plan's `isolation` scenarios: names, stressor labels, placements and platforms. A
-/// stressor's label is its `label` when the plan has one; else its kind, followed by the
-/// parameters that differ between stressors of the same kind (`disk[size_mib=64]`), as
-/// workload ids are formed.
-pub(crate) fn declared_isolation(plan_json: &str) -> Vec<DeclaredIsolation> {
-    let Ok(plan) = serde_json::from_str::<serde_json::Value>(plan_json) else {
-        return Vec::new();
-    };
-    let strings = |v: Option<&serde_json::Value>| -> Vec<String> {
-        v.and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect()
-    };
-    let scenarios = plan.get("isolation").and_then(|i| i.as_array());
-    scenarios
-        .into_iter()
-        .flatten()
-        .filter_map(|iso| {
-            let name = iso.get("name")?.as_str()?.to_string();
-            let stressors = iso
-                .get("stressors")
-                .and_then(|s| s.as_array())
-                .map(|s| stressor_labels(s))
-                .unwrap_or_default();
-            Some(DeclaredIsolation {
-                name,
-                stressors,
-                placements: strings(iso.get("placements")),
-                platforms: strings(iso.get("platforms")),
-            })
-        })
-        .collect()
-}
-
-fn stressor_labels(stressors: &[serde_json::Value]) -> Vec<String> {
-    let kind = |s: &serde_json::Value| {
-        s.get("kind")
-            .and_then(|k| k.as_str())
-            .unwrap_or("?")
-            .to_string()
-    };
-    let text = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let params = |s: &serde_json::Value| -> BTreeMap<String, String> {
-        s.get("params")
-            .and_then(|p| p.as_object())
-            .map(|p| p.iter().map(|(k, v)| (k.clone(), text(v))).collect())
-            .unwrap_or_default()
-    };
-    stressors
+/// The plan's `isolation` scenarios: names, stressor labels (as the spec makes them for the
+/// cells' names: [`hvbench_spec::IsolationSpec::stressor_labels`]), placements and platforms.
+pub(crate) fn declared_isolation(plan: &Plan) -> Vec<DeclaredIsolation> {
+    plan.isolation
         .iter()
-        .map(|s| {
-            if let Some(label) = s.get("label").and_then(|l| l.as_str()) {
-                return label.to_string();
-            }
-            let k = kind(s);
-            let same: Vec<&serde_json::Value> = stressors.iter().filter(|o| kind(o) == k).collect();
-            if same.len() < 2 {
-                return k;
-            }
-            let mine = params(s);
-            let keys: std::collections::BTreeSet<String> =
-                same.iter().flat_map(|o| params(o).into_keys()).collect();
-            let differing: Vec<String> = keys
-                .into_iter()
-                .filter(|key| {
-                    let first = params(same[0]).get(key).cloned();
-                    same.iter().any(|o| params(o).get(key).cloned() != first)
-                })
-                .map(|key| {
-                    let v = mine.get(&key).cloned().unwrap_or_else(|| "-".into());
-                    format!("{key}={v}")
-                })
-                .collect();
-            if differing.is_empty() {
-                k
-            } else {
-                format!("{k}[{}]", differing.join(","))
-            }
+        .map(|iso| DeclaredIsolation {
+            name: iso.name.clone(),
+            stressors: iso.stressor_labels(),
+            placements: iso.placements.iter().map(|p| p.to_string()).collect(),
+            platforms: iso.platforms.clone(),
         })
         .collect()
 }

@@ -16,7 +16,33 @@ struct Run {
     failures: Vec<FailureRow>,
 }
 
-const SPEC: &str = "name = \"known-causes\"\nrepetitions = 10\n# a comment kept verbatim\n";
+/// The experiment file of the known-cause runs; its plan is stored as the runner stores it.
+const SPEC: &str = r#"name = "known-causes"
+repetitions = 10
+# a comment kept verbatim
+seed = 42
+
+[guest]
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[platform]]
+name = "kvm"
+driver = "qemu"
+
+[[workload]]
+name = "disk-rand-read"
+mode = "direct"
+size_mib = 256
+"#;
+
+/// The stored plan of `spec`, built with the plan type as the runner builds it.
+fn plan_json(spec: &str) -> String {
+    let plan = hvbench_spec::parse("test.toml", spec).unwrap_or_else(|e| panic!("{e}"));
+    serde_json::to_string(&plan).unwrap()
+}
 
 impl Run {
     fn new(id: i64, name: &str) -> Run {
@@ -29,7 +55,7 @@ impl Run {
                 status: RunStatus::Complete,
                 hvbench_version: "0.1.0".into(),
                 spec: SPEC.into(),
-                plan_json: r#"{"seed": 42, "workloads": [{"id": "disk-rand-read", "name": "disk-rand-read", "params": {"mode": "direct", "size_mib": 256}}]}"#.into(),
+                plan_json: plan_json(SPEC),
             },
             platforms: Vec::new(),
             trials: Vec::new(),
@@ -216,12 +242,31 @@ impl Run {
 
 const ISO_ROUNDS: u32 = 5;
 
-const ISOLATION_PLAN: &str = r#"{"seed": 1, "workloads": [], "isolation": [{"name": "noisy",
-    "victim": [{"id": "syscall", "name": "syscall", "params": {}}],
-    "stressors": [{"kind": "cpu", "params": {}}, {"kind": "fork-bomb", "params": {}},
-                  {"kind": "disk", "params": {"size_mib": 64}}],
-    "aggressors": 1, "placements": ["shared", "pinned-apart"], "aggressor_weight": 100,
-    "aggressor_cap_pct": 50, "settle_ms": 2000, "platforms": ["host", "kvm"]}]}"#;
+/// An isolation-only experiment: scenario "noisy" on host and kvm.
+const ISOLATION_SPEC: &str = r#"name = "isolation"
+repetitions = 5
+seed = 1
+
+[guest]
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[platform]]
+name = "kvm"
+driver = "qemu"
+
+[[isolation]]
+name = "noisy"
+victim = ["syscall"]
+stressors = ["cpu", "fork-bomb", { kind = "disk", size_mib = 64 }]
+aggressors = 1
+placements = ["shared", "pinned-apart"]
+aggressor_weight = 100
+aggressor_cap_pct = 50
+settle_ms = 2000
+"#;
 
 /// The isolation cells of scenario "noisy" (victim: syscall latency, 100 ns alone):
 /// - host: the CPU hog costs +95% shared and +3% pinned apart; the fork bomb kills the victim
@@ -270,7 +315,7 @@ fn isolation_run() -> Run {
     let mut r = Run::new(9, "isolation")
         .platform("host", "host", &[("cpu.model", "AMD EPYC 7B13")])
         .platform("kvm", "qemu", &[("accel", "kvm")]);
-    r.run.plan_json = ISOLATION_PLAN.into();
+    r.run.plan_json = plan_json(ISOLATION_SPEC);
     with_isolation(r)
 }
 
@@ -454,9 +499,7 @@ fn the_manifest_holds_what_it_takes_to_rerun() {
         assert!(manifest.contains(want), "{want:?} missing in\n{manifest}");
     }
     let md = markdown(&r.input(), &cfg());
-    assert!(md.contains(
-        "```toml\nname = \"known-causes\"\nrepetitions = 10\n# a comment kept verbatim\n```"
-    ));
+    assert!(md.contains(&format!("```toml\n{SPEC}```")), "{md}");
     let v: serde_json::Value = serde_json::from_str(&summary_json(&r.input(), &cfg())).unwrap();
     assert_eq!(v["manifest"]["spec"], SPEC);
     assert_eq!(v["manifest"]["facts"]["kvm"]["clocksource"], "hpet");

@@ -97,6 +97,7 @@ mod validate;
 
 pub use diag::{Diagnostic, SpecError};
 
+use hvbench_proto::names::CellName;
 use hvbench_proto::{AgentPlan, StressPlan, WorkloadRequest, PLAN_VERSION};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -189,7 +190,7 @@ pub enum Driver {
 
 impl Driver {
     /// The name used in spec files: `host`, `qemu`.
-    pub fn as_str(&self) -> &'static str {
+    pub const fn as_str(&self) -> &'static str {
         match self {
             Driver::Host => "host",
             Driver::Qemu(_) => "qemu",
@@ -462,14 +463,15 @@ impl IsolationSpec {
     /// documentation ("Isolation cells") for the labels.
     pub fn cells(&self) -> Vec<IsolationCell> {
         let mut cells = vec![IsolationCell {
-            scenario: format!("{}/none", self.name),
+            scenario: CellName::alone(&self.name).to_string(),
             stressor: None,
             placement: None,
         }];
         for (stressor, label) in self.stressors.iter().zip(self.stressor_labels()) {
             for &placement in &self.placements {
                 cells.push(IsolationCell {
-                    scenario: format!("{}/{label}/{placement}", self.name),
+                    scenario: CellName::stressed(&self.name, &label, placement.as_str())
+                        .to_string(),
                     stressor: Some(stressor.clone()),
                     placement: Some(placement),
                 });

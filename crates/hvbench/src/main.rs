@@ -12,7 +12,7 @@ use hvbench_platform::cache::Cache;
 use hvbench_platform::isolation;
 use hvbench_platform::lab::{self, LabPlatform};
 use hvbench_platform::Platform;
-use hvbench_report::ReportInput;
+use hvbench_report::{Report, ReportInput};
 use hvbench_spec::{Plan, SpecError};
 use hvbench_store::{RunStatus, Store};
 use std::io::IsTerminal;
@@ -142,7 +142,8 @@ enum ResultsFormat {
     Csv,
 }
 
-/// Exit codes (DESIGN.md): 0 success, 1 runtime failure, 2 bad usage or bad spec.
+/// Exit codes (README.md, docs/architecture.md): 0 success, 1 runtime failure, 2 bad usage or
+/// bad spec, 3 a run that finished with some trials failed.
 struct Usage(String);
 
 impl std::fmt::Debug for Usage {
@@ -515,9 +516,11 @@ fn finish_campaign(
 
     let data = RunData::load(store, Some(&outcome.run.to_string()))?;
     let cfg = BootstrapConfig::default();
-    print!("{}", hvbench_report::terminal(&data.input(), &cfg));
+    let input = data.input();
+    let report = Report::new(&input, &cfg);
+    print!("{}", report.terminal());
     if let Some(dir) = report_dir {
-        write_report_dir(dir, &data, &cfg)?;
+        write_report_dir(dir, &report, &input)?;
         eprintln!("report written to {}", dir.display());
     }
     eprintln!(
@@ -528,12 +531,24 @@ fn finish_campaign(
         outcome.samples,
         db.display()
     );
-    Ok(if outcome.trials_ok == 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::from(run_exit_code(&outcome)))
 }
+
+/// A campaign's exit code: 0 when every trial it asked for succeeded; 1 when none did; 3 when
+/// it ran to the end but some trials failed (their reasons are in the report), so that a script
+/// notices a partial result as hyperfine and fio make it notice a failed measurement.
+fn run_exit_code(outcome: &hvbench_runner::Outcome) -> u8 {
+    if outcome.trials_ok == 0 {
+        1
+    } else if outcome.trials_failed > 0 {
+        EXIT_SOME_TRIALS_FAILED
+    } else {
+        0
+    }
+}
+
+/// `hvbench run` finished, but some trials failed.
+const EXIT_SOME_TRIALS_FAILED: u8 = 3;
 
 /// Build every platform of the plan before the first trial, so that a missing QEMU or kernel is
 /// reported before anything runs. The built-in default drops what this machine cannot run.
@@ -591,17 +606,16 @@ fn prepare_platforms(
     Ok(out)
 }
 
-fn write_report_dir(dir: &Path, data: &RunData, cfg: &BootstrapConfig) -> Result<()> {
+fn write_report_dir(dir: &Path, report: &Report, input: &ReportInput) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let input = data.input();
     let files = [
-        ("report.md", hvbench_report::markdown(&input, cfg)),
-        ("report.txt", hvbench_report::terminal(&input, cfg)),
-        ("summary.json", hvbench_report::summary_json(&input, cfg)),
-        ("results.json", hvbench_report::results_json(&input)),
-        ("results.csv", hvbench_report::results_csv(&input)),
-        ("report.html", hvbench_report::html(&input, cfg)),
-        ("summary.csv", hvbench_report::summary_csv(&input, cfg)),
+        ("report.md", report.markdown()),
+        ("report.txt", report.terminal()),
+        ("summary.json", report.summary_json()),
+        ("results.json", hvbench_report::results_json(input)),
+        ("results.csv", hvbench_report::results_csv(input)),
+        ("report.html", report.html()),
+        ("summary.csv", report.summary_csv()),
     ];
     for (name, text) in files {
         let path = dir.join(name);

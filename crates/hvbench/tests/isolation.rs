@@ -233,9 +233,10 @@ settle_ms = 0
     assert!(killed, "no victim guest beside an aggressor within 400 s");
     let status = child.wait().unwrap();
     let stderr = std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap_or_default();
-    assert!(
-        status.success(),
-        "the campaign goes on after a DNR: {stderr}"
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "the campaign goes on after a DNR and ends saying some trials failed: {stderr}"
     );
     let store = Store::open(&dir.path().join("t.db")).unwrap();
     let trials = store.trials(1).unwrap();
@@ -266,4 +267,78 @@ settle_ms = 0
         .any(|t| t.scenario == "die/none" && t.guest == "victim" && t.status == "ok"));
     let report = std::fs::read_to_string(dir.path().join("rep/report.md")).unwrap();
     assert!(report.contains("DNR"), "{report}");
+}
+
+/// Two stressors of one kind, one with a parameter left out: the spec names the cells
+/// `disk[size_mib=default]` and `disk[size_mib=64]`, and the report must put each cell's data
+/// in the column of that name — one definition of the label, used on both sides. (Before it
+/// was one, the report rebuilt the label as `disk[size_mib=-]` and showed that column empty.)
+#[test]
+fn stressors_of_one_kind_keep_their_columns_end_to_end() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("disks.toml"),
+        r#"name = "disk-labels"
+repetitions = 1
+warmup = 0
+samples = 1
+min_window_ms = 100
+seed = 3
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[isolation]]
+name = "disks"
+victim = ["syscall"]
+stressors = [{ kind = "disk" }, { kind = "disk", size_mib = 64 }]
+placements = ["shared"]
+settle_ms = 100
+"#,
+    )
+    .unwrap();
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hvbench"))
+        .args(["run", "disks.toml", "--db", "t.db", "--report", "rep"])
+        .current_dir(dir.path())
+        .env("HVBENCH_SCRATCH_DIR", &scratch)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    let scenarios: std::collections::BTreeSet<String> = store
+        .samples(1)
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.guest == "victim")
+        .map(|s| s.scenario)
+        .collect();
+    assert_eq!(
+        scenarios.into_iter().collect::<Vec<_>>(),
+        [
+            "disks/disk[size_mib=64]/shared",
+            "disks/disk[size_mib=default]/shared",
+            "disks/none"
+        ]
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("rep/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let matrix = &summary["isolation"]["matrices"][0];
+    assert_eq!(
+        matrix["stressors"],
+        serde_json::json!(["disk[size_mib=default]", "disk[size_mib=64]"]),
+        "one column per declared stressor, named as the cells are"
+    );
+    let row = &matrix["rows"][0];
+    let cells = row["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2, "{row:#}");
+    for cell in cells {
+        assert_eq!(cell["outcome"], "measured", "{cell:#}");
+    }
 }

@@ -2,42 +2,44 @@
 //! with SIGTERM (an interactive user with SIGINT), and the aggressor must then clean up and
 //! still send `Done`, so that "stopped" is told apart from "died".
 //!
-//! The handler only stores to a static [`AtomicBool`] (the one thing a signal handler may
-//! safely do here); every stressor looks at that flag as often as at its deadline. Handlers
-//! are installed only when the agent runs a stressor: a workload run keeps the default
-//! actions. The handler resets itself after the first signal (`SA_RESETHAND`), so a second
-//! SIGTERM kills an agent whose clean-up hangs.
+//! The handlers (signal-hook's, which only store to atomics) set [`flag`]; every stressor looks
+//! at it as often as at its deadline. Handlers are installed only when the agent runs a
+//! stressor: a workload run keeps the default actions. A second signal of the same kind gets
+//! the default action, so a second SIGTERM kills an agent whose clean-up hangs.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Once, OnceLock};
 
-/// Set by the handler when SIGTERM or SIGINT arrives.
-static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by the handlers when SIGTERM or SIGINT arrives.
+static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+fn stop() -> &'static Arc<AtomicBool> {
+    STOP.get_or_init(|| Arc::new(AtomicBool::new(false)))
+}
 
 /// The flag the signal handlers set; pass it to [`super::drive`].
 pub fn flag() -> &'static AtomicBool {
-    &STOP
+    stop()
 }
 
-extern "C" fn on_signal(_signal: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
-/// Make SIGTERM and SIGINT set [`flag`] instead of ending the process.
+/// Make SIGTERM and SIGINT set [`flag`] instead of ending the process (once; later calls do
+/// nothing).
 pub fn install_handlers() -> io::Result<()> {
-    for signal in [libc::SIGTERM, libc::SIGINT] {
-        // SAFETY: an all-zero sigaction is a valid value to fill in (empty mask, no flags).
-        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-        action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        // Blocking calls go on after the handler (every loop looks at the flag anyway).
-        action.sa_flags = libc::SA_RESTART | libc::SA_RESETHAND;
-        // SAFETY: `action.sa_mask` is ours to initialise; sigemptyset cannot fail on it.
-        unsafe { libc::sigemptyset(&mut action.sa_mask) };
-        // SAFETY: a valid signal number and a fully initialised action whose handler only
-        // stores to an atomic, which is async-signal-safe; the old action is not wanted.
-        if unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
+    static ONCE: Once = Once::new();
+    let mut result = Ok(());
+    ONCE.call_once(|| {
+        result = (|| {
+            for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+                // Registered first, so that it sees the state before this signal: the second
+                // signal of a kind finds its own flag set and takes the default action.
+                let seen = Arc::new(AtomicBool::new(false));
+                signal_hook::flag::register_conditional_default(signal, Arc::clone(&seen))?;
+                signal_hook::flag::register(signal, seen)?;
+                signal_hook::flag::register(signal, Arc::clone(stop()))?;
+            }
+            Ok(())
+        })();
+    });
+    result
 }

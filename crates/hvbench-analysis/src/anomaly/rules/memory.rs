@@ -1,0 +1,120 @@
+//! The memory rule: a mem-latency curve that diverges from the host's beyond the TLB's reach
+//! (no huge pages, nested or shadow paging), with the parsing of its `latency@SIZE` metrics.
+
+use super::{anomaly, tcg_cause};
+use crate::anomaly::facts::{
+    cause, get, is_hardware_virtualized, is_tcg, lacks_two_dimensional_paging, selected,
+};
+use crate::anomaly::{times, Anomaly, Context, PlatformFacts, Versus};
+
+/// The working set of a mem-latency metric: `latency@64KiB` -> 65536. Units B, K/KB/KiB,
+/// M/MB/MiB, G/GB/GiB (all powers of 1024); None without an `@SIZE` suffix.
+pub fn working_set_bytes(metric: &str) -> Option<u64> {
+    let (_, size) = metric.rsplit_once('@')?;
+    let size = size.trim();
+    let split = size
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(size.len());
+    let n: u64 = size[..split].parse().ok()?;
+    let shift = match size[split..].to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return None,
+    };
+    n.checked_mul(1u64 << shift)
+}
+
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} B"),
+    }
+}
+
+fn median_of(mut v: Vec<f64>) -> Option<f64> {
+    crate::descriptive::median_in_place(&mut v)
+}
+
+pub(super) fn tlb_nested_paging(ctx: &Context, out: &mut Vec<Anomaly>) {
+    let reach = ctx.cfg.tlb_reach_bytes;
+    for g in ctx.guests() {
+        let curve: Vec<(u64, Versus)> = ctx
+            .series_of(g.name)
+            .filter(|s| s.workload == "mem-latency")
+            .filter_map(|s| Some((working_set_bytes(s.metric)?, ctx.versus(s)?)))
+            .collect();
+        let Some(within) = median_of(
+            curve
+                .iter()
+                .filter(|(b, _)| *b <= reach)
+                .map(|(_, v)| v.times_worse)
+                .collect(),
+        ) else {
+            continue;
+        };
+        let Some((size, worst)) = curve
+            .iter()
+            .filter(|(b, _)| *b > reach)
+            .max_by(|a, b| a.1.ci.lo.total_cmp(&b.1.ci.lo))
+        else {
+            continue;
+        };
+        if worst.ci.lo <= (1.0 + ctx.cfg.tlb_divergence) * within {
+            continue;
+        }
+        let mut a = anomaly(
+            3,
+            g,
+            &[worst],
+            format!(
+                "memory latency is {} the host's for working sets within the TLB's reach (<= {}) but {} (CI {}-{}) at {}",
+                times(within),
+                size_text(reach),
+                times(worst.times_worse),
+                times(worst.ci.lo),
+                times(worst.ci.hi),
+                size_text(*size)
+            ),
+        );
+        let thp_off = |p: &PlatformFacts| {
+            get(p, "thp.enabled").is_some_and(|v| matches!(selected(v), "never" | "madvise"))
+        };
+        if thp_off(g) {
+            a.causes.push(cause(
+                "transparent huge pages are not used in the guest: the pointer chase runs on 4 KiB pages, so beyond \
+                 the TLB's reach every miss walks the guest's page tables, and under nested paging the host's for \
+                 each level (up to 24 memory accesses instead of 4)",
+                g,
+                &["thp.enabled"],
+            ));
+        }
+        if let Some(h) = ctx.baseline() {
+            if thp_off(h) && !is_tcg(g) {
+                a.causes.push(cause(
+                    "transparent huge pages are not used on the host: the guest's memory is backed by 4 KiB host \
+                     pages, which lengthens the second-level (EPT/NPT) walk of every TLB miss",
+                    h,
+                    &["thp.enabled"],
+                ));
+            }
+            if is_hardware_virtualized(g) && lacks_two_dimensional_paging(h) {
+                a.causes.push(cause(
+                    "the host CPU offers neither EPT nor NPT: shadow page tables make TLB misses and page-table \
+                     updates costly",
+                    h,
+                    &["cpu.flags"],
+                ));
+            }
+        }
+        a.causes.extend(tcg_cause(
+            g,
+            "every guest memory access goes through QEMU's software TLB (softmmu), whose misses are far dearer \
+             than a hardware TLB's",
+        ));
+        out.push(a);
+    }
+}

@@ -1,0 +1,147 @@
+//! What runs inside the emulated lab host: `hvbench lab-exec` prepares the job's platform with
+//! its real driver, runs the trial or the isolation cell, and writes every event as a frame on
+//! the lab's console for the controller outside to read.
+
+use super::LabJob;
+use crate::cache::Cache;
+use crate::console::TrialEnd;
+use crate::{Platform, PlatformError, Result, TrialRequest};
+use hvbench_proto::{encode, Event, Message};
+use hvbench_spec::Driver;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// Inside the lab host: prepare the job's platform with its real driver, run one trial, and
+/// write everything — the driver's facts, the guest's frames, a failure — as frames on `out`.
+/// Returns whether the trial completed.
+pub fn exec_job(job: &LabJob, cache: &Cache, out: &mut dyn Write) -> std::io::Result<bool> {
+    let started = Instant::now();
+    let workdir = std::env::temp_dir().join("hvbench-lab-job");
+    std::fs::create_dir_all(&workdir)?;
+    let prepared: Result<Box<dyn Platform>> = match &job.platform.driver {
+        Driver::Host => Err(PlatformError::unavailable(
+            "the host driver cannot run in the lab",
+            "remove `lab = true`",
+        )),
+        _ => crate::isolation::prepare_local(
+            &job.platform,
+            &job.platform.name,
+            &job.guest,
+            &job.plan,
+            cache,
+            &workdir,
+        ),
+    };
+    let mut platform = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            send(
+                out,
+                &Message::Failed {
+                    workload: "(lab)".into(),
+                    reason: format!("{e}"),
+                },
+            )?;
+            return Ok(false);
+        }
+    };
+    let mut facts = platform.facts();
+    facts.insert(
+        "lab.ready_s".into(),
+        format!("{:.1}", started.elapsed().as_secs_f64()),
+    );
+    if let Ok(up) = std::fs::read_to_string("/proc/uptime") {
+        if let Some(s) = up.split_whitespace().next() {
+            facts.insert("lab.boot_to_ready_s".into(), s.to_string());
+        }
+    }
+    send(out, &Message::Facts { facts })?;
+    let mut write_error = None;
+    let trial_started = Instant::now();
+    let timeout = Duration::from_secs(job.guest.timeout_s);
+    if let Some(cell) = &job.cell {
+        let mut factory = crate::isolation::LocalFactory {
+            spec: job.platform.clone(),
+            guest: job.guest.clone(),
+            cache: cache.clone(),
+            workdir: workdir.clone(),
+        };
+        let end =
+            crate::isolation::run_cell(cell, &mut factory, timeout, Some(&workdir), &mut |m| {
+                if write_error.is_none() {
+                    if let Err(e) = send(out, &m) {
+                        write_error = Some(e);
+                    }
+                }
+            });
+        if let Some(e) = write_error {
+            return Err(e);
+        }
+        send_elapsed(out, "lab.cell_s", trial_started)?;
+        // The outer runner learns the victim's end from its Instance frames; Done ends the
+        // lab host's part.
+        send(
+            out,
+            &Message::Done {
+                samples: 0,
+                failures: 0,
+            },
+        )?;
+        return Ok(end == TrialEnd::Completed);
+    }
+    let req = TrialRequest {
+        plan: &job.plan,
+        timeout,
+        console_log: Some(workdir.join("guest-console.log")),
+        stop: None,
+        place: None,
+    };
+    let end = platform.run_trial(&req, &mut |ev| {
+        let msg = match ev {
+            Event::Frame(m) => m,
+            Event::Bad { error, excerpt } => Message::Failed {
+                workload: "(console)".into(),
+                reason: format!(
+                    "untrusted frame ignored inside the lab: {error}; it began: {excerpt}"
+                ),
+            },
+        };
+        if write_error.is_none() {
+            if let Err(e) = send(out, &msg) {
+                write_error = Some(e);
+            }
+        }
+    });
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    send_elapsed(out, "lab.guest_trial_s", trial_started)?;
+    match end {
+        TrialEnd::Completed => Ok(true),
+        TrialEnd::Failed(reason) => {
+            send(
+                out,
+                &Message::Failed {
+                    workload: "(lab trial)".into(),
+                    reason,
+                },
+            )?;
+            Ok(false)
+        }
+    }
+}
+
+/// Send how long since `started`, in seconds, as the fact `key`.
+fn send_elapsed(out: &mut dyn Write, key: &str, started: Instant) -> std::io::Result<()> {
+    let facts = BTreeMap::from([(
+        key.to_string(),
+        format!("{:.1}", started.elapsed().as_secs_f64()),
+    )]);
+    send(out, &Message::Facts { facts })
+}
+
+fn send(out: &mut dyn Write, msg: &Message) -> std::io::Result<()> {
+    out.write_all(&encode(msg))?;
+    out.flush()
+}

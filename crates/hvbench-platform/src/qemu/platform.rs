@@ -1,0 +1,314 @@
+//! The `qemu` driver's [`Platform`]: preparing a guest (accelerator, kernel, initramfs, facts)
+//! and running its trials with the per-trial scratch disk, network peer and vCPU pinning.
+
+use super::scratch::{disk_mib_needed, ScratchDisks};
+use super::{
+    argv, qemu_binary, qemu_version, resolve_accel, DiskConfig, NetConfig, QemuConfig, RunAccel,
+    GUEST_APPEND, GUEST_PEER,
+};
+use crate::cache::Cache;
+use crate::console::{self, TrialEnd};
+use crate::image::{self, Kernel};
+use crate::kvm::{self, KvmStatus};
+use crate::peer::PeerProcess;
+use crate::{agent, Platform, PlatformError, Result, TrialRequest};
+use hvbench_proto::{AgentPlan, Device, Event, Message};
+use hvbench_spec::{GuestSpec, QemuSpec};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct QemuPlatform {
+    name: String,
+    binary: PathBuf,
+    /// The command line without the per-trial devices (scratch disk path, peer port).
+    config: QemuConfig,
+    facts: BTreeMap<String, String>,
+    /// Where each trial's scratch disk is made, for plans with disk workloads.
+    scratch: Option<ScratchDisks>,
+    /// The agent binary, run as the network peer, for plans with network workloads.
+    peer_agent: Option<PathBuf>,
+    /// Host CPUs for the vCPU threads (vCPU i on `pin[i % len]`), applied over QMP.
+    pin: Option<Vec<usize>>,
+}
+
+/// vCPU pinning for one trial: a private QMP socket, and a thread that waits for QEMU to open
+/// it, asks for the vCPU thread ids and sets their affinity while the guest boots.
+struct Pinning {
+    _dir: tempfile::TempDir,
+    socket: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    worker: std::thread::JoinHandle<std::result::Result<String, String>>,
+}
+
+impl Pinning {
+    fn start(cpus: Vec<usize>, timeout: std::time::Duration) -> std::io::Result<Pinning> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("hvbench-qmp-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()?;
+        let socket = dir.path().join("qmp.sock");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sock, flag) = (socket.clone(), stop.clone());
+        let deadline = std::time::Instant::now() + timeout;
+        let worker = std::thread::spawn(move || {
+            let threads = crate::qmp::vcpu_threads(&sock, deadline, &flag)?;
+            crate::qmp::pin(&threads, &cpus)
+        });
+        Ok(Pinning {
+            _dir: dir,
+            socket,
+            stop,
+            worker,
+        })
+    }
+
+    /// What was applied, as a fact, or why it failed, as a failure of the trial's pinning.
+    fn finish(self) -> Event {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        match self.worker.join() {
+            Ok(Ok(applied)) => Event::Frame(Message::Facts {
+                facts: BTreeMap::from([("qemu.pinning".to_string(), applied)]),
+            }),
+            Ok(Err(e)) => Event::Frame(Message::Failed {
+                workload: "(pinning)".into(),
+                reason: e,
+            }),
+            Err(_) => Event::Frame(Message::Failed {
+                workload: "(pinning)".into(),
+                reason: "the pinning thread panicked".into(),
+            }),
+        }
+    }
+}
+
+impl QemuPlatform {
+    /// Check QEMU, pick the accelerator, get the kernel, build the initramfs for `plan`.
+    pub fn prepare(
+        name: &str,
+        spec: &QemuSpec,
+        guest: &GuestSpec,
+        plan: &AgentPlan,
+        cache: &Cache,
+    ) -> Result<Self> {
+        let binary = qemu_binary();
+        let version = qemu_version(&binary)?;
+        let kvm = kvm::status();
+        let accel = resolve_accel(spec.accel, &kvm)?;
+        let kernel: Kernel = image::resolve_kernel(guest.kernel.as_deref(), cache)?;
+        let agent = agent::agent_bytes()?;
+        let mut plan = plan.clone();
+        let peer_agent = if plan.needs(Device::Network) {
+            plan.peer = Some(GUEST_PEER.to_string());
+            Some(agent::agent_path(cache)?)
+        } else {
+            None
+        };
+        let scratch = match disk_mib_needed(&plan) {
+            Some(mib) => Some(ScratchDisks::new(mib << 20, spec.disk_cache)?),
+            None => None,
+        };
+        let (initrd, initrd_hash) = image::guest_initramfs_for(&kernel, &agent, &plan, cache)?;
+        let cpu = spec.cpu.clone().unwrap_or_else(|| match accel {
+            RunAccel::Kvm => "host".into(),
+            RunAccel::Tcg => "max".into(),
+        });
+        let config = QemuConfig {
+            name: name.to_string(),
+            accel,
+            machine: spec.machine.clone(),
+            cpu,
+            vcpus: guest.vcpus,
+            memory_mib: guest.memory_mib,
+            kernel: kernel.path.clone(),
+            initrd,
+            append: GUEST_APPEND.to_string(),
+            disk: None,
+            net: None,
+            qmp: None,
+        };
+        let pin = match &spec.cpus {
+            None => None,
+            Some(list) => {
+                let cpus = hvbench_spec::parse_cpu_list(list).unwrap_or_default();
+                let allowed = crate::qmp::allowed_cpus();
+                if let Some(bad) = cpus.iter().find(|c| !allowed.contains(c)) {
+                    return Err(PlatformError::unavailable(
+                        format!("cpus = \"{list}\" names CPU {bad}, which hvbench may not use here (allowed: {allowed:?})"),
+                        "pick CPUs from `nproc`/the affinity mask of this shell",
+                    ));
+                }
+                Some(cpus)
+            }
+        };
+        let mut facts = BTreeMap::new();
+        let mut fact = |k: &str, v: String| {
+            facts.insert(k.to_string(), v);
+        };
+        fact("accel", accel.as_str().into());
+        fact("accel.requested", spec.accel.as_str().into());
+        match &kvm {
+            KvmStatus::Usable { module, nested } => {
+                fact("kvm.module", module.clone());
+                if let Some(n) = nested {
+                    fact("kvm.nested", n.clone());
+                }
+            }
+            KvmStatus::Unusable { reason, .. } => fact("kvm.unusable", reason.clone()),
+        }
+        fact(
+            "hypervisor",
+            if accel == RunAccel::Kvm {
+                "kvm"
+            } else {
+                "qemu-tcg (software emulation)"
+            }
+            .into(),
+        );
+        fact("qemu.version", version);
+        fact("qemu.machine", config.machine.clone());
+        fact("qemu.cpu", config.cpu.clone());
+        fact("guest.vcpus", guest.vcpus.to_string());
+        fact("guest.memory_mib", guest.memory_mib.to_string());
+        fact("guest.kernel", kernel.path.display().to_string());
+        fact("guest.kernel.origin", kernel.origin);
+        fact("guest.initramfs.sha256", initrd_hash);
+        fact("guest.cmdline", config.append.clone());
+        fact(
+            "guest.modules",
+            kernel
+                .modules
+                .as_ref()
+                .map_or("none".to_string(), |m| m.names()),
+        );
+        fact("host.emulated", crate::host::host_is_virtual().to_string());
+        // The host CPU's virtualization extensions: EPT/NPT decide nested-paging costs.
+        let flags = kvm::cpu_flags(Path::new("/proc/cpuinfo"));
+        let virt: Vec<&str> = ["vmx", "svm", "ept", "npt", "vpid", "nrip_save", "avic"]
+            .into_iter()
+            .filter(|f| flags.iter().any(|x| x == f))
+            .collect();
+        fact(
+            "host.cpu.virt_flags",
+            if virt.is_empty() {
+                "none".into()
+            } else {
+                virt.join(" ")
+            },
+        );
+        if let Some(list) = &spec.cpus {
+            fact("qemu.cpus", list.clone());
+        }
+        fact("qemu.disk_cache", spec.disk_cache.as_str().into());
+        if let Some(s) = &scratch {
+            fact(
+                "qemu.disk",
+                format!(
+                    "virtio-blk-pci, raw sparse image of {} MiB in {}, aio=threads, new each trial",
+                    s.bytes >> 20,
+                    s.dir.path().display()
+                ),
+            );
+        }
+        if peer_agent.is_some() {
+            fact(
+                "qemu.nic",
+                format!(
+                    "virtio-net-pci on user networking (slirp), restrict=on, {GUEST_PEER} \
+                     forwarded to a peer on the host's loopback"
+                ),
+            );
+        }
+        Ok(QemuPlatform {
+            name: name.to_string(),
+            binary,
+            config,
+            facts,
+            scratch,
+            peer_agent,
+            pin,
+        })
+    }
+
+    pub fn config(&self) -> &QemuConfig {
+        &self.config
+    }
+}
+
+impl Platform for QemuPlatform {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn driver(&self) -> &'static str {
+        "qemu"
+    }
+
+    fn facts(&self) -> BTreeMap<String, String> {
+        self.facts.clone()
+    }
+
+    fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
+        // The plan is baked into the initramfs at prepare time; a trial must ask for that plan.
+        let mut config = self.config.clone();
+        // Both live until the guest is gone: the image is then removed, the peer killed.
+        let mut _image = None;
+        if let Some(s) = &mut self.scratch {
+            match s.create() {
+                Ok(image) => {
+                    config.disk = Some(DiskConfig {
+                        path: image.0.clone(),
+                        cache: s.cache,
+                    });
+                    _image = Some(image);
+                }
+                Err(e) => return TrialEnd::Failed(format!("cannot create the scratch disk: {e}")),
+            }
+        }
+        let mut _peer = None;
+        if let Some(agent) = &self.peer_agent {
+            match PeerProcess::start(agent, req.timeout) {
+                Ok(peer) => {
+                    config.net = Some(NetConfig {
+                        host_port: peer.addr().port(),
+                    });
+                    _peer = Some(peer);
+                }
+                Err(e) => return TrialEnd::Failed(e),
+            }
+        }
+        let pin = if req.place.is_some() {
+            // An isolation instance is placed as a whole process (its vCPU threads inherit it).
+            None
+        } else {
+            self.pin.as_ref()
+        };
+        let pinning = match pin {
+            None => None,
+            Some(cpus) => match Pinning::start(cpus.clone(), req.timeout) {
+                Ok(p) => {
+                    config.qmp = Some(p.socket.clone());
+                    Some(p)
+                }
+                Err(e) => return TrialEnd::Failed(format!("cannot prepare vCPU pinning: {e}")),
+            },
+        };
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(argv(&config));
+        if let Some(place) = req.place {
+            place.apply_to(&mut cmd);
+        }
+        let end = console::run_until(
+            cmd,
+            req.timeout,
+            req.console_log.as_deref(),
+            req.stop,
+            on_event,
+        );
+        if let Some(p) = pinning {
+            on_event(p.finish());
+        }
+        end
+    }
+}

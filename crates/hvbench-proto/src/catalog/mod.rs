@@ -1,0 +1,52 @@
+//! The workloads the agent knows: names, metrics, units, direction and parameters.
+//! The experiment-file parser validates against this table, the agent runs from it, and the
+//! report labels with it, so all three agree by construction. This file holds the shared
+//! types; the tables are in `workloads` and `stressors`, parameter checks in `params`.
+
+mod params;
+mod stressors;
+mod workloads;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub use params::{ParamDef, ParamError, ParamKind};
+pub use stressors::{stressor, stressor_devices, StressorDef, STRESSORS};
+pub use workloads::{
+    workload, workload_names, WorkloadDef, MEM_BANDWIDTH_AUTO_FLOOR_MIB, WORKLOADS,
+};
+
+/// Which direction of a metric is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    Higher,
+    Lower,
+}
+
+impl Better {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Better::Higher => "higher",
+            Better::Lower => "lower",
+        }
+    }
+}
+
+impl fmt::Display for Better {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A device a workload needs from its platform, beyond CPUs and memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Device {
+    /// A scratch block device (in a guest) or a directory on a real file system (on a host).
+    Disk,
+    /// A network path to a peer on the host.
+    Network,
+}
+
+#[cfg(test)]
+mod tests;

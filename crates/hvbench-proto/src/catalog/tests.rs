@@ -1,0 +1,114 @@
+//! Tests of the workload catalogue: defaults, parameter checks, memory needs and labels.
+
+use super::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn params(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+#[test]
+fn defaults_are_filled_in() {
+    let w = workload("mem-bandwidth").unwrap();
+    let r = w.resolve(&BTreeMap::new()).unwrap();
+    assert_eq!(r["kernel"], "triad");
+    assert_eq!(
+        r["size_mib"], 0,
+        "auto: 4x the last-level cache, sized by the agent"
+    );
+    assert_eq!(w.memory_need_mib(&r), 3 * MEM_BANDWIDTH_AUTO_FLOOR_MIB);
+    let r = w
+        .resolve(&params(&[("size_mib", Value::from(100))]))
+        .unwrap();
+    assert_eq!(w.memory_need_mib(&r), 300);
+    let r = w.resolve(&params(&[("size_mib", Value::from(8))])).unwrap();
+    assert_eq!(w.memory_need_mib(&r), 24, "the floor is for auto only");
+}
+
+#[test]
+fn bad_parameters_are_named() {
+    let w = workload("mem-bandwidth").unwrap();
+    let e = w
+        .resolve(&params(&[("kernel", Value::from("daxpy"))]))
+        .unwrap_err();
+    assert_eq!(e.param, "kernel");
+    assert!(e.message.contains("\"triad\""));
+    let e = w
+        .resolve(&params(&[("size_mib", Value::from(65537))]))
+        .unwrap_err();
+    assert_eq!(e.param, "size_mib");
+    let e = w.resolve(&params(&[("size", Value::from(1))])).unwrap_err();
+    assert!(e.message.contains("size_mib"));
+    let e = workload("syscall")
+        .unwrap()
+        .resolve(&params(&[("x", Value::from(1))]))
+        .unwrap_err();
+    assert!(e.message.contains("takes no parameters"));
+}
+
+#[test]
+fn memory_needs_follow_the_size_parameters() {
+    let need = |name: &str, given: &[(&str, Value)]| {
+        let w = workload(name).unwrap();
+        w.memory_need_mib(&w.resolve(&params(given)).unwrap())
+    };
+    assert_eq!(need("mem-latency", &[]), 256);
+    assert_eq!(need("mem-latency", &[("max_size_mib", Value::from(1))]), 1);
+    assert_eq!(need("page-fault", &[]), 16);
+    assert_eq!(need("page-fault", &[("size_mib", Value::from(64))]), 64);
+    assert_eq!(need("cpu-int", &[("threads", Value::from(0))]), 0);
+}
+
+#[test]
+fn cpu_workloads_take_threads() {
+    for name in ["cpu-int", "cpu-float"] {
+        let w = workload(name).unwrap();
+        assert_eq!(w.resolve(&BTreeMap::new()).unwrap()["threads"], 1);
+        assert!(w.resolve(&params(&[("threads", Value::from(0))])).is_ok());
+        assert!(w
+            .resolve(&params(&[("threads", Value::from(1025))]))
+            .is_err());
+    }
+}
+
+#[test]
+fn every_workload_is_labelled() {
+    for w in WORKLOADS {
+        assert!(!w.metric.is_empty() && !w.unit.is_empty() && !w.summary.is_empty());
+        for p in w.params {
+            if let ParamKind::Int { min, max, default } = p.kind {
+                assert!((min..=max).contains(&default), "{}.{}", w.name, p.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn disk_and_network_workloads_say_what_they_need() {
+    let w = workload("disk-rand-read").unwrap();
+    assert_eq!(w.devices(), [Device::Disk]);
+    let r = w.resolve(&BTreeMap::new()).unwrap();
+    assert_eq!(
+        (r["mode"].as_str(), r["size_mib"].as_u64()),
+        (Some("direct"), Some(256))
+    );
+    assert_eq!(workload("net-rr").unwrap().devices(), [Device::Network]);
+    assert!(workload("syscall").unwrap().devices().is_empty());
+    let e = workload("net-bulk")
+        .unwrap()
+        .resolve(&params(&[("direction", Value::from("up"))]))
+        .unwrap_err();
+    assert!(e.message.contains("\"receive\""), "{e}");
+}
+
+#[test]
+fn names_are_unique() {
+    let mut names = workload_names();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), WORKLOADS.len());
+}

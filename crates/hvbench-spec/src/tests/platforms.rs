@@ -1,0 +1,352 @@
+//! `[[platform]]` tables and `[guest]`: drivers and their keys, duplicate names, the guest a
+//! VM platform needs, Xen platforms and the lab, and QEMU's disk cache.
+
+use super::*;
+
+#[test]
+fn unknown_and_unsupported_drivers() {
+    let text = r#"name = "x"
+[guest]
+
+[[platform]]
+name = "xen-pv"
+driver = "ssh"
+type = "pv"
+
+[[platform]]
+name = "vbox"
+driver = "virtualbox"
+
+[[platform]]
+name = "kvm"
+driver = "kvm"
+
+[[platform]]
+name = "nodriver"
+
+[[workload]]
+name = "syscall"
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (6, 10, "\"ssh\"", "the `ssh` driver is not yet supported"),
+            (11, 10, "\"virtualbox\"", "unknown driver `virtualbox`"),
+            (15, 10, "\"kvm\"", "unknown driver `kvm`"),
+            (17, 1, "[[platform]]", "this [[platform]] has no `driver`"),
+        ],
+    );
+    assert!(err.diagnostics[1]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("host, qemu, xen"));
+    assert!(err.diagnostics[2]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("driver = \"qemu\" and accel = \"kvm\""));
+}
+
+#[test]
+fn driver_specific_keys_on_the_wrong_driver() {
+    let text = r#"name = "x"
+[guest]
+
+[[platform]]
+name = "host"
+driver = "host"
+accel = "kvm"
+cpu = "max"
+
+[[platform]]
+name = "qemu"
+driver = "qemu"
+accel = "hvf"
+machine = "q 35"
+cpu = ""
+
+[[workload]]
+name = "syscall"
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (
+                7,
+                1,
+                "accel",
+                "`accel` applies only to driver = \"qemu\", not \"host\"",
+            ),
+            (8, 1, "cpu", "`cpu` applies only to driver = \"qemu\""),
+            (
+                13,
+                9,
+                "\"hvf\"",
+                "`accel` must be one of \"auto\", \"kvm\", \"tcg\", got \"hvf\"",
+            ),
+            (14, 11, "\"q 35\"", "`machine` must be a QEMU machine type"),
+            (15, 7, "\"\"", "`cpu` must be a QEMU CPU model"),
+        ],
+    );
+    assert_eq!(
+        err.diagnostics[0].hint.as_deref(),
+        Some("remove it, or set driver = \"qemu\"")
+    );
+}
+
+#[test]
+fn duplicate_platform_names() {
+    let text = r#"name = "x"
+[guest]
+
+[[platform]]
+name = "a"
+driver = "host"
+
+[[platform]]
+name = "a"
+driver = "qemu"
+
+[[workload]]
+name = "syscall"
+"#;
+    let d = expect_one(text, 9, 8, "\"a\"", "duplicate platform name `a`");
+    assert!(d.hint.unwrap().contains("line 5"));
+}
+
+#[test]
+fn vm_platform_needs_a_guest_table() {
+    let text = r#"name = "x"
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[platform]]
+name = "qemu"
+driver = "qemu"
+
+[[workload]]
+name = "syscall"
+"#;
+    let d = expect_one(
+        text,
+        9,
+        10,
+        "\"qemu\"",
+        "platform `qemu` boots a guest, but the experiment has no [guest] table",
+    );
+    assert!(d
+        .hint
+        .unwrap()
+        .contains("an empty [guest] takes the defaults"));
+    // An empty [guest] is enough.
+    let with_guest = text.replace("name = \"x\"\n", "name = \"x\"\n[guest]\n");
+    assert!(parse("t.toml", &with_guest).is_ok());
+}
+
+#[test]
+fn xen_platforms_and_the_lab() {
+    let text = r#"name = "x"
+[guest]
+
+[[platform]]
+name = "xen-pv"
+driver = "xen"
+type = "pv"
+lab = true
+cpus = "1"
+weight = 512
+cap = 50
+
+[[platform]]
+name = "kvm"
+driver = "qemu"
+accel = "kvm"
+lab = true
+cpus = "0,2-3"
+
+[[workload]]
+name = "syscall"
+"#;
+    let plan = parse("x.toml", text).unwrap();
+    match &plan.platforms[1].driver {
+        Driver::Qemu(q) => assert_eq!(q.cpus.as_deref(), Some("0,2-3")),
+        d => panic!("{d:?}"),
+    }
+    assert_eq!(crate::parse_cpu_list("0,2-3"), Some(vec![0, 2, 3]));
+    assert_eq!(crate::parse_cpu_list("3-1"), None);
+    assert_eq!(crate::parse_cpu_list(""), None);
+    assert_eq!(crate::parse_cpu_list("a"), None);
+    assert_eq!(
+        plan.platforms[0],
+        PlatformSpec {
+            name: "xen-pv".into(),
+            driver: Driver::Xen(XenSpec {
+                kind: XenGuestType::Pv,
+                cpus: Some("1".into()),
+                weight: Some(512),
+                cap: Some(50),
+            }),
+            lab: true,
+        }
+    );
+    assert!(plan.platforms[1].lab);
+    let json = serde_json::to_string(&plan).unwrap();
+    assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
+    assert!(plan.render().contains("xen, type pv, vCPUs pinned to 1"));
+}
+
+#[test]
+fn xen_key_errors() {
+    let text = r#"name = "x"
+[guest]
+
+[[platform]]
+name = "xen-pv"
+driver = "xen"
+type = "kvm"
+accel = "tcg"
+lab = "yes"
+
+[[platform]]
+name = "host"
+driver = "host"
+lab = true
+
+[[platform]]
+name = "q"
+driver = "qemu"
+weight = 3
+
+[[workload]]
+name = "syscall"
+"#;
+    expect_errors(
+        text,
+        &[
+            (7, 8, "\"kvm\"", "`type` must be one of"),
+            (
+                8,
+                1,
+                "accel",
+                "`accel` applies only to driver = \"qemu\", not \"xen\"",
+            ),
+            (9, 7, "\"yes\"", "`lab` must be true or false"),
+            (14, 1, "lab", "applies only to guests"),
+            (
+                19,
+                1,
+                "weight",
+                "`weight` applies only to driver = \"xen\", not \"qemu\"",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn disk_cache_is_a_qemu_key() {
+    let text = r#"name = "io"
+[guest]
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[platform]]
+name = "wb"
+driver = "qemu"
+disk_cache = "writeback"
+
+[[platform]]
+name = "default"
+driver = "qemu"
+
+[[workload]]
+name = "disk-seq-read"
+mode = "buffered"
+size_mib = 32
+"#;
+    let plan = parse("io.toml", text).unwrap();
+    let caches: Vec<Option<DiskCache>> = plan
+        .platforms
+        .iter()
+        .map(|p| match &p.driver {
+            Driver::Qemu(q) => Some(q.disk_cache),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        caches,
+        [None, Some(DiskCache::Writeback), Some(DiskCache::None)]
+    );
+    let value = serde_json::to_value(&plan).unwrap();
+    assert_eq!(value["platforms"][1]["disk_cache"], "writeback");
+    // A plan stored before the key existed still reads, with the default.
+    let mut old = value.clone();
+    old["platforms"][2]
+        .as_object_mut()
+        .unwrap()
+        .remove("disk_cache");
+    let back: Plan = serde_json::from_value(old).unwrap();
+    assert_eq!(back, plan);
+    // The plan shows the mode where a disk workload makes it matter.
+    let rendered = plan.render();
+    assert!(rendered.contains("disk cache writeback"), "{rendered}");
+    assert!(rendered.contains("disk cache none"), "{rendered}");
+    let without_disk = parse("valid.toml", VALID).unwrap().render();
+    assert!(!without_disk.contains("disk cache"), "{without_disk}");
+    for mode in ["none", "writeback", "writethrough", "directsync", "unsafe"] {
+        assert_eq!(DiskCache::from_name(mode).unwrap().as_str(), mode);
+    }
+    assert!(DiskCache::None.uses_o_direct() && !DiskCache::Unsafe.uses_o_direct());
+}
+
+#[test]
+fn disk_cache_errors() {
+    let text = r#"name = "x"
+[guest]
+
+[[platform]]
+name = "host"
+driver = "host"
+disk_cache = "none"
+
+[[platform]]
+name = "a"
+driver = "qemu"
+disk_cache = "writebak"
+
+[[platform]]
+name = "b"
+driver = "qemu"
+disk_cache = 1
+
+[[workload]]
+name = "syscall"
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (
+                7,
+                1,
+                "disk_cache",
+                "`disk_cache` applies only to driver = \"qemu\"",
+            ),
+            (
+                12,
+                14,
+                "\"writebak\"",
+                "`disk_cache` must be one of \"none\", \"writeback\", \"writethrough\", \"directsync\", \"unsafe\"",
+            ),
+            (17, 14, "1", "`disk_cache`"),
+        ],
+    );
+    assert!(err.diagnostics[1]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("did you mean `writeback`?"));
+}

@@ -1,0 +1,516 @@
+//! The `[guest]` table and the `[[platform]]` tables: drivers and their keys (host, qemu,
+//! xen), the lab flag, CPU pinning, and the checks across platforms (unique names, a guest
+//! for every VM platform).
+
+use super::rules::{MEMORY_MIB, TIMEOUT_S, VCPUS};
+use super::{did_you_mean, got, one_of, sanitize, Validator};
+use crate::diag::Span;
+use crate::tree::{Kind, Table};
+use crate::{Accel, DiskCache, Driver, GuestSpec, PlatformSpec, QemuSpec, XenGuestType, XenSpec};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+const GUEST_KEYS: &[&str] = &["vcpus", "memory_mib", "kernel", "timeout_s"];
+const PLATFORM_KEYS: &[&str] = &["name", "driver"];
+/// Keys every VM platform takes, whatever its driver.
+const VM_KEYS: &[&str] = &["lab", "cpus"];
+const QEMU_KEYS: &[&str] = &["accel", "machine", "cpu", "disk_cache"];
+const XEN_KEYS: &[&str] = &["type", "weight", "cap"];
+const DRIVERS: &[&str] = &["host", "qemu", "xen"];
+/// Drivers that are planned but not built yet.
+const FUTURE_DRIVERS: &[&str] = &["libvirt", "ssh"];
+
+/// A platform as far as it could be read, for the checks across platforms.
+pub(super) struct PlatformSeen {
+    pub(super) name: Option<(String, Span)>,
+    /// The `driver` value's span, when the driver boots a guest.
+    pub(super) vm_driver: Option<Span>,
+    pub(super) spec: Option<PlatformSpec>,
+}
+
+/// The guest as far as it could be read.
+pub(super) struct GuestSeen {
+    pub(super) spec: GuestSpec,
+    present: bool,
+    /// `memory_mib` is valid (given or default) and can be compared with workload needs.
+    pub(super) memory_ok: bool,
+}
+
+pub(super) fn platform_name_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+}
+
+fn machine_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
+fn cpu_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ',' | '+' | '=')
+}
+
+impl Validator<'_> {
+    pub(super) fn guest(&mut self, root: &Table) -> GuestSeen {
+        let mut seen = GuestSeen {
+            spec: GuestSpec::default(),
+            present: false,
+            memory_ok: true,
+        };
+        let Some(e) = root.get("guest") else {
+            return seen;
+        };
+        seen.present = true;
+        let Kind::Table(t) = &e.value.kind else {
+            self.sink.error(
+                &e.value.span,
+                format!("`guest` must be a table, got {}", got(&e.value.kind)),
+                "write a [guest] table with vcpus, memory_mib, kernel and timeout_s",
+            );
+            return seen;
+        };
+        self.unknown_keys(t, GUEST_KEYS, "[guest]");
+        seen.spec.vcpus = self.int(t, &VCPUS) as u32;
+        let before = self.sink_len();
+        seen.spec.memory_mib = self.int(t, &MEMORY_MIB) as u64;
+        seen.memory_ok = self.sink_len() == before;
+        seen.spec.timeout_s = self.int(t, &TIMEOUT_S) as u64;
+        if let Some(k) = t.get("kernel") {
+            if let Some((path, span)) = self.string(k, "/boot/vmlinuz") {
+                if path.trim().is_empty() {
+                    self.sink.error(
+                        span,
+                        "`kernel` is empty",
+                        "give the path of a kernel image, or remove `kernel` to use Debian's \
+                         cloud kernel",
+                    );
+                } else {
+                    let mut path = PathBuf::from(path);
+                    if let Some(base) = self.base {
+                        if path.is_relative() {
+                            path = base.join(path);
+                        }
+                        if !path.is_file() {
+                            self.sink.error(
+                                span,
+                                format!("guest kernel `{}` is not a file", path.display()),
+                                "give the path of a kernel image (a relative path is relative to \
+                                 the experiment file), or remove `kernel` to use Debian's cloud \
+                                 kernel",
+                            );
+                        }
+                    }
+                    seen.spec.kernel = Some(path);
+                }
+            }
+        }
+        seen
+    }
+
+    pub(super) fn platform(&mut self, t: &Table, span: &Span) -> PlatformSeen {
+        let mut seen = PlatformSeen {
+            name: None,
+            vm_driver: None,
+            spec: None,
+        };
+        match t.get("name") {
+            None => self.sink.error(
+                span,
+                "this [[platform]] has no `name`",
+                "add a unique name, e.g. name = \"kvm\" (lowercase letters, digits and `-`)",
+            ),
+            Some(e) => {
+                if let Some((s, span)) = self.string(e, "kvm") {
+                    if !s.is_empty() && s.chars().count() <= 64 && s.chars().all(platform_name_char)
+                    {
+                        seen.name = Some((s.to_string(), span.clone()));
+                    } else {
+                        self.sink.error(
+                            span,
+                            format!(
+                                "a platform `name` must be 1 to 64 lowercase letters, digits or \
+                                 `-`, got {s:?}"
+                            ),
+                            format!(
+                                "try name = \"{}\"",
+                                sanitize(s, platform_name_char, true, 64)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+
+        let all_keys: Vec<&str> = PLATFORM_KEYS
+            .iter()
+            .chain(VM_KEYS)
+            .chain(QEMU_KEYS)
+            .chain(XEN_KEYS)
+            .copied()
+            .collect();
+        let driver = match t.get("driver") {
+            None => {
+                self.sink.error(
+                    span,
+                    "this [[platform]] has no `driver`",
+                    format!(
+                        "add driver = \"host\" or driver = \"qemu\"{}",
+                        match &seen.name {
+                            Some((n, _)) => format!(" to platform `{n}`"),
+                            None => String::new(),
+                        }
+                    ),
+                );
+                self.unknown_keys(t, &all_keys, "[[platform]]");
+                return seen;
+            }
+            Some(e) => match self.string(e, "qemu") {
+                None => return seen,
+                Some((d, dspan)) => (d, dspan),
+            },
+        };
+        let (driver, driver_span) = driver;
+        match driver {
+            "host" => {
+                for e in &t.entries {
+                    let key = e.key.as_str();
+                    if PLATFORM_KEYS.contains(&key) {
+                        continue;
+                    }
+                    if QEMU_KEYS.contains(&key) {
+                        self.sink.error(
+                            &e.key_span,
+                            format!("`{key}` applies only to driver = \"qemu\", not \"host\""),
+                            "remove it, or set driver = \"qemu\"",
+                        );
+                    } else if XEN_KEYS.contains(&key) || VM_KEYS.contains(&key) {
+                        self.sink.error(
+                            &e.key_span,
+                            format!("`{key}` applies only to guests (driver = \"qemu\" or \"xen\"), not to \"host\""),
+                            "remove it: the host platform runs the agent as a plain process here",
+                        );
+                    } else {
+                        self.unknown_key(e, PLATFORM_KEYS, "a host platform");
+                    }
+                }
+                if let Some((name, _)) = &seen.name {
+                    seen.spec = Some(PlatformSpec {
+                        name: name.clone(),
+                        driver: Driver::Host,
+                        lab: false,
+                    });
+                }
+            }
+            "qemu" => {
+                seen.vm_driver = Some(driver_span.clone());
+                self.wrong_driver_keys(t, XEN_KEYS, "xen", "qemu");
+                let known: Vec<&str> = PLATFORM_KEYS
+                    .iter()
+                    .chain(VM_KEYS)
+                    .chain(QEMU_KEYS)
+                    .copied()
+                    .collect();
+                self.unknown_keys_except(t, &known, XEN_KEYS, "a qemu platform");
+                let lab = self.lab(t);
+                let qemu = self.qemu(t);
+                if let (Some((name, _)), Some(qemu), Some(lab)) = (&seen.name, qemu, lab) {
+                    seen.spec = Some(PlatformSpec {
+                        name: name.clone(),
+                        driver: Driver::Qemu(qemu),
+                        lab,
+                    });
+                }
+            }
+            "xen" => {
+                seen.vm_driver = Some(driver_span.clone());
+                self.wrong_driver_keys(t, QEMU_KEYS, "qemu", "xen");
+                let known: Vec<&str> = PLATFORM_KEYS
+                    .iter()
+                    .chain(VM_KEYS)
+                    .chain(XEN_KEYS)
+                    .copied()
+                    .collect();
+                self.unknown_keys_except(t, &known, QEMU_KEYS, "a xen platform");
+                let lab = self.lab(t);
+                let xen = self.xen(t);
+                if let (Some((name, _)), Some(xen), Some(lab)) = (&seen.name, xen, lab) {
+                    seen.spec = Some(PlatformSpec {
+                        name: name.clone(),
+                        driver: Driver::Xen(xen),
+                        lab,
+                    });
+                }
+            }
+            d if FUTURE_DRIVERS.contains(&d) => self.sink.error(
+                driver_span,
+                format!("the `{d}` driver is not yet supported"),
+                format!("use driver = \"host\" or \"qemu\" for now; `{d}` comes later"),
+            ),
+            d @ ("kvm" | "tcg") => self.sink.error(
+                driver_span,
+                format!("unknown driver `{d}`"),
+                format!(
+                    "{d} is an accelerator of QEMU: write driver = \"qemu\" and accel = \"{d}\""
+                ),
+            ),
+            d => self.sink.error(
+                driver_span,
+                format!("unknown driver `{d}`"),
+                format!(
+                    "{}expected one of: {}",
+                    did_you_mean(d, DRIVERS),
+                    one_of(DRIVERS)
+                ),
+            ),
+        }
+        seen
+    }
+
+    /// Keys that belong to another driver, named as such.
+    fn wrong_driver_keys(&mut self, t: &Table, keys: &[&str], owner: &str, this: &str) {
+        for e in &t.entries {
+            let key = e.key.as_str();
+            if keys.contains(&key) {
+                self.sink.error(
+                    &e.key_span,
+                    format!("`{key}` applies only to driver = \"{owner}\", not \"{this}\""),
+                    format!("remove it, or set driver = \"{owner}\""),
+                );
+            }
+        }
+    }
+
+    /// Unknown keys, leaving out those already reported as another driver's.
+    fn unknown_keys_except(&mut self, t: &Table, known: &[&str], reported: &[&str], what: &str) {
+        for e in &t.entries {
+            let key = e.key.as_str();
+            if !known.contains(&key) && !reported.contains(&key) {
+                self.unknown_key(e, known, what);
+            }
+        }
+    }
+
+    /// `lab = true | false` (default false); `None` after reporting a wrong type.
+    fn lab(&mut self, t: &Table) -> Option<bool> {
+        let Some(e) = t.get("lab") else {
+            return Some(false);
+        };
+        match &e.value.kind {
+            Kind::Bool(b) => Some(*b),
+            other => {
+                self.sink.error(
+                    &e.value.span,
+                    format!("`lab` must be true or false, got {}", got(other)),
+                    "lab = true runs this platform inside hvbench's emulated Xen/KVM host (`hvbench lab`)",
+                );
+                None
+            }
+        }
+    }
+
+    /// `cpus = "0-1"`: the host CPUs a guest's vCPUs are pinned to. `Some(None)` when absent,
+    /// `None` after reporting a bad value.
+    fn cpus(&mut self, t: &Table) -> Option<Option<String>> {
+        let Some(e) = t.get("cpus") else {
+            return Some(None);
+        };
+        let (c, span) = self.string(e, "1")?;
+        if crate::parse_cpu_list(c).is_some() {
+            Some(Some(c.to_string()))
+        } else {
+            self.sink.error(
+                span,
+                format!("`cpus` must be a CPU list such as \"1\", \"0-1\" or \"0,2\", got {c:?}"),
+                "the host CPUs the guest's vCPUs are pinned to (vCPU i on the i-th CPU of the list)",
+            );
+            None
+        }
+    }
+
+    fn xen(&mut self, t: &Table) -> Option<XenSpec> {
+        let mut spec = XenSpec::default();
+        let mut ok = true;
+        if let Some(e) = t.get("type") {
+            match self.string(e, "pvh") {
+                None => ok = false,
+                Some((v, span)) => match XenGuestType::from_name(v) {
+                    Some(k) => spec.kind = k,
+                    None => {
+                        self.sink.error(
+                            span,
+                            format!("`type` must be one of \"pv\", \"pvh\", \"hvm\", got {v:?}"),
+                            "pv: paravirtualized; pvh: PV kernel in an HVM container (needs VMX/SVM); hvm: full emulation (needs qemu-system-xen in dom0)",
+                        );
+                        ok = false;
+                    }
+                },
+            }
+        }
+        match self.cpus(t) {
+            Some(c) => spec.cpus = c,
+            None => ok = false,
+        }
+        for (key, min, max, hint) in [
+            (
+                "weight",
+                1,
+                65535,
+                "credit2 weight: 1 to 65535, Xen's default is 256",
+            ),
+            ("cap", 0, 6400, "credit2 cap in % of one CPU (0 = no cap)"),
+        ] {
+            if let Some(e) = t.get(key) {
+                match &e.value.kind {
+                    Kind::Int(n) if (min..=max).contains(n) => {
+                        let v = Some(*n as u32);
+                        if key == "weight" {
+                            spec.weight = v;
+                        } else {
+                            spec.cap = v;
+                        }
+                    }
+                    other => {
+                        self.sink.error(
+                            &e.value.span,
+                            format!(
+                                "`{key}` must be an integer from {min} to {max}, got {}",
+                                got(other)
+                            ),
+                            hint,
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+        ok.then_some(spec)
+    }
+
+    fn qemu(&mut self, t: &Table) -> Option<QemuSpec> {
+        let mut spec = QemuSpec::default();
+        let mut ok = true;
+        if let Some(e) = t.get("accel") {
+            match self.string(e, "auto") {
+                None => ok = false,
+                Some((a, span)) => match Accel::from_name(a) {
+                    Some(accel) => spec.accel = accel,
+                    None => {
+                        let names: Vec<&str> = Accel::ALL.iter().map(|a| a.as_str()).collect();
+                        self.sink.error(
+                            span,
+                            format!("`accel` must be one of \"auto\", \"kvm\", \"tcg\", got {a:?}"),
+                            format!(
+                                "{}auto uses kvm where /dev/kvm is usable, else tcg (software \
+                                 emulation)",
+                                did_you_mean(a, &names)
+                            ),
+                        );
+                        ok = false;
+                    }
+                },
+            }
+        }
+        if let Some(e) = t.get("machine") {
+            match self.string(e, "q35") {
+                None => ok = false,
+                Some((m, span)) => {
+                    if !m.is_empty() && m.chars().all(machine_char) {
+                        spec.machine = m.to_string();
+                    } else {
+                        self.sink.error(
+                            span,
+                            format!("`machine` must be a QEMU machine type such as \"q35\" or \"pc\", got {m:?}"),
+                            "`qemu-system-x86_64 -machine help` lists them; the default is q35",
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+        if let Some(e) = t.get("cpu") {
+            match self.string(e, "max") {
+                None => ok = false,
+                Some((c, span)) => {
+                    if !c.is_empty() && c.chars().all(cpu_char) {
+                        spec.cpu = Some(c.to_string());
+                    } else {
+                        self.sink.error(
+                            span,
+                            format!("`cpu` must be a QEMU CPU model such as \"max\", \"host\" or \"EPYC,+svm\", got {c:?}"),
+                            "`qemu-system-x86_64 -cpu help` lists them; leave `cpu` out for host \
+                             with kvm and max with tcg",
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+        if let Some(e) = t.get("disk_cache") {
+            match self.string(e, "none") {
+                None => ok = false,
+                Some((c, span)) => match DiskCache::from_name(c) {
+                    Some(cache) => spec.disk_cache = cache,
+                    None => {
+                        let names: Vec<&str> = DiskCache::ALL.iter().map(|c| c.as_str()).collect();
+                        self.sink.error(
+                            span,
+                            format!(
+                                "`disk_cache` must be one of {}, got {c:?}",
+                                names
+                                    .iter()
+                                    .map(|n| format!("{n:?}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                            format!(
+                                "{}the scratch disk's QEMU cache mode: none (O_DIRECT on the host, \
+                                 the default) is what clouds use",
+                                did_you_mean(c, &names)
+                            ),
+                        );
+                        ok = false;
+                    }
+                },
+            }
+        }
+        match self.cpus(t) {
+            Some(c) => spec.cpus = c,
+            None => ok = false,
+        }
+        ok.then_some(spec)
+    }
+
+    pub(super) fn check_platforms(&mut self, platforms: &[PlatformSeen], guest: &GuestSeen) {
+        let mut first: HashMap<&str, &Span> = HashMap::new();
+        for p in platforms {
+            if let Some((name, span)) = &p.name {
+                if let Some(before) = first.get(name.as_str()) {
+                    let line = self.sink.line_of(before);
+                    self.sink.error(
+                        span,
+                        format!("duplicate platform name `{name}`"),
+                        format!(
+                            "`{name}` is already the name of the platform at line {line}; give \
+                             each platform a unique name"
+                        ),
+                    );
+                } else {
+                    first.insert(name, span);
+                }
+            }
+        }
+        if !guest.present {
+            if let Some(p) = platforms.iter().find(|p| p.vm_driver.is_some()) {
+                let span = p.vm_driver.clone().unwrap_or_default();
+                let which = match &p.name {
+                    Some((n, _)) => format!("platform `{n}`"),
+                    None => "this platform".to_string(),
+                };
+                self.sink.error(
+                    &span,
+                    format!("{which} boots a guest, but the experiment has no [guest] table"),
+                    "add a [guest] table (vcpus, memory_mib, timeout_s); an empty [guest] takes \
+                     the defaults: 1 vCPU, 512 MiB, timeout 600 s",
+                );
+            }
+        }
+    }
+}

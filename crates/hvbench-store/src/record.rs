@@ -1,0 +1,164 @@
+//! The store's writes: runs, platforms and their facts, trials and how they end, run events,
+//! samples and workload failures, each committed as it happens so that a crash loses at most
+//! the row in flight.
+
+use crate::{
+    now_ms, NewSample, PlatformId, Result, RunEventKind, RunId, RunStatus, Store, TrialId,
+};
+use rusqlite::params;
+
+impl Store {
+    pub fn create_run(
+        &self,
+        name: &str,
+        hvbench_version: &str,
+        spec: &str,
+        plan_json: &str,
+    ) -> Result<RunId> {
+        self.conn.execute(
+            "INSERT INTO runs(name, started_ms, status, hvbench_version, spec, plan_json) VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
+            params![name, now_ms(), hvbench_version, spec, plan_json],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(&self, run: RunId, status: RunStatus) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET status = ?2, finished_ms = ?3 WHERE id = ?1",
+            params![run, status.as_str(), now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// A resumed run is running again.
+    pub fn reopen_run(&self, run: RunId) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET status = 'running', finished_ms = NULL WHERE id = ?1",
+            params![run],
+        )?;
+        Ok(())
+    }
+
+    /// The platform of a run by name, created on first use.
+    pub fn platform(&self, run: RunId, name: &str, driver: &str) -> Result<PlatformId> {
+        self.conn.execute(
+            "INSERT INTO platforms(run_id, name, driver) VALUES (?1, ?2, ?3) ON CONFLICT(run_id, name) DO NOTHING",
+            params![run, name, driver],
+        )?;
+        Ok(self.conn.query_row(
+            "SELECT id FROM platforms WHERE run_id = ?1 AND name = ?2",
+            params![run, name],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Record facts about a platform; a later value for the same key replaces the earlier one.
+    pub fn set_facts<'a>(
+        &self,
+        platform: PlatformId,
+        facts: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO facts(platform_id, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(platform_id, key) DO UPDATE SET value = excluded.value",
+            )?;
+            for (k, v) in facts {
+                st.execute(params![platform, k, v])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn start_trial(
+        &self,
+        platform: PlatformId,
+        round: u32,
+        guest: &str,
+        scenario: &str,
+    ) -> Result<TrialId> {
+        self.conn.execute(
+            "INSERT INTO trials(platform_id, round, guest, scenario, status, started_ms) VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
+            params![platform, round, guest, scenario, now_ms()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Close a trial: `reason` None means it completed, Some means it failed and why.
+    pub fn finish_trial(&self, trial: TrialId, reason: Option<&str>) -> Result<()> {
+        let status = if reason.is_some() { "failed" } else { "ok" };
+        self.conn.execute(
+            "UPDATE trials SET status = ?2, reason = ?3, finished_ms = ?4 WHERE id = ?1",
+            params![trial, status, reason, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Close a trial that a signal or a crash cut short: it failed, and `hvbench run --resume`
+    /// runs its (round, platform) again.
+    pub fn interrupt_trial(&self, trial: TrialId, reason: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE trials SET status = 'failed', interrupted = 1, reason = ?2, finished_ms = ?3 WHERE id = ?1",
+            params![trial, reason, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Mark every trial of `run` still 'running' (its hvbench was killed) as interrupted;
+    /// returns how many there were.
+    pub fn interrupt_stale_trials(&self, run: RunId, reason: &str) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE trials SET status = 'failed', interrupted = 1, reason = ?2, finished_ms = ?3
+             WHERE status = 'running' AND platform_id IN (SELECT id FROM platforms WHERE run_id = ?1)",
+            params![run, reason, now_ms()],
+        )?)
+    }
+
+    /// Record that a run was interrupted or resumed.
+    pub fn record_event(&self, run: RunId, kind: RunEventKind, detail: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO run_events(run_id, at_ms, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![run, now_ms(), kind.as_str(), detail],
+        )?;
+        Ok(())
+    }
+
+    /// Commit one sample. A repeated (trial, workload, index) is ignored, so a replayed
+    /// stream cannot duplicate samples.
+    pub fn insert_sample(&self, trial: TrialId, s: &NewSample<'_>) -> Result<()> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO samples(trial_id, workload, metric, unit, better, warmup, idx, value, iterations, elapsed_ns, at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
+        )?;
+        st.execute(params![
+            trial,
+            s.workload,
+            s.metric,
+            s.unit,
+            s.better,
+            s.warmup,
+            s.index,
+            s.value,
+            s.iterations as i64,
+            s.elapsed_ns as i64,
+            s.at_ms.map(|t| t as i64)
+        ])?;
+        Ok(())
+    }
+
+    /// Record that one workload of a trial failed (the trial itself may go on).
+    pub fn record_workload_failure(
+        &self,
+        trial: TrialId,
+        workload: &str,
+        reason: &str,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO workload_failures(trial_id, workload, reason) VALUES (?1, ?2, ?3)",
+            params![trial, workload, reason],
+        )?;
+        Ok(())
+    }
+}

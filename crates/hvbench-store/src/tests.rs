@@ -1,0 +1,116 @@
+//! Unit tests of the store: a run round-trips, samples survive a crash, an empty or too-new
+//! database says so.
+
+use super::*;
+
+fn sample(index: u32, value: f64) -> NewSample<'static> {
+    NewSample {
+        workload: "syscall",
+        metric: "latency",
+        unit: "ns",
+        better: "lower",
+        warmup: index == 0,
+        index,
+        value,
+        iterations: 10,
+        elapsed_ns: 1000,
+        at_ms: None,
+    }
+}
+
+#[test]
+fn a_run_round_trips() {
+    let s = Store::open_in_memory().unwrap();
+    let run = s
+        .create_run("quick", "0.1.0", "name = \"quick\"", "{}")
+        .unwrap();
+    let host = s.platform(run, "host", "host").unwrap();
+    assert_eq!(
+        s.platform(run, "host", "host").unwrap(),
+        host,
+        "platform() is idempotent"
+    );
+    s.set_facts(host, [("kernel.release", "6.1"), ("accel", "none")])
+        .unwrap();
+    s.set_facts(host, [("accel", "tcg")]).unwrap();
+    let t = s.start_trial(host, 0, "host", "baseline").unwrap();
+    s.insert_sample(t, &sample(0, 100.0)).unwrap();
+    s.insert_sample(t, &sample(1, 101.5)).unwrap();
+    s.insert_sample(t, &sample(1, 999.0)).unwrap(); // replay: ignored
+    s.record_workload_failure(t, "cpu-int", "boom").unwrap();
+    s.finish_trial(t, None).unwrap();
+    let t2 = s.start_trial(host, 1, "host", "baseline").unwrap();
+    s.finish_trial(t2, Some("timed out after 5 s")).unwrap();
+    s.finish_run(run, RunStatus::Complete).unwrap();
+
+    let r = s.resolve_run(None).unwrap();
+    assert_eq!(
+        (r.id, r.status, r.name.as_str()),
+        (run, RunStatus::Complete, "quick")
+    );
+    assert_eq!(s.resolve_run(Some("quick")).unwrap().id, run);
+    assert_eq!(s.resolve_run(Some(&run.to_string())).unwrap().id, run);
+    assert!(matches!(
+        s.resolve_run(Some("nope")),
+        Err(StoreError::NoSuchRun(_))
+    ));
+
+    let p = s.platforms(run).unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].facts["accel"], "tcg");
+    assert_eq!(p[0].facts["kernel.release"], "6.1");
+
+    let samples = s.samples(run).unwrap();
+    assert_eq!(samples.len(), 2);
+    assert!(samples[0].warmup && !samples[1].warmup);
+    assert_eq!(samples[1].value, 101.5);
+
+    let f = s.failures(run).unwrap();
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0].workload.as_deref(), Some("cpu-int"));
+    assert_eq!(f[1].reason, "timed out after 5 s");
+    let trials = s.trials(run).unwrap();
+    assert_eq!(
+        trials.iter().map(|t| t.status.as_str()).collect::<Vec<_>>(),
+        ["ok", "failed"]
+    );
+}
+
+#[test]
+fn empty_store_says_so() {
+    let s = Store::open_in_memory().unwrap();
+    assert!(matches!(s.resolve_run(None), Err(StoreError::Empty)));
+}
+
+#[test]
+fn samples_survive_reopen_without_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    {
+        let s = Store::open(&path).unwrap();
+        let run = s.create_run("r", "0", "", "{}").unwrap();
+        let p = s.platform(run, "qemu", "qemu").unwrap();
+        let t = s.start_trial(p, 0, "guest0", "baseline").unwrap();
+        s.insert_sample(t, &sample(1, 5.0)).unwrap();
+        // dropped without finishing: as if hvbench had been killed
+    }
+    let s = Store::open(&path).unwrap();
+    let r = s.resolve_run(None).unwrap();
+    assert_eq!(r.status, RunStatus::Running);
+    assert_eq!(s.samples(r.id).unwrap().len(), 1);
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    Store::open(&path).unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 999)
+        .unwrap();
+    assert!(matches!(
+        Store::open(&path),
+        Err(StoreError::TooNew { found: 999, .. })
+    ));
+}
