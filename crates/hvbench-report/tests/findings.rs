@@ -1,5 +1,9 @@
 //! Summary, verdicts, anomalies, HTML charts, the manifest, run comparison and isolation
 //! experiments, on hand-built rows as the store would return them.
+//!
+//! Over 600 lines on purpose: the hand-built runs (a `Run` builder and its fixtures, the
+//! known-cause and isolation experiments) are shared by every test here; splitting the file
+//! would duplicate them or add a test-support crate.
 
 use hvbench_analysis::BootstrapConfig;
 use hvbench_report::{

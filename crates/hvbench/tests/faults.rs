@@ -2,6 +2,10 @@
 //! SIGTERM and SIGKILL (then resumed), a QEMU killed mid-trial, an agent that crashes, a
 //! console full of garbage, a QEMU that cannot start, and a store on a full disk. Host-platform
 //! runs wherever a guest is not the point (they take seconds); a TCG guest where it is.
+//!
+//! Over 600 lines on purpose: one test binary (one link of the `hvbench` binary's tests, one
+//! set of helpers for signalling, fake agents and a full tmpfs) for every fault; its tests are
+//! independent and each reads on its own.
 
 mod common;
 use common::{require_qemu, text};

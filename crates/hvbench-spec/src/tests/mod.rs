@@ -9,6 +9,8 @@ mod platforms;
 mod workloads;
 
 use super::*;
+#[allow(unused_imports)] // for the topic files, which take everything from here
+use std::{collections::BTreeMap, path::PathBuf};
 
 /// The text at a 1-based line and character column.
 fn text_at(text: &str, line: usize, column: usize) -> String {

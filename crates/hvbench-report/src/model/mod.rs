@@ -12,13 +12,16 @@ use hvbench_analysis::anomaly::{detect_anomalies, Anomaly, AnomalyConfig, Eviden
 use hvbench_analysis::{
     class_standings, classify, compare_battery, is_isolation_scenario, isolation_matrices,
     mad_outliers, ratio_of_medians, summarize, BootstrapConfig, ClassEntry, ClassStanding,
-    Comparison, DeclaredIsolation, Direction, IsolationAnalysis, IsolationInput, IsolationSample,
-    IsolationTrial, PairInput, PlatformFacts, Ratio, Summary, TrialState, VerdictConfig,
+    Comparison, Direction, IsolationAnalysis, IsolationInput, IsolationSample, IsolationTrial,
+    PairInput, PlatformFacts, Ratio, Summary, TrialState, VerdictConfig,
 };
 use hvbench_analysis::{Interval, DEFAULT_MAD_THRESHOLD};
 use hvbench_spec::Plan;
 use hvbench_store::{FailureRow, RunStatus};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use plan::{declared_isolation, plan_params, stored_plan};
+use std::collections::{BTreeMap, HashMap};
+
+mod plan;
 
 /// The driver name of the bare-metal baseline.
 const HOST_DRIVER: &str = hvbench_spec::Driver::Host.as_str();
@@ -558,30 +561,6 @@ fn standings(platforms: &[Platform], groups: &[Group]) -> Vec<ClassStanding> {
     class_standings(&entries)
 }
 
-/// The plan a run stored, as the plan type; None when it does not parse.
-pub(crate) fn stored_plan(plan_json: &str) -> Option<Plan> {
-    serde_json::from_str(plan_json).ok()
-}
-
-/// `plan.WORKLOAD.PARAM = value` for every workload parameter of a stored plan (by the
-/// workload's id, and by its name when they differ).
-fn plan_params(plan: &Plan) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for w in &plan.workloads {
-        let names: BTreeSet<&str> = [w.id.as_str(), w.name.as_str()].into_iter().collect();
-        for (k, v) in &w.params {
-            let value = match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            for name in &names {
-                out.insert(format!("plan.{name}.{k}"), value.clone());
-            }
-        }
-    }
-    out
-}
-
 /// The isolation matrices of the run, with the cells its plan declared.
 fn isolation(
     input: &ReportInput,
@@ -633,18 +612,4 @@ fn isolation(
         verdict_cfg,
         cfg,
     )
-}
-
-/// The plan's `isolation` scenarios: names, stressor labels (as the spec makes them for the
-/// cells' names: [`hvbench_spec::IsolationSpec::stressor_labels`]), placements and platforms.
-pub(crate) fn declared_isolation(plan: &Plan) -> Vec<DeclaredIsolation> {
-    plan.isolation
-        .iter()
-        .map(|iso| DeclaredIsolation {
-            name: iso.name.clone(),
-            stressors: iso.stressor_labels(),
-            placements: iso.placements.iter().map(|p| p.to_string()).collect(),
-            platforms: iso.platforms.clone(),
-        })
-        .collect()
 }

@@ -1,0 +1,276 @@
+//! The plan's platforms and guest shape: the `[guest]` table and each `[[platform]]`'s driver
+//! (host, QEMU, Xen) with its settings, as validated values.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestSpec {
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    /// `None`: Debian's cloud kernel, fetched into the cache. [`load`] makes a relative path
+    /// relative to the spec file's directory; [`parse`] leaves it as written.
+    pub kernel: Option<PathBuf>,
+    /// Limit for one guest boot: boot plus all workloads.
+    pub timeout_s: u64,
+}
+
+impl Default for GuestSpec {
+    fn default() -> Self {
+        GuestSpec {
+            vcpus: 1,
+            memory_mib: 512,
+            kernel: None,
+            timeout_s: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformSpec {
+    pub name: String,
+    /// Serialized flat, as in the spec file: `{"name": "kvm", "driver": "qemu", "accel": ...}`.
+    #[serde(flatten)]
+    pub driver: Driver,
+    /// Run inside hvbench's emulated lab host (a Xen or KVM host nested under QEMU's TCG)
+    /// rather than on this machine. Only for the `qemu` and `xen` drivers.
+    #[serde(default)]
+    pub lab: bool,
+}
+
+impl PlatformSpec {
+    /// Whether this platform boots a guest (everything but the bare host).
+    pub fn is_vm(&self) -> bool {
+        self.driver.is_vm()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "driver", rename_all = "lowercase")]
+pub enum Driver {
+    /// The agent as a plain process on this machine: the bare-metal baseline.
+    Host,
+    /// A guest under `qemu-system-x86_64`.
+    Qemu(QemuSpec),
+    /// A Xen domain created with `xl`.
+    Xen(XenSpec),
+}
+
+impl Driver {
+    /// The name used in spec files: `host`, `qemu`.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Driver::Host => "host",
+            Driver::Qemu(_) => "qemu",
+            Driver::Xen(_) => "xen",
+        }
+    }
+
+    pub fn is_vm(&self) -> bool {
+        !matches!(self, Driver::Host)
+    }
+}
+
+impl fmt::Display for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QemuSpec {
+    pub accel: Accel,
+    /// `-machine`; default `q35`.
+    pub machine: String,
+    /// `-cpu`; `None`: `host` with kvm, `max` with tcg (decided once the accelerator is known).
+    pub cpu: Option<String>,
+    /// The cache mode of the scratch disk given to disk workloads (`-drive cache=`).
+    #[serde(default)]
+    pub disk_cache: DiskCache,
+    /// Host CPUs for the vCPU threads, e.g. "1" or "0-1": vCPU i is pinned to the i-th CPU of
+    /// the list (round robin), with the thread ids QEMU reports over QMP.
+    #[serde(default)]
+    pub cpus: Option<String>,
+}
+
+impl Default for QemuSpec {
+    fn default() -> Self {
+        QemuSpec {
+            accel: Accel::Auto,
+            machine: "q35".to_string(),
+            cpu: None,
+            disk_cache: DiskCache::default(),
+            cpus: None,
+        }
+    }
+}
+
+/// A CPU list such as "1", "0-3" or "0,2-3" as CPU numbers, in order; `None` if malformed.
+pub fn parse_cpu_list(s: &str) -> Option<Vec<usize>> {
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+                if a > b || b >= 4096 {
+                    return None;
+                }
+                out.extend(a..=b);
+            }
+            None => {
+                let n: usize = part.parse().ok()?;
+                if n >= 4096 {
+                    return None;
+                }
+                out.push(n);
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// QEMU's block cache modes (`-drive cache=`): whether the host's page cache holds guest
+/// writes, and whether the guest sees a volatile write cache it must flush.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskCache {
+    /// O_DIRECT on the host, a write cache the guest flushes: what clouds use.
+    #[default]
+    None,
+    /// The host's page cache, flushed when the guest flushes.
+    Writeback,
+    /// The host's page cache, every write synchronous.
+    Writethrough,
+    /// O_DIRECT and every write synchronous.
+    Directsync,
+    /// The host's page cache, guest flushes ignored (fast, unsafe on a host crash).
+    Unsafe,
+}
+
+impl DiskCache {
+    pub const ALL: [DiskCache; 5] = [
+        DiskCache::None,
+        DiskCache::Writeback,
+        DiskCache::Writethrough,
+        DiskCache::Directsync,
+        DiskCache::Unsafe,
+    ];
+
+    /// The spelling of the spec file and of QEMU's `cache=`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiskCache::None => "none",
+            DiskCache::Writeback => "writeback",
+            DiskCache::Writethrough => "writethrough",
+            DiskCache::Directsync => "directsync",
+            DiskCache::Unsafe => "unsafe",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<DiskCache> {
+        DiskCache::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// Whether QEMU opens the image with O_DIRECT, which the image's file system must support.
+    pub fn uses_o_direct(self) -> bool {
+        matches!(self, DiskCache::None | DiskCache::Directsync)
+    }
+}
+
+impl fmt::Display for DiskCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl QemuSpec {
+    /// The `-cpu` model for the accelerator that actually runs.
+    pub fn cpu_for(&self, kvm: bool) -> &str {
+        match &self.cpu {
+            Some(cpu) => cpu,
+            None if kvm => "host",
+            None => "max",
+        }
+    }
+}
+
+/// A Xen guest: its type, and how its vCPUs are placed and weighted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XenSpec {
+    #[serde(rename = "type")]
+    pub kind: XenGuestType,
+    /// Hard affinity of every vCPU (xl.cfg `cpus=`), e.g. "1" or "0-1"; applied with the domain.
+    pub cpus: Option<String>,
+    /// credit2 weight (1..=65535, Xen's default 256) and cap (% of one CPU, 0 = none).
+    pub weight: Option<u32>,
+    pub cap: Option<u32>,
+}
+
+impl Default for XenSpec {
+    fn default() -> Self {
+        XenSpec {
+            kind: XenGuestType::Pvh,
+            cpus: None,
+            weight: None,
+            cap: None,
+        }
+    }
+}
+
+/// Xen's guest types: paravirtualized, PVH (a PV kernel in an HVM container, needs VMX/SVM and
+/// HAP), fully virtualized HVM (needs a device model in dom0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XenGuestType {
+    Pv,
+    Pvh,
+    Hvm,
+}
+
+impl XenGuestType {
+    pub const ALL: [XenGuestType; 3] = [XenGuestType::Pv, XenGuestType::Pvh, XenGuestType::Hvm];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            XenGuestType::Pv => "pv",
+            XenGuestType::Pvh => "pvh",
+            XenGuestType::Hvm => "hvm",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<XenGuestType> {
+        XenGuestType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    /// KVM where `/dev/kvm` is usable, else TCG; the report says which ran.
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub const ALL: [Accel; 3] = [Accel::Auto, Accel::Kvm, Accel::Tcg];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accel::Auto => "auto",
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Accel> {
+        Accel::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
+
+impl fmt::Display for Accel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

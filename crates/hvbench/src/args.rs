@@ -1,0 +1,128 @@
+//! The command line's arguments: subcommands, their options and the formats they take (clap
+//! derive), with no behaviour of their own.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+pub(crate) const DEFAULT_DB: &str = "hvbench.db";
+
+#[derive(Parser)]
+#[command(
+    name = "hvbench",
+    version,
+    about = "Compare virtualization platforms with rerunnable experiments"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Run an experiment (with no SPEC: the built-in default comparison) and print its report.
+    Run {
+        /// The experiment file (TOML).
+        spec: Option<PathBuf>,
+        /// The SQLite database the samples go to.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: PathBuf,
+        /// Also write the report (Markdown, text, HTML), its summary (JSON, CSV) and raw results
+        /// (JSON, CSV) into this directory.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Continue an interrupted run (id or name) where it stopped: its stored plan and seed
+        /// give the same schedule, and only the trials that did not finish are run. A SPEC
+        /// given too must match the stored plan.
+        #[arg(long, value_name = "RUN")]
+        resume: Option<String>,
+    },
+    /// Validate an experiment file and print the expanded plan; runs nothing.
+    Plan {
+        /// The experiment file (TOML).
+        spec: PathBuf,
+    },
+    /// Print the report of a stored run (default: the latest).
+    Report {
+        /// Run id or name (default: the latest run).
+        run: Option<String>,
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: PathBuf,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Terminal)]
+        format: ReportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// List the stored runs instead.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Print the raw samples of a stored run, one object (or row) per sample, warm-ups excluded.
+    Results {
+        /// Run id or name (default: the latest run).
+        run: Option<String>,
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: PathBuf,
+        #[arg(long, value_enum, default_value_t = ResultsFormat::Json)]
+        format: ResultsFormat,
+    },
+    /// Say what this machine can run (QEMU, KVM, Xen, the lab, kernel image) and what hurts measurement.
+    Doctor,
+    /// Check hvbench itself: `fidelity` runs each workload beside the established tool that
+    /// measures the same quantity (perf bench, sysbench, stress-ng, cyclictest) on this host.
+    #[command(subcommand)]
+    Selftest(crate::selftest::Selftest),
+    /// Two stored runs side by side (before / after), with a verdict per metric and platform.
+    Compare {
+        /// The first run (A, "before"): id or name.
+        run_a: String,
+        /// The second run (B, "after"): id or name.
+        run_b: String,
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: PathBuf,
+        #[arg(long, value_enum, default_value_t = CompareFormat::Terminal)]
+        format: CompareFormat,
+    },
+    /// The emulated lab: a real Xen host and a real KVM host nested under QEMU's TCG.
+    Lab {
+        #[command(subcommand)]
+        action: LabAction,
+    },
+    /// Inside a lab host: run one job and write its frames on the console (used by the lab).
+    #[command(hide = true)]
+    LabExec { job: PathBuf },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum LabAction {
+    /// Build the lab images into the cache (needs root the first time; cached afterwards).
+    Build,
+    /// Say whether the lab is built, and from which package versions.
+    Status,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ReportFormat {
+    Terminal,
+    Markdown,
+    /// One self-contained HTML page with SVG charts.
+    Html,
+    /// The summary (medians, ratios, verdicts, anomalies, manifest) as JSON.
+    Json,
+    /// The raw samples as CSV.
+    Csv,
+    /// The summary as CSV, one row per (scenario, workload, metric, platform).
+    SummaryCsv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum CompareFormat {
+    Terminal,
+    Markdown,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ResultsFormat {
+    Json,
+    Csv,
+}

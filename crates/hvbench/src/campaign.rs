@@ -1,0 +1,337 @@
+//! `hvbench run`: a campaign from the experiment file (or `--resume` of a stored one) to the
+//! report — the platforms prepared before anything runs, signals caught, the runner driven, the
+//! report written, and the exit code that says how it went.
+
+use crate::{open_existing, RunData, Usage};
+use anyhow::{bail, Context, Result};
+use hvbench_analysis::BootstrapConfig;
+use hvbench_platform::cache::Cache;
+use hvbench_platform::isolation;
+use hvbench_platform::lab::LabPlatform;
+use hvbench_platform::Platform;
+use hvbench_report::{Report, ReportInput};
+use hvbench_spec::Plan;
+use hvbench_store::{RunStatus, Store};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub(crate) fn run(spec: Option<&Path>, db: &Path, report_dir: Option<&Path>) -> Result<ExitCode> {
+    let (plan, is_default) = match spec {
+        Some(p) => (hvbench_spec::load(p)?, false),
+        None => (Plan::default_plan(), true),
+    };
+    let cache = Cache::from_env();
+    // A private directory for the files handed to host agents; removed when the run ends.
+    let workdir = private_workdir()?;
+    let mut platforms = prepare_platforms(&plan, &cache, workdir.path(), is_default)?;
+    let store = Store::open(db)?;
+    let opts = runner_options(&plan, db);
+    let mut progress = crate::progress::for_stderr(std::io::stderr().is_terminal());
+    catch_signals()?;
+    let outcome = hvbench_runner::run(&plan, &mut platforms, &store, &opts, progress.as_mut());
+    finish_campaign(outcome, &store, db, report_dir)
+}
+
+/// `hvbench run --resume RUN`: reload the run's plan, check it, prepare the platforms it ran on
+/// and run the trials that did not finish.
+pub(crate) fn resume(
+    which: &str,
+    spec: Option<&Path>,
+    db: &Path,
+    report_dir: Option<&Path>,
+) -> Result<ExitCode> {
+    let store = open_existing(db)?;
+    let row = match store.resolve_run(Some(which)) {
+        Ok(row) => row,
+        Err(e @ hvbench_store::StoreError::NoSuchRun(_)) => {
+            return Err(Usage(format!("{e}")).into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if row.status == RunStatus::Complete {
+        return Err(Usage(format!(
+            "run {} is complete: there is nothing to resume (start a new one with `hvbench run`)",
+            row.id
+        ))
+        .into());
+    }
+    let plan = stored_plan(&row)?;
+    if let Some(path) = spec {
+        let mut given = hvbench_spec::load(path)?;
+        given.seed = given.seed.or(plan.seed);
+        given.source.clone_from(&plan.source);
+        if given != plan {
+            return Err(Usage(format!(
+                "{} does not match the plan stored with run {} (differs in: {}); resume without                  SPEC to use the stored plan, or start a new run",
+                path.display(),
+                row.id,
+                plan_differences(&plan, &given).join(", ")
+            ))
+            .into());
+        }
+    }
+    // Only the platforms the run started with (the default comparison leaves out what a
+    // machine cannot run), in their order: the stored schedule indexes them.
+    let ran: Vec<String> = store
+        .platforms(row.id)?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let mut to_prepare = plan.clone();
+    to_prepare.platforms.retain(|p| ran.contains(&p.name));
+    let cache = Cache::from_env();
+    let workdir = private_workdir()?;
+    let mut platforms = prepare_platforms(&to_prepare, &cache, workdir.path(), false)?;
+    let opts = runner_options(&plan, db);
+    eprintln!(
+        "resuming run {} ({}): {} of {} trials already finished",
+        row.id,
+        row.name,
+        store.finished_trials(row.id)?.len(),
+        u64::from(plan.repetitions) * ran.len() as u64
+    );
+    let mut progress = crate::progress::for_stderr(std::io::stderr().is_terminal());
+    catch_signals()?;
+    let outcome = hvbench_runner::resume(
+        row.id,
+        &plan,
+        &mut platforms,
+        &store,
+        &opts,
+        progress.as_mut(),
+    );
+    finish_campaign(outcome, &store, db, report_dir)
+}
+
+/// The plan stored with a run, checked: it must read back, carry the seed its schedule was
+/// drawn from, and agree with the experiment file stored beside it (which must still validate).
+pub(crate) fn stored_plan(row: &hvbench_store::RunRow) -> Result<Plan> {
+    let bad = |why: String| -> anyhow::Error {
+        Usage(format!("run {} cannot be resumed: {why}", row.id)).into()
+    };
+    let plan: Plan = serde_json::from_str(&row.plan_json)
+        .map_err(|e| bad(format!("its stored plan is not a valid plan ({e})")))?;
+    if plan.seed.is_none() {
+        return Err(bad("its stored plan has no seed".into()));
+    }
+    if plan.repetitions == 0 || plan.platforms.is_empty() || plan.workloads.is_empty() {
+        return Err(bad(
+            "its stored plan has no rounds, platforms or workloads".into()
+        ));
+    }
+    if plan.name != row.name {
+        return Err(bad(format!(
+            "its stored plan is named `{}`, the run `{}`",
+            plan.name, row.name
+        )));
+    }
+    let reparsed = hvbench_spec::parse(&format!("run {}", row.id), &row.spec).map_err(|e| {
+        bad(format!(
+            "its stored experiment file no longer validates:\n{e}"
+        ))
+    })?;
+    let differs = plan_differences(&plan, &reparsed);
+    if differs.iter().any(|d| *d != "guest") {
+        return Err(bad(format!(
+            "its stored plan disagrees with its stored experiment file in: {}",
+            differs.join(", ")
+        )));
+    }
+    Ok(plan)
+}
+
+/// The parts of two plans that differ, by name (the guest's kernel path is made absolute when
+/// a file is loaded, so "guest" may differ between a file and its stored text).
+pub(crate) fn plan_differences(a: &Plan, b: &Plan) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut check = |name: &'static str, same: bool| {
+        if !same {
+            out.push(name);
+        }
+    };
+    check("name", a.name == b.name);
+    check("repetitions", a.repetitions == b.repetitions);
+    check("warmup", a.warmup == b.warmup);
+    check("samples", a.samples == b.samples);
+    check("min_window_ms", a.min_window_ms == b.min_window_ms);
+    check(
+        "seed",
+        a.seed.is_none() || b.seed.is_none() || a.seed == b.seed,
+    );
+    check("stop_early", a.stop_early == b.stop_early);
+    check("guest", a.guest == b.guest);
+    check("platforms", a.platforms == b.platforms);
+    check("workloads", a.workloads == b.workloads);
+    out
+}
+
+/// A private directory (0700) for the files handed to host agents and Xen guests; removed
+/// when the run ends.
+pub(crate) fn private_workdir() -> Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix("hvbench-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .context("cannot create a private temporary directory")
+}
+
+/// From here on Ctrl-C and SIGTERM stop the campaign cleanly instead of killing hvbench.
+pub(crate) fn catch_signals() -> Result<()> {
+    hvbench_platform::interrupt::install().context("cannot install the Ctrl-C handler")
+}
+
+pub(crate) fn runner_options(plan: &Plan, db: &Path) -> hvbench_runner::Options {
+    let logs_dir = PathBuf::from(format!("{}-logs", db.display()));
+    hvbench_runner::Options {
+        logs_dir,
+        hvbench_version: env!("CARGO_PKG_VERSION").to_string(),
+        // `target_ci_pct` in the experiment file: stop once every interval is that narrow.
+        stop: plan.stop_early.map(|s| hvbench_analysis::StopRule {
+            min_rounds: s.min_repetitions,
+            max_rounds: plan.repetitions,
+            target_relative_width: s.target_ci_pct / 100.0,
+        }),
+    }
+}
+
+/// After a campaign: the report, or for an interrupted one, how to continue it.
+pub(crate) fn finish_campaign(
+    outcome: std::result::Result<hvbench_runner::Outcome, hvbench_runner::RunnerError>,
+    store: &Store,
+    db: &Path,
+    report_dir: Option<&Path>,
+) -> Result<ExitCode> {
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(hvbench_runner::RunnerError::Interrupted { run, signal }) => {
+            eprintln!(
+                "hvbench: run {run} interrupted by {}; the trial in flight was recorded as \
+                 interrupted and its guests were stopped.\n  `hvbench run --resume {run} --db {}` \
+                 continues it",
+                hvbench_platform::interrupt::signal_name(signal),
+                db.display()
+            );
+            return Ok(ExitCode::from(hvbench_platform::interrupt::exit_code(
+                signal,
+            )));
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "the run stopped; what was stored before is kept (`hvbench report --list --db {}` \
+                 shows it), and once the cause is fixed `hvbench run --resume RUN` continues it",
+                db.display()
+            )))
+        }
+    };
+
+    let data = RunData::load(store, Some(&outcome.run.to_string()))?;
+    let cfg = BootstrapConfig::default();
+    let input = data.input();
+    let report = Report::new(&input, &cfg);
+    print!("{}", report.terminal());
+    if let Some(dir) = report_dir {
+        write_report_dir(dir, &report, &input)?;
+        eprintln!("report written to {}", dir.display());
+    }
+    eprintln!(
+        "run {}: {} trials ok, {} failed, {} samples stored in {}",
+        outcome.run,
+        outcome.trials_ok,
+        outcome.trials_failed,
+        outcome.samples,
+        db.display()
+    );
+    Ok(ExitCode::from(run_exit_code(&outcome)))
+}
+
+/// A campaign's exit code: 0 when every trial it asked for succeeded; 1 when none did; 3 when
+/// it ran to the end but some trials failed (their reasons are in the report), so that a script
+/// notices a partial result as hyperfine and fio make it notice a failed measurement.
+pub(crate) fn run_exit_code(outcome: &hvbench_runner::Outcome) -> u8 {
+    if outcome.trials_ok == 0 {
+        1
+    } else if outcome.trials_failed > 0 {
+        EXIT_SOME_TRIALS_FAILED
+    } else {
+        0
+    }
+}
+
+/// `hvbench run` finished, but some trials failed.
+pub(crate) const EXIT_SOME_TRIALS_FAILED: u8 = 3;
+
+/// Build every platform of the plan before the first trial, so that a missing QEMU or kernel is
+/// reported before anything runs. The built-in default drops what this machine cannot run.
+pub(crate) fn prepare_platforms(
+    plan: &Plan,
+    cache: &Cache,
+    workdir: &Path,
+    is_default: bool,
+) -> Result<Vec<Box<dyn Platform>>> {
+    let agent_plan = plan.agent_plan();
+    let mut out: Vec<Box<dyn Platform>> = Vec::new();
+    for p in &plan.platforms {
+        let mut say = |m: &str| eprintln!("lab: {m}");
+        let prepared: hvbench_platform::Result<Box<dyn Platform>> = if p.lab {
+            let cell_plans = hvbench_runner::cell_plans(plan, &p.name);
+            LabPlatform::prepare(
+                p,
+                &plan.guest,
+                &agent_plan,
+                &cell_plans,
+                cache,
+                workdir,
+                &mut say,
+            )
+            .map(|h| Box::new(h) as _)
+        } else {
+            // Battery trials on the platform prepared here; isolation cells on instances
+            // prepared on demand (their images are cached by content).
+            isolation::prepare_local(p, &p.name, &plan.guest, &agent_plan, cache, workdir).map(
+                |inner| {
+                    Box::new(isolation::Isolating::new(
+                        inner,
+                        isolation::LocalFactory {
+                            spec: p.clone(),
+                            guest: plan.guest.clone(),
+                            cache: cache.clone(),
+                            workdir: workdir.to_path_buf(),
+                        },
+                    )) as _
+                },
+            )
+        };
+        match prepared {
+            Ok(platform) => out.push(platform),
+            Err(e) if is_default => eprintln!(
+                "warning: platform `{}` left out of the default comparison: {e}",
+                p.name
+            ),
+            Err(e) => return Err(e).with_context(|| format!("platform `{}` cannot run", p.name)),
+        }
+    }
+    if out.is_empty() {
+        bail!("no platform can run on this machine (see `hvbench doctor`)");
+    }
+    Ok(out)
+}
+
+pub(crate) fn write_report_dir(dir: &Path, report: &Report, input: &ReportInput) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let files = [
+        ("report.md", report.markdown()),
+        ("report.txt", report.terminal()),
+        ("summary.json", report.summary_json()),
+        ("results.json", hvbench_report::results_json(input)),
+        ("results.csv", hvbench_report::results_csv(input)),
+        ("report.html", report.html()),
+        ("summary.csv", report.summary_csv()),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
