@@ -1,4 +1,4 @@
-//! Workloads grouped by what they reveal (DESIGN.md's battery), and each platform's standing
+//! Workloads grouped by what they reveal (docs/architecture.md, "Analysis and report"), and each platform's standing
 //! per group against the baseline.
 
 use crate::verdict::Verdict;

@@ -1,5 +1,5 @@
 //! Isolation cells: one victim agent run beside N aggressor runs of the same platform, after
-//! the Isolation Benchmark Suite (Matthews et al., 2007; DESIGN.md, "Isolation experiments").
+//! the Isolation Benchmark Suite (Matthews et al., 2007; docs/architecture.md, "Isolation experiments").
 //!
 //! The sequence of a cell, on every driver alike:
 //!

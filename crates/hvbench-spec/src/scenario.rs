@@ -32,7 +32,7 @@ impl WorkloadSpec {
     }
 }
 
-/// One `[[isolation]]` scenario (DESIGN.md, "Isolation experiments"): a victim measured alone
+/// One `[[isolation]]` scenario (docs/architecture.md, "Isolation experiments"): a victim measured alone
 /// and beside aggressors, one stressor kind at a time, on each of its platforms.
 ///
 /// Its cells are: one no-stress baseline (`<name>/none`) and one cell per stressor and

@@ -115,9 +115,13 @@ pub(crate) fn stored_plan(row: &hvbench_store::RunRow) -> Result<Plan> {
     if plan.seed.is_none() {
         return Err(bad("its stored plan has no seed".into()));
     }
-    if plan.repetitions == 0 || plan.platforms.is_empty() || plan.workloads.is_empty() {
+    // An isolation-only experiment has no battery workloads, and is resumable all the same.
+    if plan.repetitions == 0
+        || plan.platforms.is_empty()
+        || (plan.workloads.is_empty() && plan.isolation.is_empty())
+    {
         return Err(bad(
-            "its stored plan has no rounds, platforms or workloads".into()
+            "its stored plan has no rounds, platforms, workloads or isolation scenarios".into(),
         ));
     }
     if plan.name != row.name {
@@ -163,6 +167,7 @@ pub(crate) fn plan_differences(a: &Plan, b: &Plan) -> Vec<&'static str> {
     check("guest", a.guest == b.guest);
     check("platforms", a.platforms == b.platforms);
     check("workloads", a.workloads == b.workloads);
+    check("isolation", a.isolation == b.isolation);
     out
 }
 
@@ -334,4 +339,49 @@ pub(crate) fn write_report_dir(dir: &Path, report: &Report, input: &ReportInput)
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISOLATION_ONLY: &str = r#"name = "iso"
+repetitions = 2
+seed = 9
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[isolation]]
+name = "hog"
+victim = ["cpu-int"]
+stressors = ["cpu"]
+"#;
+
+    fn row(spec: &str, plan: &Plan) -> hvbench_store::RunRow {
+        hvbench_store::RunRow {
+            id: 1,
+            name: plan.name.clone(),
+            started_ms: 0,
+            finished_ms: None,
+            status: RunStatus::Interrupted,
+            hvbench_version: "test".into(),
+            spec: spec.into(),
+            plan_json: hvbench_runner::plan_json(plan),
+        }
+    }
+
+    #[test]
+    fn an_isolation_only_run_can_be_resumed_and_its_scenarios_must_match() {
+        let plan = hvbench_spec::parse("iso.toml", ISOLATION_ONLY).unwrap();
+        assert!(plan.workloads.is_empty());
+        assert_eq!(stored_plan(&row(ISOLATION_ONLY, &plan)).unwrap(), plan);
+
+        let mut other = plan.clone();
+        other.isolation[0].settle_ms += 1;
+        let e = stored_plan(&row(ISOLATION_ONLY, &other)).unwrap_err();
+        assert!(format!("{e:#}").contains("isolation"), "{e:#}");
+        assert_eq!(plan_differences(&plan, &other), ["isolation"]);
+    }
 }

@@ -1,4 +1,4 @@
-//! Stressors: the aggressors of the isolation experiments (DESIGN.md, "Isolation
+//! Stressors: the aggressors of the isolation experiments (docs/architecture.md, "Isolation
 //! experiments"). Each one loads one resource and reports its own work rate, so the host can
 //! tell an aggressor that ran from one that was starved or died.
 //!

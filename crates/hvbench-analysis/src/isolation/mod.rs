@@ -1,4 +1,4 @@
-//! Isolation experiments (DESIGN.md, "Isolation experiments"): how much worse a victim does
+//! Isolation experiments (docs/architecture.md, "Isolation experiments"): how much worse a victim does
 //! beside aggressors than alone on the same platform, and whether the aggressors were really
 //! running while it was measured.
 //!

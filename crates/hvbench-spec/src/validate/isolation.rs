@@ -63,7 +63,7 @@ fn stressor_kinds() -> Vec<&'static str> {
     catalog::STRESSORS.iter().map(|s| s.kind).collect()
 }
 
-/// `[[isolation]]` scenarios (DESIGN.md, "Isolation experiments").
+/// `[[isolation]]` scenarios (docs/architecture.md, "Isolation experiments").
 impl Validator<'_> {
     pub(super) fn isolation(
         &mut self,

@@ -1,4 +1,4 @@
-//! The rules of DESIGN.md's anomaly table, each a detector plus the facts that explain it.
+//! The anomaly rules (docs/architecture.md, "Analysis and report"), each a detector plus the facts that explain it.
 //!
 //! This file holds the table of rules and the helpers every rule shares (an anomaly's header,
 //! the "times worse" texts, the software-emulation cause); the detectors live by family: I/O
