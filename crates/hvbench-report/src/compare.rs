@@ -5,6 +5,7 @@
 
 use crate::document::{one_line, Align, Block, Table};
 use crate::format;
+use crate::summary::RunInfo;
 use crate::ReportInput;
 use hvbench_analysis::{
     compare_battery, summarize, BootstrapConfig, Comparison, Direction, Interval, PairInput, Ratio,
@@ -307,14 +308,6 @@ pub(crate) fn markdown(a: &ReportInput, b: &ReportInput, cfg: &BootstrapConfig) 
 }
 
 #[derive(Serialize)]
-struct RunInfo<'a> {
-    id: i64,
-    name: &'a str,
-    status: &'static str,
-    hvbench_version: &'a str,
-}
-
-#[derive(Serialize)]
 struct Side {
     n: usize,
     median: Option<f64>,
@@ -365,7 +358,6 @@ struct JsonDoc<'a> {
 
 pub(crate) fn json(a: &ReportInput, b: &ReportInput, cfg: &BootstrapConfig) -> String {
     let c = build(a, b, cfg);
-    let info = |r: &'_ ReportInput<'_>| (r.run.id, r.run.status.as_str());
     let side = |v: &[f64]| {
         let s = summarize(v, cfg);
         Side {
@@ -397,21 +389,9 @@ pub(crate) fn json(a: &ReportInput, b: &ReportInput, cfg: &BootstrapConfig) -> S
             reason: r.comparison.as_ref().and_then(|c| c.reason.as_deref()),
         })
         .collect();
-    let (ida, sa) = info(a);
-    let (idb, sb) = info(b);
     let doc = JsonDoc {
-        a: RunInfo {
-            id: ida,
-            name: &a.run.name,
-            status: sa,
-            hvbench_version: &a.run.hvbench_version,
-        },
-        b: RunInfo {
-            id: idb,
-            name: &b.run.name,
-            status: sb,
-            hvbench_version: &b.run.hvbench_version,
-        },
+        a: RunInfo::of(a.run),
+        b: RunInfo::of(b.run),
         confidence: cfg.confidence,
         resamples: cfg.resamples,
         seed: cfg.seed,

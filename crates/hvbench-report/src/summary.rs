@@ -44,12 +44,24 @@ struct AnomalyEntry<'a> {
     explanation: String,
 }
 
+/// A run as the JSON formats name it (the summary, and each side of a comparison).
 #[derive(Serialize)]
-struct RunInfo<'a> {
+pub(crate) struct RunInfo<'a> {
     id: i64,
     name: &'a str,
     status: &'static str,
     hvbench_version: &'a str,
+}
+
+impl<'a> RunInfo<'a> {
+    pub(crate) fn of(run: &'a hvbench_store::RunRow) -> Self {
+        RunInfo {
+            id: run.id,
+            name: &run.name,
+            status: run.status.as_str(),
+            hvbench_version: &run.hvbench_version,
+        }
+    }
 }
 
 /// One platform's figures for one metric. A platform with no measured sample has n = 0 and
@@ -142,12 +154,7 @@ pub(crate) fn render(model: &Model, cfg: &BootstrapConfig) -> String {
         }
     }
     let doc = SummaryDoc {
-        run: RunInfo {
-            id: run.id,
-            name: &run.name,
-            status: run.status.as_str(),
-            hvbench_version: &run.hvbench_version,
-        },
+        run: RunInfo::of(run),
         confidence: cfg.confidence,
         resamples: cfg.resamples,
         seed: cfg.seed,

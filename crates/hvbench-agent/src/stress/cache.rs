@@ -70,10 +70,6 @@ impl Running for Walk {
     fn take_logs(&mut self) -> Vec<String> {
         std::mem::take(&mut self.logs)
     }
-
-    fn finish(self: Box<Self>) -> Vec<String> {
-        Vec::new()
-    }
 }
 
 #[cfg(test)]

@@ -43,10 +43,6 @@ impl Running for Cpu {
             amount: ops as f64,
         })
     }
-
-    fn finish(self: Box<Self>) -> Vec<String> {
-        Vec::new()
-    }
 }
 
 #[cfg(test)]

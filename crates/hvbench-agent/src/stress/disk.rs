@@ -197,11 +197,7 @@ impl Running for Hog {
     fn take_logs(&mut self) -> Vec<String> {
         std::mem::take(&mut self.logs)
     }
-
-    /// Close and remove the file and its directory (dropping does it).
-    fn finish(self: Box<Self>) -> Vec<String> {
-        Vec::new()
-    }
+    // `finish`: the default; dropping closes and removes the file and its directory.
 }
 
 #[cfg(test)]

@@ -64,10 +64,6 @@ impl Running for StreamCopy {
     fn take_logs(&mut self) -> Vec<String> {
         std::mem::take(&mut self.logs)
     }
-
-    fn finish(self: Box<Self>) -> Vec<String> {
-        Vec::new()
-    }
 }
 
 #[cfg(test)]

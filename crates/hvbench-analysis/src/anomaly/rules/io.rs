@@ -2,7 +2,7 @@
 //! latency far worse than bulk transfers (an emulated device, no vhost, no iothread). Both read
 //! the guest's device and cache facts.
 
-use super::{anomaly, better_text, tcg_cause, worse_text};
+use super::{anomaly, better_text, costs_more, tcg_cause};
 use crate::anomaly::facts::{cause, fact, get, is_off, number};
 use crate::anomaly::{geomean, times, Anomaly, Context, Versus};
 use crate::classes::WorkloadClass;
@@ -133,21 +133,15 @@ pub(super) fn io_latency_vs_bulk(ctx: &Context, out: &mut Vec<Anomaly>) {
                 .into_iter()
                 .filter(|v| v.ci.lo > bar)
                 .collect();
-            if hits.is_empty() {
-                continue;
-            }
-            let list: Vec<String> = hits.iter().map(worse_text).collect();
-            let mut a = anomaly(
-                6,
-                g,
-                &hits.iter().collect::<Vec<_>>(),
+            let Some(mut a) = costs_more(6, g, &hits, |list| {
                 format!(
-                    "{} small requests: {} of the host's cost, against {} on bulk transfers",
+                    "{} small requests: {list} of the host's cost, against {} on bulk transfers",
                     kind.name,
-                    list.join(", "),
                     times(bulk)
-                ),
-            );
+                )
+            }) else {
+                continue;
+            };
             if let Some(key) = kind
                 .model_keys
                 .iter()

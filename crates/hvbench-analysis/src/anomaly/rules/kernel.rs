@@ -2,7 +2,7 @@
 //! far above CPU cost (a deprivileged guest kernel, shadow paging). Both compare a kernel-bound
 //! workload with the host and read the guest kernel's and hypervisor's facts.
 
-use super::{anomaly, tcg_cause, worse_text};
+use super::{anomaly, costs_more, tcg_cause, worse_text};
 use crate::anomaly::facts::{
     cause, get, is_hardware_virtualized, is_off, lacks_two_dimensional_paging,
 };
@@ -104,20 +104,14 @@ pub(super) fn kernel_path_cost(ctx: &Context, out: &mut Vec<Anomaly>) {
             .filter_map(|s| ctx.versus(s))
             .filter(|v| v.ci.lo > bar)
             .collect();
-        if hits.is_empty() {
-            continue;
-        }
-        let list: Vec<String> = hits.iter().map(worse_text).collect();
-        let mut a = anomaly(
-            2,
-            g,
-            &hits.iter().collect::<Vec<_>>(),
+        let Some(mut a) = costs_more(2, g, &hits, |list| {
             format!(
-                "{} of the host's cost, against {} on CPU work",
-                list.join(", "),
+                "{list} of the host's cost, against {} on CPU work",
                 times(cpu)
-            ),
-        );
+            )
+        }) else {
+            continue;
+        };
         if get(g, "xen.guest_type").is_some_and(|t| t.eq_ignore_ascii_case("pv")) {
             a.causes.push(cause(
                 "a Xen PV guest: its kernel runs deprivileged, so every system call passes through Xen and every \

@@ -127,6 +127,27 @@ fn anomaly(rule: usize, p: &PlatformFacts, workloads: &[&Versus], seen: String) 
     }
 }
 
+/// An anomaly of rule `rule` for the comparisons `hits` that cost more than their reference:
+/// None when there are none; else its headline, `headline(list)`, gets the hits listed as
+/// [`worse_text`] writes them.
+fn costs_more(
+    rule: usize,
+    p: &PlatformFacts,
+    hits: &[Versus],
+    headline: impl FnOnce(String) -> String,
+) -> Option<Anomaly> {
+    if hits.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = hits.iter().map(worse_text).collect();
+    Some(anomaly(
+        rule,
+        p,
+        &hits.iter().collect::<Vec<_>>(),
+        headline(list.join(", ")),
+    ))
+}
+
 /// `disk-randread / iops 3.10x (95% CI 2.90x-3.30x)`, with the factor as given.
 fn described(v: &Versus, factor: f64, lo: f64, hi: f64) -> String {
     format!(
