@@ -20,6 +20,10 @@ command -v perf >/dev/null || need+=(linux-perf)
 command -v sysbench >/dev/null || need+=(sysbench)
 command -v stress-ng >/dev/null || need+=(stress-ng)
 command -v cyclictest >/dev/null || need+=(rt-tests)
+# Machines over SSH: the system's OpenSSH client drives them; the tests start Debian's sshd on
+# loopback ports as their "remote machines" (never the system's own sshd service).
+command -v ssh >/dev/null || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 
 if [ "$(id -u)" -ne 0 ]; then
   if [ ${#need[@]} -gt 0 ]; then
@@ -31,7 +35,17 @@ else
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   if [ ${#need[@]} -gt 0 ]; then
+    # Install without starting services (openssh-server would start sshd on port 22): a
+    # policy-rc.d that refuses, removed afterwards unless it was there before.
+    policy=/usr/sbin/policy-rc.d
+    own_policy=0
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' > "$policy"
+      chmod 755 "$policy"
+      own_policy=1
+    fi
     apt-get install -y -qq --no-install-recommends "${need[@]}"
+    if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi
   fi
 fi
 

@@ -72,8 +72,33 @@ pub fn run_until(
     run_inner(cmd, timeout, None, log, stop, on_event)
 }
 
+/// [`run`], with `input` written to the child's stdin, which then stays open until the child is
+/// gone: a remote executor reads its job there, and takes the end of its stdin for the end of
+/// the connection (it tears its guests down).
+pub fn run_with_input(
+    cmd: Command,
+    input: Vec<u8>,
+    timeout: Duration,
+    log: Option<&Path>,
+    on_event: &mut dyn FnMut(Event),
+) -> TrialEnd {
+    run_inner_with(cmd, Some(input), timeout, None, log, None, on_event)
+}
+
 fn run_inner(
+    cmd: Command,
+    timeout: Duration,
+    idle: Option<Duration>,
+    log: Option<&Path>,
+    stop: Option<&std::sync::atomic::AtomicBool>,
+    on_event: &mut dyn FnMut(Event),
+) -> TrialEnd {
+    run_inner_with(cmd, None, timeout, idle, log, stop, on_event)
+}
+
+fn run_inner_with(
     mut cmd: Command,
+    input: Option<Vec<u8>>,
     timeout: Duration,
     idle: Option<Duration>,
     log: Option<&Path>,
@@ -81,10 +106,14 @@ fn run_inner(
     on_event: &mut dyn FnMut(Event),
 ) -> TrialEnd {
     let program = cmd.get_program().to_string_lossy().into_owned();
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .process_group(0);
     // SAFETY: the closure runs in the forked child before exec and calls only prctl(2), which
     // is async-signal-safe; it allocates nothing and touches no lock.
     unsafe {
@@ -103,6 +132,20 @@ fn run_inner(
         child: &mut child,
         reaped: false,
     };
+    // The input is written by a thread (the child may read it slowly), which hands the pipe
+    // back: it is closed only once the child is gone.
+    let writer = guard
+        .child
+        .stdin
+        .take()
+        .zip(input)
+        .map(|(mut stdin, data)| {
+            thread::spawn(move || {
+                let _ = stdin.write_all(&data);
+                let _ = stdin.flush();
+                stdin
+            })
+        });
     let stdout = guard.child.stdout.take().expect("stdout is piped");
     let stderr = guard.child.stderr.take().expect("stderr is piped");
     let stderr_reader = thread::spawn(move || read_capped(stderr, STDERR_CAP));
@@ -185,6 +228,7 @@ fn run_inner(
     }
     let status = guard.wait();
     drop(guard);
+    drop(writer.map(|w| w.join()));
     let _ = reader.join();
     let stderr_text = stderr_reader.join().unwrap_or_default();
 

@@ -36,16 +36,39 @@ pub struct Kernel {
 /// if needed.
 pub fn resolve_kernel(user: Option<&Path>, cache: &Cache) -> Result<Kernel> {
     match user {
-        Some(p) if p.is_file() => Ok(Kernel {
-            path: p.to_path_buf(),
-            origin: "user".into(),
-            modules: None,
-        }),
+        Some(p) if p.is_file() => Ok(kernel_file(p)),
         Some(p) => Err(PlatformError::unavailable(
             format!("the guest kernel {} does not exist", p.display()),
             "fix `kernel` in [guest], or remove it to use Debian's cloud kernel",
         )),
         None => debian_cloud_kernel(cache),
+    }
+}
+
+/// A kernel given by its file. One that sits in a kernel cache entry (`<pkg>_<version>.m1/`,
+/// with its `modules/`) is that Debian kernel with its modules: so a controller names the exact
+/// kernel it shipped to a remote machine's cache, and the remote does not ask its own apt.
+fn kernel_file(p: &Path) -> Kernel {
+    let entry = p
+        .parent()
+        .filter(|_| p.file_name().is_some_and(|n| n == "vmlinuz"))
+        .and_then(|d| {
+            Some((
+                d,
+                d.file_name()?.to_str()?.strip_suffix(KERNEL_ENTRY_SUFFIX)?,
+            ))
+        });
+    match entry {
+        Some((dir, name)) => Kernel {
+            path: p.to_path_buf(),
+            origin: format!("debian:{}", name.replacen('_', "=", 1)),
+            modules: modules::read_cached(&dir.join("modules")),
+        },
+        None => Kernel {
+            path: p.to_path_buf(),
+            origin: "user".into(),
+            modules: None,
+        },
     }
 }
 
@@ -415,6 +438,22 @@ mod tests {
             peer: None,
             stress: None,
         }
+    }
+
+    #[test]
+    fn a_kernel_file_in_a_cache_entry_is_that_debian_kernel() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = dir.path().join(format!(
+            "linux-image-6.1.0-9-cloud-amd64_6.1.27-1{KERNEL_ENTRY_SUFFIX}"
+        ));
+        std::fs::create_dir_all(&entry).unwrap();
+        std::fs::write(entry.join("vmlinuz"), b"k").unwrap();
+        let k = resolve_kernel(Some(&entry.join("vmlinuz")), &Cache::at(dir.path())).unwrap();
+        assert_eq!(k.origin, "debian:linux-image-6.1.0-9-cloud-amd64=6.1.27-1");
+        // Anywhere else, a file is the user's own kernel.
+        std::fs::write(dir.path().join("vmlinuz"), b"k").unwrap();
+        let k = resolve_kernel(Some(&dir.path().join("vmlinuz")), &Cache::at(dir.path())).unwrap();
+        assert_eq!((k.origin.as_str(), k.modules.is_none()), ("user", true));
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! Ctrl-C and SIGTERM during a campaign. The handler only records which signal came; the
-//! console loop ([`crate::console::run`]) sees it within [`POLL`], kills the child's process
-//! group (guest, lab host, host agent) and returns, and the runner then closes the trial as
-//! interrupted, marks the run and stops — so the store is left consistent and the run can be
-//! resumed. A second signal of the same kind gets the default action: a user who presses
-//! Ctrl-C twice stops hvbench at once. The handlers are signal-hook's.
+//! Ctrl-C, SIGTERM and SIGHUP (a closed terminal or SSH session) during a campaign. The handler
+//! only records which signal came; the console loop ([`crate::console::run`]) sees it within
+//! [`POLL`], kills the child's process group (guest, lab host, host agent) and returns, and the
+//! runner then closes the trial as interrupted, marks the run and stops — so the store is left
+//! consistent and the run can be resumed. A second signal of the same kind gets the default
+//! action: a user who presses Ctrl-C twice stops hvbench at once. A SIGHUP that is ignored when
+//! hvbench starts (`nohup`) stays ignored. The handlers are signal-hook's.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Once, OnceLock};
@@ -20,14 +21,17 @@ fn signal() -> &'static Arc<AtomicUsize> {
     SIGNAL.get_or_init(|| Arc::new(AtomicUsize::new(0)))
 }
 
-/// Catch SIGINT and SIGTERM from now on: they set the flag instead of ending the process.
-/// Installed once; later calls do nothing.
+/// Catch SIGINT, SIGTERM and SIGHUP from now on: they set the flag instead of ending the
+/// process; SIGHUP only when it is not ignored already. Installed once; later calls do nothing.
 pub fn install() -> std::io::Result<()> {
     static ONCE: Once = Once::new();
     let mut result = Ok(());
     ONCE.call_once(|| {
         result = (|| {
-            for sig in [libc::SIGINT, libc::SIGTERM] {
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                if sig == libc::SIGHUP && ignored(sig) {
+                    continue;
+                }
                 // Registered first, so that it sees the state before this signal: the second
                 // signal of a kind finds its own flag set and takes the default action.
                 let seen = Arc::new(AtomicBool::new(false));
@@ -39,6 +43,16 @@ pub fn install() -> std::io::Result<()> {
         })();
     });
     result
+}
+
+/// Whether `sig` is ignored now (SIG_IGN, as `nohup` leaves SIGHUP).
+fn ignored(sig: i32) -> bool {
+    // SAFETY: sigaction(2) with a null new action only reads the current disposition into
+    // `old`, a zeroed sigaction of our own.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 /// The signal that asked hvbench to stop, if one did.
@@ -59,7 +73,7 @@ pub fn clear() {
     signal().store(0, Ordering::SeqCst);
 }
 
-/// "SIGINT", "SIGTERM", or "signal N".
+/// "SIGINT", "SIGTERM", "SIGHUP", or "signal N".
 pub fn signal_name(sig: i32) -> String {
     match sig {
         libc::SIGINT => "SIGINT".into(),

@@ -22,6 +22,7 @@ pub mod peer;
 pub mod placement;
 pub mod qemu;
 pub mod qmp;
+pub mod remote;
 pub mod xen;
 
 use hvbench_proto::{AgentPlan, Event};

@@ -353,6 +353,11 @@ fn applied_placement(
     let mut commands: Vec<String> = Vec::new();
     let mut applied = false;
     while started.elapsed() < std::time::Duration::from_secs(120) {
+        // Asked to stop (Ctrl-C, a dropped SSH connection): the trial's `xl destroy` waits
+        // for this thread, so it must not hold it back.
+        if crate::interrupt::requested().is_some() {
+            break;
+        }
         if !applied
             && Command::new("xl")
                 .args(["domid", name])

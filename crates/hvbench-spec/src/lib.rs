@@ -20,9 +20,27 @@
 //! kernel = "vmlinuz"        # optional; relative to the spec file; default: Debian's cloud kernel
 //! timeout_s = 600           # per guest boot (boot + all workloads); 1..=86400, default 600
 //!
+//! [[host]]                 # optional: a machine reached over SSH (the system's `ssh`)
+//! name = "xenbox"           # required, unique among the hosts, [a-z0-9-]+, 1..=64 characters,
+//!                           # not "local"
+//! ssh = "root@192.0.2.10:2222"
+//!                           # required: user@address, user@address:port, user@[ipv6]:port,
+//!                           # user@[ipv6], or an alias of ~/.ssh/config (no `@`)
+//! identity_file = "keys/id_ed25519"
+//!                           # optional: ssh -i; relative to the spec file (`~/`: your home);
+//!                           # not checked for existence here
+//! known_hosts = "keys/known_hosts"
+//!                           # optional: the known-hosts file pinning the host's key; resolved
+//!                           # as identity_file
+//! cache_dir = "/var/cache/hvbench"
+//!                           # optional: the remote cache, absolute or `~/...`; letters, digits
+//!                           # and `/._-+,:=@` only; default ~/.cache/hvbench
+//!
 //! [[platform]]
 //! name = "host"             # unique, [a-z0-9-]+, 1..=64 characters
-//! driver = "host"           # host | qemu
+//! driver = "host"           # host | qemu | xen
+//! host = "xenbox"           # optional: the [[host]] it runs on; default: this machine. Not
+//!                           # with lab = true. driver = "host" there is that machine's baseline
 //!
 //! [[platform]]
 //! name = "qemu"
@@ -91,6 +109,7 @@
 //! `{ kind = "disk", size_mib = 64 }`.
 
 mod diag;
+mod host;
 mod platform;
 mod render;
 mod scenario;
@@ -98,6 +117,7 @@ mod tree;
 mod validate;
 
 pub use diag::{Diagnostic, SpecError};
+pub use host::{HostSpec, SshTarget, DEFAULT_CACHE_DIR, SSH_FORMS};
 pub use platform::{
     parse_cpu_list, Accel, DiskCache, Driver, GuestSpec, PlatformSpec, QemuSpec, XenGuestType,
     XenSpec,
@@ -129,6 +149,10 @@ pub struct Plan {
     pub stop_early: Option<StopEarly>,
     /// The one guest shape used on every VM platform (defaults when no platform is a VM).
     pub guest: GuestSpec,
+    /// `[[host]]`s: machines reached over SSH, in file order. Empty: everything runs on this
+    /// machine (and in plans stored before hosts existed).
+    #[serde(default)]
+    pub hosts: Vec<HostSpec>,
     /// In file order.
     pub platforms: Vec<PlatformSpec>,
     /// In file order; run in this order within each agent run. May be empty when the
@@ -243,7 +267,9 @@ name = "net-rr"
 "#;
 
 /// Read and validate an experiment file. A relative `[guest] kernel` is made relative to the
-/// file's directory, and must exist. I/O errors are [`SpecError`]s too.
+/// file's directory, and must exist. A `[[host]]`'s `identity_file` and `known_hosts` are made
+/// absolute the same way (`~/` being the user's home), but not checked: they are read on the
+/// machine that runs. I/O errors are [`SpecError`]s too.
 pub fn load(path: &Path) -> Result<Plan, SpecError> {
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -258,7 +284,8 @@ pub fn load(path: &Path) -> Result<Plan, SpecError> {
 }
 
 /// Validate experiment text. `origin` names the text in messages (usually the file name).
-/// Pure: no file is read, and a relative `[guest] kernel` stays as written.
+/// Pure: no file is read, and relative paths (`[guest] kernel`, a host's `identity_file` and
+/// `known_hosts`) stay as written.
 pub fn parse(origin: &str, text: &str) -> Result<Plan, SpecError> {
     validate::parse(origin, text, None)
 }
@@ -303,6 +330,16 @@ impl Plan {
             Ok(plan) => plan,
             Err(e) => panic!("the built-in default experiment is invalid:\n{e}"),
         }
+    }
+
+    /// The `[[host]]` of this name.
+    pub fn host(&self, name: &str) -> Option<&HostSpec> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// The `[[host]]` a platform runs on; `None`: this machine.
+    pub fn host_of(&self, platform: &PlatformSpec) -> Option<&HostSpec> {
+        platform.host.as_deref().and_then(|h| self.host(h))
     }
 
     /// The platforms that boot a guest.

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 pub struct GuestSpec {
     pub vcpus: u32,
     pub memory_mib: u64,
-    /// `None`: Debian's cloud kernel, fetched into the cache. [`load`] makes a relative path
-    /// relative to the spec file's directory; [`parse`] leaves it as written.
+    /// `None`: Debian's cloud kernel, fetched into the cache. [`load`](crate::load) makes a relative path
+    /// relative to the spec file's directory; [`parse`](crate::parse) leaves it as written.
     pub kernel: Option<PathBuf>,
     /// Limit for one guest boot: boot plus all workloads.
     pub timeout_s: u64,
@@ -37,12 +37,21 @@ pub struct PlatformSpec {
     /// rather than on this machine. Only for the `qemu` and `xen` drivers.
     #[serde(default)]
     pub lab: bool,
+    /// The name of the [`crate::HostSpec`] (`[[host]]`) this platform runs on, over SSH;
+    /// `None`: this machine. Never with `lab`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl PlatformSpec {
     /// Whether this platform boots a guest (everything but the bare host).
     pub fn is_vm(&self) -> bool {
         self.driver.is_vm()
+    }
+
+    /// Whether this platform runs on another machine, over SSH.
+    pub fn is_remote(&self) -> bool {
+        self.host.is_some()
     }
 }
 

@@ -81,9 +81,24 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
         p.min_window_ms
     )?;
 
+    if !p.hosts.is_empty() {
+        write_hosts(o, p)?;
+    }
+
     writeln!(o)?;
-    writeln!(o, "platforms ({}):", p.platforms.len())?;
+    if p.hosts.is_empty() {
+        writeln!(o, "platforms ({}):", p.platforms.len())?;
+    } else {
+        writeln!(o, "platforms ({}), and where each runs:", p.platforms.len())?;
+    }
     let width = p.platforms.iter().map(|x| x.name.len()).max().unwrap_or(0);
+    // With hosts, a column says where each platform runs.
+    let where_width = p
+        .platforms
+        .iter()
+        .map(|x| x.host.as_deref().map_or("this machine".len(), str::len))
+        .max()
+        .unwrap_or(0);
     let has_disk_workload = p.workloads.iter().any(needs_disk)
         || p.isolation.iter().any(|s| {
             s.victim.iter().any(needs_disk)
@@ -93,7 +108,10 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
         });
     for x in &p.platforms {
         let what = match &x.driver {
-            Driver::Host => "the agent as a plain process on this machine (baseline)".to_string(),
+            Driver::Host => match &x.host {
+                None => "the agent as a plain process on this machine (baseline)".to_string(),
+                Some(h) => format!("the agent as a plain process on {h} (its baseline)"),
+            },
             Driver::Qemu(q) => format!(
                 "qemu, accel {}{}, machine {}, cpu {}{}",
                 q.accel,
@@ -134,7 +152,12 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
         } else {
             ""
         };
-        writeln!(o, "  {:width$}  {what}{lab}", x.name)?;
+        if p.hosts.is_empty() {
+            writeln!(o, "  {:width$}  {what}{lab}", x.name)?;
+        } else {
+            let on = x.host.as_deref().unwrap_or("this machine");
+            writeln!(o, "  {:width$}  on {on:where_width$}  {what}{lab}", x.name)?;
+        }
     }
 
     if n_vms > 0 {
@@ -313,6 +336,42 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
             "  guest time limit:  {} in all, if every boot ran to its timeout",
             duration(boots.saturating_mul(p.guest.timeout_s).saturating_mul(1000))
         )?;
+    }
+    Ok(())
+}
+
+/// The `[[host]]`s: how each is reached, its cache, and the platforms that run there.
+fn write_hosts(o: &mut String, p: &Plan) -> std::fmt::Result {
+    writeln!(o)?;
+    writeln!(o, "hosts ({}, reached over SSH):", p.hosts.len())?;
+    let width = p.hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
+    for h in &p.hosts {
+        let mut line = format!("ssh {}", h.ssh);
+        if h.ssh.user.is_none() {
+            line.push_str(" (user and options from ~/.ssh/config)");
+        }
+        if let Some(k) = &h.identity_file {
+            line.push_str(&format!(", key {}", k.display()));
+        }
+        if let Some(k) = &h.known_hosts {
+            line.push_str(&format!(", known hosts {}", k.display()));
+        }
+        match &h.cache_dir {
+            Some(c) => line.push_str(&format!(", cache {c}")),
+            None => line.push_str(&format!(", cache {} (default)", crate::DEFAULT_CACHE_DIR)),
+        }
+        let here: Vec<&str> = p
+            .platforms
+            .iter()
+            .filter(|x| x.host.as_deref() == Some(h.name.as_str()))
+            .map(|x| x.name.as_str())
+            .collect();
+        if here.is_empty() {
+            line.push_str("; no platform runs here");
+        } else {
+            line.push_str(&format!("; runs {}", here.join(", ")));
+        }
+        writeln!(o, "  {:width$}  {line}", h.name)?;
     }
     Ok(())
 }

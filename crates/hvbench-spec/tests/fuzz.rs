@@ -44,6 +44,17 @@ fn check(text: &str) -> bool {
             let _ = plan.render();
             let _ = plan.agent_plan();
             let _ = plan.guest_boots();
+            // Every platform's host is declared, never beside the lab; every address reads back.
+            for p in &plan.platforms {
+                if let Some(h) = &p.host {
+                    assert!(plan.host(h).is_some() && !p.lab, "{p:?}");
+                }
+            }
+            for h in &plan.hosts {
+                let ssh = h.ssh.to_string();
+                assert_eq!(hvbench_spec::SshTarget::parse(&ssh).as_ref(), Ok(&h.ssh));
+                assert!(!h.ssh.destination().starts_with('-'));
+            }
             for s in &plan.isolation {
                 assert!(s.cells().len() > s.stressors.len());
                 let _ = s.victim_plan(&plan);
@@ -81,6 +92,7 @@ fn corpus_replays_without_panic() {
             "xen-vs-kvm.toml",
             "isolation.toml",
             "isolation-only.toml",
+            "hosts.toml",
         ]
         .iter()
         .any(|e| name.ends_with(&format!("/{e}")));

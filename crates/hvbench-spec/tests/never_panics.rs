@@ -51,6 +51,8 @@ fn edit() -> impl Strategy<Value = Edit> {
         Just("\n".to_string()),
         Just("[[platform]]\n".to_string()),
         Just("[[workload]]\n".to_string()),
+        Just("[[host]]\nname = \"box\"\nssh = \"root@box:22\"\n".to_string()),
+        Just("host = \"box\"\n".to_string()),
         Just("[guest]\n".to_string()),
         Just("\"".to_string()),
         Just("=".to_string()),
@@ -130,7 +132,7 @@ proptest! {
     }
 
     #[test]
-    fn toml_like_text(text in "([a-z_]{1,10} = (\"[a-z -]{0,10}\"|-?[0-9]{1,4}|true|\\[\\]|\\{\\})\n|\\[\\[(platform|workload)\\]\\]\n|\\[guest\\]\n|name = \"(host|qemu|syscall|mem-bandwidth)\"\n|driver = \"(host|qemu)\"\n){0,20}") {
+    fn toml_like_text(text in "([a-z_]{1,10} = (\"[a-z -]{0,10}\"|-?[0-9]{1,4}|true|\\[\\]|\\{\\})\n|\\[\\[(platform|workload|host)\\]\\]\n|\\[guest\\]\n|name = \"(host|qemu|syscall|mem-bandwidth|box)\"\n|driver = \"(host|qemu)\"\n|host = \"(box|local)\"\n|ssh = \"(root@[a-z0-9.:\\[\\]-]{0,12}|box)\"\n){0,20}") {
         check(&text);
     }
 

@@ -8,10 +8,12 @@ use hvbench_analysis::BootstrapConfig;
 use hvbench_platform::cache::Cache;
 use hvbench_platform::isolation;
 use hvbench_platform::lab::LabPlatform;
+use hvbench_platform::remote::{RemotePlatform, Unreachable};
 use hvbench_platform::Platform;
 use hvbench_report::{Report, ReportInput};
-use hvbench_spec::Plan;
+use hvbench_spec::{HostSpec, Plan, PlatformSpec};
 use hvbench_store::{RunStatus, Store};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -269,6 +271,61 @@ pub(crate) const EXIT_SOME_TRIALS_FAILED: u8 = 3;
 
 /// Build every platform of the plan before the first trial, so that a missing QEMU or kernel is
 /// reported before anything runs. The built-in default drops what this machine cannot run.
+/// The `[[host]]` a platform runs on; None for this machine.
+fn plan_host<'p>(plan: &'p Plan, p: &PlatformSpec) -> Option<&'p HostSpec> {
+    let name = p.host.as_deref()?;
+    plan.hosts.iter().find(|h| h.name == name)
+}
+
+/// A platform on a machine over SSH. A machine that cannot be prepared (down, key not trusted,
+/// login refused) does not stop the campaign: its platforms fail every trial with the reason,
+/// said here and stored with each trial, and the other machines' platforms run.
+fn prepare_remote(
+    plan: &Plan,
+    p: &PlatformSpec,
+    host: &HostSpec,
+    agent_plan: &hvbench_proto::AgentPlan,
+    cache: &Cache,
+    unreachable: &mut BTreeMap<String, String>,
+) -> Box<dyn Platform> {
+    let failed = |reason: String| -> Box<dyn Platform> {
+        Box::new(Unreachable {
+            name: p.name.clone(),
+            driver: p.driver.as_str(),
+            boots_guest: p.is_vm(),
+            reason,
+        })
+    };
+    if let Some(reason) = unreachable.get(&host.name) {
+        return failed(reason.clone());
+    }
+    let cell_plans = hvbench_runner::cell_plans(plan, &p.name);
+    let mut say = |m: &str| eprintln!("ssh: {m}");
+    match RemotePlatform::prepare(
+        p,
+        host,
+        &plan.guest,
+        agent_plan,
+        &cell_plans,
+        cache,
+        crate::executor::EXECUTOR,
+        &mut say,
+    ) {
+        Ok(r) => Box::new(r),
+        Err(e) => {
+            let reason = format!("{e}");
+            eprintln!(
+                "warning: platform `{}` cannot run, its trials will be recorded as failed: {reason}",
+                p.name
+            );
+            if matches!(e, hvbench_platform::PlatformError::Unavailable { .. }) {
+                unreachable.insert(host.name.clone(), reason.clone());
+            }
+            failed(reason)
+        }
+    }
+}
+
 pub(crate) fn prepare_platforms(
     plan: &Plan,
     cache: &Cache,
@@ -277,7 +334,20 @@ pub(crate) fn prepare_platforms(
 ) -> Result<Vec<Box<dyn Platform>>> {
     let agent_plan = plan.agent_plan();
     let mut out: Vec<Box<dyn Platform>> = Vec::new();
+    // A machine that could not be prepared once is not tried again for its next platform.
+    let mut unreachable: BTreeMap<String, String> = BTreeMap::new();
     for p in &plan.platforms {
+        if let Some(host) = plan_host(plan, p) {
+            out.push(prepare_remote(
+                plan,
+                p,
+                host,
+                &agent_plan,
+                cache,
+                &mut unreachable,
+            ));
+            continue;
+        }
         let mut say = |m: &str| eprintln!("lab: {m}");
         let prepared: hvbench_platform::Result<Box<dyn Platform>> = if p.lab {
             let cell_plans = hvbench_runner::cell_plans(plan, &p.name);

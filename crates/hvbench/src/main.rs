@@ -4,6 +4,7 @@
 mod args;
 mod campaign;
 mod doctor;
+mod executor;
 mod progress;
 mod selftest;
 
@@ -145,8 +146,15 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             let job: lab::LabJob = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a lab job", job.display()))?;
             let mut out = std::io::stdout().lock();
-            let ok = lab::exec_job(&job, &Cache::from_env(), &mut out)
-                .context("cannot write to the console")?;
+            let workdir = std::env::temp_dir().join("hvbench-lab-job");
+            let ok = lab::exec_job(
+                &job,
+                &Cache::from_env(),
+                &workdir,
+                &lab::ExecOptions::LAB,
+                &mut out,
+            )
+            .context("cannot write to the console")?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {

@@ -1,26 +1,59 @@
 //! What runs inside the emulated lab host: `hvbench lab-exec` prepares the job's platform with
 //! its real driver, runs the trial or the isolation cell, and writes every event as a frame on
-//! the lab's console for the controller outside to read.
+//! the lab's console for the controller outside to read. `hvbench-executor` runs the same
+//! [`exec_job`] on a machine reached over SSH, writing the frames on its stdout.
 
 use super::LabJob;
 use crate::cache::Cache;
 use crate::console::TrialEnd;
-use crate::{Platform, PlatformError, Result, TrialRequest};
+use crate::{interrupt, Platform, PlatformError, Result, TrialRequest};
 use hvbench_proto::{encode, Event, Message};
 use hvbench_spec::Driver;
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Inside the lab host: prepare the job's platform with its real driver, run one trial, and
-/// write everything — the driver's facts, the guest's frames, a failure — as frames on `out`.
-/// Returns whether the trial completed.
-pub fn exec_job(job: &LabJob, cache: &Cache, out: &mut dyn Write) -> std::io::Result<bool> {
+/// Where [`exec_job`] runs, and what that allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// Whether the `host` driver may run: not inside the emulated lab host (whose timings say
+    /// nothing about bare metal), but on a real machine reached over SSH (its baseline).
+    pub allow_host: bool,
+    /// Names the timing facts (`LABEL.ready_s`, ...) and the `(LABEL)` failures exec_job adds.
+    pub label: &'static str,
+}
+
+impl ExecOptions {
+    /// Inside the emulated lab host (`hvbench lab-exec`).
+    pub const LAB: ExecOptions = ExecOptions {
+        allow_host: false,
+        label: "lab",
+    };
+    /// On a machine reached over SSH (`hvbench-executor`).
+    pub const REMOTE: ExecOptions = ExecOptions {
+        allow_host: true,
+        label: "remote",
+    };
+}
+
+/// Prepare the job's platform with its real driver (its private files under `workdir`, created
+/// if missing), run one trial or the job's isolation cell, and write everything — the driver's
+/// facts, the guest's frames, a failure — as frames on `out`. Returns whether the trial
+/// completed; an interrupt ([`crate::interrupt`]) tears the guests down and fails it.
+pub fn exec_job(
+    job: &LabJob,
+    cache: &Cache,
+    workdir: &Path,
+    opts: &ExecOptions,
+    out: &mut dyn Write,
+) -> std::io::Result<bool> {
     let started = Instant::now();
-    let workdir = std::env::temp_dir().join("hvbench-lab-job");
+    let label = opts.label;
+    let workdir = workdir.to_path_buf();
     std::fs::create_dir_all(&workdir)?;
     let prepared: Result<Box<dyn Platform>> = match &job.platform.driver {
-        Driver::Host => Err(PlatformError::unavailable(
+        Driver::Host if !opts.allow_host => Err(PlatformError::unavailable(
             "the host driver cannot run in the lab",
             "remove `lab = true`",
         )),
@@ -39,7 +72,7 @@ pub fn exec_job(job: &LabJob, cache: &Cache, out: &mut dyn Write) -> std::io::Re
             send(
                 out,
                 &Message::Failed {
-                    workload: "(lab)".into(),
+                    workload: format!("({label})"),
                     reason: format!("{e}"),
                 },
             )?;
@@ -48,15 +81,33 @@ pub fn exec_job(job: &LabJob, cache: &Cache, out: &mut dyn Write) -> std::io::Re
     };
     let mut facts = platform.facts();
     facts.insert(
-        "lab.ready_s".into(),
+        format!("{label}.ready_s"),
         format!("{:.1}", started.elapsed().as_secs_f64()),
     );
-    if let Ok(up) = std::fs::read_to_string("/proc/uptime") {
-        if let Some(s) = up.split_whitespace().next() {
-            facts.insert("lab.boot_to_ready_s".into(), s.to_string());
+    // The lab host booted for this job alone: its uptime is its boot time plus preparation.
+    if !opts.allow_host {
+        if let Ok(up) = std::fs::read_to_string("/proc/uptime") {
+            if let Some(s) = up.split_whitespace().next() {
+                facts.insert(format!("{label}.boot_to_ready_s"), s.to_string());
+            }
         }
     }
     send(out, &Message::Facts { facts })?;
+    // Preparation (a kernel download, an image build) does not look at the flag: start no
+    // guest once the controller is gone or hvbench was asked to stop.
+    if let Some(sig) = interrupt::requested() {
+        send(
+            out,
+            &Message::Failed {
+                workload: format!("({label})"),
+                reason: format!(
+                    "interrupted by {} before the trial started",
+                    interrupt::signal_name(sig)
+                ),
+            },
+        )?;
+        return Ok(false);
+    }
     let mut write_error = None;
     let trial_started = Instant::now();
     let timeout = Duration::from_secs(job.guest.timeout_s);
@@ -78,9 +129,9 @@ pub fn exec_job(job: &LabJob, cache: &Cache, out: &mut dyn Write) -> std::io::Re
         if let Some(e) = write_error {
             return Err(e);
         }
-        send_elapsed(out, "lab.cell_s", trial_started)?;
+        send_elapsed(out, &format!("{label}.cell_s"), trial_started)?;
         // The outer runner learns the victim's end from its Instance frames; Done ends the
-        // lab host's part.
+        // executor's part.
         send(
             out,
             &Message::Done {
@@ -103,7 +154,7 @@ pub fn exec_job(job: &LabJob, cache: &Cache, out: &mut dyn Write) -> std::io::Re
             Event::Bad { error, excerpt } => Message::Failed {
                 workload: "(console)".into(),
                 reason: format!(
-                    "untrusted frame ignored inside the lab: {error}; it began: {excerpt}"
+                    "untrusted frame ignored by the {label} executor: {error}; it began: {excerpt}"
                 ),
             },
         };
@@ -116,14 +167,14 @@ pub fn exec_job(job: &LabJob, cache: &Cache, out: &mut dyn Write) -> std::io::Re
     if let Some(e) = write_error {
         return Err(e);
     }
-    send_elapsed(out, "lab.guest_trial_s", trial_started)?;
+    send_elapsed(out, &format!("{label}.guest_trial_s"), trial_started)?;
     match end {
         TrialEnd::Completed => Ok(true),
         TrialEnd::Failed(reason) => {
             send(
                 out,
                 &Message::Failed {
-                    workload: "(lab trial)".into(),
+                    workload: format!("({label} trial)"),
                     reason,
                 },
             )?;

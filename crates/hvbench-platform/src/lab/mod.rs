@@ -27,7 +27,8 @@ mod inside;
 mod platform;
 
 pub use build::{build, cached};
-pub use inside::exec_job;
+pub use inside::{exec_job, ExecOptions};
+pub(crate) use platform::guest_plan_variants;
 pub use platform::{host_argv, LabPlatform, LAB_BOOT_ALLOWANCE};
 
 /// The Debian release the lab host runs.
@@ -126,6 +127,7 @@ mod tests {
                     ..Default::default()
                 }),
                 lab: false,
+                host: None,
             },
             guest: GuestSpec::default(),
             plan: AgentPlan {

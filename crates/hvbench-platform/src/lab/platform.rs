@@ -257,7 +257,7 @@ impl LabPlatform {
 
 /// The plans a driver may turn `plan` into before building its guest image: as given, and with
 /// the peer address a guest with a network uses.
-fn guest_plan_variants(plan: &AgentPlan) -> Vec<AgentPlan> {
+pub(crate) fn guest_plan_variants(plan: &AgentPlan) -> Vec<AgentPlan> {
     let mut out = vec![plan.clone()];
     if plan.needs(hvbench_proto::Device::Network) {
         let mut p = plan.clone();

@@ -34,6 +34,7 @@ fn valid_file_round_trip() {
                 name: "host".into(),
                 driver: Driver::Host,
                 lab: false,
+                host: None,
             },
             PlatformSpec {
                 name: "kvm".into(),
@@ -45,6 +46,7 @@ fn valid_file_round_trip() {
                     cpus: None,
                 }),
                 lab: false,
+                host: None,
             },
             PlatformSpec {
                 name: "tcg".into(),
@@ -56,6 +58,7 @@ fn valid_file_round_trip() {
                     cpus: None,
                 }),
                 lab: false,
+                host: None,
             },
         ]
     );
@@ -156,11 +159,13 @@ fn default_plan_validates() {
                 name: "host".into(),
                 driver: Driver::Host,
                 lab: false,
+                host: None,
             },
             PlatformSpec {
                 name: "qemu".into(),
                 driver: Driver::Qemu(QemuSpec::default()),
                 lab: false,
+                host: None,
             },
         ]
     );

@@ -4,6 +4,7 @@
 
 mod basics;
 mod diagnostics;
+mod hosts;
 mod isolation;
 mod platforms;
 mod workloads;

@@ -190,6 +190,7 @@ name = "syscall"
                 cap: Some(50),
             }),
             lab: true,
+            host: None,
         }
     );
     assert!(plan.platforms[1].lab);

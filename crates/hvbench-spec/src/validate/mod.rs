@@ -3,11 +3,13 @@
 //! This file owns the entry point, the `Validator` core and the top level of the file (root
 //! keys, `name`, the round settings), plus the readers and hint helpers every table shares.
 
+mod host;
 mod isolation;
 mod platform;
 mod rules;
 mod workload;
 
+use self::host::HostSeen;
 use self::isolation::IsolationSeen;
 use self::platform::PlatformSeen;
 use self::rules::{MIN_REPETITIONS, MIN_WINDOW_MS, REPETITIONS, SAMPLES, SEED, WARMUP};
@@ -29,6 +31,7 @@ const ROOT_KEYS: &[&str] = &[
     "min_repetitions",
     "target_ci_pct",
     "guest",
+    "host",
     "platform",
     "workload",
     "isolation",
@@ -119,7 +122,7 @@ impl Validator<'_> {
         for e in &root.entries {
             if !ROOT_KEYS.contains(&e.key.as_str()) {
                 let hint = match e.key.as_str() {
-                    "platforms" | "workloads" | "isolations" => format!(
+                    "platforms" | "workloads" | "isolations" | "hosts" => format!(
                         "write each {} as a [[{}]] table (singular, double brackets)",
                         e.key.trim_end_matches('s'),
                         e.key.trim_end_matches('s')
@@ -175,6 +178,11 @@ impl Validator<'_> {
 
         let guest = self.guest(root);
 
+        let hosts: Vec<HostSeen> = self
+            .tables(root, "host", "xenbox", false)
+            .into_iter()
+            .map(|(t, span)| self.host_table(t, span))
+            .collect();
         let platforms: Vec<PlatformSeen> = self
             .tables(root, "platform", "host", true)
             .into_iter()
@@ -195,11 +203,17 @@ impl Validator<'_> {
             .map(|(t, span)| self.isolation(t, span, &platforms))
             .collect();
 
+        self.check_hosts(&hosts);
         self.check_platforms(&platforms, &guest);
+        self.check_platform_hosts(&platforms, &hosts);
         self.check_workloads(&workloads, &platforms, &guest);
         self.check_isolation(&isolation, &platforms, &guest);
 
         let name = name?;
+        let hosts = hosts
+            .into_iter()
+            .map(|h| h.spec)
+            .collect::<Option<Vec<_>>>()?;
         let platforms = platforms
             .into_iter()
             .map(|p| p.spec)
@@ -222,6 +236,7 @@ impl Validator<'_> {
             },
             stop_early: stop_early?,
             guest: guest.spec,
+            hosts,
             platforms,
             workloads,
             isolation,
@@ -279,6 +294,12 @@ impl Validator<'_> {
             "platform" => (
                 "platforms",
                 format!("add a [[platform]] table with name and driver, e.g. name = \"{example}\" and driver = \"{example}\""),
+            ),
+            "host" => (
+                "hosts",
+                format!(
+                    "add a [[host]] table, e.g. name = \"{example}\" and ssh = \"root@192.0.2.10\""
+                ),
             ),
             "workload" => (
                 "workloads",

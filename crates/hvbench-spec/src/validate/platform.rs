@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 const GUEST_KEYS: &[&str] = &["vcpus", "memory_mib", "kernel", "timeout_s"];
-const PLATFORM_KEYS: &[&str] = &["name", "driver"];
+const PLATFORM_KEYS: &[&str] = &["name", "driver", "host"];
 /// Keys every VM platform takes, whatever its driver.
 const VM_KEYS: &[&str] = &["lab", "cpus"];
 const QEMU_KEYS: &[&str] = &["accel", "machine", "cpu", "disk_cache"];
@@ -25,6 +25,8 @@ pub(super) struct PlatformSeen {
     pub(super) name: Option<(String, Span)>,
     /// The `driver` value's span, when the driver boots a guest.
     pub(super) vm_driver: Option<Span>,
+    /// `host = "NAME"` with the value's span, checked against the `[[host]]`s later.
+    pub(super) host: Option<(String, Span)>,
     pub(super) spec: Option<PlatformSpec>,
 }
 
@@ -109,6 +111,7 @@ impl Validator<'_> {
         let mut seen = PlatformSeen {
             name: None,
             vm_driver: None,
+            host: None,
             spec: None,
         };
         match t.get("name") {
@@ -138,6 +141,16 @@ impl Validator<'_> {
                 }
             }
         }
+
+        // `host = "NAME"`: which machine; `None` after a wrong type.
+        let host = match t.get("host") {
+            None => Some(None),
+            Some(e) => self
+                .string(e, "xenbox")
+                .map(|(h, hspan)| Some((h.to_string(), hspan.clone()))),
+        };
+        seen.host = host.clone().flatten();
+        let host = host.map(|h| h.map(|(name, _)| name));
 
         let all_keys: Vec<&str> = PLATFORM_KEYS
             .iter()
@@ -191,11 +204,12 @@ impl Validator<'_> {
                         self.unknown_key(e, PLATFORM_KEYS, "a host platform");
                     }
                 }
-                if let Some((name, _)) = &seen.name {
+                if let (Some((name, _)), Some(host)) = (&seen.name, host) {
                     seen.spec = Some(PlatformSpec {
                         name: name.clone(),
                         driver: Driver::Host,
                         lab: false,
+                        host,
                     });
                 }
             }
@@ -209,13 +223,16 @@ impl Validator<'_> {
                     .copied()
                     .collect();
                 self.unknown_keys_except(t, &known, XEN_KEYS, "a qemu platform");
-                let lab = self.lab(t);
+                let lab = self.lab_here(t);
                 let qemu = self.qemu(t);
-                if let (Some((name, _)), Some(qemu), Some(lab)) = (&seen.name, qemu, lab) {
+                if let (Some((name, _)), Some(qemu), Some(lab), Some(host)) =
+                    (&seen.name, qemu, lab, host)
+                {
                     seen.spec = Some(PlatformSpec {
                         name: name.clone(),
                         driver: Driver::Qemu(qemu),
                         lab,
+                        host,
                     });
                 }
             }
@@ -229,16 +246,25 @@ impl Validator<'_> {
                     .copied()
                     .collect();
                 self.unknown_keys_except(t, &known, QEMU_KEYS, "a xen platform");
-                let lab = self.lab(t);
+                let lab = self.lab_here(t);
                 let xen = self.xen(t);
-                if let (Some((name, _)), Some(xen), Some(lab)) = (&seen.name, xen, lab) {
+                if let (Some((name, _)), Some(xen), Some(lab), Some(host)) =
+                    (&seen.name, xen, lab, host)
+                {
                     seen.spec = Some(PlatformSpec {
                         name: name.clone(),
                         driver: Driver::Xen(xen),
                         lab,
+                        host,
                     });
                 }
             }
+            "ssh" => self.sink.error(
+                driver_span,
+                "the `ssh` driver is not yet supported: SSH is where a platform runs, not a driver",
+                "declare the machine in a [[host]] table (name, ssh = \"user@address\") and set \
+                 host = \"NAME\" on this platform, with driver = \"host\", \"qemu\" or \"xen\"",
+            ),
             d if FUTURE_DRIVERS.contains(&d) => self.sink.error(
                 driver_span,
                 format!("the `{d}` driver is not yet supported"),
@@ -286,6 +312,21 @@ impl Validator<'_> {
                 self.unknown_key(e, known, what);
             }
         }
+    }
+
+    /// `lab`, refused beside `host` (the lab runs on this machine); `None` after reporting.
+    fn lab_here(&mut self, t: &Table) -> Option<bool> {
+        let lab = self.lab(t)?;
+        if let (true, Some(e)) = (lab, t.get("host")) {
+            self.sink.error(
+                &e.key_span,
+                "`host` cannot go with lab = true",
+                "the lab runs on this machine (lab machines over SSH come later): remove `host` \
+                 to run in the lab here, or remove lab = true to run on that machine",
+            );
+            return None;
+        }
+        Some(lab)
     }
 
     /// `lab = true | false` (default false); `None` after reporting a wrong type.

@@ -1,6 +1,8 @@
 //! What the `hvbench` binary tests share: running the binary and showing what it said.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod sshd;
+
 use std::path::Path;
 use std::process::{Command, Output};
 

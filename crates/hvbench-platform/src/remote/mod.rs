@@ -1,0 +1,409 @@
+//! Platforms on another machine, reached over SSH (docs/architecture.md, "Machines over SSH").
+//!
+//! The controller resolves the guest images here, ships them with the static executor and the
+//! agent into the machine's content-addressed cache ([`ship`]), and runs each trial or isolation
+//! cell there with `hvbench-executor run`: the same job and the same drivers as inside the lab
+//! (`lab::exec_job`), its frames streamed back over the SSH channel and decoded here as
+//! untrusted console output. The executor holds the connection's stdin open for the whole job;
+//! when the connection drops it tears down every guest it started.
+
+pub mod ship;
+pub mod ssh;
+
+use crate::cache::{sha256_hex, Cache};
+use crate::console::{self, TrialEnd};
+use crate::lab::LabJob;
+use crate::{image, Platform, PlatformError, Result, TrialRequest};
+use hvbench_proto::{AgentPlan, Event, Message};
+use hvbench_spec::{GuestSpec, HostSpec, PlatformSpec};
+use ship::{ship, Shipment};
+use ssh::{quote, Ssh};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Time for the SSH session and the executor around a guest's own limit.
+const REMOTE_ALLOWANCE: Duration = Duration::from_secs(120);
+
+/// The private directory of the SSH multiplexing sockets of this user's hvbench runs.
+pub fn control_dir() -> PathBuf {
+    // SAFETY: getuid(2) cannot fail and has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    std::env::temp_dir().join(format!("hvbench-ssh-{uid}"))
+}
+
+/// Create [`control_dir`] (0700) if needed.
+fn make_control_dir() -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = control_dir();
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(PlatformError::io(format!(
+                "cannot create {}",
+                dir.display()
+            ))(e));
+        }
+    }
+    Ok(dir)
+}
+
+/// A platform on a machine reached over SSH.
+pub struct RemotePlatform {
+    name: String,
+    driver: &'static str,
+    boots_guest: bool,
+    ssh: Ssh,
+    /// The shell line that starts the executor on the machine.
+    executor_line: String,
+    /// The job of a battery trial; cells go in copies of it.
+    job: LabJob,
+    facts: BTreeMap<String, String>,
+    guest_timeout: Duration,
+}
+
+/// The executor's `check` output (`key=value` lines) as facts under `remote.`.
+fn check_facts(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| {
+            !k.is_empty()
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+        })
+        .map(|(k, v)| (format!("remote.{k}"), v.trim().to_string()))
+        .collect()
+}
+
+impl RemotePlatform {
+    /// Connect to the platform's host, ship what its trials need (only what the host lacks),
+    /// and check the machine with the executor. `executor` is the static executor's bytes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare(
+        spec: &PlatformSpec,
+        host: &HostSpec,
+        guest: &GuestSpec,
+        plan: &AgentPlan,
+        cell_plans: &[AgentPlan],
+        cache: &Cache,
+        executor: &[u8],
+        say: &mut dyn FnMut(&str),
+    ) -> Result<RemotePlatform> {
+        let ssh = Ssh::new(host, &make_control_dir()?);
+        ssh.connect().map_err(|e| {
+            PlatformError::unavailable(
+                format!("platform `{}`: {e}", spec.name),
+                format!("`hvbench doctor --host {}` checks the host", host.name),
+            )
+        })?;
+        let agent = crate::agent::agent_bytes()?;
+        let mut files = vec![
+            Shipment {
+                rel: String::new(),
+                data: executor.to_vec(),
+                executable: true,
+            },
+            Shipment {
+                rel: String::new(),
+                data: agent.clone(),
+                executable: true,
+            },
+        ];
+        let mut job_guest = GuestSpec {
+            kernel: None,
+            ..guest.clone()
+        };
+        let mut kernel_rel = None;
+        let mut facts = BTreeMap::new();
+        if spec.is_vm() {
+            // The guests are built here, as for every other platform, so that every machine
+            // boots the same bytes; the machine gets the kernel with its modules and the images.
+            let kernel = image::resolve_kernel(guest.kernel.as_deref(), cache)?;
+            let rel = kernel_files(&kernel, &mut files)?;
+            for p in std::iter::once(plan).chain(cell_plans) {
+                for variant in crate::lab::guest_plan_variants(p) {
+                    let (initrd, _) = image::guest_initramfs_for(&kernel, &agent, &variant, cache)?;
+                    let name = initrd
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let data = std::fs::read(&initrd).map_err(PlatformError::io(format!(
+                        "cannot read {}",
+                        initrd.display()
+                    )))?;
+                    files.push(Shipment {
+                        rel: format!("initramfs/{name}"),
+                        data,
+                        executable: false,
+                    });
+                }
+            }
+            facts.insert("guest.kernel.origin".to_string(), kernel.origin);
+            kernel_rel = Some(rel);
+        }
+        let shipped = ship(&ssh, host.cache_dir.as_deref(), &files, say).map_err(|e| {
+            PlatformError::unavailable(
+                format!(
+                    "platform `{}`: cannot ship hvbench to host `{}`: {e}",
+                    spec.name, host.name
+                ),
+                "check the host's free space and that its cache_dir is writable",
+            )
+        })?;
+        if let Some(rel) = &kernel_rel {
+            job_guest.kernel = Some(PathBuf::from(format!("{}/store/{rel}", shipped.root)));
+        }
+        let root = quote(&shipped.root);
+        let exe = sha256_hex(executor);
+        let agent_hash = sha256_hex(&agent);
+        let executor_line = format!(
+            "umask 077; C={root}; W=\"$C/work/job-$$\"; HVBENCH_AGENT=\"$C/objects/{agent_hash}\" \
+             HVBENCH_CACHE=\"$C/store\" \"$C/objects/{exe}\" run --cache \"$C/store\" \
+             --workdir \"$W\"; rc=$?; rm -rf \"$W\"; exit $rc"
+        );
+        let check = ship::run_ok(
+            &ssh,
+            &format!(
+                "C={root}; HVBENCH_CACHE=\"$C/store\" \"$C/objects/{exe}\" check --cache \"$C/store\""
+            ),
+            b"",
+        )
+        .map_err(|e| {
+            PlatformError::unavailable(
+                format!("platform `{}`: the executor does not run on host `{}`: {e}", spec.name, host.name),
+                "the executor is a static x86_64 Linux binary: the host must be x86_64 Linux",
+            )
+        })?;
+        facts.extend(check_facts(&check));
+        facts.insert("machine".into(), host.name.clone());
+        facts.insert("remote.ssh".into(), ssh.target());
+        facts.insert("remote.cache".into(), shipped.root.clone());
+        facts.insert(
+            "remote.shipped".into(),
+            format!(
+                "{} file(s), {} bytes sent; {} already there",
+                shipped.sent_files, shipped.sent_bytes, shipped.present_files
+            ),
+        );
+        let job = LabJob {
+            platform: PlatformSpec {
+                host: None,
+                lab: false,
+                ..spec.clone()
+            },
+            guest: job_guest,
+            plan: plan.clone(),
+            cell: None,
+        };
+        Ok(RemotePlatform {
+            name: spec.name.clone(),
+            driver: spec.driver.as_str(),
+            boots_guest: spec.is_vm(),
+            ssh,
+            executor_line,
+            job,
+            facts,
+            guest_timeout: Duration::from_secs(guest.timeout_s),
+        })
+    }
+
+    /// Run `job` on the machine and read its frames until the executor is done, `timeout`
+    /// passes or hvbench is told to stop (then the ssh session is killed, and the executor,
+    /// seeing its stdin close, tears its guests down).
+    fn run_job(
+        &self,
+        job: &LabJob,
+        timeout: Duration,
+        log: Option<&Path>,
+        on_event: &mut dyn FnMut(Event),
+    ) -> TrialEnd {
+        let mut line = serde_json::to_vec(job).expect("a job serialises");
+        line.push(b'\n');
+        let started = Instant::now();
+        let cmd = self.ssh.command(&self.executor_line);
+        let mut end = console::run_with_input(cmd, line, timeout, log, on_event);
+        if let TrialEnd::Failed(reason) = &mut end {
+            reason.insert_str(
+                0,
+                &format!(
+                    "on host `{}` over SSH ({} s): ",
+                    self.ssh.host(),
+                    started.elapsed().as_secs()
+                ),
+            );
+        }
+        end
+    }
+}
+
+/// The kernel's files as shipments below `kernels/<entry>/`; returns the path of its
+/// `vmlinuz` below the store.
+fn kernel_files(kernel: &image::Kernel, files: &mut Vec<Shipment>) -> Result<String> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(PlatformError::io(format!("cannot read {}", p.display())))
+    };
+    let dir = kernel
+        .path
+        .parent()
+        .filter(|_| kernel.origin.starts_with("debian:"));
+    match dir {
+        Some(dir) => {
+            let entry = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut stack = vec![(dir.to_path_buf(), format!("kernels/{entry}"))];
+            while let Some((d, rel)) = stack.pop() {
+                let rd = std::fs::read_dir(&d)
+                    .map_err(PlatformError::io(format!("cannot list {}", d.display())))?;
+                for e in rd.flatten() {
+                    let path = e.path();
+                    let r = format!("{rel}/{}", e.file_name().to_string_lossy());
+                    if path.is_dir() {
+                        stack.push((path, r));
+                    } else if path.is_file() {
+                        files.push(Shipment {
+                            rel: r,
+                            data: read(&path)?,
+                            executable: false,
+                        });
+                    }
+                }
+            }
+            Ok(format!("kernels/{entry}/vmlinuz"))
+        }
+        None => {
+            let data = read(&kernel.path)?;
+            let rel = format!("kernels/user-{}/vmlinuz", &sha256_hex(&data)[..16]);
+            files.push(Shipment {
+                rel: rel.clone(),
+                data,
+                executable: false,
+            });
+            Ok(rel)
+        }
+    }
+}
+
+impl Platform for RemotePlatform {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn driver(&self) -> &'static str {
+        self.driver
+    }
+
+    fn boots_guest(&self) -> bool {
+        self.boots_guest
+    }
+
+    fn facts(&self) -> BTreeMap<String, String> {
+        self.facts.clone()
+    }
+
+    fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
+        let job = LabJob {
+            plan: req.plan.clone(),
+            ..self.job.clone()
+        };
+        self.run_job(
+            &job,
+            req.timeout + REMOTE_ALLOWANCE,
+            req.console_log.as_deref(),
+            on_event,
+        )
+    }
+
+    /// The whole cell runs on the machine, co-scheduled there by the executor with the real
+    /// driver; its instances' events come back as `Instance` frames.
+    fn run_cell(
+        &mut self,
+        cell: &crate::isolation::Cell,
+        timeout: Duration,
+        logs: Option<&Path>,
+        on_message: &mut dyn FnMut(Message),
+    ) -> TrialEnd {
+        let job = LabJob {
+            cell: Some(cell.clone()),
+            ..self.job.clone()
+        };
+        let log = logs.map(|d| d.join("remote.log"));
+        let mut on_event = |ev: Event| match ev {
+            Event::Frame(m) => on_message(m),
+            Event::Bad { error, excerpt } => on_message(Message::Failed {
+                workload: "(console)".into(),
+                reason: format!("untrusted frame ignored: {error}; it began: {excerpt}"),
+            }),
+        };
+        let limit = timeout * 3 + Duration::from_millis(cell.settle_ms) + REMOTE_ALLOWANCE;
+        self.run_job(
+            &job,
+            limit.max(self.guest_timeout),
+            log.as_deref(),
+            &mut on_event,
+        )
+    }
+}
+
+/// A platform whose machine could not be prepared (down, key not trusted, login refused, the
+/// executor cannot run there): every trial fails with that reason, so the other machines'
+/// trials still run and the report names the problem.
+pub struct Unreachable {
+    pub name: String,
+    pub driver: &'static str,
+    pub boots_guest: bool,
+    pub reason: String,
+}
+
+impl Platform for Unreachable {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn driver(&self) -> &'static str {
+        self.driver
+    }
+    fn boots_guest(&self) -> bool {
+        self.boots_guest
+    }
+    fn facts(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([("remote.unreachable".to_string(), self.reason.clone())])
+    }
+    fn run_trial(&mut self, _: &TrialRequest<'_>, _: &mut dyn FnMut(Event)) -> TrialEnd {
+        TrialEnd::Failed(self.reason.clone())
+    }
+    fn run_cell(
+        &mut self,
+        _: &crate::isolation::Cell,
+        _: Duration,
+        _: Option<&Path>,
+        _: &mut dyn FnMut(Message),
+    ) -> TrialEnd {
+        TrialEnd::Failed(self.reason.clone())
+    }
+}
+
+impl Drop for RemotePlatform {
+    fn drop(&mut self) {
+        self.ssh.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_output_becomes_remote_facts() {
+        let f = check_facts("kernel=6.1.0\nkvm=usable\nbad key=x\n=y\nnoequals\nroot=true\n");
+        assert_eq!(
+            f,
+            BTreeMap::from([
+                ("remote.kernel".to_string(), "6.1.0".to_string()),
+                ("remote.kvm".to_string(), "usable".to_string()),
+                ("remote.root".to_string(), "true".to_string()),
+            ])
+        );
+    }
+}

@@ -1,0 +1,408 @@
+//! The transport to a machine reached over SSH: the system's OpenSSH client, so that the user's
+//! `~/.ssh/config`, agent, `ProxyJump` and jump hosts work as they expect, with one multiplexed
+//! connection per host (ControlMaster), never a password prompt (BatchMode), and host keys
+//! always verified (docs/architecture.md, "Machines over SSH"). Remote commands are shell text
+//! built here from quoted words only.
+
+use hvbench_spec::HostSpec;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long an idle multiplexing master lingers after its last session.
+const CONTROL_PERSIST_S: u32 = 120;
+/// Keep-alives: a dead connection is noticed after about 3 x 5 s.
+const ALIVE_INTERVAL_S: u32 = 5;
+const ALIVE_COUNT: u32 = 3;
+const CONNECT_TIMEOUT_S: u32 = 15;
+
+/// Why a host could not be used; each message names the host and says what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SshError {
+    /// The host's key is not in known_hosts (or differs from the one there).
+    HostKey {
+        host: String,
+        changed: bool,
+        detail: String,
+    },
+    /// Nothing answered (refused, timed out, no route, unknown name).
+    Unreachable { host: String, detail: String },
+    /// The key (or agent) was refused; BatchMode never asks for a password.
+    Auth { host: String, detail: String },
+    /// ssh itself could not run, or another failure of the connection.
+    Other { host: String, detail: String },
+}
+
+impl std::fmt::Display for SshError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SshError::HostKey {
+                host,
+                changed: false,
+                detail,
+            } => write!(
+                f,
+                "host `{host}`: its SSH host key is not trusted ({detail}); check the key \
+                 fingerprint with the machine's owner, then add it to known_hosts (for example \
+                 `ssh-keyscan -p PORT ADDRESS >> KNOWN_HOSTS`, or one interactive `ssh` to it), \
+                 or name a file with `known_hosts` in its [[host]]"
+            ),
+            SshError::HostKey {
+                host,
+                changed: true,
+                detail,
+            } => write!(
+                f,
+                "host `{host}`: its SSH host key CHANGED since it was trusted ({detail}); this \
+                 may be an attack or a reinstalled machine: verify the new key, then replace the \
+                 old line in known_hosts (`ssh-keygen -R ADDRESS`)"
+            ),
+            SshError::Unreachable { host, detail } => write!(
+                f,
+                "host `{host}` cannot be reached over SSH ({detail}); check that it is up, that \
+                 sshd listens at the address and port of its [[host]], and `ssh` to it by hand"
+            ),
+            SshError::Auth { host, detail } => write!(
+                f,
+                "host `{host}` refused the login ({detail}); hvbench never asks for a password: \
+                 set `identity_file` in its [[host]] or load the key into ssh-agent"
+            ),
+            SshError::Other { host, detail } => write!(f, "host `{host}`: ssh failed: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for SshError {}
+
+/// `s` as one word of POSIX shell: single-quoted, each `'` written as `'\''`.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// One machine's SSH connection settings.
+#[derive(Debug, Clone)]
+pub struct Ssh {
+    host: String,
+    user: Option<String>,
+    address: String,
+    port: Option<u16>,
+    identity_file: Option<PathBuf>,
+    known_hosts: Option<PathBuf>,
+    control_dir: PathBuf,
+}
+
+impl Ssh {
+    /// The connection to `host`; its multiplexing sockets live in `control_dir` (private).
+    pub fn new(host: &HostSpec, control_dir: &Path) -> Ssh {
+        Ssh {
+            host: host.name.clone(),
+            user: host.ssh.user.clone(),
+            address: host.ssh.address.clone(),
+            port: host.ssh.port,
+            identity_file: host.identity_file.clone(),
+            known_hosts: host.known_hosts.clone(),
+            control_dir: control_dir.to_path_buf(),
+        }
+    }
+
+    /// The host's name in the experiment file.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `user@address:port` as written, for facts and messages.
+    pub fn target(&self) -> String {
+        let mut t = String::new();
+        if let Some(u) = &self.user {
+            t.push_str(u);
+            t.push('@');
+        }
+        if self.address.contains(':') {
+            t.push_str(&format!("[{}]", self.address));
+        } else {
+            t.push_str(&self.address);
+        }
+        if let Some(p) = self.port {
+            t.push_str(&format!(":{p}"));
+        }
+        t
+    }
+
+    /// The arguments of every `ssh` call to this host, up to and including the destination.
+    pub fn args(&self) -> Vec<OsString> {
+        let mut a: Vec<OsString> = Vec::new();
+        let mut opt = |s: String| {
+            a.push("-o".into());
+            a.push(s.into());
+        };
+        opt("BatchMode=yes".into());
+        opt("StrictHostKeyChecking=yes".into());
+        opt("ControlMaster=auto".into());
+        // %C: a hash of the connection's parameters, short enough for a socket path.
+        opt(format!("ControlPath={}/%C", self.control_dir.display()));
+        opt(format!("ControlPersist={CONTROL_PERSIST_S}"));
+        opt(format!("ServerAliveInterval={ALIVE_INTERVAL_S}"));
+        opt(format!("ServerAliveCountMax={ALIVE_COUNT}"));
+        opt(format!("ConnectTimeout={CONNECT_TIMEOUT_S}"));
+        opt("LogLevel=ERROR".into());
+        if let Some(k) = &self.known_hosts {
+            opt(format!("UserKnownHostsFile={}", k.display()));
+        }
+        if let Some(i) = &self.identity_file {
+            opt("IdentitiesOnly=yes".into());
+            a.push("-i".into());
+            a.push(i.as_os_str().to_owned());
+        }
+        if let Some(p) = self.port {
+            a.push("-p".into());
+            a.push(p.to_string().into());
+        }
+        if let Some(u) = &self.user {
+            a.push("-l".into());
+            a.push(u.into());
+        }
+        a.push("-T".into());
+        // The destination is validated (never an option), and `--` ends ssh's options anyway.
+        a.push("--".into());
+        a.push(self.address.clone().into());
+        a
+    }
+
+    /// `ssh ... DEST SCRIPT`: SCRIPT runs in the remote user's shell.
+    pub fn command(&self, script: &str) -> Command {
+        let mut c = Command::new("ssh");
+        c.args(self.args()).arg(script);
+        c
+    }
+
+    /// Run `script` with `input` on its stdin; the output, or why ssh itself failed (exit 255).
+    pub fn run(&self, script: &str, input: &[u8], timeout: Duration) -> Result<Output, SshError> {
+        let mut child = self
+            .command(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| SshError::Other {
+                host: self.host.clone(),
+                detail: format!("cannot run ssh: {e} (apt-get install openssh-client)"),
+            })?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let data = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let started = Instant::now();
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if started.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    let _ = child.kill();
+                    break;
+                }
+            }
+        }
+        let _ = writer.join();
+        let out = child.wait_with_output().map_err(|e| SshError::Other {
+            host: self.host.clone(),
+            detail: e.to_string(),
+        })?;
+        if started.elapsed() >= timeout && !out.status.success() {
+            return Err(SshError::Unreachable {
+                host: self.host.clone(),
+                detail: format!("no answer within {} s", timeout.as_secs()),
+            });
+        }
+        if out.status.code() == Some(255) {
+            return Err(self.classify(&String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(out)
+    }
+
+    /// Open the multiplexed connection (or find it open): a first command that proves the host
+    /// answers, its key is trusted and the login works.
+    pub fn connect(&self) -> Result<(), SshError> {
+        std::fs::create_dir_all(&self.control_dir).map_err(|e| SshError::Other {
+            host: self.host.clone(),
+            detail: format!("cannot create {}: {e}", self.control_dir.display()),
+        })?;
+        let out = self.run("true", b"", Duration::from_secs(60))?;
+        if !out.status.success() {
+            return Err(SshError::Other {
+                host: self.host.clone(),
+                detail: format!(
+                    "`true` exited with {}: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Close the multiplexing master, if one runs.
+    pub fn close(&self) {
+        let _ = Command::new("ssh")
+            .args(self.args_without_destination())
+            .args(["-O", "exit", "--", &self.address])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    fn args_without_destination(&self) -> Vec<OsString> {
+        let mut a = self.args();
+        a.truncate(a.len() - 3); // -T -- DEST
+        a
+    }
+
+    /// An ssh failure (exit 255) by what ssh printed.
+    pub fn classify(&self, stderr: &str) -> SshError {
+        let detail = stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("@@@") && !l.starts_with("Warning"))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let detail = if detail.is_empty() {
+            "ssh exited with status 255 and said nothing".to_string()
+        } else {
+            detail
+        };
+        let host = self.host.clone();
+        let has = |s: &str| stderr.contains(s);
+        if has("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+            SshError::HostKey {
+                host,
+                changed: true,
+                detail,
+            }
+        } else if has("Host key verification failed") || has("No ED25519 host key is known") {
+            SshError::HostKey {
+                host,
+                changed: false,
+                detail,
+            }
+        } else if has("Permission denied") || has("Too many authentication failures") {
+            SshError::Auth { host, detail }
+        } else if has("Connection refused")
+            || has("timed out")
+            || has("No route to host")
+            || has("Could not resolve hostname")
+            || has("Network is unreachable")
+            || has("Connection closed by")
+            || has("Connection reset")
+        {
+            SshError::Unreachable { host, detail }
+        } else {
+            SshError::Other { host, detail }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hvbench_spec::SshTarget;
+
+    fn host(user: Option<&str>, address: &str, port: Option<u16>) -> HostSpec {
+        HostSpec {
+            name: "box".into(),
+            ssh: SshTarget {
+                user: user.map(str::to_string),
+                address: address.into(),
+                port,
+            },
+            identity_file: Some("/k/id".into()),
+            known_hosts: Some("/k/known".into()),
+            cache_dir: None,
+        }
+    }
+
+    #[test]
+    fn quoting_survives_every_character() {
+        assert_eq!(quote("plain"), "'plain'");
+        assert_eq!(quote("it's"), "'it'\\''s'");
+        assert_eq!(quote(""), "''");
+        // What the shell makes of it: the same text back.
+        for s in ["a b", "$HOME", "x'y\"z", "`id`;rm -rf /", "\\n"] {
+            let out = Command::new("sh")
+                .args(["-c", &format!("printf %s {}", quote(s))])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), s);
+        }
+    }
+
+    #[test]
+    fn argv_snapshot() {
+        let s = Ssh::new(
+            &host(Some("root"), "192.0.2.1", Some(2222)),
+            Path::new("/c"),
+        );
+        let a: Vec<String> = s
+            .args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            a.join(" "),
+            "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ControlMaster=auto \
+             -o ControlPath=/c/%C -o ControlPersist=120 -o ServerAliveInterval=5 \
+             -o ServerAliveCountMax=3 -o ConnectTimeout=15 -o LogLevel=ERROR \
+             -o UserKnownHostsFile=/k/known -o IdentitiesOnly=yes -i /k/id -p 2222 -l root \
+             -T -- 192.0.2.1"
+        );
+        assert_eq!(s.target(), "root@192.0.2.1:2222");
+        let v6 = Ssh::new(&host(None, "::1", None), Path::new("/c"));
+        assert_eq!(v6.target(), "[::1]");
+        assert_eq!(v6.args().last().unwrap(), "::1");
+    }
+
+    #[test]
+    fn failures_are_told_apart() {
+        let s = Ssh::new(&host(Some("root"), "h", None), Path::new("/c"));
+        let kind = |text: &str| match s.classify(text) {
+            SshError::HostKey { changed, .. } => format!("key changed={changed}"),
+            SshError::Unreachable { .. } => "down".into(),
+            SshError::Auth { .. } => "auth".into(),
+            SshError::Other { .. } => "other".into(),
+        };
+        assert_eq!(
+            kind("Host key verification failed.\r\n"),
+            "key changed=false"
+        );
+        assert_eq!(
+            kind("@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\nHost key verification failed."),
+            "key changed=true"
+        );
+        assert_eq!(
+            kind("ssh: connect to host h port 22: Connection refused"),
+            "down"
+        );
+        assert_eq!(kind("root@h: Permission denied (publickey)."), "auth");
+        assert_eq!(kind("something else"), "other");
+        let msg = s.classify("Host key verification failed.").to_string();
+        assert!(
+            msg.contains("host `box`") && msg.contains("known_hosts"),
+            "{msg}"
+        );
+    }
+}
