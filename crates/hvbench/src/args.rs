@@ -65,8 +65,16 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = ResultsFormat::Json)]
         format: ResultsFormat,
     },
-    /// Say what this machine can run (QEMU, KVM, Xen, the lab, kernel image) and what hurts measurement.
-    Doctor,
+    /// Say what this machine can run (QEMU, KVM, Xen, the lab, kernel image) and what hurts
+    /// measurement; with `--host`, check a machine reached over SSH instead.
+    Doctor {
+        /// A `[[host]]` of SPEC by name, or without SPEC an ssh target: `user@address[:port]`
+        /// or an alias of ~/.ssh/config.
+        #[arg(long)]
+        host: Option<String>,
+        /// The experiment file that declares the host.
+        spec: Option<PathBuf>,
+    },
     /// Check hvbench itself: `fidelity` runs each workload beside the established tool that
     /// measures the same quantity (perf bench, sysbench, stress-ng, cyclictest) on this host.
     #[command(subcommand)]

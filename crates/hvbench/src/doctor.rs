@@ -271,3 +271,133 @@ fn load_check() -> Check {
         )
     }
 }
+
+/// `hvbench doctor --host`: check a machine from afar — reachable, key trusted, login works
+/// (all three by connecting), root, KVM usable, Xen dom0 with `xl`, QEMU, cache space — with the
+/// executor that campaigns run there. Returns the report and whether the host can be used.
+pub fn host_report(host: &hvbench_spec::HostSpec) -> (String, bool) {
+    let mut out = String::new();
+    let _ = writeln!(out, "host `{}` ({}):", host.name, host.ssh);
+    let mut say = |m: &str| eprintln!("ssh: {m}");
+    let facts = match hvbench_platform::remote::probe(host, crate::executor::EXECUTOR, &mut say) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(out, "[no  ] SSH: {e}");
+            return (out, false);
+        }
+    };
+    let get = |k: &str| facts.get(k).map(String::as_str).unwrap_or("");
+    let mut checks = vec![check(
+        Level::Ok,
+        "SSH",
+        format!(
+            "reachable, host key trusted, login works; {} {} ({} CPUs), kernel {}",
+            get("machine"),
+            if get("host.virtual") == "true" {
+                "virtual machine"
+            } else {
+                "machine"
+            },
+            get("cpus"),
+            get("kernel.release")
+        ),
+        None,
+    )];
+    checks.push(if get("root") == "true" {
+        check(Level::Ok, "root", "logged in as root", None)
+    } else {
+        check(
+            Level::Warn,
+            "root",
+            "not root: xl, KVM's /dev/kvm and cgroups usually need it",
+            Some(format!(
+                "log in as root: ssh = \"root@{}\"",
+                host.ssh.address
+            )),
+        )
+    });
+    checks.push(if get("kvm.rw") == "true" {
+        check(Level::Ok, "KVM", "/dev/kvm opens read-write", None)
+    } else {
+        check(
+            Level::Missing,
+            "KVM",
+            format!(
+                "not usable: {}",
+                facts.get("kvm.error").map_or("-", |e| e.as_str())
+            ),
+            Some("boot the machine into plain Linux with kvm-intel or kvm-amd loaded".into()),
+        )
+    });
+    let xl = get("xl");
+    checks.push(match (get("xen.control_d") == "true", xl.is_empty()) {
+        (true, false) => check(Level::Ok, "Xen", format!("dom0, xl at {xl}"), None),
+        (true, true) => check(
+            Level::Missing,
+            "Xen",
+            "dom0, but no xl on the login PATH",
+            Some("apt-get install xen-utils (and put /usr/sbin on root's PATH)".into()),
+        ),
+        (false, _) => check(
+            Level::Missing,
+            "Xen",
+            "not a Xen dom0",
+            Some("boot the machine with Xen (grub: Debian GNU/Linux, with Xen hypervisor)".into()),
+        ),
+    });
+    let qemu = get("qemu");
+    checks.push(if qemu.is_empty() {
+        check(
+            Level::Missing,
+            "QEMU",
+            "qemu-system-x86_64 not found",
+            Some("apt-get install qemu-system-x86 (for KVM platforms)".into()),
+        )
+    } else {
+        check(Level::Ok, "QEMU", qemu.to_string(), None)
+    });
+    let free: Option<u64> = get("cache.free_bytes").parse().ok();
+    checks.push(match free {
+        Some(b) if b >= 2 << 30 => check(
+            Level::Ok,
+            "cache",
+            format!(
+                "{} ({:.1} GiB free)",
+                get("cache.dir"),
+                b as f64 / (1u64 << 30) as f64
+            ),
+            None,
+        ),
+        Some(b) => check(
+            Level::Warn,
+            "cache",
+            format!(
+                "{} has only {:.2} GiB free",
+                get("cache.dir"),
+                b as f64 / (1u64 << 30) as f64
+            ),
+            Some("free space there or set cache_dir in the [[host]]".into()),
+        ),
+        None => check(
+            Level::Warn,
+            "cache",
+            format!(
+                "free space unknown: {}",
+                facts.get("cache.error").map_or("-", |e| e.as_str())
+            ),
+            None,
+        ),
+    });
+    for c in &checks {
+        let tag = match c.level {
+            Level::Ok => "ok  ",
+            Level::Warn => "warn",
+            Level::Missing => "no  ",
+        };
+        let _ = writeln!(out, "[{tag}] {}: {}", c.what, c.detail);
+        if let Some(fix) = &c.fix {
+            let _ = writeln!(out, "       fix: {fix}");
+        }
+    }
+    (out, true)
+}

@@ -182,9 +182,31 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             emit(&text, None)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Doctor => {
+        Command::Doctor {
+            host: None,
+            spec: None,
+        } => {
             print!("{}", doctor::report(&Cache::from_env()));
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor {
+            host: None,
+            spec: Some(_),
+        } => Err(
+            Usage("`hvbench doctor SPEC` needs `--host NAME`: a [[host]] of SPEC".into()).into(),
+        ),
+        Command::Doctor {
+            host: Some(host),
+            spec,
+        } => {
+            let host = doctor_host(&host, spec.as_deref())?;
+            let (text, usable) = doctor::host_report(&host);
+            print!("{text}");
+            Ok(if usable {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Selftest(which) => selftest::run(which),
     }
@@ -257,6 +279,49 @@ impl RunData {
             trials: &self.trials,
             samples: &self.samples,
             failures: &self.failures,
+        }
+    }
+}
+
+/// The machine `hvbench doctor --host` checks: a `[[host]]` of `spec` by name, or without a
+/// spec an ssh target written as in a `[[host]]`.
+fn doctor_host(host: &str, spec: Option<&Path>) -> Result<hvbench_spec::HostSpec> {
+    match spec {
+        Some(path) => {
+            let plan = hvbench_spec::load(path)?;
+            plan.hosts
+                .iter()
+                .find(|h| h.name == host)
+                .cloned()
+                .ok_or_else(|| {
+                    let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
+                    Usage(format!(
+                        "{} declares no [[host]] named `{host}` (its hosts: {})",
+                        path.display(),
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ))
+                    .into()
+                })
+        }
+        None => {
+            let ssh = hvbench_spec::SshTarget::parse(host).map_err(|e| {
+                Usage(format!(
+                    "`{host}` is not an ssh target ({e}); write {}, or give the experiment file \
+                     that declares the [[host]]",
+                    hvbench_spec::SSH_FORMS
+                ))
+            })?;
+            Ok(hvbench_spec::HostSpec {
+                name: host.to_string(),
+                ssh,
+                identity_file: None,
+                known_hosts: None,
+                cache_dir: None,
+            })
         }
     }
 }

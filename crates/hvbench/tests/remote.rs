@@ -345,3 +345,40 @@ fn an_isolation_cell_runs_whole_on_the_remote_machine() {
         .iter()
         .any(|s| s.guest == "aggressor1" && s.workload == "stress-cpu" && s.at_ms.is_some()));
 }
+
+#[test]
+fn doctor_checks_a_host_from_afar() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::new(dir.path());
+    let m1 = Sshd::start(dir.path(), "m1", &client);
+    let stranger = Sshd::start(dir.path(), "stranger", &client);
+    std::fs::write(dir.path().join("known_hosts"), &m1.known_hosts_line).unwrap();
+    let mut spec = format!("name = \"doctor\"\n{HEAD}");
+    spec += &host_table("m1", &m1, "known_hosts", &dir.path().join("m1-cache"));
+    spec += &host_table(
+        "stranger",
+        &stranger,
+        "known_hosts",
+        &dir.path().join("s-cache"),
+    );
+    spec += &platform("m1-host", Some("m1"), false);
+    spec += "[[workload]]\nname = \"syscall\"\n";
+    std::fs::write(dir.path().join("d.toml"), &spec).unwrap();
+    let ok = run(dir.path(), &["doctor", "--host", "m1", "d.toml"]);
+    let said = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert!(ok.status.success(), "{}", text(&ok));
+    for want in [
+        "[ok  ] SSH: reachable, host key trusted",
+        "KVM",
+        "Xen",
+        "QEMU",
+        "cache",
+    ] {
+        assert!(said.contains(want), "{want:?} missing in\n{said}");
+    }
+    let bad = run(dir.path(), &["doctor", "--host", "stranger", "d.toml"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("not trusted"));
+    let unknown = run(dir.path(), &["doctor", "--host", "nobody", "d.toml"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+}

@@ -49,6 +49,39 @@ fn make_control_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Check a machine from afar (`hvbench doctor --host`): connect, ship the executor alone (only
+/// if missing), and return what its `check` says, as `check` prints it (without `remote.`).
+pub fn probe(
+    host: &HostSpec,
+    executor: &[u8],
+    say: &mut dyn FnMut(&str),
+) -> std::result::Result<BTreeMap<String, String>, String> {
+    let dir = make_control_dir().map_err(|e| e.to_string())?;
+    let ssh = Ssh::new(host, &dir);
+    ssh.connect().map_err(|e| e.to_string())?;
+    let files = [Shipment {
+        rel: String::new(),
+        data: executor.to_vec(),
+        executable: true,
+    }];
+    let shipped = ship(&ssh, host.cache_dir.as_deref(), &files, say)?;
+    let out = ship::run_ok(
+        &ssh,
+        &format!(
+            "C={}; \"$C/objects/{}\" check --cache \"$C/store\"",
+            quote(&shipped.root),
+            sha256_hex(executor)
+        ),
+        b"",
+    );
+    ssh.close();
+    let facts = check_facts(&out?)
+        .into_iter()
+        .map(|(k, v)| (k.trim_start_matches("remote.").to_string(), v))
+        .collect();
+    Ok(facts)
+}
+
 /// A platform on a machine reached over SSH.
 pub struct RemotePlatform {
     name: String,
