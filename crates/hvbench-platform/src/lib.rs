@@ -87,6 +87,11 @@ pub trait Platform: Send {
     fn boots_guest(&self) -> bool {
         true
     }
+    /// The machine it runs on: None for this one, else the `[[host]]` reached over SSH.
+    /// Machines run their trials at once; one machine's platforms take turns.
+    fn machine(&self) -> Option<&str> {
+        None
+    }
     /// What the driver knows about the platform before any trial: accelerator, versions,
     /// machine type, kernel. The agent adds what it sees from inside.
     fn facts(&self) -> BTreeMap<String, String>;

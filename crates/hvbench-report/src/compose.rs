@@ -2,8 +2,8 @@
 
 use crate::document::{one_line, Align, Block, Table};
 use crate::format::{self, Better};
-use crate::model::{BaselineKind, Group, Missing, Model, Outcome};
-use crate::{charts, findings, isolation, manifest};
+use crate::model::{BaselineKind, Group, Machine, Missing, Model, Outcome};
+use crate::{charts, findings, isolation, machines, manifest};
 use hvbench_analysis::{BootstrapConfig, Verdict, DEFAULT_MAD_THRESHOLD};
 use hvbench_store::{format_utc, RunStatus};
 
@@ -122,11 +122,59 @@ fn platforms(model: &Model) -> Vec<Block> {
         ));
         return blocks;
     }
+    let only_here = model.machines.len() == 1 && model.machines[0].is_local();
+    if only_here {
+        let all: Vec<usize> = (0..model.platforms.len()).collect();
+        blocks.push(Block::Table(platform_table(model, &all)));
+        if model.is_isolation_only() {
+            return blocks;
+        }
+        blocks.extend(run_baseline(model));
+        return blocks;
+    }
+    // Grouped by machine (docs/architecture.md, "Machines over SSH").
+    for m in &model.machines {
+        blocks.push(Block::Subsection(if m.is_local() {
+            "This machine (the controller)".to_string()
+        } else {
+            format!("Machine {}", one_line(m.name))
+        }));
+        blocks.push(Block::Table(platform_table(model, &m.platforms)));
+        if !model.is_isolation_only() {
+            blocks.extend(machine_baseline(model, m));
+        }
+    }
+    if !model.is_isolation_only() {
+        if !model.several_machines() {
+            blocks.extend(run_baseline(model));
+        } else if model.several_baselines() {
+            blocks.push(Block::Paragraph(
+                "Platforms on different machines are compared through their baselines: each ratio is a platform's \
+                 median over the median of its own machine's baseline, so ratios compare across machines where raw \
+                 medians do not."
+                    .into(),
+            ));
+        }
+    }
+    blocks.extend(machines::side_by_side(model));
+    blocks
+}
+
+/// The platforms table of some platforms (indices, in platform order).
+fn platform_table(model: &Model, platforms: &[usize]) -> Table {
+    let against = model.several_machines() && !model.is_isolation_only();
     let mut columns = vec![("platform", Align::Left), ("driver", Align::Left)];
+    if against {
+        columns.push(("compared with", Align::Left));
+    }
     columns.extend(KEY_FACTS.iter().map(|&(_, header)| (header, Align::Left)));
     let mut table = Table::new(&columns);
-    for p in &model.platforms {
+    for &i in platforms {
+        let p = &model.platforms[i];
         let mut cells = vec![one_line(p.name), one_line(p.driver)];
+        if against {
+            cells.push(compared_with_cell(model, i));
+        }
         cells.extend(
             KEY_FACTS
                 .iter()
@@ -134,7 +182,7 @@ fn platforms(model: &Model) -> Vec<Block> {
         );
         table.push(cells);
     }
-    table.drop_empty_columns(2);
+    table.drop_empty_columns(if against { 3 } else { 2 });
     for row in &mut table.rows {
         if let crate::document::Row::Cells(cells) = row {
             cells
@@ -143,21 +191,117 @@ fn platforms(model: &Model) -> Vec<Block> {
                 .for_each(|c| *c = "-".into());
         }
     }
-    blocks.push(Block::Table(table));
-    if model.is_isolation_only() {
-        return blocks;
+    table
+}
+
+/// Whom platform `i` is compared with, for the platforms table of a run on several machines.
+fn compared_with_cell(model: &Model, i: usize) -> String {
+    match model.baseline_of(i) {
+        None if model.is_baseline(i) => "(baseline)".to_string(),
+        None => "-".to_string(),
+        Some(b)
+            if model.machine_of(i).host.is_none() && b.machine != model.platforms[i].machine =>
+        {
+            format!("{} (fallback: another machine's)", one_line(b.name))
+        }
+        Some(b) if model.machine_of(i).host.is_none() => format!("{} (fallback)", one_line(b.name)),
+        Some(b) => one_line(b.name),
     }
-    if let (Some(b), Some(p)) = (&model.baseline, model.baseline_platform()) {
-        blocks.push(Block::Paragraph(match b.kind {
-            BaselineKind::Host => format!("Baseline: {} (driver host); ratios are platform median / baseline median.", p.name),
-            BaselineKind::First => format!(
-                "Baseline: {}. No platform has driver \"host\", so the first platform is the baseline; \
-                 ratios are platform median / baseline median.",
-                p.name
-            ),
+}
+
+/// The run's one baseline, as a run on one machine has it.
+fn run_baseline(model: &Model) -> Option<Block> {
+    let (b, p) = (model.baseline.as_ref()?, model.baseline_platform()?);
+    Some(Block::Paragraph(match b.kind {
+        BaselineKind::Host => format!(
+            "Baseline: {} (driver host); ratios are platform median / baseline median.",
+            p.name
+        ),
+        BaselineKind::First => format!(
+            "Baseline: {}. No platform has driver \"host\", so the first platform is the baseline; \
+             ratios are platform median / baseline median.",
+            p.name
+        ),
+    }))
+}
+
+/// A machine's baseline, in a run on several machines: its own host platform, or the run's
+/// baseline it falls back to.
+fn machine_baseline(model: &Model, m: &Machine) -> Option<Block> {
+    if !model.several_machines() {
+        return None;
+    }
+    let run_base = model.baseline_platform()?;
+    let compared: Vec<String> = m
+        .platforms
+        .iter()
+        .filter(|&&i| model.compared_with[i].is_some())
+        .map(|&i| one_line(model.platforms[i].name))
+        .collect();
+    if let Some(h) = m.host {
+        let h = one_line(model.platforms[h].name);
+        return Some(Block::Paragraph(if compared.is_empty() {
+            format!(
+                "Baseline of {}: {h} (driver host); no other platform ran there.",
+                m.described()
+            )
+        } else {
+            format!(
+                "Baseline of {}: {h} (driver host); the {} of {} {} median / {h}'s median.",
+                m.described(),
+                if compared.len() == 1 {
+                    "ratio"
+                } else {
+                    "ratios"
+                },
+                compared.join(", "),
+                if compared.len() == 1 {
+                    "is its"
+                } else {
+                    "are their"
+                },
+            )
         }));
     }
-    blocks
+    let base_machine = &model.machines[run_base.machine];
+    let no_host = if model
+        .baseline
+        .as_ref()
+        .is_some_and(|b| b.kind == BaselineKind::First)
+    {
+        "no platform of the run has driver \"host\", so the first platform is the baseline"
+            .to_string()
+    } else {
+        format!("{} has no platform with driver \"host\"", m.described())
+    };
+    if compared.is_empty() {
+        return Some(Block::Paragraph(format!(
+            "Baseline: {} on {}: {no_host}.",
+            one_line(run_base.name),
+            base_machine.described()
+        )));
+    }
+    let (who, falls, whose) = if compared.len() == 1 {
+        ("platform", "falls", "its ratios")
+    } else {
+        ("platforms", "fall", "their ratios")
+    };
+    let across = if std::ptr::eq(base_machine, m) {
+        String::new()
+    } else {
+        format!(
+            ", so {whose} include the difference between {} and {}",
+            m.described(),
+            base_machine.described()
+        )
+    };
+    Some(Block::Paragraph(format!(
+        "On {}, {who} {} {falls} back to the run's baseline {} on {}: {no_host}{across}.",
+        m.described(),
+        compared.join(", "),
+        one_line(run_base.name),
+        base_machine.described(),
+    )))
 }
 
 fn results(model: &Model, cfg: &BootstrapConfig) -> Vec<Block> {
@@ -201,14 +345,18 @@ fn results(model: &Model, cfg: &BootstrapConfig) -> Vec<Block> {
         if !reasons.is_empty() {
             blocks.push(Block::Paragraph(reasons.join(". ") + "."));
         }
-        let baseline_has_data = model
-            .baseline
-            .as_ref()
-            .is_some_and(|b| matches!(g.outcomes[b.index], Outcome::Measured { .. }));
-        if !baseline_has_data && model.platforms.len() > 1 {
-            blocks.push(Block::Paragraph(
-                "The baseline has no data for this metric, so there are no ratios.".into(),
-            ));
+        if model.several_baselines() {
+            blocks.extend(baselines_without_data(model, g));
+        } else {
+            let baseline_has_data = model
+                .baseline
+                .as_ref()
+                .is_some_and(|b| matches!(g.outcomes[b.index], Outcome::Measured { .. }));
+            if !baseline_has_data && model.platforms.len() > 1 {
+                blocks.push(Block::Paragraph(
+                    "The baseline has no data for this metric, so there are no ratios.".into(),
+                ));
+            }
         }
     }
     for w in &model.unmeasured_workloads {
@@ -218,6 +366,32 @@ fn results(model: &Model, cfg: &BootstrapConfig) -> Vec<Block> {
         ));
     }
     blocks
+}
+
+/// With a baseline per machine: the baselines that have no data for a group, and whose ratios
+/// that leaves out.
+fn baselines_without_data(model: &Model, g: &Group) -> Option<Block> {
+    let notes: Vec<String> = model
+        .baselines()
+        .into_iter()
+        .filter(|&b| !matches!(g.outcomes[b], Outcome::Measured { .. }))
+        .filter_map(|b| {
+            let left_out: Vec<String> = (0..model.platforms.len())
+                .filter(|&i| model.compared_with[i] == Some(b))
+                .map(|i| one_line(model.platforms[i].name))
+                .collect();
+            (!left_out.is_empty()).then(|| {
+                format!(
+                    "{} (the baseline of {}) has no data for this metric, so {} {} no ratio",
+                    one_line(model.platforms[b].name),
+                    left_out.join(", "),
+                    left_out.join(", "),
+                    if left_out.len() == 1 { "has" } else { "have" }
+                )
+            })
+        })
+        .collect();
+    (!notes.is_empty()).then(|| Block::Paragraph(notes.join(". ") + "."))
 }
 
 fn group_title(model: &Model, g: &Group) -> String {
@@ -238,24 +412,38 @@ fn group_title(model: &Model, g: &Group) -> String {
 fn group_table(model: &Model, g: &Group, cfg: &BootstrapConfig) -> Table {
     let ci = format::ci_label(cfg.confidence);
     let median = format!("median ({})", one_line(&g.unit));
+    let several = model.several_baselines();
     let ratio = match model.baseline_platform() {
+        Some(_) if several => format!("ratio to its baseline [{ci}]"),
         Some(b) => format!("ratio to {} [{ci}]", one_line(b.name)),
         None => format!("ratio [{ci}]"),
     };
-    let mut table = Table::new(&[
-        ("platform", Align::Left),
+    let mut columns = vec![("platform", Align::Left)];
+    if several {
+        columns.push(("baseline", Align::Left));
+    }
+    columns.extend([
         ("n", Align::Right),
-        (&median, Align::Right),
-        (&ci, Align::Left),
+        (median.as_str(), Align::Right),
+        (ci.as_str(), Align::Left),
         ("CV", Align::Right),
-        (&ratio, Align::Left),
+        (ratio.as_str(), Align::Left),
         ("overhead", Align::Left),
         ("p (Holm)", Align::Right),
         ("verdict", Align::Left),
         ("outliers", Align::Right),
     ]);
+    let mut table = Table::new(&columns);
     for (i, (p, outcome)) in model.platforms.iter().zip(&g.outcomes).enumerate() {
-        let is_baseline = model.baseline.as_ref().is_some_and(|b| b.index == i);
+        let is_baseline = model.is_baseline(i);
+        let mut first = vec![one_line(p.name)];
+        if several {
+            first.push(
+                model
+                    .baseline_of(i)
+                    .map_or_else(|| "-".to_string(), |b| one_line(b.name)),
+            );
+        }
         match outcome {
             Outcome::Measured {
                 summary: s,
@@ -278,8 +466,8 @@ fn group_table(model: &Model, g: &Group, cfg: &BootstrapConfig) -> Table {
                     ),
                     None => (String::new(), String::new()),
                 };
-                table.push(vec![
-                    one_line(p.name),
+                let mut cells = first;
+                cells.extend([
                     s.n.to_string(),
                     format::value(s.median),
                     format::interval(&s.ci),
@@ -294,6 +482,7 @@ fn group_table(model: &Model, g: &Group, cfg: &BootstrapConfig) -> Table {
                         String::new()
                     },
                 ]);
+                table.push(cells);
             }
             Outcome::NoData(missing) => table.push_message(
                 one_line(p.name),
@@ -305,7 +494,7 @@ fn group_table(model: &Model, g: &Group, cfg: &BootstrapConfig) -> Table {
             ),
         }
     }
-    table.drop_empty_columns(7);
+    table.drop_empty_columns(if several { 8 } else { 7 });
     table
 }
 

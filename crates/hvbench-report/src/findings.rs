@@ -30,21 +30,31 @@ pub(crate) fn summary(model: &Model) -> Vec<Block> {
         }
         return blocks;
     }
-    let Some(base) = model.baseline_platform().map(|p| one_line(p.name)) else {
+    let Some(base) = model.baseline_label().map(|b| one_line(&b)) else {
         blocks.push(Block::Paragraph(
             "No platform was recorded for this run.".into(),
         ));
         return blocks;
     };
+    let several = model.several_baselines();
     if model.standings.is_empty() {
-        blocks.push(Block::Paragraph(format!(
-            "Nothing to compare: no platform besides {base} has data on a metric {base} measured."
-        )));
+        blocks.push(Block::Paragraph(if several {
+            "Nothing to compare: no platform has data on a metric its baseline measured.".to_string()
+        } else {
+            format!("Nothing to compare: no platform besides {base} has data on a metric {base} measured.")
+        }));
     } else {
-        blocks.push(Block::Paragraph(format!(
-            "Each platform against {base}, by workload class: the geometric mean of its ratios to {base} (as times \
-             slower or faster), and what the significance tests allow concluding."
-        )));
+        blocks.push(Block::Paragraph(if several {
+            "Each platform against its own machine's baseline (see Platforms), by workload class: the geometric \
+             mean of its ratios to that baseline (as times slower or faster), and what the significance tests allow \
+             concluding."
+                .to_string()
+        } else {
+            format!(
+                "Each platform against {base}, by workload class: the geometric mean of its ratios to {base} (as \
+                 times slower or faster), and what the significance tests allow concluding."
+            )
+        }));
         blocks.push(Block::List(
             model
                 .standings
@@ -131,7 +141,7 @@ fn class_line(model: &Model, cs: &ClassStanding, base: &str) -> String {
         "{} ({}): {}. {}.",
         capitalized(cs.class.label()),
         workloads.join(", "),
-        headline(cs, base),
+        headline(cs, base, model.several_baselines()),
         details.join("; ")
     )
 }
@@ -141,7 +151,8 @@ fn amount(s: &PlatformStanding) -> String {
         .map_or_else(|| "no ratio".to_string(), format::times_worse)
 }
 
-fn headline(cs: &ClassStanding, base: &str) -> String {
+/// `several`: each platform is against its own machine's baseline, `base` is "its baseline".
+fn headline(cs: &ClassStanding, base: &str, several: bool) -> String {
     let ps = &cs.platforms;
     let best_ahead = ps.iter().find(|s| s.standing == Standing::Ahead);
     let conclusive: Vec<&PlatformStanding> = ps
@@ -155,10 +166,15 @@ fn headline(cs: &ClassStanding, base: &str) -> String {
         return "inconclusive".to_string();
     }
     if conclusive.iter().all(|s| s.standing == Standing::Behind) {
-        return if conclusive.len() == ps.len() {
-            format!("{base} wins")
+        let wins = if several {
+            "the baselines win".to_string()
         } else {
-            format!("{base} wins where the data are conclusive")
+            format!("{base} wins")
+        };
+        return if conclusive.len() == ps.len() {
+            wins
+        } else {
+            format!("{wins} where the data are conclusive")
         };
     }
     if let Some(l) = ps.iter().find(|s| s.standing == Standing::Level) {
@@ -219,6 +235,48 @@ fn platform_warnings(model: &Model) -> Vec<String> {
         ));
     }
     out
+}
+
+/// What to do about a machine without a host platform of its own, in a run on several machines:
+/// its platforms are compared with another machine's baseline.
+fn fallback_advice(model: &Model) -> Vec<String> {
+    let Some(run_base) = model.baseline_platform() else {
+        return Vec::new();
+    };
+    if !model.several_machines() {
+        return Vec::new();
+    }
+    model
+        .machines
+        .iter()
+        .filter(|m| m.host.is_none() && !std::ptr::eq(*m, &model.machines[run_base.machine]))
+        .filter_map(|m| {
+            let compared: Vec<String> = m
+                .platforms
+                .iter()
+                .filter(|&&i| model.compared_with[i].is_some())
+                .map(|&i| one_line(model.platforms[i].name))
+                .collect();
+            if compared.is_empty() {
+                return None;
+            }
+            let add = if m.is_local() {
+                "a `driver = \"host\"` platform without `host`".to_string()
+            } else {
+                format!("a `driver = \"host\"` platform with `host = \"{}\"`", one_line(m.name))
+            };
+            Some(format!(
+                "{} ran on {}, which has no host platform: {} compared with {} on {}, so {} ratios mix the \
+                 hypervisor's cost with the difference between the machines. Add {add} to the experiment file.",
+                compared.join(", "),
+                m.described(),
+                if compared.len() == 1 { "it is" } else { "they are" },
+                one_line(run_base.name),
+                model.machines[run_base.machine].described(),
+                if compared.len() == 1 { "its" } else { "their" },
+            ))
+        })
+        .collect()
 }
 
 /// What to do about isolation comparisons that could not conclude.
@@ -290,6 +348,7 @@ fn recommendations(model: &Model, base: &str) -> Vec<String> {
             "{invalid} comparisons rest on invalid data (see the notes under their tables)."
         ));
     }
+    out.extend(fallback_advice(model));
     out.extend(isolation_advice(model));
     out.extend(choice(model, base));
     if out.is_empty() {
@@ -300,13 +359,13 @@ fn recommendations(model: &Model, base: &str) -> Vec<String> {
 
 /// The plain choice: which platform is closest to the baseline overall and per class.
 fn choice(model: &Model, base: &str) -> Vec<String> {
-    let Some(b) = model.baseline.as_ref() else {
+    if model.baseline.is_none() {
         return Vec::new();
-    };
+    }
     // Overall geometric mean of times-worse per platform over every main comparison.
     let mut overall: Vec<(String, f64, usize)> = Vec::new();
     for (i, p) in model.platforms.iter().enumerate() {
-        if i == b.index {
+        if model.is_baseline(i) {
             continue;
         }
         let logs: Vec<f64> = model

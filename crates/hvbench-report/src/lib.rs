@@ -17,7 +17,11 @@
 //! - [`compare_terminal`], [`compare_markdown`], [`compare_json`]: two runs side by side.
 //!
 //! The baseline is the first platform whose driver is "host"; without one, the first platform
-//! (the report says which). Results are grouped by (scenario, workload, metric); the battery is
+//! (the report says which). A run on several machines (platforms with a `machine` fact, see
+//! docs/architecture.md "Machines over SSH"; the others are on [`LOCAL_MACHINE`]) compares each
+//! platform with its own machine's first host platform, falling back to the run's baseline on a
+//! machine without one, groups the platforms by machine and sets the machines side by side,
+//! warning about the facts in which they differ. Results are grouped by (scenario, workload, metric); the battery is
 //! scenario "baseline" (in older runs without it, every scenario that is not an isolation cell).
 //!
 //! Isolation cells (scenarios `<iso>/none` and `<iso>/<stressor>/<placement>`) are never part
@@ -34,6 +38,7 @@ mod findings;
 mod format;
 mod html;
 mod isolation;
+mod machines;
 mod manifest;
 mod markdown;
 mod model;
@@ -46,6 +51,7 @@ use hvbench_store::{FailureRow, PlatformRow, RunRow, SampleRow, TrialRow};
 use model::Model;
 
 pub use export::{results_csv, results_json};
+pub use model::LOCAL_MACHINE;
 
 /// Everything stored about one run, as the store returns it.
 #[derive(Debug, Clone, Copy)]
@@ -130,10 +136,14 @@ pub fn html(input: &ReportInput, cfg: &BootstrapConfig) -> String {
     Report::new(input, cfg).html()
 }
 
-/// A JSON object: the run, the bootstrap and verdict settings, the baseline's name, `results`
-/// (one entry per battery (scenario, workload, metric, platform) with n, median, ci, mean,
-/// stddev, cv, min, max, outliers, the ratio to the baseline (`{point, ci}`), times_worse,
-/// p_value, p_holm, verdict; nulls where a platform has no data), `classes` (standings per
+/// A JSON object: the run, the bootstrap and verdict settings, the baseline's name, `machines`
+/// (`{name, platforms, baseline, compared_with, facts, fact_sources}` per machine, in platform
+/// order; `baseline` null where the machine has no host platform and falls back to the run's),
+/// `machine_differences` (`{fact, label, hardware, values: [{machine, value}]}` per fact that
+/// differs between machines), `results` (one entry per battery (scenario, workload, metric,
+/// platform) with its machine, is_baseline, compared_with, n, median, ci, mean, stddev, cv, min,
+/// max, outliers, the ratio to its baseline (`{point, ci}`), times_worse, p_value, p_holm,
+/// verdict; nulls where a platform has no data), `classes` (standings per
 /// workload class), `anomalies` (with their explanations), `isolation_only`, `isolation`
 /// (`{matrices, tests}`: per scenario its stressors, placements and rows, each row a platform
 /// and victim metric with its baseline and one cell per (stressor, placement): `outcome`

@@ -34,7 +34,7 @@ pub(crate) fn build<'a>(model: &'a Model<'a>) -> Manifest<'a> {
     let mut hypervisors = Vec::new();
     let mut guest_kernels = Vec::new();
     let mut image_hashes = Vec::new();
-    for p in &model.platforms {
+    for (i, p) in model.platforms.iter().enumerate() {
         let mut parts = Vec::new();
         if let Some(v) = p.fact("qemu.version") {
             parts.push(format!("QEMU {v}"));
@@ -51,7 +51,8 @@ pub(crate) fn build<'a>(model: &'a Model<'a>) -> Manifest<'a> {
         if let Some(v) = p.fact("accel") {
             parts.push(format!("accel {v}"));
         }
-        if !parts.is_empty() && Some(p.name) != host.map(|h| h.name) {
+        // A baseline (the run's, or a machine's) is the bare machine, not a hypervisor.
+        if !parts.is_empty() && !model.is_baseline(i) && Some(p.name) != host.map(|h| h.name) {
             hypervisors.push((p.name, parts.join(", ")));
         }
         if let Some(k) = p.fact("guest.kernel") {
@@ -92,9 +93,34 @@ fn per_platform(items: &[(&str, impl AsRef<str>)]) -> String {
         .join("; ")
 }
 
+/// Per machine, its value of a machine fact (see [`crate::machines`]): "A on xenbox; B on
+/// kvmbox".
+fn per_machine(machines: &[crate::machines::MachineSummary], key: &str) -> String {
+    let items: Vec<(&str, &str)> = machines
+        .iter()
+        .filter_map(|m| Some((m.name, m.shown.get(key)?.as_str())))
+        .collect();
+    per_platform(&items)
+}
+
 pub(crate) fn manifest(model: &Model) -> Vec<Block> {
     let m = build(model);
     let or_not = |v: Option<&str>| v.map_or_else(|| NOT_RECORDED.to_string(), one_line);
+    // On several machines, each machine's own (the run's baseline is only one of them).
+    let (host_cpu, host_kernel, cpu_governor) = if model.several_machines() {
+        let machines = crate::machines::summaries(model);
+        (
+            per_machine(&machines, "cpu_model"),
+            per_machine(&machines, "kernel"),
+            per_machine(&machines, "cpu_governor"),
+        )
+    } else {
+        (
+            or_not(m.host_cpu),
+            or_not(m.host_kernel),
+            or_not(m.cpu_governor),
+        )
+    };
     let mut blocks = vec![
         Block::Section("Reproducibility manifest".into()),
         Block::Fields(vec![
@@ -104,9 +130,9 @@ pub(crate) fn manifest(model: &Model) -> Vec<Block> {
                 m.seed
                     .map_or_else(|| NOT_RECORDED.to_string(), |s| s.to_string()),
             ),
-            ("Host CPU".into(), or_not(m.host_cpu)),
-            ("Host kernel".into(), or_not(m.host_kernel)),
-            ("CPU governor".into(), or_not(m.cpu_governor)),
+            ("Host CPU".into(), host_cpu),
+            ("Host kernel".into(), host_kernel),
+            ("CPU governor".into(), cpu_governor),
             ("Hypervisors".into(), per_platform(&m.hypervisors)),
             ("Guest kernels".into(), per_platform(&m.guest_kernels)),
             ("Image hashes".into(), per_platform(&m.image_hashes)),

@@ -2,6 +2,7 @@
 //! the median with its interval and the ratio to the baseline with its interval; and the
 //! isolation matrices.
 
+use crate::machines::{self, Difference, MachineSummary};
 use crate::manifest::{self, Manifest};
 use crate::model::{Model, Outcome};
 use hvbench_analysis::anomaly::Anomaly;
@@ -17,8 +18,16 @@ struct SummaryDoc<'a> {
     confidence: f64,
     resamples: usize,
     seed: u64,
-    /// The baseline platform's name; null when the run has no platform.
+    /// The baseline platform's name (the run's: its first platform with driver "host"); null
+    /// when the run has no platform. Platforms on a machine with a host platform of its own are
+    /// compared with that one instead (`machines`, and each result's `compared_with`).
     baseline: Option<&'a str>,
+    /// The machines, in the order of their first platform: name ("this machine" for the
+    /// controller's), platforms, own baseline (null: none, its platforms fall back to the run's),
+    /// compared_with, and facts (CPU model, CPUs, memory, kernel, ...) with their sources.
+    machines: Vec<MachineSummary<'a>>,
+    /// The facts whose values differ between the machines (empty with one machine).
+    machine_differences: Vec<Difference<'a>>,
     /// Thresholds of the verdicts.
     verdicts: &'a VerdictConfig,
     /// How many comparisons were tested together (Holm's m).
@@ -74,7 +83,12 @@ struct Entry<'a> {
     unit: &'a str,
     better: &'a str,
     platform: &'a str,
+    /// The platform's machine ("this machine" for the controller's).
+    machine: &'a str,
+    /// A baseline: the run's, or its machine's.
     is_baseline: bool,
+    /// The baseline this platform is compared with; null for a baseline.
+    compared_with: Option<&'a str>,
     n: usize,
     median: Option<f64>,
     ci: Option<Interval>,
@@ -109,7 +123,9 @@ pub(crate) fn render(model: &Model, cfg: &BootstrapConfig) -> String {
                 unit: &g.unit,
                 better: g.better.as_str(),
                 platform: p.name,
-                is_baseline: model.baseline.as_ref().is_some_and(|b| b.index == i),
+                machine: model.machine_of(i).name,
+                is_baseline: model.is_baseline(i),
+                compared_with: model.baseline_of(i).map(|b| b.name),
                 n: 0,
                 median: None,
                 ci: None,
@@ -159,6 +175,8 @@ pub(crate) fn render(model: &Model, cfg: &BootstrapConfig) -> String {
         resamples: cfg.resamples,
         seed: cfg.seed,
         baseline: model.baseline_platform().map(|p| p.name),
+        machines: machines::summaries(model),
+        machine_differences: machines::differences(model),
         verdicts: &model.verdict_cfg,
         comparisons: model.battery_size,
         results,
@@ -222,7 +240,7 @@ pub(crate) fn render_csv(model: &Model) -> String {
     let mut out = crate::export::csv_line(COLUMNS.iter().map(|c| c.to_string()));
     for g in &model.groups {
         for (i, (p, outcome)) in model.platforms.iter().zip(&g.outcomes).enumerate() {
-            let is_baseline = model.baseline.as_ref().is_some_and(|b| b.index == i);
+            let is_baseline = model.is_baseline(i);
             let (s, ratio, outliers) = match outcome {
                 Outcome::Measured {
                     summary,

@@ -3,7 +3,7 @@
 //! failed with the reason, or interrupted by a signal), and the stop rule after each round.
 
 use crate::plan::{alternatives, schedule, trial_timeout, Alternative};
-use crate::sinks::{CellSink, TrialSink};
+use crate::sinks::{CellSink, Measured, TrialSink};
 use crate::{isolation_cells, Options, Outcome, Progress, RunnerError};
 use hvbench_analysis::{stop_decision, BootstrapConfig};
 use hvbench_platform::{interrupt, Platform, TrialEnd, TrialRequest};
@@ -42,15 +42,7 @@ impl Campaign {
             let _ = store.finish_run(run, RunStatus::Failed);
             return Err(RunnerError::Logs(logs, e));
         }
-        let mut out = Outcome {
-            run,
-            trials_ok: 0,
-            trials_failed: 0,
-            samples: 0,
-            seed: self.seed,
-            rounds: 0,
-            trials_skipped: 0,
-        };
+        let mut out = Outcome::empty(run, self.seed);
         let result = self.rounds(plan, platforms, store, opts, progress, &logs, &mut out);
         progress.finish();
         match result {
@@ -80,6 +72,9 @@ impl Campaign {
         }
     }
 
+    /// The rounds: every machine's alternatives in their own seeded order, the machines at
+    /// once (one thread each; a round ends when every machine has finished it, then the stop
+    /// rule looks at everything measured so far).
     #[allow(clippy::too_many_arguments)]
     fn rounds(
         &self,
@@ -94,176 +89,279 @@ impl Campaign {
         let agent_plan = plan.agent_plan();
         let cells = isolation_cells(plan);
         let alts = alternatives(plan, platforms, &cells);
-        let order = schedule(alts.len(), plan.repetitions, self.seed);
-        let total: u64 = order.iter().map(|r| r.len() as u64).sum();
+        let machines = machine_groups(platforms, &alts);
+        let orders: Vec<Vec<Vec<usize>>> = machines
+            .iter()
+            .enumerate()
+            .map(|(g, group)| {
+                schedule(
+                    group.len(),
+                    plan.repetitions,
+                    group_seed(self.seed, g, machines.len()),
+                )
+                .into_iter()
+                .map(|round| round.into_iter().map(|k| group[k]).collect())
+                .collect()
+            })
+            .collect();
+        let total: u64 = orders.iter().flatten().map(|r| r.len() as u64).sum();
         progress.start(self.run, total.saturating_sub(self.finished.len() as u64));
-        // Measured values so far per (platform, workload, metric), for the stop rule.
-        let mut measured: BTreeMap<(PlatformId, String, String), Vec<f64>> = BTreeMap::new();
-        let stopped = |out: &Outcome| match interrupt::requested() {
-            Some(signal) => Err(RunnerError::Interrupted {
-                run: out.run,
-                signal,
-            }),
-            None => Ok(()),
+        // Each platform goes to the one thread of its machine.
+        let mut owned: Vec<BTreeMap<usize, &mut Box<dyn Platform>>> =
+            machines.iter().map(|_| BTreeMap::new()).collect();
+        for (i, p) in platforms.iter_mut().enumerate() {
+            if let Some(g) = machines
+                .iter()
+                .position(|group| group.iter().any(|&a| alts[a].platform() == i))
+            {
+                owned[g].insert(i, p);
+            }
+        }
+        let shared = Shared {
+            plan,
+            agent_plan: &agent_plan,
+            cells: &cells,
+            alts: &alts,
+            store,
+            logs,
+            out: std::sync::Mutex::new(std::mem::replace(out, Outcome::empty(self.run, self.seed))),
+            progress: std::sync::Mutex::new(progress),
+            measured: std::sync::Mutex::new(BTreeMap::new()),
+            failed: std::sync::atomic::AtomicBool::new(false),
+            stop_now: std::sync::atomic::AtomicBool::new(false),
+            barrier: std::sync::Barrier::new(owned.len().max(1)),
         };
+        let results: Vec<Result<(), RunnerError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = owned
+                .into_iter()
+                .zip(&orders)
+                .enumerate()
+                .map(|(g, (mut mine, order))| {
+                    let shared = &shared;
+                    scope.spawn(move || self.machine_rounds(shared, g == 0, order, &mut mine, opts))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        *out = shared.out.into_inner().unwrap_or_else(|e| e.into_inner());
+        // A store error first (the run cannot go on), then an interruption.
+        let mut first_err = None;
+        for r in results {
+            match (r, &first_err) {
+                (Ok(()), _) => {}
+                (Err(e @ RunnerError::Store(_)), Some(RunnerError::Interrupted { .. }) | None) => {
+                    first_err = Some(e)
+                }
+                (Err(e), None) => first_err = Some(e),
+                (Err(_), Some(_)) => {}
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// One machine's rounds, in step with the other machines' threads.
+    fn machine_rounds(
+        &self,
+        shared: &Shared<'_>,
+        leader: bool,
+        order: &[Vec<usize>],
+        mine: &mut BTreeMap<usize, &mut Box<dyn Platform>>,
+        opts: &Options,
+    ) -> Result<(), RunnerError> {
+        use std::sync::atomic::Ordering;
+        let mut result = Ok(());
         for (round, visit) in order.iter().enumerate() {
             let round = round as u32;
             for &a in visit {
-                let (i, scenario) = match &alts[a] {
-                    Alternative::Battery(i) => (*i, BATTERY_SCENARIO.to_string()),
-                    Alternative::Cell { platform, cell } => {
-                        (*platform, cells[*cell].cell.scenario.clone())
-                    }
-                };
-                let platform = &mut platforms[i];
-                let name = platform.name().to_string();
-                let key = (name.clone(), scenario.clone(), round);
-                if let Some(&ok) = self.finished.get(&key) {
-                    // Finished before this invocation: count it, feed the stop rule, skip it.
-                    out.trials_skipped += 1;
-                    if ok {
-                        out.trials_ok += 1;
-                    } else {
-                        out.trials_failed += 1;
-                    }
-                    if scenario == BATTERY_SCENARIO {
-                        for (workload, metric, value) in self
-                            .stored
-                            .get(&(name.clone(), round))
-                            .into_iter()
-                            .flatten()
-                        {
-                            out.samples += 1;
-                            measured
-                                .entry((self.ids[i], workload.clone(), metric.clone()))
-                                .or_default()
-                                .push(*value);
-                        }
-                    }
-                    continue;
-                }
-                stopped(out)?;
-                let boots_guest = platform.boots_guest();
-                let timeout = trial_timeout(plan.guest.timeout_s, !boots_guest);
-                let (end, samples) = match &alts[a] {
-                    Alternative::Battery(_) => {
-                        progress.trial_started(round, &name);
-                        let role = if boots_guest {
-                            Role::Guest
-                        } else {
-                            Role::HostProcess
-                        };
-                        let trial = store.start_trial(
-                            self.ids[i],
-                            round,
-                            &role.name(),
-                            BATTERY_SCENARIO,
-                        )?;
-                        let req = TrialRequest {
-                            plan: &agent_plan,
-                            timeout,
-                            console_log: Some(logs.join(format!("r{round}-{name}.log"))),
-                            stop: None,
-                            place: None,
-                        };
-                        let mut sink = TrialSink {
-                            store,
-                            trial,
-                            platform: self.ids[i],
-                            samples: 0,
-                            error: None,
-                            measured: &mut measured,
-                        };
-                        let end = platform.run_trial(&req, &mut |ev| sink.event(ev));
-                        if let Some(e) = sink.error.take() {
-                            return Err(RunnerError::Store(e));
-                        }
-                        let samples = sink.samples;
-                        self.close(store, &[trial], &end)?;
-                        (end, samples)
-                    }
-                    Alternative::Cell { cell, .. } => {
-                        let cell = &cells[*cell].cell;
-                        let label = format!("{name} {}", cell.scenario);
-                        progress.trial_started(round, &label);
-                        let dir = logs.join(format!(
-                            "r{round}-{name}-{}",
-                            cell.scenario.replace('/', "-")
-                        ));
-                        if let Err(e) = std::fs::create_dir_all(&dir) {
-                            return Err(RunnerError::Logs(dir, e));
-                        }
-                        let victim = store.start_trial(
-                            self.ids[i],
-                            round,
-                            &Role::Victim.name(),
-                            &cell.scenario,
-                        )?;
-                        let mut sink = CellSink {
-                            store,
-                            platform: self.ids[i],
-                            round,
-                            scenario: &cell.scenario,
-                            trials: BTreeMap::from([(Role::Victim, victim)]),
-                            ended: BTreeSet::new(),
-                            samples: 0,
-                            error: None,
-                        };
-                        let end =
-                            platform.run_cell(cell, timeout, Some(&dir), &mut |m| sink.message(m));
-                        if let Some(e) = sink.error.take() {
-                            return Err(RunnerError::Store(e));
-                        }
-                        let open: Vec<TrialId> = sink
-                            .trials
-                            .iter()
-                            .filter(|(n, _)| !sink.ended.contains(*n))
-                            .map(|(_, t)| *t)
-                            .collect();
-                        // Instances the cell never heard end stopped reporting with it (a lab
-                        // host that died or hung): DNR.
-                        let end_for_open = match &end {
-                            TrialEnd::Failed(r) => TrialEnd::Failed(format!(
-                                "DNR: the cell ended without this instance's end: {r}"
-                            )),
-                            TrialEnd::Completed => TrialEnd::Completed,
-                        };
-                        self.close(store, &open, &end_for_open)?;
-                        // The cell's outcome is its victim's.
-                        let victim_ok = store
-                            .trials(self.run)?
-                            .into_iter()
-                            .find(|t| t.id == victim)
-                            .is_some_and(|t| t.status == "ok");
-                        let end = if victim_ok {
-                            TrialEnd::Completed
-                        } else {
-                            match end {
-                                TrialEnd::Completed => {
-                                    TrialEnd::Failed("the victim did not report".into())
-                                }
-                                failed => failed,
-                            }
-                        };
-                        (end, sink.samples)
-                    }
-                };
-                match end {
-                    TrialEnd::Completed => out.trials_ok += 1,
-                    TrialEnd::Failed(_) => out.trials_failed += 1,
-                }
-                out.samples += samples;
-                progress.trial_finished(round, &name, &end, samples);
-            }
-            out.rounds = round + 1;
-            if let Some(rule) = &opts.stop {
-                let series: Vec<&[f64]> = measured.values().map(Vec::as_slice).collect();
-                let cfg = BootstrapConfig::default();
-                if !stop_decision(&series, out.rounds, rule, &cfg).need_more_rounds() {
+                if result.is_err() || shared.failed.load(Ordering::SeqCst) {
                     break;
                 }
+                let i = shared.alts[a].platform();
+                let platform = mine
+                    .get_mut(&i)
+                    .expect("a machine's thread owns its platforms");
+                if let Err(e) = self.visit(shared, round, a, platform) {
+                    shared.failed.store(true, Ordering::SeqCst);
+                    result = Err(e);
+                }
+            }
+            // Every machine has finished the round (or given up): the leader decides whether
+            // another is needed; all threads take part in both waits whatever happened, so
+            // that none is left waiting.
+            shared.barrier.wait();
+            if leader {
+                let mut out = shared.out.lock().unwrap_or_else(|e| e.into_inner());
+                out.rounds = round + 1;
+                if let Some(rule) = &opts.stop {
+                    let measured = shared.measured.lock().unwrap_or_else(|e| e.into_inner());
+                    let series: Vec<&[f64]> = measured.values().map(Vec::as_slice).collect();
+                    let cfg = BootstrapConfig::default();
+                    if !stop_decision(&series, out.rounds, rule, &cfg).need_more_rounds() {
+                        shared.stop_now.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+            shared.barrier.wait();
+            if shared.stop_now.load(Ordering::SeqCst) || shared.failed.load(Ordering::SeqCst) {
+                break;
             }
         }
+        result
+    }
+
+    /// Run (or count, when it finished before this invocation) alternative `a` of `round`.
+    fn visit(
+        &self,
+        shared: &Shared<'_>,
+        round: u32,
+        a: usize,
+        platform: &mut Box<dyn Platform>,
+    ) -> Result<(), RunnerError> {
+        let (plan, cells, store, logs) = (shared.plan, shared.cells, shared.store, shared.logs);
+        let (i, scenario) = match &shared.alts[a] {
+            Alternative::Battery(i) => (*i, BATTERY_SCENARIO.to_string()),
+            Alternative::Cell { platform, cell } => (*platform, cells[*cell].cell.scenario.clone()),
+        };
+        let name = platform.name().to_string();
+        let key = (name.clone(), scenario.clone(), round);
+        if let Some(&ok) = self.finished.get(&key) {
+            // Finished before this invocation: count it, feed the stop rule, skip it.
+            let mut out = shared.lock_out();
+            out.trials_skipped += 1;
+            if ok {
+                out.trials_ok += 1;
+            } else {
+                out.trials_failed += 1;
+            }
+            if scenario == BATTERY_SCENARIO {
+                let mut measured = shared.measured.lock().unwrap_or_else(|e| e.into_inner());
+                for (workload, metric, value) in self
+                    .stored
+                    .get(&(name.clone(), round))
+                    .into_iter()
+                    .flatten()
+                {
+                    out.samples += 1;
+                    measured
+                        .entry((self.ids[i], workload.clone(), metric.clone()))
+                        .or_default()
+                        .push(*value);
+                }
+            }
+            return Ok(());
+        }
+        if let Some(signal) = interrupt::requested() {
+            return Err(RunnerError::Interrupted {
+                run: self.run,
+                signal,
+            });
+        }
+        let boots_guest = platform.boots_guest();
+        let timeout = trial_timeout(plan.guest.timeout_s, !boots_guest);
+        let (end, samples) = match &shared.alts[a] {
+            Alternative::Battery(_) => {
+                shared.progress(|p| p.trial_started(round, &name));
+                let role = if boots_guest {
+                    Role::Guest
+                } else {
+                    Role::HostProcess
+                };
+                let trial =
+                    store.start_trial(self.ids[i], round, &role.name(), BATTERY_SCENARIO)?;
+                let req = TrialRequest {
+                    plan: shared.agent_plan,
+                    timeout,
+                    console_log: Some(logs.join(format!("r{round}-{name}.log"))),
+                    stop: None,
+                    place: None,
+                };
+                let mut sink = TrialSink {
+                    store,
+                    trial,
+                    platform: self.ids[i],
+                    samples: 0,
+                    error: None,
+                    measured: &shared.measured,
+                };
+                let end = platform.run_trial(&req, &mut |ev| sink.event(ev));
+                if let Some(e) = sink.error.take() {
+                    return Err(RunnerError::Store(e));
+                }
+                let samples = sink.samples;
+                self.close(store, &[trial], &end)?;
+                (end, samples)
+            }
+            Alternative::Cell { cell, .. } => {
+                let cell = &cells[*cell].cell;
+                let label = format!("{name} {}", cell.scenario);
+                shared.progress(|p| p.trial_started(round, &label));
+                let dir = logs.join(format!(
+                    "r{round}-{name}-{}",
+                    cell.scenario.replace('/', "-")
+                ));
+                if let Err(e) = std::fs::create_dir_all(&dir) {
+                    return Err(RunnerError::Logs(dir, e));
+                }
+                let victim =
+                    store.start_trial(self.ids[i], round, &Role::Victim.name(), &cell.scenario)?;
+                let mut sink = CellSink {
+                    store,
+                    platform: self.ids[i],
+                    round,
+                    scenario: &cell.scenario,
+                    trials: BTreeMap::from([(Role::Victim, victim)]),
+                    ended: BTreeSet::new(),
+                    samples: 0,
+                    error: None,
+                };
+                let end = platform.run_cell(cell, timeout, Some(&dir), &mut |m| sink.message(m));
+                if let Some(e) = sink.error.take() {
+                    return Err(RunnerError::Store(e));
+                }
+                let open: Vec<TrialId> = sink
+                    .trials
+                    .iter()
+                    .filter(|(n, _)| !sink.ended.contains(*n))
+                    .map(|(_, t)| *t)
+                    .collect();
+                // Instances the cell never heard end stopped reporting with it (a lab host or
+                // a remote machine that died or hung): DNR.
+                let end_for_open = match &end {
+                    TrialEnd::Failed(r) => TrialEnd::Failed(format!(
+                        "DNR: the cell ended without this instance's end: {r}"
+                    )),
+                    TrialEnd::Completed => TrialEnd::Completed,
+                };
+                self.close(store, &open, &end_for_open)?;
+                // The cell's outcome is its victim's.
+                let victim_ok = store
+                    .trials(self.run)?
+                    .into_iter()
+                    .find(|t| t.id == victim)
+                    .is_some_and(|t| t.status == "ok");
+                let end = if victim_ok {
+                    TrialEnd::Completed
+                } else {
+                    match end {
+                        TrialEnd::Completed => TrialEnd::Failed("the victim did not report".into()),
+                        failed => failed,
+                    }
+                };
+                (end, sink.samples)
+            }
+        };
+        {
+            let mut out = shared.lock_out();
+            match end {
+                TrialEnd::Completed => out.trials_ok += 1,
+                TrialEnd::Failed(_) => out.trials_failed += 1,
+            }
+            out.samples += samples;
+        }
+        shared.progress(|p| p.trial_finished(round, &name, &end, samples));
         Ok(())
     }
 
@@ -294,5 +392,73 @@ impl Campaign {
                 Ok(())
             }
         }
+    }
+}
+
+/// What the machines' threads of one campaign share.
+struct Shared<'a> {
+    plan: &'a Plan,
+    agent_plan: &'a hvbench_proto::AgentPlan,
+    cells: &'a [crate::PlannedCell],
+    alts: &'a [Alternative],
+    store: &'a Store,
+    logs: &'a std::path::Path,
+    out: std::sync::Mutex<Outcome>,
+    progress: std::sync::Mutex<&'a mut dyn Progress>,
+    /// Measured values so far per (platform, workload, metric), for the stop rule.
+    measured: std::sync::Mutex<Measured>,
+    /// A thread failed (the store, a signal): the others stop at their next trial.
+    failed: std::sync::atomic::AtomicBool,
+    /// The stop rule says no more rounds are needed.
+    stop_now: std::sync::atomic::AtomicBool,
+    /// The end of a round, for every machine's thread.
+    barrier: std::sync::Barrier,
+}
+
+impl Shared<'_> {
+    fn lock_out(&self) -> std::sync::MutexGuard<'_, Outcome> {
+        self.out.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn progress(&self, f: impl FnOnce(&mut dyn Progress)) {
+        let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut **p);
+    }
+}
+
+/// The alternatives by machine: this machine's first (platforms without one), then each other
+/// machine in the order of its first platform; alternative indices in order.
+fn machine_groups(platforms: &[Box<dyn Platform>], alts: &[Alternative]) -> Vec<Vec<usize>> {
+    let mut keys: Vec<Option<String>> = vec![None];
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new()];
+    for (a, alt) in alts.iter().enumerate() {
+        let key = platforms[alt.platform()].machine().map(str::to_string);
+        let g = match keys.iter().position(|k| *k == key) {
+            Some(g) => g,
+            None => {
+                keys.push(key);
+                groups.push(Vec::new());
+                groups.len() - 1
+            }
+        };
+        groups[g].push(a);
+    }
+    groups.retain(|g| !g.is_empty());
+    if groups.is_empty() {
+        groups.push(Vec::new());
+    }
+    groups
+}
+
+/// The seed of machine `g`'s schedule: the run's own when there is one machine (so that runs
+/// on one machine keep their schedules), else one drawn from it per machine.
+pub(crate) fn group_seed(seed: u64, g: usize, machines: usize) -> u64 {
+    if machines <= 1 {
+        seed
+    } else {
+        hvbench_analysis::rng::SplitMix64::new(
+            seed ^ (g as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        )
+        .next_u64()
     }
 }

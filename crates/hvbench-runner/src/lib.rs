@@ -49,7 +49,7 @@ pub enum RunnerError {
 }
 
 /// Told about the campaign as it goes (a progress bar, or nothing).
-pub trait Progress {
+pub trait Progress: Send {
     fn start(&mut self, _run: RunId, _trials: u64) {}
     fn trial_started(&mut self, _round: u32, _platform: &str) {}
     fn trial_finished(&mut self, _round: u32, _platform: &str, _end: &TrialEnd, _samples: u32) {}
@@ -82,6 +82,20 @@ pub struct Outcome {
     pub rounds: u32,
     /// Trials finished before this invocation (0 for a new run), not run again.
     pub trials_skipped: u32,
+}
+
+impl Outcome {
+    pub(crate) fn empty(run: RunId, seed: u64) -> Outcome {
+        Outcome {
+            run,
+            trials_ok: 0,
+            trials_failed: 0,
+            samples: 0,
+            seed,
+            rounds: 0,
+            trials_skipped: 0,
+        }
+    }
 }
 
 /// Run a whole campaign: create the run, record each platform's facts, then the rounds.

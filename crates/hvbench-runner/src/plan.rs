@@ -92,6 +92,16 @@ pub(crate) enum Alternative {
     Cell { platform: usize, cell: usize },
 }
 
+impl Alternative {
+    /// The platform (index) it runs on.
+    pub(crate) fn platform(&self) -> usize {
+        match self {
+            Alternative::Battery(i) => *i,
+            Alternative::Cell { platform, .. } => *platform,
+        }
+    }
+}
+
 /// The alternatives of `plan` over `platforms`: battery trials first (when the plan has
 /// workloads), then the cells; each round visits them all in a random order.
 pub(crate) fn alternatives(

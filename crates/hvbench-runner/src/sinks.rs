@@ -261,7 +261,7 @@ pub(crate) struct TrialSink<'a> {
     pub(crate) platform: PlatformId,
     pub(crate) samples: u32,
     pub(crate) error: Option<StoreError>,
-    pub(crate) measured: &'a mut Measured,
+    pub(crate) measured: &'a std::sync::Mutex<Measured>,
 }
 
 impl TrialSink<'_> {
@@ -288,6 +288,8 @@ impl TrialSink<'_> {
                 if let Some((workload, metric, value)) = measured {
                     self.samples += 1;
                     self.measured
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
                         .entry((self.platform, workload, metric))
                         .or_default()
                         .push(value);

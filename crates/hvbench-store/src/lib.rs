@@ -195,7 +195,9 @@ pub struct FailureRow {
 }
 
 pub struct Store {
-    conn: Connection,
+    /// One connection, locked for each operation: the store is shared by the threads that run
+    /// several machines' trials at once (SQLite serialises the writes anyway).
+    conn: std::sync::Mutex<Connection>,
 }
 
 impl Store {
@@ -221,7 +223,16 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn)?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn: std::sync::Mutex::new(conn),
+        })
+    }
+
+    /// The connection, for one operation. A thread that panicked while holding it left no
+    /// half-done Rust state behind (SQLite's own state is transactional), so a poisoned lock
+    /// is taken over.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

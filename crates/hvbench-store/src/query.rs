@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 impl Store {
     /// The trials of `run` that ended and stay ended: completed or failed, not interrupted.
     pub fn finished_trials(&self, run: RunId) -> Result<Vec<FinishedTrial>> {
-        let mut st = self.conn.prepare(
+        let conn = self.lock();
+        let mut st = conn.prepare(
             "SELECT p.name, t.round, t.status, t.guest, t.scenario FROM trials t JOIN platforms p ON p.id = t.platform_id
              WHERE p.run_id = ?1 AND t.status IN ('ok', 'failed') AND t.interrupted = 0 ORDER BY t.id",
         )?;
@@ -29,8 +30,8 @@ impl Store {
 
     /// The interruptions and resumes of a run, oldest first.
     pub fn events(&self, run: RunId) -> Result<Vec<RunEvent>> {
-        let mut st = self
-            .conn
+        let conn = self.lock();
+        let mut st = conn
             .prepare("SELECT at_ms, kind, detail FROM run_events WHERE run_id = ?1 ORDER BY id")?;
         let rows = st.query_map([run], |r| {
             Ok(RunEvent {
@@ -43,23 +44,24 @@ impl Store {
     }
 
     pub fn runs(&self) -> Result<Vec<RunRow>> {
-        let mut st = self.conn.prepare(&format!("{RUN_SELECT} ORDER BY id"))?;
+        let conn = self.lock();
+        let mut st = conn.prepare(&format!("{RUN_SELECT} ORDER BY id"))?;
         let rows = st.query_map([], run_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn run(&self, id: RunId) -> Result<RunRow> {
-        self.conn
-            .query_row(&format!("{RUN_SELECT} WHERE id = ?1"), [id], run_from_row)
+        let conn = self.lock();
+        conn.query_row(&format!("{RUN_SELECT} WHERE id = ?1"), [id], run_from_row)
             .optional()?
             .ok_or_else(|| StoreError::NoSuchRun(id.to_string()))
     }
 
     /// A run named by id or by name (the latest run of that name); `None` means the latest run.
     pub fn resolve_run(&self, which: Option<&str>) -> Result<RunRow> {
+        let conn = self.lock();
         let found = match which {
-            None => self
-                .conn
+            None => conn
                 .query_row(
                     &format!("{RUN_SELECT} ORDER BY id DESC LIMIT 1"),
                     [],
@@ -69,16 +71,14 @@ impl Store {
                 .ok_or(StoreError::Empty)?,
             Some(w) => {
                 let by_id = match w.parse::<i64>() {
-                    Ok(id) => self
-                        .conn
+                    Ok(id) => conn
                         .query_row(&format!("{RUN_SELECT} WHERE id = ?1"), [id], run_from_row)
                         .optional()?,
                     Err(_) => None,
                 };
                 match by_id {
                     Some(r) => r,
-                    None => self
-                        .conn
+                    None => conn
                         .query_row(
                             &format!("{RUN_SELECT} WHERE name = ?1 ORDER BY id DESC LIMIT 1"),
                             [w],
@@ -93,9 +93,9 @@ impl Store {
     }
 
     pub fn platforms(&self, run: RunId) -> Result<Vec<PlatformRow>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, name, driver FROM platforms WHERE run_id = ?1 ORDER BY id")?;
+        let conn = self.lock();
+        let mut st =
+            conn.prepare("SELECT id, name, driver FROM platforms WHERE run_id = ?1 ORDER BY id")?;
         let mut out: Vec<PlatformRow> = st
             .query_map([run], |r| {
                 Ok(PlatformRow {
@@ -106,9 +106,7 @@ impl Store {
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
-        let mut facts = self
-            .conn
-            .prepare("SELECT key, value FROM facts WHERE platform_id = ?1")?;
+        let mut facts = conn.prepare("SELECT key, value FROM facts WHERE platform_id = ?1")?;
         for p in &mut out {
             p.facts = facts
                 .query_map([p.id], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -118,7 +116,8 @@ impl Store {
     }
 
     pub fn trials(&self, run: RunId) -> Result<Vec<TrialRow>> {
-        let mut st = self.conn.prepare(
+        let conn = self.lock();
+        let mut st = conn.prepare(
             "SELECT t.id, p.name, t.round, t.guest, t.scenario, t.status, t.reason, t.started_ms, t.finished_ms
              FROM trials t JOIN platforms p ON p.id = t.platform_id WHERE p.run_id = ?1 ORDER BY t.id",
         )?;
@@ -142,7 +141,8 @@ impl Store {
     /// samples of an interrupted trial that a resume ran again are left out: each (round,
     /// platform) counts once.
     pub fn samples(&self, run: RunId) -> Result<Vec<SampleRow>> {
-        let mut st = self.conn.prepare(
+        let conn = self.lock();
+        let mut st = conn.prepare(
             "SELECT p.name, t.guest, t.scenario, t.round, s.workload, s.metric, s.unit, s.better, s.warmup, s.idx,
                     s.value, s.iterations, s.elapsed_ns, s.at_ms
              FROM samples s JOIN trials t ON t.id = s.trial_id JOIN platforms p ON p.id = t.platform_id
@@ -174,7 +174,8 @@ impl Store {
 
     /// Failed trials and failed workloads of a run.
     pub fn failures(&self, run: RunId) -> Result<Vec<FailureRow>> {
-        let mut st = self.conn.prepare(
+        let conn = self.lock();
+        let mut st = conn.prepare(
             "SELECT p.name, t.round, NULL, t.reason, t.id, 0 FROM trials t JOIN platforms p ON p.id = t.platform_id
                WHERE p.run_id = ?1 AND t.status = 'failed'
              UNION ALL

@@ -15,15 +15,17 @@ impl Store {
         spec: &str,
         plan_json: &str,
     ) -> Result<RunId> {
-        self.conn.execute(
+        let conn = self.lock();
+        conn.execute(
             "INSERT INTO runs(name, started_ms, status, hvbench_version, spec, plan_json) VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
             params![name, now_ms(), hvbench_version, spec, plan_json],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(conn.last_insert_rowid())
     }
 
     pub fn finish_run(&self, run: RunId, status: RunStatus) -> Result<()> {
-        self.conn.execute(
+        let conn = self.lock();
+        conn.execute(
             "UPDATE runs SET status = ?2, finished_ms = ?3 WHERE id = ?1",
             params![run, status.as_str(), now_ms()],
         )?;
@@ -32,7 +34,8 @@ impl Store {
 
     /// A resumed run is running again.
     pub fn reopen_run(&self, run: RunId) -> Result<()> {
-        self.conn.execute(
+        let conn = self.lock();
+        conn.execute(
             "UPDATE runs SET status = 'running', finished_ms = NULL WHERE id = ?1",
             params![run],
         )?;
@@ -41,11 +44,12 @@ impl Store {
 
     /// The platform of a run by name, created on first use.
     pub fn platform(&self, run: RunId, name: &str, driver: &str) -> Result<PlatformId> {
-        self.conn.execute(
+        let conn = self.lock();
+        conn.execute(
             "INSERT INTO platforms(run_id, name, driver) VALUES (?1, ?2, ?3) ON CONFLICT(run_id, name) DO NOTHING",
             params![run, name, driver],
         )?;
-        Ok(self.conn.query_row(
+        Ok(conn.query_row(
             "SELECT id FROM platforms WHERE run_id = ?1 AND name = ?2",
             params![run, name],
             |r| r.get(0),
@@ -58,7 +62,8 @@ impl Store {
         platform: PlatformId,
         facts: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        let conn = self.lock();
+        let tx = conn.unchecked_transaction()?;
         {
             let mut st = tx.prepare_cached(
                 "INSERT INTO facts(platform_id, key, value) VALUES (?1, ?2, ?3)
@@ -79,17 +84,19 @@ impl Store {
         guest: &str,
         scenario: &str,
     ) -> Result<TrialId> {
-        self.conn.execute(
+        let conn = self.lock();
+        conn.execute(
             "INSERT INTO trials(platform_id, round, guest, scenario, status, started_ms) VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
             params![platform, round, guest, scenario, now_ms()],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(conn.last_insert_rowid())
     }
 
     /// Close a trial: `reason` None means it completed, Some means it failed and why.
     pub fn finish_trial(&self, trial: TrialId, reason: Option<&str>) -> Result<()> {
+        let conn = self.lock();
         let status = if reason.is_some() { "failed" } else { "ok" };
-        self.conn.execute(
+        conn.execute(
             "UPDATE trials SET status = ?2, reason = ?3, finished_ms = ?4 WHERE id = ?1",
             params![trial, status, reason, now_ms()],
         )?;
@@ -99,7 +106,8 @@ impl Store {
     /// Close a trial that a signal or a crash cut short: it failed, and `hvbench run --resume`
     /// runs its (round, platform) again.
     pub fn interrupt_trial(&self, trial: TrialId, reason: &str) -> Result<()> {
-        self.conn.execute(
+        let conn = self.lock();
+        conn.execute(
             "UPDATE trials SET status = 'failed', interrupted = 1, reason = ?2, finished_ms = ?3 WHERE id = ?1",
             params![trial, reason, now_ms()],
         )?;
@@ -109,7 +117,8 @@ impl Store {
     /// Mark every trial of `run` still 'running' (its hvbench was killed) as interrupted;
     /// returns how many there were.
     pub fn interrupt_stale_trials(&self, run: RunId, reason: &str) -> Result<usize> {
-        Ok(self.conn.execute(
+        let conn = self.lock();
+        Ok(conn.execute(
             "UPDATE trials SET status = 'failed', interrupted = 1, reason = ?2, finished_ms = ?3
              WHERE status = 'running' AND platform_id IN (SELECT id FROM platforms WHERE run_id = ?1)",
             params![run, reason, now_ms()],
@@ -118,7 +127,8 @@ impl Store {
 
     /// Record that a run was interrupted or resumed.
     pub fn record_event(&self, run: RunId, kind: RunEventKind, detail: &str) -> Result<()> {
-        self.conn.execute(
+        let conn = self.lock();
+        conn.execute(
             "INSERT INTO run_events(run_id, at_ms, kind, detail) VALUES (?1, ?2, ?3, ?4)",
             params![run, now_ms(), kind.as_str(), detail],
         )?;
@@ -128,7 +138,8 @@ impl Store {
     /// Commit one sample. A repeated (trial, workload, index) is ignored, so a replayed
     /// stream cannot duplicate samples.
     pub fn insert_sample(&self, trial: TrialId, s: &NewSample<'_>) -> Result<()> {
-        let mut st = self.conn.prepare_cached(
+        let conn = self.lock();
+        let mut st = conn.prepare_cached(
             "INSERT INTO samples(trial_id, workload, metric, unit, better, warmup, idx, value, iterations, elapsed_ns, at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
         )?;
@@ -155,7 +166,8 @@ impl Store {
         workload: &str,
         reason: &str,
     ) -> Result<()> {
-        self.conn.execute(
+        let conn = self.lock();
+        conn.execute(
             "INSERT INTO workload_failures(trial_id, workload, reason) VALUES (?1, ?2, ?3)",
             params![trial, workload, reason],
         )?;

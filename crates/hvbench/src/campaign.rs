@@ -291,6 +291,7 @@ fn prepare_remote(
     let failed = |reason: String| -> Box<dyn Platform> {
         Box::new(Unreachable {
             name: p.name.clone(),
+            machine: host.name.clone(),
             driver: p.driver.as_str(),
             boots_guest: p.is_vm(),
             reason,

@@ -382,3 +382,85 @@ fn doctor_checks_a_host_from_afar() {
     let unknown = run(dir.path(), &["doctor", "--host", "nobody", "d.toml"]);
     assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
 }
+
+#[test]
+fn ctrl_c_stops_every_machine_and_resume_completes_the_run() {
+    require_qemu();
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::new(dir.path());
+    let m1 = Sshd::start(dir.path(), "m1", &client);
+    let m2 = Sshd::start(dir.path(), "m2", &client);
+    std::fs::write(
+        dir.path().join("known_hosts"),
+        format!("{}{}", m1.known_hosts_line, m2.known_hosts_line),
+    )
+    .unwrap();
+    let tag = format!("int{}", std::process::id());
+    let mut spec =
+        format!("name = \"interrupted\"\n{HEAD}").replace("repetitions = 1", "repetitions = 2");
+    spec += &host_table("m1", &m1, "known_hosts", &dir.path().join("m1-cache"));
+    spec += &host_table("m2", &m2, "known_hosts", &dir.path().join("m2-cache"));
+    spec += &platform("local", None, false);
+    spec += &platform(&format!("{tag}-m1"), Some("m1"), true);
+    spec += &platform(&format!("{tag}-m2"), Some("m2"), true);
+    spec += "[[workload]]\nname = \"syscall\"\n";
+    std::fs::write(dir.path().join("int.toml"), &spec).unwrap();
+    let stderr = std::fs::File::create(dir.path().join("stderr.txt")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hvbench"))
+        .args(["run", "int.toml", "--db", "t.db"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    // Both machines' guests are up at once: then Ctrl-C.
+    let t = Instant::now();
+    while processes_matching(&format!("hvbench-{tag}-m1")).is_empty()
+        || processes_matching(&format!("hvbench-{tag}-m2")).is_empty()
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(300),
+            "the two machines' guests never ran at the same time: {}",
+            std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap_or_default()
+        );
+        assert!(child.try_wait().unwrap().is_none(), "hvbench ended early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = child.wait().unwrap();
+    let log = std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap_or_default();
+    assert_eq!(status.code(), Some(130), "{log}");
+    assert!(log.contains("--resume"), "{log}");
+    let t = Instant::now();
+    while !processes_matching(&format!("hvbench-{tag}")).is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "a guest outlived the interrupted campaign: {:?}",
+            processes_matching(&format!("hvbench-{tag}"))
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let resumed = run(dir.path(), &["run", "--resume", "1", "--db", "t.db"]);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    let trials = store.trials(1).unwrap();
+    for p in [
+        "local".to_string(),
+        format!("{tag}-m1"),
+        format!("{tag}-m2"),
+    ] {
+        for round in 0..2 {
+            assert!(
+                trials
+                    .iter()
+                    .any(|t| t.platform == p && t.round == round && t.status == "ok"),
+                "{p} round {round} never completed: {trials:#?}"
+            );
+        }
+    }
+}

@@ -332,6 +332,10 @@ impl Platform for RemotePlatform {
         self.boots_guest
     }
 
+    fn machine(&self) -> Option<&str> {
+        Some(self.ssh.host())
+    }
+
     fn facts(&self) -> BTreeMap<String, String> {
         self.facts.clone()
     }
@@ -385,6 +389,8 @@ impl Platform for RemotePlatform {
 /// trials still run and the report names the problem.
 pub struct Unreachable {
     pub name: String,
+    /// The `[[host]]` it would run on.
+    pub machine: String,
     pub driver: &'static str,
     pub boots_guest: bool,
     pub reason: String,
@@ -400,8 +406,14 @@ impl Platform for Unreachable {
     fn boots_guest(&self) -> bool {
         self.boots_guest
     }
+    fn machine(&self) -> Option<&str> {
+        Some(&self.machine)
+    }
     fn facts(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([("remote.unreachable".to_string(), self.reason.clone())])
+        BTreeMap::from([
+            ("machine".to_string(), self.machine.clone()),
+            ("remote.unreachable".to_string(), self.reason.clone()),
+        ])
     }
     fn run_trial(&mut self, _: &TrialRequest<'_>, _: &mut dyn FnMut(Event)) -> TrialEnd {
         TrialEnd::Failed(self.reason.clone())

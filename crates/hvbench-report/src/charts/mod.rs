@@ -38,7 +38,7 @@ pub(crate) fn figures(model: &Model) -> Vec<crate::document::Block> {
 }
 
 pub(super) fn colour(model: &Model, platform: usize) -> &'static str {
-    if model.baseline.as_ref().is_some_and(|b| b.index == platform) {
+    if model.is_baseline(platform) {
         BASELINE_COLOUR
     } else {
         PALETTE[platform % PALETTE.len()]

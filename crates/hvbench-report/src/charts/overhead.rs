@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 /// Each platform's times-worse against the baseline per metric, with interval whiskers.
 pub(super) fn overhead(model: &Model) -> Option<Figure> {
-    let base = model.baseline_platform()?;
+    let base = model.baseline_label()?;
     struct Row<'a> {
         label: String,
         platform: usize,
@@ -63,7 +63,7 @@ pub(super) fn overhead(model: &Model) -> Option<Figure> {
     svg_open(
         &mut s,
         height,
-        &format!("Overhead against {} per metric", base.name),
+        &format!("Overhead against {} per metric", base),
     );
     let bottom = top + rows.len() as f64 * row_h;
     let one = scale.at(1.0);
@@ -85,7 +85,7 @@ pub(super) fn overhead(model: &Model) -> Option<Figure> {
         top - 10.0,
         "end",
         "hint",
-        &format!("← better than {}", base.name),
+        &format!("← better than {}", base),
     );
     text(
         &mut s,
@@ -93,7 +93,7 @@ pub(super) fn overhead(model: &Model) -> Option<Figure> {
         top - 10.0,
         "start",
         "hint",
-        &format!("worse than {} →", base.name),
+        &format!("worse than {} →", base),
     );
     for t in scale.ticks() {
         let x = scale.at(t);
@@ -109,7 +109,7 @@ pub(super) fn overhead(model: &Model) -> Option<Figure> {
         "axis",
         &format!(
             "times worse than {} (log scale), with the ratio's confidence interval",
-            base.name
+            base
         ),
     );
     for (k, r) in rows.iter().enumerate() {
@@ -161,11 +161,11 @@ pub(super) fn overhead(model: &Model) -> Option<Figure> {
     }
     s.push_str("</svg>");
     Some(Figure {
-        title: format!("Overhead against {}", base.name),
+        title: format!("Overhead against {}", base),
         caption: format!(
             "Each dot is a platform's median over {}'s on one metric, turned so that right is worse whatever the \
              metric's direction; whiskers are the ratio's bootstrap confidence interval.",
-            base.name
+            base
         ),
         svg: s,
     })

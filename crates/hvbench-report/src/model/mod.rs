@@ -21,7 +21,11 @@ use hvbench_store::{FailureRow, RunStatus};
 use plan::{declared_isolation, plan_params, stored_plan};
 use std::collections::{BTreeMap, HashMap};
 
+mod machines;
 mod plan;
+
+pub(crate) use machines::Machine;
+pub use machines::LOCAL_MACHINE;
 
 /// The driver name of the bare-metal baseline.
 const HOST_DRIVER: &str = hvbench_spec::Driver::Host.as_str();
@@ -33,6 +37,8 @@ pub(crate) struct Platform<'a> {
     pub name: &'a str,
     pub driver: &'a str,
     pub facts: Option<&'a BTreeMap<String, String>>,
+    /// Its machine: an index into [`Model::machines`].
+    pub machine: usize,
 }
 
 impl Platform<'_> {
@@ -96,8 +102,8 @@ pub(crate) struct Group {
     pub outcomes: Vec<Outcome>,
     /// Measured values (warm-ups excluded), per platform in platform order.
     pub values: Vec<Vec<f64>>,
-    /// Against the baseline, per platform in platform order: None for the baseline itself and
-    /// where either side has no data.
+    /// Against its baseline ([`Model::compared_with`]), per platform in platform order: None for
+    /// a baseline and where either side has no data.
     pub comparisons: Vec<Option<Comparison>>,
 }
 
@@ -120,7 +126,13 @@ pub(crate) struct Model<'a> {
     /// stored by an hvbench whose plan format this one cannot read).
     pub plan: Option<Plan>,
     pub platforms: Vec<Platform<'a>>,
+    /// The run's baseline: the first platform with driver "host" (on any machine).
     pub baseline: Option<Baseline>,
+    /// The machines, in the order of their first platform.
+    pub machines: Vec<Machine<'a>>,
+    /// Per platform, in platform order, the platform it is compared with: its machine's first
+    /// host platform, else the run's baseline; None for a baseline (the run's or a machine's).
+    pub compared_with: Vec<Option<usize>>,
     /// The battery's groups (never an isolation cell).
     pub groups: Vec<Group>,
     /// More than one battery scenario among the samples: groups must name theirs.
@@ -145,8 +157,10 @@ pub(crate) struct Model<'a> {
 impl<'a> Model<'a> {
     pub(crate) fn build(input: &'a ReportInput<'a>, cfg: &BootstrapConfig) -> Model<'a> {
         let plan = stored_plan(&input.run.plan_json);
-        let platforms = platforms(input);
+        let mut platforms = platforms(input);
+        let machines = machines::machines(&mut platforms);
         let baseline = choose_baseline(&platforms);
+        let compared_with = machines::compared_with(&platforms, &machines, baseline.as_ref());
         let incomplete = matches!(
             input.run.status,
             RunStatus::Running | RunStatus::Interrupted
@@ -157,23 +171,33 @@ impl<'a> Model<'a> {
             &battery,
             &platforms,
             baseline.as_ref(),
+            &compared_with,
             incomplete,
             cfg,
         );
         let verdict_cfg = VerdictConfig::default();
-        let battery_size = compare(&mut groups, baseline.as_ref(), &verdict_cfg, cfg);
+        let battery_size = compare(&mut groups, &compared_with, &verdict_cfg, cfg);
         let several_scenarios = groups.iter().any(|g| g.scenario != groups[0].scenario);
         let unmeasured_workloads = unmeasured_workloads(input, &groups);
         let isolation_trial_counts = trial_counts(input, &platforms, is_isolation_scenario);
         let trial_counts = trial_counts(input, &platforms, |s| battery.includes(s));
         let isolation = isolation(input, plan.as_ref(), &platforms, &verdict_cfg, cfg);
-        let anomalies = anomalies(plan.as_ref(), &platforms, baseline.as_ref(), &groups, cfg);
+        let anomalies = anomalies(
+            plan.as_ref(),
+            &platforms,
+            baseline.as_ref(),
+            &compared_with,
+            &groups,
+            cfg,
+        );
         let standings = standings(&platforms, &groups);
         Model {
             input,
             plan,
             platforms,
             baseline,
+            machines,
+            compared_with,
             groups,
             several_scenarios,
             unmeasured_workloads,
@@ -199,6 +223,49 @@ impl<'a> Model<'a> {
 
     pub(crate) fn baseline_platform(&self) -> Option<&Platform<'a>> {
         self.baseline.as_ref().map(|b| &self.platforms[b.index])
+    }
+
+    /// Platform `i` is a baseline: the run's, or its machine's (others are compared with it).
+    pub(crate) fn is_baseline(&self, i: usize) -> bool {
+        self.baseline.is_some() && self.compared_with[i].is_none()
+    }
+
+    /// The baselines in platform order: the run's alone unless machines have their own.
+    pub(crate) fn baselines(&self) -> Vec<usize> {
+        (0..self.platforms.len())
+            .filter(|&i| self.is_baseline(i))
+            .collect()
+    }
+
+    /// More than one baseline: platforms are compared each with its own machine's.
+    pub(crate) fn several_baselines(&self) -> bool {
+        self.baselines().len() > 1
+    }
+
+    /// Who ratios are against, in running text: the baseline's name, or "its baseline" when
+    /// machines have their own.
+    pub(crate) fn baseline_label(&self) -> Option<String> {
+        let base = self.baseline_platform()?;
+        Some(if self.several_baselines() {
+            "its baseline".to_string()
+        } else {
+            base.name.to_string()
+        })
+    }
+
+    /// The platform that platform `i` is compared with.
+    pub(crate) fn baseline_of(&self, i: usize) -> Option<&Platform<'a>> {
+        self.compared_with[i].map(|b| &self.platforms[b])
+    }
+
+    /// The run spans more than one machine.
+    pub(crate) fn several_machines(&self) -> bool {
+        self.machines.len() > 1
+    }
+
+    /// The machine of platform `i`.
+    pub(crate) fn machine_of(&self, i: usize) -> &Machine<'a> {
+        &self.machines[self.platforms[i].machine]
     }
 
     pub(crate) fn lab_platforms(&self) -> Vec<&str> {
@@ -228,6 +295,7 @@ fn platforms<'a>(input: &'a ReportInput<'a>) -> Vec<Platform<'a>> {
             name: &p.name,
             driver: &p.driver,
             facts: Some(&p.facts),
+            machine: 0,
         })
         .collect();
     let named = input
@@ -242,6 +310,7 @@ fn platforms<'a>(input: &'a ReportInput<'a>) -> Vec<Platform<'a>> {
                 name,
                 driver: "?",
                 facts: None,
+                machine: 0,
             });
         }
     }
@@ -305,6 +374,7 @@ fn groups(
     battery: &Battery,
     platforms: &[Platform],
     baseline: Option<&Baseline>,
+    compared_with: &[Option<usize>],
     incomplete: bool,
     cfg: &BootstrapConfig,
 ) -> Vec<Group> {
@@ -339,7 +409,6 @@ fn groups(
     order
         .into_iter()
         .map(|c| {
-            let base_values = baseline.and_then(|b| c.values.get(platforms[b.index].name));
             let values: Vec<Vec<f64>> = platforms
                 .iter()
                 .map(|p| c.values.get(p.name).cloned().unwrap_or_default())
@@ -354,13 +423,16 @@ fn groups(
                         .and_then(|v| summarize(v, cfg).map(|s| (v, s)))
                     {
                         Some((v, summary)) => {
-                            let ratio = if baseline.is_some_and(|b| b.index == i) {
-                                Some(Ratio {
+                            let ratio = match compared_with[i] {
+                                None if baseline.is_some() => Some(Ratio {
                                     point: 1.0,
                                     ci: Interval { lo: 1.0, hi: 1.0 },
-                                })
-                            } else {
-                                base_values.and_then(|b| ratio_of_medians(b, v, cfg))
+                                }),
+                                None => None,
+                                Some(b) => c
+                                    .values
+                                    .get(platforms[b].name)
+                                    .and_then(|b| ratio_of_medians(b, v, cfg)),
                             };
                             let outliers = mad_outliers(v, DEFAULT_MAD_THRESHOLD).len();
                             Outcome::Measured {
@@ -439,26 +511,23 @@ fn trial_counts(
         .collect()
 }
 
-/// Compare every platform with the baseline on every group, as one battery (Holm across all of
+/// Compare every platform with its baseline on every group, as one battery (Holm across all of
 /// it); returns the battery's size.
 fn compare(
     groups: &mut [Group],
-    baseline: Option<&Baseline>,
+    compared_with: &[Option<usize>],
     verdict_cfg: &VerdictConfig,
     cfg: &BootstrapConfig,
 ) -> usize {
-    let Some(b) = baseline else {
-        return 0;
-    };
     let mut slots: Vec<(usize, usize)> = Vec::new();
     let mut pairs: Vec<PairInput> = Vec::new();
     for (gi, g) in groups.iter().enumerate() {
-        let base = &g.values[b.index];
-        if base.is_empty() {
-            continue;
-        }
         for (pi, v) in g.values.iter().enumerate() {
-            if pi == b.index || v.is_empty() {
+            let Some(bi) = compared_with[pi] else {
+                continue;
+            };
+            let base = &g.values[bi];
+            if base.is_empty() || v.is_empty() {
                 continue;
             }
             slots.push((gi, pi));
@@ -484,12 +553,13 @@ fn anomalies(
     plan: Option<&Plan>,
     platforms: &[Platform],
     baseline: Option<&Baseline>,
+    compared_with: &[Option<usize>],
     groups: &[Group],
     cfg: &BootstrapConfig,
 ) -> Vec<Anomaly> {
-    let Some(b) = baseline else {
+    if baseline.is_none() {
         return Vec::new();
-    };
+    }
     // Each platform's facts, plus the workloads' parameters from the stored plan as facts
     // `plan.WORKLOAD.PARAM` (the same plan ran on every platform).
     let plan_facts = plan.map(plan_params).unwrap_or_default();
@@ -501,43 +571,51 @@ fn anomalies(
             f
         })
         .collect();
-    let facts: Vec<PlatformFacts> = platforms
-        .iter()
-        .zip(&augmented)
-        .map(|(p, facts)| PlatformFacts {
-            name: p.name,
-            facts,
-        })
-        .collect();
-    let series: Vec<Series> = groups
-        .iter()
-        .flat_map(|g| {
-            platforms
-                .iter()
-                .zip(&g.values)
-                .filter(|(_, v)| !v.is_empty())
-                .map(move |(p, v)| Series {
-                    platform: p.name,
-                    workload: &g.workload,
-                    metric: &g.metric,
-                    unit: &g.unit,
-                    direction: g.direction(),
-                    values: v,
-                })
-        })
-        .collect();
     let anomaly_cfg = AnomalyConfig {
         bootstrap: *cfg,
         ..AnomalyConfig::default()
     };
-    detect_anomalies(
-        &Evidence {
-            baseline: platforms[b.index].name,
-            platforms: &facts,
-            series: &series,
-        },
-        &anomaly_cfg,
-    )
+    // The rules compare platforms with one baseline: each baseline (the run's, or a machine's)
+    // is judged with the platforms compared with it. With one machine that is every platform.
+    let mut out = Vec::new();
+    for b in (0..platforms.len()).filter(|&i| compared_with[i].is_none()) {
+        let members: Vec<usize> = (0..platforms.len())
+            .filter(|&i| i == b || compared_with[i] == Some(b))
+            .collect();
+        let facts: Vec<PlatformFacts> = members
+            .iter()
+            .map(|&i| PlatformFacts {
+                name: platforms[i].name,
+                facts: &augmented[i],
+            })
+            .collect();
+        let series: Vec<Series> = groups
+            .iter()
+            .flat_map(|g| {
+                members
+                    .iter()
+                    .map(|&i| (&platforms[i], &g.values[i]))
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(move |(p, v)| Series {
+                        platform: p.name,
+                        workload: &g.workload,
+                        metric: &g.metric,
+                        unit: &g.unit,
+                        direction: g.direction(),
+                        values: v,
+                    })
+            })
+            .collect();
+        out.extend(detect_anomalies(
+            &Evidence {
+                baseline: platforms[b].name,
+                platforms: &facts,
+                series: &series,
+            },
+            &anomaly_cfg,
+        ));
+    }
+    out
 }
 
 fn standings(platforms: &[Platform], groups: &[Group]) -> Vec<ClassStanding> {
