@@ -126,6 +126,7 @@ fn platforms(model: &Model) -> Vec<Block> {
     if only_here {
         let all: Vec<usize> = (0..model.platforms.len()).collect();
         blocks.push(Block::Table(platform_table(model, &all)));
+        blocks.extend(machines::overhead_sentence(model).map(Block::Paragraph));
         if model.is_isolation_only() {
             return blocks;
         }
@@ -156,6 +157,7 @@ fn platforms(model: &Model) -> Vec<Block> {
             ));
         }
     }
+    blocks.extend(machines::overhead_sentence(model).map(Block::Paragraph));
     blocks.extend(machines::side_by_side(model));
     blocks
 }

@@ -357,10 +357,84 @@ pub(crate) fn differences<'a>(model: &'a Model) -> Vec<Difference<'a>> {
         .collect()
 }
 
+/// hvbench's own overhead on a machine: the wall time its trials took over the time the agents
+/// spent in measurement windows (warm-ups and aggressors' heartbeats left out). 1.0 would be a
+/// campaign that did nothing but measure; the rest is booting guests, shipping, waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub(crate) struct Overhead {
+    /// From the first trial's start to the last trial's end on the machine.
+    pub wall_s: f64,
+    /// The measured windows' total length.
+    pub measured_s: f64,
+    /// `wall_s / measured_s`.
+    pub factor: f64,
+}
+
+/// [`Overhead`] of machine `mi`; None without finished trials or measured windows.
+pub(crate) fn overhead(model: &Model, mi: usize) -> Option<Overhead> {
+    let names: Vec<&str> = model.machines[mi]
+        .platforms
+        .iter()
+        .map(|&i| model.platforms[i].name)
+        .collect();
+    let trials = model
+        .input
+        .trials
+        .iter()
+        .filter(|t| names.contains(&t.platform.as_str()));
+    let mut span: Option<(i64, i64)> = None;
+    for t in trials {
+        let end = t.finished_ms.unwrap_or(t.started_ms);
+        span = Some(span.map_or((t.started_ms, end), |(a, b)| {
+            (a.min(t.started_ms), b.max(end))
+        }));
+    }
+    let (first, last) = span?;
+    let measured_s: f64 = model
+        .input
+        .samples
+        .iter()
+        .filter(|s| !s.warmup && names.contains(&s.platform.as_str()))
+        .filter(|s| !hvbench_proto::names::Role::is_aggressor_name(&s.guest))
+        .map(|s| s.elapsed_ns as f64 / 1e9)
+        .sum();
+    let wall_s = last.saturating_sub(first) as f64 / 1e3;
+    (last > first && measured_s > 0.0).then(|| Overhead {
+        wall_s,
+        measured_s,
+        factor: wall_s / measured_s,
+    })
+}
+
+/// "hvbench's own overhead: 2.1x on this machine (42.0 s of trials for 20.0 s of measurement
+/// windows), ..." — None when nothing was measured.
+pub(crate) fn overhead_sentence(model: &Model) -> Option<String> {
+    let parts: Vec<String> = (0..model.machines.len())
+        .filter_map(|mi| {
+            let o = overhead(model, mi)?;
+            Some(format!(
+                "{:.1}x on {} ({:.1} s of trials for {:.1} s of measurement windows)",
+                o.factor,
+                model.machines[mi].described(),
+                o.wall_s,
+                o.measured_s
+            ))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "hvbench's own overhead (wall time of the trials over the time spent measuring): {}.",
+            parts.join("; ")
+        )
+    })
+}
+
 /// One machine in the summary JSON.
 #[derive(Serialize)]
 pub(crate) struct MachineSummary<'a> {
     pub name: &'a str,
+    /// hvbench's own overhead there; null when nothing was measured.
+    pub overhead: Option<Overhead>,
     /// Its platforms, in platform order.
     pub platforms: Vec<&'a str>,
     /// Its own baseline (its first platform with driver "host"); null when it has none.
@@ -398,6 +472,7 @@ pub(crate) fn summaries<'a>(model: &'a Model) -> Vec<MachineSummary<'a>> {
             }
             MachineSummary {
                 name: m.name,
+                overhead: overhead(model, mi),
                 platforms: m
                     .platforms
                     .iter()

@@ -7,7 +7,7 @@ use hvbench_analysis::BootstrapConfig;
 use hvbench_report::{
     html, markdown, summary_csv, summary_json, terminal, ReportInput, LOCAL_MACHINE,
 };
-use hvbench_store::{PlatformRow, RunRow, RunStatus, SampleRow};
+use hvbench_store::{PlatformRow, RunRow, RunStatus, SampleRow, TrialRow};
 use serde_json::Value;
 
 /// A Xen box and a KVM box, each with its bare-metal baseline and one guest platform.
@@ -66,6 +66,7 @@ fn plan_json(spec: &str) -> String {
 struct Run {
     run: RunRow,
     platforms: Vec<PlatformRow>,
+    trials: Vec<TrialRow>,
     samples: Vec<SampleRow>,
 }
 
@@ -83,6 +84,7 @@ impl Run {
                 plan_json: plan_json(spec),
             },
             platforms: Vec::new(),
+            trials: Vec::new(),
             samples: Vec::new(),
         }
     }
@@ -91,7 +93,7 @@ impl Run {
         ReportInput {
             run: &self.run,
             platforms: &self.platforms,
-            trials: &[],
+            trials: &self.trials,
             samples: &self.samples,
             failures: &[],
         }
@@ -675,4 +677,62 @@ fn one_machine_reads_as_before() {
         ratio(result(&summary(&r), "xen-pvh", "syscall")),
         1.5
     ));
+}
+
+/// hvbench's own overhead per machine: the wall time of its trials over its measured windows.
+#[test]
+fn each_machines_overhead_is_stated() {
+    let mut r = two_machines("AMD EPYC 7B13", "263000000");
+    let t0 = 1_795_000_000_000;
+    // xenbox's trials span 8 s; kvmbox's 2 s. Each machine measured 2 platforms x 2 metrics x
+    // 10 windows of 1 ms: 40 ms.
+    for (i, (platform, start, end)) in [
+        ("xenbox-host", 0, 3_000),
+        ("xen-pvh", 3_000, 8_000),
+        ("kvmbox-host", 0, 1_000),
+        ("kvm", 1_000, 2_000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        r.trials.push(TrialRow {
+            id: i as i64 + 1,
+            platform: platform.into(),
+            round: 0,
+            guest: "guest0".into(),
+            scenario: "baseline".into(),
+            status: "ok".into(),
+            reason: None,
+            started_ms: t0 + start,
+            finished_ms: Some(t0 + end),
+        });
+    }
+    let v = summary(&r);
+    let overhead = |m: &str| {
+        v["machines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == m)
+            .unwrap()["overhead"]
+            .clone()
+    };
+    assert!(close(
+        overhead("xenbox")["factor"].as_f64().unwrap(),
+        8.0 / 0.04
+    ));
+    assert!(close(
+        overhead("kvmbox")["factor"].as_f64().unwrap(),
+        2.0 / 0.04
+    ));
+    assert!(close(
+        overhead("kvmbox")["measured_s"].as_f64().unwrap(),
+        0.04
+    ));
+    let md = markdown(&r.input(), &cfg());
+    assert!(
+        md.contains("200.0x on machine xenbox (8.0 s of trials for 0.0 s of measurement windows)"),
+        "{md}"
+    );
+    assert!(md.contains("50.0x on machine kvmbox"), "{md}");
 }
