@@ -20,6 +20,9 @@ pub const CLOUD_KERNEL_META: &str = "linux-image-cloud-amd64";
 /// changes whenever what an entry holds changes, so that older entries are fetched again:
 /// entries without one hold `vmlinuz` and `config` only.
 pub const KERNEL_ENTRY_SUFFIX: &str = ".m1";
+/// Names the cached kernel entry (`<pkg>_<version>.m1`) to use instead of asking apt: set by a
+/// controller for the executor it runs on a machine it shipped that kernel to.
+pub const KERNEL_ENTRY_ENV: &str = "HVBENCH_KERNEL_ENTRY";
 
 /// A kernel ready to boot.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +39,11 @@ pub struct Kernel {
 /// if needed.
 pub fn resolve_kernel(user: Option<&Path>, cache: &Cache) -> Result<Kernel> {
     match user {
-        Some(p) if p.is_file() => Ok(kernel_file(p)),
+        Some(p) if p.is_file() => Ok(Kernel {
+            path: p.to_path_buf(),
+            origin: "user".into(),
+            modules: None,
+        }),
         Some(p) => Err(PlatformError::unavailable(
             format!("the guest kernel {} does not exist", p.display()),
             "fix `kernel` in [guest], or remove it to use Debian's cloud kernel",
@@ -45,38 +52,33 @@ pub fn resolve_kernel(user: Option<&Path>, cache: &Cache) -> Result<Kernel> {
     }
 }
 
-/// A kernel given by its file. One that sits in a kernel cache entry (`<pkg>_<version>.m1/`,
-/// with its `modules/`) is that Debian kernel with its modules: so a controller names the exact
-/// kernel it shipped to a remote machine's cache, and the remote does not ask its own apt.
-fn kernel_file(p: &Path) -> Kernel {
-    let entry = p
-        .parent()
-        .filter(|_| p.file_name().is_some_and(|n| n == "vmlinuz"))
-        .and_then(|d| {
-            Some((
-                d,
-                d.file_name()?.to_str()?.strip_suffix(KERNEL_ENTRY_SUFFIX)?,
-            ))
-        });
-    match entry {
-        Some((dir, name)) => Kernel {
-            path: p.to_path_buf(),
-            origin: format!("debian:{}", name.replacen('_', "=", 1)),
-            modules: modules::read_cached(&dir.join("modules")),
-        },
-        None => Kernel {
-            path: p.to_path_buf(),
-            origin: "user".into(),
-            modules: None,
-        },
-    }
-}
-
 /// Debian's cloud kernel, keyed by package name and version in `<cache>/kernels/`.
 pub fn debian_cloud_kernel(cache: &Cache) -> Result<Kernel> {
     let kernels = cache
         .dir("kernels")
         .map_err(PlatformError::io("cannot create the kernel cache"))?;
+    // A controller that shipped its kernel to this machine names the entry: that kernel, not
+    // whatever this machine's apt would pick.
+    if let Some(entry) = std::env::var_os(KERNEL_ENTRY_ENV) {
+        let dir = kernels.join(&entry);
+        let name = entry.to_string_lossy().into_owned();
+        let vmlinuz = dir.join("vmlinuz");
+        if !vmlinuz.is_file() || name.contains('/') {
+            return Err(PlatformError::unavailable(
+                format!(
+                    "{KERNEL_ENTRY_ENV}={name}: no such kernel in {}",
+                    kernels.display()
+                ),
+                "the controller ships it before every job; run the campaign again",
+            ));
+        }
+        let name = name.strip_suffix(KERNEL_ENTRY_SUFFIX).unwrap_or(&name);
+        return Ok(Kernel {
+            path: vmlinuz,
+            origin: format!("debian:{}", name.replacen('_', "=", 1)),
+            modules: modules::read_cached(&dir.join("modules")),
+        });
+    }
     let (pkg, version) = match candidate_kernel_package() {
         Ok(pv) => pv,
         // Offline, or no apt lists: a kernel fetched earlier is as good.
@@ -441,19 +443,22 @@ mod tests {
     }
 
     #[test]
-    fn a_kernel_file_in_a_cache_entry_is_that_debian_kernel() {
+    fn a_named_cache_entry_is_that_debian_kernel_with_its_modules() {
         let dir = tempfile::tempdir().unwrap();
-        let entry = dir.path().join(format!(
-            "linux-image-6.1.0-9-cloud-amd64_6.1.27-1{KERNEL_ENTRY_SUFFIX}"
-        ));
+        let name = format!("linux-image-6.1.0-9-cloud-amd64_6.1.27-1{KERNEL_ENTRY_SUFFIX}");
+        let entry = dir.path().join("kernels").join(&name);
         std::fs::create_dir_all(&entry).unwrap();
         std::fs::write(entry.join("vmlinuz"), b"k").unwrap();
-        let k = resolve_kernel(Some(&entry.join("vmlinuz")), &Cache::at(dir.path())).unwrap();
+        // The variable is this test's alone: no other test of this crate reads or sets it.
+        std::env::set_var(KERNEL_ENTRY_ENV, &name);
+        let k = debian_cloud_kernel(&Cache::at(dir.path()));
+        std::env::set_var(KERNEL_ENTRY_ENV, "missing.m1");
+        let missing = debian_cloud_kernel(&Cache::at(dir.path()));
+        std::env::remove_var(KERNEL_ENTRY_ENV);
+        let k = k.unwrap();
         assert_eq!(k.origin, "debian:linux-image-6.1.0-9-cloud-amd64=6.1.27-1");
-        // Anywhere else, a file is the user's own kernel.
-        std::fs::write(dir.path().join("vmlinuz"), b"k").unwrap();
-        let k = resolve_kernel(Some(&dir.path().join("vmlinuz")), &Cache::at(dir.path())).unwrap();
-        assert_eq!((k.origin.as_str(), k.modules.is_none()), ("user", true));
+        assert_eq!(k.path, entry.join("vmlinuz"));
+        assert!(missing.is_err());
     }
 
     #[test]

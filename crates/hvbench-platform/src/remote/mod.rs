@@ -184,15 +184,24 @@ impl RemotePlatform {
                 "check the host's free space and that its cache_dir is writable",
             )
         })?;
-        if let Some(rel) = &kernel_rel {
-            job_guest.kernel = Some(PathBuf::from(format!("{}/store/{rel}", shipped.root)));
+        // A Debian kernel is named by its cache entry (with its modules); a user's kernel by its
+        // path, as the user gave it here.
+        let mut kernel_env = String::new();
+        match &kernel_rel {
+            Some(KernelShipped::Entry(entry)) => {
+                kernel_env = format!("{}={} ", image::KERNEL_ENTRY_ENV, quote(entry));
+            }
+            Some(KernelShipped::File(rel)) => {
+                job_guest.kernel = Some(PathBuf::from(format!("{}/store/{rel}", shipped.root)));
+            }
+            None => {}
         }
         let root = quote(&shipped.root);
         let exe = sha256_hex(executor);
         let agent_hash = sha256_hex(&agent);
         let executor_line = format!(
             "umask 077; C={root}; W=\"$C/work/job-$$\"; HVBENCH_AGENT=\"$C/objects/{agent_hash}\" \
-             HVBENCH_CACHE=\"$C/store\" \"$C/objects/{exe}\" run --cache \"$C/store\" \
+             HVBENCH_CACHE=\"$C/store\" {kernel_env}\"$C/objects/{exe}\" run --cache \"$C/store\" \
              --workdir \"$W\"; rc=$?; rm -rf \"$W\"; exit $rc"
         );
         let check = ship::run_ok(
@@ -241,6 +250,11 @@ impl RemotePlatform {
         })
     }
 
+    /// The facts recorded with the platform, for a wrapper to add its own.
+    pub fn facts_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.facts
+    }
+
     /// Run `job` on the machine and read its frames until the executor is done, `timeout`
     /// passes or hvbench is told to stop (then the ssh session is killed, and the executor,
     /// seeing its stdin close, tears its guests down).
@@ -270,9 +284,16 @@ impl RemotePlatform {
     }
 }
 
-/// The kernel's files as shipments below `kernels/<entry>/`; returns the path of its
-/// `vmlinuz` below the store.
-fn kernel_files(kernel: &image::Kernel, files: &mut Vec<Shipment>) -> Result<String> {
+/// How the job names the kernel it was shipped.
+enum KernelShipped {
+    /// A Debian kernel's cache entry (`<pkg>_<version>.m1`), with its modules.
+    Entry(String),
+    /// A user's kernel file, below the store.
+    File(String),
+}
+
+/// The kernel's files as shipments below `kernels/<entry>/`, and how the job names it.
+fn kernel_files(kernel: &image::Kernel, files: &mut Vec<Shipment>) -> Result<KernelShipped> {
     let read = |p: &Path| {
         std::fs::read(p).map_err(PlatformError::io(format!("cannot read {}", p.display())))
     };
@@ -304,7 +325,7 @@ fn kernel_files(kernel: &image::Kernel, files: &mut Vec<Shipment>) -> Result<Str
                     }
                 }
             }
-            Ok(format!("kernels/{entry}/vmlinuz"))
+            Ok(KernelShipped::Entry(entry))
         }
         None => {
             let data = read(&kernel.path)?;
@@ -314,7 +335,7 @@ fn kernel_files(kernel: &image::Kernel, files: &mut Vec<Shipment>) -> Result<Str
                 data,
                 executable: false,
             });
-            Ok(rel)
+            Ok(KernelShipped::File(rel))
         }
     }
 }
