@@ -1,10 +1,10 @@
 //! `hvbench-executor`: the static program `hvbench` ships to a machine it reaches over SSH
 //! (docs/architecture.md, "Machines over SSH"). It runs one job there with the very code the lab host
-//! runs (`hvbench_platform::lab::exec_job`: the real host, qemu or xen driver) and streams
+//! runs (`hvbench_platform::remote::exec_job`: the real host, qemu or xen driver) and streams
 //! every frame back on stdout, which SSH carries to the controller.
 //!
 //! - `hvbench-executor run --cache DIR --workdir DIR` reads one line of JSON from stdin, a
-//!   `LabJob`, and runs it. Exit status: 0 when the job completed, 1 when it failed, 2 when the
+//!   `Job`, and runs it. Exit status: 0 when the job completed, 1 when it failed, 2 when the
 //!   arguments or the job line are unusable (after a `failed` frame saying why). Stdin stays
 //!   open while the job runs: its end (the SSH connection dropped) or a failed write to stdout,
 //!   like SIGHUP, SIGTERM or SIGINT, tears down every guest the job started and ends the job.
@@ -14,7 +14,7 @@
 
 use hvbench_platform::cache::Cache;
 use hvbench_platform::interrupt;
-use hvbench_platform::lab::{exec_job, ExecOptions, LabJob};
+use hvbench_platform::remote::{exec_job, ExecOptions, Job};
 use hvbench_proto::{encode, Message};
 use std::ffi::OsString;
 use std::io::{BufRead, Read, Write};
@@ -178,7 +178,7 @@ fn private_dir(path: &Path) -> Result<(), String> {
 }
 
 /// The first line of `input`, as a job.
-fn read_job(input: &mut dyn BufRead) -> Result<LabJob, String> {
+fn read_job(input: &mut dyn BufRead) -> Result<Job, String> {
     let mut line = Vec::new();
     input
         .take(MAX_JOB_BYTES)
@@ -192,7 +192,7 @@ fn read_job(input: &mut dyn BufRead) -> Result<LabJob, String> {
             "the job line is longer than {MAX_JOB_BYTES} bytes; no job is that large"
         ));
     }
-    serde_json::from_slice::<LabJob>(&line).map_err(|e| {
+    serde_json::from_slice::<Job>(&line).map_err(|e| {
         format!(
             "the first line on stdin is not a job ({e}); the executor takes the job that \
              the hvbench it came with writes"

@@ -43,7 +43,7 @@ pub enum Message {
     Done { samples: u32, failures: u32 },
     /// Isolation experiments: what happened to one of the co-scheduled agent runs (the victim
     /// or an aggressor) of a cell, written by the host-side co-scheduler (`hvbench`, or
-    /// `hvbench lab-exec` inside an emulated lab host), never by an agent.
+    /// `hvbench-executor` on a machine reached over SSH), never by an agent.
     Instance {
         /// `victim`, or `aggressor1`, `aggressor2`, ...
         instance: String,

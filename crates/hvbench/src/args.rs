@@ -95,17 +95,20 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: LabAction,
     },
-    /// Inside a lab host: run one job and write its frames on the console (used by the lab).
-    #[command(hide = true)]
-    LabExec { job: PathBuf },
 }
 
 #[derive(Subcommand)]
 pub(crate) enum LabAction {
     /// Build the lab images into the cache (needs root the first time; cached afterwards).
     Build,
-    /// Say whether the lab is built, and from which package versions.
+    /// Say whether the lab is built, from which package versions, and which lab hosts are up
+    /// (their SSH ports and uptime).
     Status,
+    /// Boot the emulated Xen and KVM hosts and keep them up, each with sshd on a loopback
+    /// port; campaigns then use them instead of booting them (`hvbench lab down` ends them).
+    Up,
+    /// Stop the lab hosts that are up.
+    Down,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

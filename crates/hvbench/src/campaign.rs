@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 use hvbench_analysis::BootstrapConfig;
 use hvbench_platform::cache::Cache;
 use hvbench_platform::isolation;
-use hvbench_platform::lab::LabPlatform;
+use hvbench_platform::lab::serve::{self, ServedLabPlatform};
+use hvbench_platform::lab::LabHost;
 use hvbench_platform::remote::{RemotePlatform, Unreachable};
 use hvbench_platform::Platform;
 use hvbench_report::{Report, ReportInput};
@@ -26,6 +27,7 @@ pub(crate) fn run(spec: Option<&Path>, db: &Path, report_dir: Option<&Path>) -> 
     let cache = Cache::from_env();
     // A private directory for the files handed to host agents; removed when the run ends.
     let workdir = private_workdir()?;
+    let _lab = LabHosts::of(&plan, &cache);
     let mut platforms = prepare_platforms(&plan, &cache, workdir.path(), is_default)?;
     let store = Store::open(db)?;
     let opts = runner_options(&plan, db);
@@ -84,6 +86,7 @@ pub(crate) fn resume(
     to_prepare.platforms.retain(|p| ran.contains(&p.name));
     let cache = Cache::from_env();
     let workdir = private_workdir()?;
+    let _lab = LabHosts::of(&to_prepare, &cache);
     let mut platforms = prepare_platforms(&to_prepare, &cache, workdir.path(), false)?;
     let opts = runner_options(&plan, db);
     eprintln!(
@@ -104,6 +107,44 @@ pub(crate) fn resume(
         progress.as_mut(),
     );
     finish_campaign(outcome, &store, db, report_dir)
+}
+
+/// The lab hosts a campaign needs that were not up when it started: it brings them up (they
+/// stay up across its trials) and takes them down when it ends, however it ends. Lab hosts
+/// that were up before (`hvbench lab up`) are left up.
+struct LabHosts {
+    cache: Cache,
+    hosts: Vec<LabHost>,
+}
+
+impl LabHosts {
+    fn of(plan: &Plan, cache: &Cache) -> LabHosts {
+        let mut hosts = Vec::new();
+        for p in plan.platforms.iter().filter(|p| p.lab) {
+            if let Some(h) = LabHost::for_driver(&p.driver) {
+                if !hosts.contains(&h) && serve::running(cache, h).is_none() {
+                    hosts.push(h);
+                }
+            }
+        }
+        LabHosts {
+            cache: cache.clone(),
+            hosts,
+        }
+    }
+}
+
+impl Drop for LabHosts {
+    fn drop(&mut self) {
+        for &h in &self.hosts {
+            for m in serve::down(&self.cache, Some(h)) {
+                eprintln!(
+                    "lab: the {} lab host is down (it was up for this run only)",
+                    m.host
+                );
+            }
+        }
+    }
 }
 
 /// The plan stored with a run, checked: it must read back, carry the seed its schedule was
@@ -271,6 +312,36 @@ pub(crate) const EXIT_SOME_TRIALS_FAILED: u8 = 3;
 
 /// Build every platform of the plan before the first trial, so that a missing QEMU or kernel is
 /// reported before anything runs. The built-in default drops what this machine cannot run.
+/// Boot the lab hosts the plan needs at once (each takes tens of seconds under TCG); one that
+/// fails is reported when its platforms are prepared.
+fn boot_lab_hosts(plan: &Plan, cache: &Cache) {
+    let mut hosts: Vec<LabHost> = Vec::new();
+    for p in plan.platforms.iter().filter(|p| p.lab) {
+        if let Some(h) = LabHost::for_driver(&p.driver) {
+            if !hosts.contains(&h) && serve::running(cache, h).is_none() {
+                hosts.push(h);
+            }
+        }
+    }
+    if hosts.len() < 2 {
+        return; // one host boots when its first platform is prepared
+    }
+    // The images first, once, before two threads would race to build them.
+    if let Err(e) = hvbench_platform::lab::build(cache, &mut |m: &str| eprintln!("lab: {m}")) {
+        eprintln!("lab: {e}");
+        return;
+    }
+    std::thread::scope(|s| {
+        for h in hosts {
+            s.spawn(move || {
+                if let Err(e) = serve::up(cache, h, &mut |m: &str| eprintln!("lab: {m}")) {
+                    eprintln!("lab: the {} lab host did not come up: {e}", h.as_str());
+                }
+            });
+        }
+    });
+}
+
 /// The `[[host]]` a platform runs on; None for this machine.
 fn plan_host<'p>(plan: &'p Plan, p: &PlatformSpec) -> Option<&'p HostSpec> {
     let name = p.host.as_deref()?;
@@ -335,6 +406,7 @@ pub(crate) fn prepare_platforms(
 ) -> Result<Vec<Box<dyn Platform>>> {
     let agent_plan = plan.agent_plan();
     let mut out: Vec<Box<dyn Platform>> = Vec::new();
+    boot_lab_hosts(plan, cache);
     // A machine that could not be prepared once is not tried again for its next platform.
     let mut unreachable: BTreeMap<String, String> = BTreeMap::new();
     for p in &plan.platforms {
@@ -352,13 +424,13 @@ pub(crate) fn prepare_platforms(
         let mut say = |m: &str| eprintln!("lab: {m}");
         let prepared: hvbench_platform::Result<Box<dyn Platform>> = if p.lab {
             let cell_plans = hvbench_runner::cell_plans(plan, &p.name);
-            LabPlatform::prepare(
+            ServedLabPlatform::prepare(
                 p,
                 &plan.guest,
                 &agent_plan,
                 &cell_plans,
                 cache,
-                workdir,
+                crate::executor::EXECUTOR,
                 &mut say,
             )
             .map(|h| Box::new(h) as _)

@@ -132,34 +132,66 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Lab {
             action: LabAction::Status,
         } => {
-            match lab::cached(&Cache::from_env()) {
+            let cache = Cache::from_env();
+            match lab::cached(&cache) {
                 Some(images) => println!("lab built: {} ({})", images.key, images.dir.display()),
                 None => println!(
                     "lab not built; `hvbench lab build` builds it (needs root, a few minutes)"
                 ),
             }
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let machines = lab::serve::recorded(&cache);
+            if machines.is_empty() {
+                println!("no lab host is up; `hvbench lab up` boots them");
+            }
+            for m in machines {
+                if m.alive() {
+                    println!(
+                        "{}: up {} s, ssh root@127.0.0.1:{} (pid {}, booted in {:.1} s; console {})",
+                        m.name(),
+                        now_ms.saturating_sub(m.started_ms) / 1000,
+                        m.port,
+                        m.pid,
+                        m.boot_s,
+                        m.console.display()
+                    );
+                } else {
+                    println!(
+                        "{}: recorded but not running (`hvbench lab down` forgets it)",
+                        m.name()
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
-        Command::LabExec { job } => {
-            let text = std::fs::read_to_string(&job)
-                .with_context(|| format!("cannot read {}", job.display()))?;
-            let job: lab::LabJob = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a lab job", job.display()))?;
-            let mut out = std::io::stdout().lock();
-            let workdir = std::env::temp_dir().join("hvbench-lab-job");
-            let ok = lab::exec_job(
-                &job,
-                &Cache::from_env(),
-                &workdir,
-                &lab::ExecOptions::LAB,
-                &mut out,
-            )
-            .context("cannot write to the console")?;
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+        Command::Lab {
+            action: LabAction::Up,
+        } => {
+            let cache = Cache::from_env();
+            for host in [lab::LabHost::Xen, lab::LabHost::Kvm] {
+                let m = lab::serve::up(&cache, host, &mut |m: &str| eprintln!("lab: {m}"))?;
+                println!(
+                    "{}: ssh root@127.0.0.1:{} (pid {})",
+                    m.name(),
+                    m.port,
+                    m.pid
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lab {
+            action: LabAction::Down,
+        } => {
+            let ended = lab::serve::down(&Cache::from_env(), None);
+            if ended.is_empty() {
+                println!("no lab host was up");
+            }
+            for m in ended {
+                println!("{}: stopped", m.name());
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Compare {
             run_a,

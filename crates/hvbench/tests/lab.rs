@@ -4,13 +4,24 @@
 //!
 //! The first run builds the lab (debootstrap; needs root and the network to Debian's archive),
 //! later runs use `~/.cache/hvbench/lab`. `.ci/run` runs as root with debootstrap installed.
+//!
+//! Lab platforms run through the SSH path of a real machine: a campaign boots the lab hosts it
+//! needs once, reaches their sshd on loopback ports, and takes them down at its end. The lab
+//! hosts are shared state of this machine, so these tests run one at a time (a lock).
 
 mod common;
 use common::{hvbench, text};
 
 use hvbench_store::Store;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 const LAB_SPEC: &str = r#"
 repetitions = 1
@@ -53,6 +64,7 @@ name = "cpu-int"
 /// facts that show what really ran.
 #[test]
 fn one_experiment_on_the_xen_and_kvm_lab_hosts() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("lab.toml");
     std::fs::write(&spec, format!("name = \"lab\"\n{LAB_SPEC}")).unwrap();
@@ -121,6 +133,7 @@ fn one_experiment_on_the_xen_and_kvm_lab_hosts() {
 /// failed, and the other samples of the run are intact.
 #[test]
 fn killing_the_lab_host_mid_run_is_recorded_and_survived() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("kill.toml");
     let body = format!(
@@ -158,20 +171,28 @@ name = "syscall"
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the first lab host to be running, then kill it (as an OOM killer or an operator would).
+    // Wait for the lab's guest to be running (its first trial is under way), then kill the lab
+    // host (as an OOM killer or an operator would). The next round boots it again.
     let started = Instant::now();
     let killed = loop {
-        let found = Command::new("pkill")
-            .args(["-KILL", "-f", "hvbench-lab-victim"])
+        let guest_up = Command::new("pgrep")
+            .args(["-f", "run --cache"])
             .status()
-            .unwrap();
-        if found.success() {
+            .unwrap()
+            .success();
+        let found = guest_up
+            && Command::new("pkill")
+                .args(["-KILL", "-f", "hvbench-lab-serve-xen"])
+                .status()
+                .unwrap()
+                .success();
+        if found {
             break true;
         }
         if started.elapsed() > Duration::from_secs(600) || child.try_wait().unwrap().is_some() {
             break false;
         }
-        std::thread::sleep(Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(500));
     };
     let status = child.wait().unwrap();
     let mut stderr = String::new();
@@ -214,13 +235,14 @@ name = "syscall"
 }
 
 /// One isolation cell on each lab host: a cpu-hog guest beside a victim guest on the same
-/// emulated CPU, co-scheduled inside the lab by `hvbench lab-exec` with the real toolstacks.
+/// emulated CPU, co-scheduled inside the lab host by the executor with the real toolstacks.
 /// Timings are emulated, so only what ran is asserted: both instances' trials, the aggressor's
 /// heartbeat windows and the victim's samples with their cell times, and the placement each
 /// platform recorded (Xen's read back from `xl`). A guest that dies in the nested KVM host is
 /// recorded as DNR, which is an outcome too; the Xen cell must complete.
 #[test]
 fn an_isolation_cell_inside_the_xen_and_kvm_lab_hosts() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("iso.toml");
     std::fs::write(
@@ -341,4 +363,146 @@ settle_ms = 500
     );
     let report = std::fs::read_to_string(dir.path().join("rep/report.md")).unwrap();
     assert!(report.contains("Isolation"), "{report}");
+}
+
+/// `hvbench lab up` keeps both lab hosts up, reachable over SSH on loopback ports; a campaign
+/// uses them as they are (and leaves them up); cutting the SSH connection in the middle of a Xen
+/// trial fails that trial and leaves no domain behind in the lab (`xl list`); `lab down` ends
+/// them.
+#[test]
+fn the_lab_as_machines_over_ssh_and_a_dropped_connection() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let up = hvbench(&["lab", "up"], dir.path());
+    assert!(up.status.success(), "{}", text(&up));
+    let status = hvbench(&["lab", "status"], dir.path());
+    let said = String::from_utf8_lossy(&status.stdout).into_owned();
+    let port = |name: &str| -> u16 {
+        let line = said
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} is not up: {said}"));
+        let at = line.find("root@127.0.0.1:").unwrap() + "root@127.0.0.1:".len();
+        line[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let xen_port = port("lab-xen");
+    assert!(port("lab-kvm") != xen_port);
+    let cache = std::env::var_os("HVBENCH_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/hvbench")
+        });
+    let keys = cache.join("lab/keys");
+    let in_xen_lab = |cmd: &str| -> String {
+        let out = Command::new("ssh")
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+            ])
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                keys.join("known_hosts-xen").display()
+            ))
+            .arg("-i")
+            .arg(keys.join("client"))
+            .args(["-p", &xen_port.to_string(), "root@127.0.0.1", cmd])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ssh {cmd}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(in_xen_lab("xl list").contains("Domain-0"));
+
+    let spec = dir.path().join("cut.toml");
+    std::fs::write(
+        &spec,
+        r#"name = "cut"
+repetitions = 1
+warmup = 0
+samples = 20
+min_window_ms = 500
+seed = 2
+
+[guest]
+memory_mib = 256
+timeout_s = 240
+
+[[platform]]
+name = "xen-pv"
+driver = "xen"
+type = "pv"
+lab = true
+
+[[workload]]
+name = "cpu-int"
+"#,
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hvbench"))
+        .args(["run", spec.to_str().unwrap(), "--db", "cut.db"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the domain runs in the lab, cut the connection that carries its trial.
+    let started = Instant::now();
+    loop {
+        let listed = in_xen_lab("xl list");
+        if listed.lines().count() > 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(400) && child.try_wait().unwrap().is_none(),
+            "no domain ever ran in the Xen lab: {listed}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let cut = Command::new("pkill")
+        .args(["-KILL", "-f", "run --cache"])
+        .status()
+        .unwrap();
+    assert!(cut.success(), "no ssh session of a job to cut");
+    let cut_at = Instant::now();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "the only trial failed: {stderr}");
+    // The executor in the lab destroys the domain once its connection is gone.
+    loop {
+        let listed = in_xen_lab("xl list");
+        if listed.lines().count() == 2 {
+            eprintln!(
+                "no domain left in the Xen lab {:.1} s after the connection was cut",
+                cut_at.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(10),
+            "a domain outlived its connection by 10 s: {listed}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let store = Store::open(&dir.path().join("cut.db")).unwrap();
+    let trials = store.trials(1).unwrap();
+    assert_eq!(trials.len(), 1);
+    assert_eq!(trials[0].status, "failed", "{trials:?}");
+    // The campaign used the lab hosts that were up, and left them up.
+    assert!(in_xen_lab("true").is_empty());
+    let down = hvbench(&["lab", "down"], dir.path());
+    assert!(down.status.success(), "{}", text(&down));
+    let after =
+        String::from_utf8_lossy(&hvbench(&["lab", "status"], dir.path()).stdout).into_owned();
+    assert!(after.contains("no lab host is up"), "{after}");
 }

@@ -12,11 +12,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Bump when the way the lab is built changes, so that cached labs are rebuilt.
-const RECIPE: u32 = 1;
+const RECIPE: u32 = 2;
 /// What debootstrap puts in the lab rootfs besides minbase. `qemu-system-xen` and `seabios` are
-/// the device model Xen HVM guests need (xen-utils only recommends them).
+/// the device model Xen HVM guests need (xen-utils only recommends them); `openssh-server`
+/// makes the lab host a machine reached over SSH.
 const ROOTFS_PACKAGES: &str =
-    "xen-utils-4.17,qemu-system-x86,qemu-system-xen,seabios,kmod,iproute2,busybox";
+    "xen-utils-4.17,qemu-system-x86,qemu-system-xen,seabios,kmod,iproute2,busybox,openssh-server";
 const XEN_PACKAGE: &str = "xen-hypervisor-4.17-amd64";
 const HOST_KERNEL_META: &str = "linux-image-amd64";
 /// Kernel modules the lab host needs, relative to `lib/modules/<version>/kernel`: Xen's dom0

@@ -1,8 +1,8 @@
 #!/bin/sh
 # /init of hvbench's emulated lab host (a Debian rootfs booted as an initramfs, as Xen's dom0
-# or as a plain KVM host). It brings up the hypervisor's toolstack, runs the one job that
-# hvbench put in /hvbench/job.json with hvbench itself, and powers the machine off. Its
-# console is the lab's console: hvbench's frames go out through it to the controller.
+# or as a plain KVM host). It brings up the hypervisor's toolstack, then serves SSH until it is
+# stopped (/hvbench/serve): the lab host is a machine hvbench reaches over SSH on a loopback
+# port. Its console is a log for diagnosis.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -32,10 +32,23 @@ case "$mode" in
     modprobe kvm-amd || modprobe kvm-intel || echo "hvbench-lab: no KVM module loaded"
     ;;
 esac
-if [ -f /hvbench/job.json ]; then
-  HVBENCH_CACHE=/hvbench-cache /hvbench/hvbench lab-exec /hvbench/job.json
-  echo "hvbench-lab: job ended with status $?"
+if [ -f /hvbench/serve ]; then
+  # Kept up as a machine reached over SSH: QEMU's user network (10.0.2.0/24, forwarded to a
+  # loopback port of the machine outside), sshd with the keys hvbench generated, and wait.
+  modprobe virtio_pci 2>/dev/null
+  modprobe virtio_net || echo "hvbench-lab: modprobe virtio_net failed"
+  ip link set lo up
+  nic=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
+  ip link set "$nic" up
+  ip addr add 10.0.2.15/24 dev "$nic"
+  ip route add default via 10.0.2.2
+  mkdir -p /run/sshd /root
+  chmod 700 /hvbench/ssh
+  /usr/sbin/sshd -f /hvbench/ssh/sshd_config || echo "hvbench-lab: sshd failed"
+  echo "hvbench-lab: serving SSH on $nic"
+  while :; do sleep 3600; done
 fi
+echo "hvbench-lab: no /hvbench/serve: nothing to do"
 sync
 echo o > /proc/sysrq-trigger
 sleep 30

@@ -2,34 +2,32 @@
 //! built only from Debian packages, for machines that cannot boot Xen or run KVM themselves.
 //!
 //! The lab host is Debian's generic kernel (the cloud kernel lacks `CONFIG_XEN_DOM0`) with a
-//! debootstrapped rootfs (Xen's toolstack, QEMU, kmod) booted as an initramfs; for Xen, Debian's
-//! hypervisor boots first (multiboot) with the kernel and rootfs as its modules. An overlay
-//! archive appended to the rootfs carries this very `hvbench` binary, the job (platform, guest,
-//! plan) and the guest kernel. Inside, `hvbench lab-exec` runs the guest with the same `xen` or
-//! `qemu` driver a real host uses and writes the guest's frames on the lab's console, which the
-//! controller outside reads exactly as it reads a local guest.
+//! debootstrapped rootfs (Xen's toolstack, QEMU, kmod, sshd) booted as an initramfs; for Xen,
+//! Debian's hypervisor boots first (multiboot) with the kernel and rootfs as its modules. A
+//! small overlay appended to the rootfs carries the init script and the SSH keys hvbench made
+//! for it. Each lab host is booted once and kept up as a machine reached over SSH on a loopback
+//! port ([`serve`]): lab platforms then run through exactly the path of a real machine
+//! (`crate::remote`), the executor shipped in and the guests run with the real `xen` or `qemu`
+//! driver inside.
 //!
 //! Timings in the lab are emulated and labelled so; what the lab proves is that the whole
 //! pipeline works against the real Xen toolstack and real KVM.
 //!
-//! This file keeps what the lab's parts share (the hosts, the images, the job, the init script);
-//! `build` makes the images, `platform` boots them from the controller, and `inside` is
-//! what `hvbench lab-exec` runs within the emulated host.
+//! This file keeps what the lab's parts share (the hosts, the images, the init script); `build`
+//! makes the images, `argv` is the emulated host's QEMU command line, and `serve` boots the
+//! hosts, keeps them up and stops them.
 
 use crate::{PlatformError, Result};
-use hvbench_proto::AgentPlan;
-use hvbench_spec::{Driver, GuestSpec, PlatformSpec};
-use serde::{Deserialize, Serialize};
+use hvbench_spec::Driver;
 use std::path::{Path, PathBuf};
 
+mod argv;
 mod build;
-mod inside;
-mod platform;
+pub mod serve;
 
+pub(crate) use argv::guest_plan_variants;
+pub use argv::host_argv;
 pub use build::{build, cached};
-pub use inside::{exec_job, ExecOptions};
-pub(crate) use platform::guest_plan_variants;
-pub use platform::{host_argv, LabPlatform, LAB_BOOT_ALLOWANCE};
 
 /// The Debian release the lab host runs.
 pub const SUITE: &str = "bookworm";
@@ -86,18 +84,6 @@ impl LabImages {
     }
 }
 
-/// What the emulated host runs: one trial of one platform, with the same drivers a real host uses.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LabJob {
-    /// The platform as it runs inside the lab host (`lab = false` there).
-    pub platform: PlatformSpec,
-    pub guest: GuestSpec,
-    pub plan: AgentPlan,
-    /// An isolation cell to run instead of one trial of `plan`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cell: Option<crate::isolation::Cell>,
-}
-
 fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     crate::cache::write_atomic(path, data, mode).map_err(PlatformError::io(format!(
         "cannot write {}",
@@ -110,54 +96,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn init_script_runs_the_job_and_powers_off() {
+    fn init_script_starts_the_toolstack_and_serves_ssh() {
         assert!(INIT.starts_with("#!/bin/sh"));
-        assert!(INIT.contains("hvbench lab-exec /hvbench/job.json"));
         assert!(INIT.contains("/etc/init.d/xen start"));
-        assert!(INIT.contains("echo o > /proc/sysrq-trigger"));
-    }
-
-    #[test]
-    fn job_round_trips() {
-        let job = LabJob {
-            platform: PlatformSpec {
-                name: "xen-pv".into(),
-                driver: Driver::Xen(hvbench_spec::XenSpec {
-                    kind: hvbench_spec::XenGuestType::Pv,
-                    ..Default::default()
-                }),
-                lab: false,
-                host: None,
-            },
-            guest: GuestSpec::default(),
-            plan: AgentPlan {
-                version: 1,
-                warmup: 0,
-                samples: 1,
-                min_window_ms: 10,
-                workloads: vec![],
-                peer: None,
-                stress: None,
-            },
-            cell: None,
-        };
-        let text = serde_json::to_string(&job).unwrap();
-        assert!(!text.contains("cell"), "a battery job has no cell: {text}");
-        assert_eq!(serde_json::from_str::<LabJob>(&text).unwrap(), job);
-        // A cell travels whole.
-        let mut with_cell = job.clone();
-        with_cell.cell = Some(crate::isolation::Cell {
-            scenario: "n/cpu/shared".into(),
-            victim: job.plan.clone(),
-            aggressor: Some(job.plan.clone()),
-            aggressors: 2,
-            pinned_apart: false,
-            weight: Some(50),
-            cap_pct: None,
-            settle_ms: 1000,
-            victim_cpus: 1,
-        });
-        let text = serde_json::to_string(&with_cell).unwrap();
-        assert_eq!(serde_json::from_str::<LabJob>(&text).unwrap(), with_cell);
+        assert!(INIT.contains("/usr/sbin/sshd -f /hvbench/ssh/sshd_config"));
+        assert!(INIT.contains("ip route add default via 10.0.2.2"));
     }
 }

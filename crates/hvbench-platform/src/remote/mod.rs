@@ -3,16 +3,18 @@
 //! The controller resolves the guest images here, ships them with the static executor and the
 //! agent into the machine's content-addressed cache ([`ship`]), and runs each trial or isolation
 //! cell there with `hvbench-executor run`: the same job and the same drivers as inside the lab
-//! (`lab::exec_job`), its frames streamed back over the SSH channel and decoded here as
+//! ([`exec_job`]), its frames streamed back over the SSH channel and decoded here as
 //! untrusted console output. The executor holds the connection's stdin open for the whole job;
 //! when the connection drops it tears down every guest it started.
 
+mod job;
 pub mod ship;
 pub mod ssh;
 
+pub use job::{exec_job, ExecOptions, Job};
+
 use crate::cache::{sha256_hex, Cache};
 use crate::console::{self, TrialEnd};
-use crate::lab::LabJob;
 use crate::{image, Platform, PlatformError, Result, TrialRequest};
 use hvbench_proto::{AgentPlan, Event, Message};
 use hvbench_spec::{GuestSpec, HostSpec, PlatformSpec};
@@ -91,7 +93,7 @@ pub struct RemotePlatform {
     /// The shell line that starts the executor on the machine.
     executor_line: String,
     /// The job of a battery trial; cells go in copies of it.
-    job: LabJob,
+    job: Job,
     facts: BTreeMap<String, String>,
     guest_timeout: Duration,
 }
@@ -202,7 +204,7 @@ impl RemotePlatform {
         let executor_line = format!(
             "umask 077; C={root}; W=\"$C/work/job-$$\"; HVBENCH_AGENT=\"$C/objects/{agent_hash}\" \
              HVBENCH_CACHE=\"$C/store\" {kernel_env}\"$C/objects/{exe}\" run --cache \"$C/store\" \
-             --workdir \"$W\"; rc=$?; rm -rf \"$W\"; exit $rc"
+             --workdir \"$W\"; rc=$?; [ $rc = 0 ] && rm -rf \"$W\"; exit $rc"
         );
         let check = ship::run_ok(
             &ssh,
@@ -228,7 +230,7 @@ impl RemotePlatform {
                 shipped.sent_files, shipped.sent_bytes, shipped.present_files
             ),
         );
-        let job = LabJob {
+        let job = Job {
             platform: PlatformSpec {
                 host: None,
                 lab: false,
@@ -260,7 +262,7 @@ impl RemotePlatform {
     /// seeing its stdin close, tears its guests down).
     fn run_job(
         &self,
-        job: &LabJob,
+        job: &Job,
         timeout: Duration,
         log: Option<&Path>,
         on_event: &mut dyn FnMut(Event),
@@ -362,7 +364,7 @@ impl Platform for RemotePlatform {
     }
 
     fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
-        let job = LabJob {
+        let job = Job {
             plan: req.plan.clone(),
             ..self.job.clone()
         };
@@ -383,7 +385,7 @@ impl Platform for RemotePlatform {
         logs: Option<&Path>,
         on_message: &mut dyn FnMut(Message),
     ) -> TrialEnd {
-        let job = LabJob {
+        let job = Job {
             cell: Some(cell.clone()),
             ..self.job.clone()
         };

@@ -1,35 +1,43 @@
-//! What runs inside the emulated lab host: `hvbench lab-exec` prepares the job's platform with
-//! its real driver, runs the trial or the isolation cell, and writes every event as a frame on
-//! the lab's console for the controller outside to read. `hvbench-executor` runs the same
-//! [`exec_job`] on a machine reached over SSH, writing the frames on its stdout.
+//! The job a machine runs for the controller ([`Job`]) and how it runs it ([`exec_job`]):
+//! `hvbench-executor`, on a machine reached over SSH (a lab host included), prepares the job's
+//! platform with its real driver, runs the trial or the isolation cell, and writes every event
+//! as a frame on its stdout, which the controller reads over the SSH channel.
 
-use super::LabJob;
 use crate::cache::Cache;
 use crate::console::TrialEnd;
 use crate::{interrupt, Platform, PlatformError, Result, TrialRequest};
+use hvbench_proto::AgentPlan;
 use hvbench_proto::{encode, Event, Message};
-use hvbench_spec::Driver;
+use hvbench_spec::{Driver, GuestSpec, PlatformSpec};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// What a machine runs for the controller: one trial of one platform (or one isolation cell),
+/// with the machine's own drivers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// The platform as it runs on the machine (`host` and `lab` cleared).
+    pub platform: PlatformSpec,
+    pub guest: GuestSpec,
+    pub plan: AgentPlan,
+    /// An isolation cell to run instead of one trial of `plan`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell: Option<crate::isolation::Cell>,
+}
+
 /// Where [`exec_job`] runs, and what that allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecOptions {
-    /// Whether the `host` driver may run: not inside the emulated lab host (whose timings say
-    /// nothing about bare metal), but on a real machine reached over SSH (its baseline).
+    /// Whether the `host` driver may run (on a machine reached over SSH: its baseline).
     pub allow_host: bool,
     /// Names the timing facts (`LABEL.ready_s`, ...) and the `(LABEL)` failures exec_job adds.
     pub label: &'static str,
 }
 
 impl ExecOptions {
-    /// Inside the emulated lab host (`hvbench lab-exec`).
-    pub const LAB: ExecOptions = ExecOptions {
-        allow_host: false,
-        label: "lab",
-    };
     /// On a machine reached over SSH (`hvbench-executor`).
     pub const REMOTE: ExecOptions = ExecOptions {
         allow_host: true,
@@ -42,7 +50,7 @@ impl ExecOptions {
 /// facts, the guest's frames, a failure — as frames on `out`. Returns whether the trial
 /// completed; an interrupt ([`crate::interrupt`]) tears the guests down and fails it.
 pub fn exec_job(
-    job: &LabJob,
+    job: &Job,
     cache: &Cache,
     workdir: &Path,
     opts: &ExecOptions,
@@ -195,4 +203,54 @@ fn send_elapsed(out: &mut dyn Write, key: &str, started: Instant) -> std::io::Re
 fn send(out: &mut dyn Write, msg: &Message) -> std::io::Result<()> {
     out.write_all(&encode(msg))?;
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hvbench_spec::Driver;
+
+    #[test]
+    fn job_round_trips() {
+        let job = Job {
+            platform: PlatformSpec {
+                name: "xen-pv".into(),
+                driver: Driver::Xen(hvbench_spec::XenSpec {
+                    kind: hvbench_spec::XenGuestType::Pv,
+                    ..Default::default()
+                }),
+                lab: false,
+                host: None,
+            },
+            guest: GuestSpec::default(),
+            plan: AgentPlan {
+                version: 1,
+                warmup: 0,
+                samples: 1,
+                min_window_ms: 10,
+                workloads: vec![],
+                peer: None,
+                stress: None,
+            },
+            cell: None,
+        };
+        let text = serde_json::to_string(&job).unwrap();
+        assert!(!text.contains("cell"), "a battery job has no cell: {text}");
+        assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), job);
+        // A cell travels whole.
+        let mut with_cell = job.clone();
+        with_cell.cell = Some(crate::isolation::Cell {
+            scenario: "n/cpu/shared".into(),
+            victim: job.plan.clone(),
+            aggressor: Some(job.plan.clone()),
+            aggressors: 2,
+            pinned_apart: false,
+            weight: Some(50),
+            cap_pct: None,
+            settle_ms: 1000,
+            victim_cpus: 1,
+        });
+        let text = serde_json::to_string(&with_cell).unwrap();
+        assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), with_cell);
+    }
 }
