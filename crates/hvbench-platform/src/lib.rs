@@ -15,6 +15,7 @@ pub mod host;
 pub mod image;
 pub mod interrupt;
 pub mod isolation;
+pub mod kernel;
 pub mod kvm;
 pub mod lab;
 pub mod modules;

@@ -2,6 +2,9 @@
 //! rows as the store would return them: each platform is compared with its own machine's host
 //! platform, the platforms are grouped by machine, and the machines are set side by side with a
 //! warning naming what differs between them.
+//!
+//! Over 600 lines on purpose: the hand-built two-machine run (its builder, the facts each
+//! machine's executor and agent record) is shared by every test here.
 
 use hvbench_analysis::BootstrapConfig;
 use hvbench_report::{

@@ -43,17 +43,7 @@ pub fn report(cache: &Cache) -> String {
         load_check(),
     ];
     let mut out = String::new();
-    for c in &checks {
-        let tag = match c.level {
-            Level::Ok => "ok  ",
-            Level::Warn => "warn",
-            Level::Missing => "no  ",
-        };
-        let _ = writeln!(out, "[{tag}] {}: {}", c.what, c.detail);
-        if let Some(fix) = &c.fix {
-            let _ = writeln!(out, "       fix: {fix}");
-        }
-    }
+    write_checks(&mut out, &checks);
     let tcg = !kvm::status().is_usable();
     let _ = writeln!(
         out,
@@ -65,6 +55,21 @@ pub fn report(cache: &Cache) -> String {
         }
     );
     out
+}
+
+/// One line per check, `[ok  ]`, `[warn]` or `[no  ]`, and its fix below it.
+fn write_checks(out: &mut String, checks: &[Check]) {
+    for c in checks {
+        let tag = match c.level {
+            Level::Ok => "ok  ",
+            Level::Warn => "warn",
+            Level::Missing => "no  ",
+        };
+        let _ = writeln!(out, "[{tag}] {}: {}", c.what, c.detail);
+        if let Some(fix) = &c.fix {
+            let _ = writeln!(out, "       fix: {fix}");
+        }
+    }
 }
 
 fn qemu_check() -> Check {
@@ -388,16 +393,6 @@ pub fn host_report(host: &hvbench_spec::HostSpec) -> (String, bool) {
             None,
         ),
     });
-    for c in &checks {
-        let tag = match c.level {
-            Level::Ok => "ok  ",
-            Level::Warn => "warn",
-            Level::Missing => "no  ",
-        };
-        let _ = writeln!(out, "[{tag}] {}: {}", c.what, c.detail);
-        if let Some(fix) = &c.fix {
-            let _ = writeln!(out, "       fix: {fix}");
-        }
-    }
+    write_checks(&mut out, &checks);
     (out, true)
 }
