@@ -179,7 +179,7 @@ fn serve_overlay(keys: &LabKeys, host: &str) -> Result<Vec<u8>> {
         AuthorizedKeysFile /hvbench/ssh/authorized_keys\nPermitRootLogin prohibit-password\n\
         PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
         UseDNS no\nPidFile /run/sshd.pid\nLogLevel ERROR\nMaxSessions 64\nMaxStartups 64\n\
-        ClientAliveInterval 5\nClientAliveCountMax 3\n";
+        ClientAliveInterval 15\nClientAliveCountMax 4\n";
     let file = |path: &str, mode: u32, data: Vec<u8>| Entry::File {
         path: path.into(),
         mode,
