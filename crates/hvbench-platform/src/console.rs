@@ -31,6 +31,21 @@ pub enum TrialEnd {
     Completed,
     /// It did not; the reason says what happened and what the child printed last.
     Failed(String),
+    /// The machine that ran it, or the connection to it, was lost before the agent said
+    /// `Done` (an ssh session that ended on its own with ssh's failure status or by a signal
+    /// hvbench did not send; a machine that cannot be reached). Nothing says the trial itself
+    /// failed: it is recorded as interrupted and run again by `--resume`.
+    Lost(String),
+}
+
+impl TrialEnd {
+    /// The reason of a trial that did not complete.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            TrialEnd::Completed => None,
+            TrialEnd::Failed(r) | TrialEnd::Lost(r) => Some(r),
+        }
+    }
 }
 
 /// Start `cmd` in a process group of its own and read its stdout as an agent console until the
@@ -72,10 +87,12 @@ pub fn run_until(
     run_inner(cmd, timeout, None, log, stop, on_event)
 }
 
-/// [`run`], with `input` written to the child's stdin, which then stays open until the child is
-/// gone: a remote executor reads its job there, and takes the end of its stdin for the end of
-/// the connection (it tears its guests down).
-pub fn run_with_input(
+/// [`run`] of an `ssh` session, with `input` written to its stdin, which then stays open until
+/// the session is gone: a remote executor reads its job there, and takes the end of its stdin
+/// for the end of the connection (it tears its guests down). A session that ends on its own
+/// with ssh's failure status (255) or by a signal hvbench did not send lost its connection:
+/// [`TrialEnd::Lost`].
+pub fn run_ssh(
     cmd: Command,
     input: Vec<u8>,
     timeout: Duration,
@@ -83,6 +100,12 @@ pub fn run_with_input(
     on_event: &mut dyn FnMut(Event),
 ) -> TrialEnd {
     run_inner_with(cmd, Some(input), timeout, None, log, None, on_event)
+}
+
+/// Whether an ssh client's own exit means its connection was lost.
+fn ssh_lost(status: &std::process::ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.code() == Some(255) || status.signal().is_some()
 }
 
 fn run_inner(
@@ -106,6 +129,7 @@ fn run_inner_with(
     on_event: &mut dyn FnMut(Event),
 ) -> TrialEnd {
     let program = cmd.get_program().to_string_lossy().into_owned();
+    let has_input = input.is_some();
     cmd.stdin(if input.is_some() {
         Stdio::piped()
     } else {
@@ -259,6 +283,10 @@ fn run_inner_with(
     append_framed(&mut reason, &format!("{program} stderr"), &stderr_text);
     if let Some(p) = log {
         reason.push_str(&format!("\nconsole log: {}", p.display()));
+    }
+    let ended_alone = !(silent || stopping || timed_out || interrupted.is_some());
+    if has_input && ended_alone && status.as_ref().is_some_and(ssh_lost) {
+        return TrialEnd::Lost(reason);
     }
     TrialEnd::Failed(reason)
 }

@@ -46,6 +46,20 @@ impl Campaign {
         let result = self.rounds(plan, platforms, store, opts, progress, &logs, &mut out);
         progress.finish();
         match result {
+            Ok(()) if out.trials_lost > 0 => {
+                // Trials lost with their machine are run again by `--resume`: the run is left
+                // interrupted, not complete.
+                store.record_event(
+                    run,
+                    RunEventKind::Interrupted,
+                    &format!(
+                        "{} trial(s) lost with their machine or its connection",
+                        out.trials_lost
+                    ),
+                )?;
+                store.finish_run(run, RunStatus::Interrupted)?;
+                Ok(out)
+            }
             Ok(()) => {
                 let status = if out.trials_ok == 0 {
                     RunStatus::Failed
@@ -333,6 +347,8 @@ impl Campaign {
                     TrialEnd::Failed(r) => TrialEnd::Failed(format!(
                         "DNR: the cell ended without this instance's end: {r}"
                     )),
+                    // Lost with its machine: the cell runs again on resume.
+                    TrialEnd::Lost(r) => TrialEnd::Lost(r.clone()),
                     TrialEnd::Completed => TrialEnd::Completed,
                 };
                 self.close(store, &open, &end_for_open)?;
@@ -358,6 +374,7 @@ impl Campaign {
             match end {
                 TrialEnd::Completed => out.trials_ok += 1,
                 TrialEnd::Failed(_) => out.trials_failed += 1,
+                TrialEnd::Lost(_) => out.trials_lost += 1,
             }
             out.samples += samples;
         }
@@ -376,7 +393,7 @@ impl Campaign {
                 }
                 Ok(())
             }
-            (TrialEnd::Failed(reason), Some(signal)) => {
+            (TrialEnd::Failed(reason) | TrialEnd::Lost(reason), Some(signal)) => {
                 for &t in open {
                     store.interrupt_trial(t, reason)?;
                 }
@@ -388,6 +405,14 @@ impl Campaign {
             (TrialEnd::Failed(reason), None) => {
                 for &t in open {
                     store.finish_trial(t, Some(reason))?;
+                }
+                Ok(())
+            }
+            // The machine or its connection was lost: interrupted, so that `--resume` runs the
+            // trial again; the campaign goes on with the other trials.
+            (TrialEnd::Lost(reason), None) => {
+                for &t in open {
+                    store.interrupt_trial(t, reason)?;
                 }
                 Ok(())
             }

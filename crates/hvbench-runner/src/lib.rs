@@ -76,6 +76,9 @@ pub struct Outcome {
     pub run: RunId,
     pub trials_ok: u32,
     pub trials_failed: u32,
+    /// Trials lost with their machine or its connection: recorded as interrupted, the run left
+    /// interrupted, and run again by `--resume`.
+    pub trials_lost: u32,
     pub samples: u32,
     pub seed: u64,
     /// Rounds run: the plan's `repetitions`, or fewer when the stop rule ended the campaign.
@@ -90,6 +93,7 @@ impl Outcome {
             run,
             trials_ok: 0,
             trials_failed: 0,
+            trials_lost: 0,
             samples: 0,
             seed,
             rounds: 0,

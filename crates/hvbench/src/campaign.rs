@@ -291,16 +291,26 @@ pub(crate) fn finish_campaign(
         outcome.samples,
         db.display()
     );
+    if outcome.trials_lost > 0 {
+        eprintln!(
+            "{} trial(s) were lost with their machine or its connection (the report says why); \
+             once it is back, `hvbench run --resume {} --db {}` runs them again",
+            outcome.trials_lost,
+            outcome.run,
+            db.display()
+        );
+    }
     Ok(ExitCode::from(run_exit_code(&outcome)))
 }
 
 /// A campaign's exit code: 0 when every trial it asked for succeeded; 1 when none did; 3 when
-/// it ran to the end but some trials failed (their reasons are in the report), so that a script
-/// notices a partial result as hyperfine and fio make it notice a failed measurement.
+/// it ran to the end but some trials failed or were lost with their machine (their reasons are
+/// in the report), so that a script notices a partial result as hyperfine and fio make it
+/// notice a failed measurement.
 pub(crate) fn run_exit_code(outcome: &hvbench_runner::Outcome) -> u8 {
     if outcome.trials_ok == 0 {
         1
-    } else if outcome.trials_failed > 0 {
+    } else if outcome.trials_failed > 0 || outcome.trials_lost > 0 {
         EXIT_SOME_TRIALS_FAILED
     } else {
         0
@@ -310,8 +320,6 @@ pub(crate) fn run_exit_code(outcome: &hvbench_runner::Outcome) -> u8 {
 /// `hvbench run` finished, but some trials failed.
 pub(crate) const EXIT_SOME_TRIALS_FAILED: u8 = 3;
 
-/// Build every platform of the plan before the first trial, so that a missing QEMU or kernel is
-/// reported before anything runs. The built-in default drops what this machine cannot run.
 /// Boot the lab hosts the plan needs at once (each takes tens of seconds under TCG); one that
 /// fails is reported when its platforms are prepared.
 fn boot_lab_hosts(plan: &Plan, cache: &Cache) {
@@ -387,7 +395,7 @@ fn prepare_remote(
         Err(e) => {
             let reason = format!("{e}");
             eprintln!(
-                "warning: platform `{}` cannot run, its trials will be recorded as failed: {reason}",
+                "warning: platform `{}` cannot run, its trials will be recorded as lost (`--resume` runs them once it is fixed): {reason}",
                 p.name
             );
             if matches!(e, hvbench_platform::PlatformError::Unavailable { .. }) {
@@ -398,6 +406,8 @@ fn prepare_remote(
     }
 }
 
+/// Build every platform of the plan before the first trial, so that a missing QEMU or kernel is
+/// reported before anything runs. The built-in default drops what this machine cannot run.
 pub(crate) fn prepare_platforms(
     plan: &Plan,
     cache: &Cache,

@@ -39,7 +39,7 @@ impl Progress for Bar {
 
     fn trial_finished(&mut self, round: u32, platform: &str, end: &TrialEnd, _samples: u32) {
         if let Some(b) = &self.bar {
-            if let TrialEnd::Failed(reason) = end {
+            if let Some(reason) = end.reason() {
                 let first = reason.lines().next().unwrap_or("");
                 b.println(format!("round {} on {platform} failed: {first}", round + 1));
             }

@@ -259,6 +259,18 @@ fn a_connection_killed_mid_trial_fails_that_trial_and_leaves_no_guest() {
     let local = trials.iter().find(|t| t.platform == "local").unwrap();
     assert_eq!(local.status, "ok");
     assert!(processes_matching("hvbench-executor").is_empty());
+    // The trial was lost with its connection, not failed by the guest: `--resume` runs it
+    // again and completes the run.
+    assert!(log.contains("--resume 1"), "{log}");
+    drop(store);
+    let resumed = run(dir.path(), &["run", "--resume", "1", "--db", "t.db"]);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    assert!(store
+        .trials(1)
+        .unwrap()
+        .iter()
+        .any(|t| t.platform == vm && t.status == "ok"));
 }
 
 #[test]

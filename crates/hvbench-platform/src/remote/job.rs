@@ -178,7 +178,7 @@ pub fn exec_job(
     send_elapsed(out, &format!("{label}.guest_trial_s"), trial_started)?;
     match end {
         TrialEnd::Completed => Ok(true),
-        TrialEnd::Failed(reason) => {
+        TrialEnd::Failed(reason) | TrialEnd::Lost(reason) => {
             send(
                 out,
                 &Message::Failed {

@@ -271,8 +271,8 @@ impl RemotePlatform {
         line.push(b'\n');
         let started = Instant::now();
         let cmd = self.ssh.command(&self.executor_line);
-        let mut end = console::run_with_input(cmd, line, timeout, log, on_event);
-        if let TrialEnd::Failed(reason) = &mut end {
+        let mut end = console::run_ssh(cmd, line, timeout, log, on_event);
+        if let TrialEnd::Failed(reason) | TrialEnd::Lost(reason) = &mut end {
             reason.insert_str(
                 0,
                 &format!(
@@ -408,8 +408,9 @@ impl Platform for RemotePlatform {
 }
 
 /// A platform whose machine could not be prepared (down, key not trusted, login refused, the
-/// executor cannot run there): every trial fails with that reason, so the other machines'
-/// trials still run and the report names the problem.
+/// executor cannot run there): every trial is lost with that reason (interrupted, for
+/// `--resume` once the machine is fixed), so the other machines' trials still run and the
+/// report names the problem.
 pub struct Unreachable {
     pub name: String,
     /// The `[[host]]` it would run on.
@@ -439,7 +440,7 @@ impl Platform for Unreachable {
         ])
     }
     fn run_trial(&mut self, _: &TrialRequest<'_>, _: &mut dyn FnMut(Event)) -> TrialEnd {
-        TrialEnd::Failed(self.reason.clone())
+        TrialEnd::Lost(self.reason.clone())
     }
     fn run_cell(
         &mut self,
@@ -448,7 +449,7 @@ impl Platform for Unreachable {
         _: Option<&Path>,
         _: &mut dyn FnMut(Message),
     ) -> TrialEnd {
-        TrialEnd::Failed(self.reason.clone())
+        TrialEnd::Lost(self.reason.clone())
     }
 }
 
