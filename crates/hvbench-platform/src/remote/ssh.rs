@@ -11,14 +11,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// How long an idle multiplexing master lingers after its last session.
-const CONTROL_PERSIST_S: u32 = 120;
+/// How long an idle multiplexing master lingers after its last session: longer than a machine
+/// waits while the campaign's other platforms take their turns, so that a trial reuses the
+/// connection instead of opening a new one on a busy machine.
+const CONTROL_PERSIST_S: u32 = 1800;
 /// Keep-alives: a connection that stopped answering is given up after about 4 x 15 s. A closed
 /// connection is noticed at once; the margin is for a machine too busy to answer in time (a lab
 /// host under emulation booting a nested guest missed 3 x 5 s).
 const ALIVE_INTERVAL_S: u32 = 15;
 const ALIVE_COUNT: u32 = 4;
-const CONNECT_TIMEOUT_S: u32 = 15;
+/// A lab host under emulation that is busy may take tens of seconds to send its SSH banner
+/// ("Connection timed out during banner exchange" at 15 s, seen in CI).
+const CONNECT_TIMEOUT_S: u32 = 90;
 
 /// Why a host could not be used; each message names the host and says what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,7 +249,11 @@ impl Ssh {
             host: self.host.clone(),
             detail: format!("cannot create {}: {e}", self.control_dir.display()),
         })?;
-        let out = self.run("true", b"", Duration::from_secs(60))?;
+        let out = self.run(
+            "true",
+            b"",
+            Duration::from_secs(u64::from(CONNECT_TIMEOUT_S) + 30),
+        )?;
         if !out.status.success() {
             return Err(SshError::Other {
                 host: self.host.clone(),
@@ -369,8 +377,8 @@ mod tests {
         assert_eq!(
             a.join(" "),
             "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ControlMaster=auto \
-             -o ControlPath=/c/%C -o ControlPersist=120 -o ServerAliveInterval=15 \
-             -o ServerAliveCountMax=4 -o ConnectTimeout=15 -o LogLevel=INFO \
+             -o ControlPath=/c/%C -o ControlPersist=1800 -o ServerAliveInterval=15 \
+             -o ServerAliveCountMax=4 -o ConnectTimeout=90 -o LogLevel=INFO \
              -o UserKnownHostsFile=/k/known -o IdentitiesOnly=yes -i /k/id -p 2222 -l root \
              -T -- 192.0.2.1"
         );
