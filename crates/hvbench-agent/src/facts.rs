@@ -54,15 +54,30 @@ pub fn collect_from(sources: &FactSources, mode: Mode) -> Facts {
         "clocksource",
         sys_file("devices/system/clocksource/clocksource0/current_clocksource"),
     );
+    put(
+        "clocksource.available",
+        sys_file("devices/system/clocksource/clocksource0/available_clocksource"),
+    );
     if let Some(cpuinfo) = proc_file("cpuinfo") {
         put(
             "cpu.model",
             cpuinfo_field(&cpuinfo, "model name").map(str::to_string),
         );
         put(
-            "cpu.flags",
-            cpuinfo_field(&cpuinfo, "flags").map(str::to_string),
+            "cpu.vendor",
+            cpuinfo_field(&cpuinfo, "vendor_id").map(str::to_string),
         );
+        let flags = cpuinfo_field(&cpuinfo, "flags");
+        put("cpu.tsc_flags", flags.map(tsc_flags));
+        put("cpu.flags", flags.map(str::to_string));
+    }
+    // Evidence: the mitigations the kernel applies, one fact per file of
+    // /sys/devices/system/cpu/vulnerabilities (Documentation/ABI/testing/sysfs-devices-system-cpu).
+    if let Ok(dir) = fs::read_dir(sources.sys_dir.join("devices/system/cpu/vulnerabilities")) {
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            put(&format!("cpu.vuln.{name}"), read_trimmed(&entry.path()));
+        }
     }
     put(
         "cpu.count",
@@ -86,6 +101,21 @@ pub fn collect_from(sources: &FactSources, mode: Mode) -> Facts {
     );
     put("agent.mode", Some(mode.as_str().to_string()));
     facts
+}
+
+/// The flags of a CPU that say how its time stamp counter behaves (`tsc`, `rdtscp`,
+/// `constant_tsc`, `nonstop_tsc`, `tsc_known_freq`, `tsc_reliable`, `tsc_adjust`,
+/// `tsc_deadline_timer`, `tsc_scale`), in the order the kernel lists them; `none` when none.
+pub fn tsc_flags(flags: &str) -> String {
+    let found: Vec<&str> = flags
+        .split_whitespace()
+        .filter(|f| f.contains("tsc"))
+        .collect();
+    if found.is_empty() {
+        "none".to_string()
+    } else {
+        found.join(" ")
+    }
 }
 
 fn read_trimmed(path: &Path) -> Option<String> {
@@ -239,6 +269,18 @@ mod tests {
         write("sys/devices/system/cpu/online", "0-1\n");
         write("sys/hypervisor/type", "xen\n");
         write(
+            "sys/devices/system/clocksource/clocksource0/available_clocksource",
+            "xen tsc hpet acpi_pm \n",
+        );
+        write(
+            "sys/devices/system/cpu/vulnerabilities/meltdown",
+            "Mitigation: PTI\n",
+        );
+        write(
+            "sys/devices/system/cpu/vulnerabilities/l1tf",
+            "Not affected\n",
+        );
+        write(
             "sys/kernel/mm/transparent_hugepage/enabled",
             "[always] madvise never\n",
         );
@@ -257,6 +299,20 @@ mod tests {
         assert_eq!(facts["hypervisor.type"], "xen");
         assert_eq!(facts["thp.enabled"], "always");
         assert_eq!(facts["agent.mode"], "guest");
+        assert_eq!(facts["clocksource.available"], "xen tsc hpet acpi_pm");
+        assert_eq!(facts["cpu.vuln.meltdown"], "Mitigation: PTI");
+        assert_eq!(facts["cpu.vuln.l1tf"], "Not affected");
+        assert_eq!(facts["cpu.vendor"], "AuthenticAMD");
+        assert_eq!(facts["cpu.tsc_flags"], "tsc");
+    }
+
+    #[test]
+    fn tsc_flags_are_picked_out() {
+        assert_eq!(
+            tsc_flags("fpu tsc msr rdtscp constant_tsc nonstop_tsc tsc_known_freq svm"),
+            "tsc rdtscp constant_tsc nonstop_tsc tsc_known_freq"
+        );
+        assert_eq!(tsc_flags("fpu msr"), "none");
     }
 
     #[test]

@@ -24,6 +24,7 @@ compile_error!(
 );
 
 pub mod cli;
+pub mod evidence;
 pub mod facts;
 pub mod frames;
 pub mod guest;

@@ -26,6 +26,7 @@
 pub mod anomaly;
 mod bootstrap;
 mod classes;
+pub mod counters;
 mod descriptive;
 mod isolation;
 mod normal;

@@ -247,6 +247,7 @@ mod tests {
             workloads: vec![],
             peer: None,
             stress: None,
+            evidence: false,
         }
     }
 

@@ -41,6 +41,31 @@ pub enum Message {
     /// Last frame of every agent run: `samples` counts every `Sample` frame sent, warm-ups
     /// included, and `failures` every `Failed` frame, so the host can check nothing was lost.
     Done { samples: u32, failures: u32 },
+    /// Evidence (docs/architecture.md, "Evidence"): the agent is about to start (`begin`) or has
+    /// just ended (`end`) measured window `index` of `workload`'s `metric`. Sent only when the
+    /// plan asks for evidence; whatever runs the guest snapshots its counters at each edge.
+    Window {
+        workload: String,
+        metric: String,
+        index: u32,
+        edge: WindowEdge,
+    },
+    /// Evidence: counters over one measured window (`workload`, `metric`, `index` as in the
+    /// window's `Sample`), from `source`: `guest` (the agent's own view: steal time), or the
+    /// collector on the machine that runs the guest (`kvm.stats`, `kvm.exits`, `xen.trace`,
+    /// `host.threads`, ...), which writes them between the agent's frames. `span_ns`: how long
+    /// the source counted, on its own clock; values are totals over that span, so a rate is
+    /// `value / span_ns` whatever the lag between the window and the counting.
+    /// `source = "uncounted"`: an extra window the agent ran with no counting at all
+    /// (`values`: `value`, `iterations`, `elapsed_ns`), to measure what counting costs.
+    Counters {
+        workload: String,
+        metric: String,
+        index: u32,
+        source: String,
+        span_ns: u64,
+        values: BTreeMap<String, f64>,
+    },
     /// Isolation experiments: what happened to one of the co-scheduled agent runs (the victim
     /// or an aggressor) of a cell, written by the host-side co-scheduler (`hvbench`, or
     /// `hvbench-executor` on a machine reached over SSH), never by an agent.
@@ -52,6 +77,14 @@ pub enum Message {
         at_ms: u64,
         event: InstanceEvent,
     },
+}
+
+/// Which edge of a measured window a [`Message::Window`] marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WindowEdge {
+    Begin,
+    End,
 }
 
 /// One event of an isolation cell's instance ([`Message::Instance`]).
@@ -106,6 +139,11 @@ pub struct AgentPlan {
     /// An aggressor's plan: run this stressor instead of workloads (`workloads` is then empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stress: Option<StressPlan>,
+    /// Evidence: mark every measured window with [`Message::Window`] edges, send the guest's
+    /// own counters per window ([`Message::Counters`] from `guest`), and run one uncounted
+    /// window per workload and metric after the measured ones.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub evidence: bool,
 }
 
 impl AgentPlan {
@@ -184,6 +222,7 @@ mod tests {
             ],
             peer: None,
             stress: None,
+            evidence: false,
         };
         assert_eq!(plan.workloads[0].label(), "syscall");
         assert_eq!(plan.workloads[1].label(), "mem-bandwidth[kernel=copy]");
@@ -209,6 +248,7 @@ mod tests {
             }],
             peer: Some("127.0.0.1:5201".into()),
             stress: None,
+            evidence: false,
         };
         let text = serde_json::to_string(&plan).unwrap();
         assert!(text.contains(r#""peer":"127.0.0.1:5201""#), "{text}");
@@ -231,6 +271,7 @@ mod tests {
                 duration_ms: 60_000,
                 report_ms: 500,
             }),
+            evidence: false,
         };
         let text = serde_json::to_string(&plan).unwrap();
         assert_eq!(serde_json::from_str::<AgentPlan>(&text).unwrap(), plan);

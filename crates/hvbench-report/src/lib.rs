@@ -47,7 +47,7 @@ mod terminal;
 
 use compose::Target;
 use hvbench_analysis::BootstrapConfig;
-use hvbench_store::{FailureRow, PlatformRow, RunRow, SampleRow, TrialRow};
+use hvbench_store::{CounterRow, FailureRow, PlatformRow, RunRow, SampleRow, TrialRow};
 use model::Model;
 
 pub use export::{results_csv, results_json};
@@ -62,6 +62,8 @@ pub struct ReportInput<'a> {
     /// Warm-ups included (they are marked); renderers leave them out.
     pub samples: &'a [SampleRow],
     pub failures: &'a [FailureRow],
+    /// Evidence: the counters of the run's windows (empty when evidence was off).
+    pub counters: &'a [CounterRow],
 }
 
 /// One run's report: analysed once (bootstrap intervals, tests, anomalies, the isolation

@@ -75,6 +75,7 @@ impl Run {
             trials: &self.trials,
             samples: &self.samples,
             failures: &self.failures,
+            counters: &[],
         }
     }
 

@@ -99,6 +99,7 @@ impl Run {
             trials: &self.trials,
             samples: &self.samples,
             failures: &[],
+            counters: &[],
         }
     }
 

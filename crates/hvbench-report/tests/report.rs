@@ -25,6 +25,7 @@ impl Fixture {
             trials: &self.trials,
             samples: &self.samples,
             failures: &self.failures,
+            counters: &[],
         }
     }
 

@@ -46,6 +46,7 @@ pub fn isolation_cells(plan: &Plan) -> Vec<PlannedCell> {
                 let aggressor = c.stressor.as_ref().map(|st| AgentPlan {
                     workloads: Vec::new(),
                     stress: Some(st.stress_plan(stress_ms, AGGRESSOR_REPORT_MS)),
+                    evidence: false,
                     ..victim.clone()
                 });
                 out.push(PlannedCell {

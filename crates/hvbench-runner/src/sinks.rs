@@ -7,7 +7,7 @@
 use hvbench_platform::interrupt;
 use hvbench_proto::names::Role;
 use hvbench_proto::{Event, InstanceEvent, Message};
-use hvbench_store::{NewSample, PlatformId, Store, StoreError, TrialId};
+use hvbench_store::{NewCounters, NewSample, PlatformId, Store, StoreError, TrialId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Measured values so far per (platform, workload, metric), for the stop rule.
@@ -100,7 +100,30 @@ fn record_frame(
         Message::Failed { workload, reason } => {
             store.record_workload_failure(trial, &workload, &reason)?;
         }
-        Message::Log { .. } | Message::Done { .. } | Message::Instance { .. } => {}
+        Message::Counters {
+            workload,
+            metric,
+            index,
+            source,
+            span_ns,
+            values,
+        } => {
+            store.insert_counters(
+                trial,
+                &NewCounters {
+                    workload: &workload,
+                    metric: &metric,
+                    index,
+                    source: &source,
+                    span_ns,
+                    values: &values,
+                },
+            )?;
+        }
+        Message::Log { .. }
+        | Message::Done { .. }
+        | Message::Instance { .. }
+        | Message::Window { .. } => {}
     }
     Ok(None)
 }

@@ -147,6 +147,11 @@ pub struct Plan {
     /// is then the maximum. `None`: run every round.
     #[serde(default)]
     pub stop_early: Option<StopEarly>,
+    /// Collect evidence beside every measured window (docs/architecture.md, "Evidence"): the
+    /// agent marks its windows and the machine running the guest counts VM exits, hypervisor
+    /// events and host-side CPU time over them. Plans stored before evidence existed: false.
+    #[serde(default)]
+    pub evidence: bool,
     /// The one guest shape used on every VM platform (defaults when no platform is a VM).
     pub guest: GuestSpec,
     /// `[[host]]`s: machines reached over SSH, in file order. Empty: everything runs on this
@@ -314,6 +319,7 @@ impl Plan {
                 .collect(),
             peer: None,
             stress: None,
+            evidence: self.evidence,
         }
     }
 

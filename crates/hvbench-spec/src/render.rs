@@ -81,6 +81,16 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
         p.min_window_ms
     )?;
 
+    writeln!(
+        o,
+        "  evidence: {}",
+        if p.evidence {
+            "on (VM exits, hypervisor events, host-side CPU time and steal time per measured window; evidence = false turns it off)"
+        } else {
+            "off (evidence = false)"
+        }
+    )?;
+
     if !p.hosts.is_empty() {
         write_hosts(o, p)?;
     }

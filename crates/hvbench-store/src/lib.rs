@@ -148,6 +148,34 @@ pub struct SampleRow {
     pub at_ms: Option<u64>,
 }
 
+/// The counters of one measured window as they arrive (a `Counters` frame).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCounters<'a> {
+    pub workload: &'a str,
+    pub metric: &'a str,
+    pub index: u32,
+    pub source: &'a str,
+    pub span_ns: u64,
+    pub values: &'a std::collections::BTreeMap<String, f64>,
+}
+
+/// One stored counter of one window, with where it came from. The window's sample is the one
+/// with the same platform, guest, scenario, round, workload, metric and index.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CounterRow {
+    pub platform: String,
+    pub guest: String,
+    pub scenario: String,
+    pub round: u32,
+    pub workload: String,
+    pub metric: String,
+    pub index: u32,
+    pub source: String,
+    pub key: String,
+    pub value: f64,
+    pub span_ns: u64,
+}
+
 /// Something that happened to a run beside its trials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -2,6 +2,7 @@
 //! events, samples and failures, as the resume logic and the analyses want them back.
 
 use crate::{
+    CounterRow,
     FailureRow, FinishedTrial, PlatformRow, Result, RunEvent, RunId, RunRow, RunStatus, SampleRow,
     Store, StoreError, TrialRow,
 };
@@ -167,6 +168,37 @@ impl Store {
                 iterations: r.get::<_, i64>(11)? as u64,
                 elapsed_ns: r.get::<_, i64>(12)? as u64,
                 at_ms: r.get::<_, Option<i64>>(13)?.map(|t| t as u64),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every counter of a run's windows, with where it came from; counters of an interrupted
+    /// trial that a later trial replaced are left out, as its samples are.
+    pub fn counters(&self, run: RunId) -> Result<Vec<CounterRow>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT p.name, t.guest, t.scenario, t.round, c.workload, c.metric, c.idx, c.source, c.key,
+                    c.value, c.span_ns
+             FROM counters c JOIN trials t ON t.id = c.trial_id JOIN platforms p ON p.id = t.platform_id
+             WHERE p.run_id = ?1
+               AND NOT (t.interrupted = 1 AND EXISTS (SELECT 1 FROM trials r WHERE r.platform_id = t.platform_id
+                        AND r.round = t.round AND r.guest = t.guest AND r.scenario = t.scenario AND r.id > t.id))
+             ORDER BY c.id",
+        )?;
+        let rows = st.query_map([run], |r| {
+            Ok(CounterRow {
+                platform: r.get(0)?,
+                guest: r.get(1)?,
+                scenario: r.get(2)?,
+                round: r.get(3)?,
+                workload: r.get(4)?,
+                metric: r.get(5)?,
+                index: r.get(6)?,
+                source: r.get(7)?,
+                key: r.get(8)?,
+                value: r.get(9)?,
+                span_ns: r.get::<_, i64>(10)?.max(0) as u64,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -3,6 +3,7 @@
 //! the row in flight.
 
 use crate::{
+    NewCounters,
     now_ms, NewSample, PlatformId, Result, RunEventKind, RunId, RunStatus, Store, TrialId,
 };
 use rusqlite::params;
@@ -156,6 +157,36 @@ impl Store {
             s.elapsed_ns as i64,
             s.at_ms.map(|t| t as i64)
         ])?;
+        Ok(())
+    }
+
+    /// Record the counters of one measured window of `trial` (a `Counters` frame), in one
+    /// transaction. A window counted twice by the same source keeps its first values.
+    pub fn insert_counters(&self, trial: TrialId, c: &NewCounters<'_>) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO counters(trial_id, workload, metric, idx, source, key, value, span_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+            )?;
+            for (key, value) in c.values {
+                if !value.is_finite() {
+                    continue;
+                }
+                st.execute(params![
+                    trial,
+                    c.workload,
+                    c.metric,
+                    c.index,
+                    c.source,
+                    key,
+                    value,
+                    i64::try_from(c.span_ns).unwrap_or(i64::MAX)
+                ])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 

@@ -80,6 +80,23 @@ const MIGRATIONS: &[&str] = &[
     // cells); with `elapsed_ns` it places the sample's window, so the report can show that
     // victim and aggressor windows overlapped.
     "ALTER TABLE samples ADD COLUMN at_ms INTEGER;",
+    // 4: evidence (docs/architecture.md, "Evidence"): counters over one measured window of a
+    // trial, keyed as that window's sample is (workload, metric, idx), one row per counter.
+    // `source` says who counted (`guest`, `kvm.stats`, `kvm.exits`, `xen.trace`, `host.threads`,
+    // `uncounted`); `span_ns` how long it counted, on its own clock.
+    "CREATE TABLE counters(
+        id INTEGER PRIMARY KEY,
+        trial_id INTEGER NOT NULL REFERENCES trials(id),
+        workload TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value REAL NOT NULL,
+        span_ns INTEGER NOT NULL,
+        UNIQUE (trial_id, workload, metric, idx, source, key)
+     );
+     CREATE INDEX counters_by_trial ON counters(trial_id);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -114,3 +114,37 @@ fn newer_schema_is_refused() {
         Err(StoreError::TooNew { found: 999, .. })
     ));
 }
+
+#[test]
+fn counters_round_trip_keyed_as_their_window() {
+    let s = Store::open_in_memory().unwrap();
+    let run = s.create_run("ev", "0", "", "{}").unwrap();
+    let kvm = s.platform(run, "kvm", "qemu").unwrap();
+    let t = s.start_trial(kvm, 0, "guest0", "baseline").unwrap();
+    let mut values = std::collections::BTreeMap::new();
+    values.insert("exits".to_string(), 1200.0);
+    values.insert("io_exits".to_string(), 30.0);
+    values.insert("nan".to_string(), f64::NAN);
+    let c = NewCounters {
+        workload: "syscall",
+        metric: "latency",
+        index: 1,
+        source: "kvm.stats",
+        span_ns: 250_000_000,
+        values: &values,
+    };
+    s.insert_counters(t, &c).unwrap();
+    let mut replay = values.clone();
+    replay.insert("exits".to_string(), 9.0);
+    s.insert_counters(t, &NewCounters { values: &replay, ..c })
+        .unwrap(); // replay: ignored
+    let rows = s.counters(run).unwrap();
+    assert_eq!(rows.len(), 2, "the non-finite value is not stored: {rows:?}");
+    let exits = rows.iter().find(|r| r.key == "exits").unwrap();
+    assert_eq!(
+        (exits.platform.as_str(), exits.guest.as_str(), exits.round, exits.index),
+        ("kvm", "guest0", 0, 1)
+    );
+    assert_eq!((exits.value, exits.span_ns), (1200.0, 250_000_000));
+    assert_eq!(exits.source, "kvm.stats");
+}

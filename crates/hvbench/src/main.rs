@@ -287,6 +287,7 @@ struct RunData {
     trials: Vec<hvbench_store::TrialRow>,
     samples: Vec<hvbench_store::SampleRow>,
     failures: Vec<hvbench_store::FailureRow>,
+    counters: Vec<hvbench_store::CounterRow>,
 }
 
 impl RunData {
@@ -300,6 +301,7 @@ impl RunData {
             trials: store.trials(run.id)?,
             samples: store.samples(run.id)?,
             failures: store.failures(run.id)?,
+            counters: store.counters(run.id)?,
             run,
         })
     }
@@ -311,6 +313,7 @@ impl RunData {
             trials: &self.trials,
             samples: &self.samples,
             failures: &self.failures,
+            counters: &self.counters,
         }
     }
 }

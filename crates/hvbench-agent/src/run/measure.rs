@@ -2,11 +2,12 @@
 //! warm-up and measured windows as `Sample` frames, one metric or each point of a curve;
 //! set-up failures, panics and non-finite values become `Failed` frames.
 
+use crate::evidence::{self, GuestCounters};
 use crate::frames::FrameWriter;
 use crate::harness::{self, Window};
 use crate::panics;
 use crate::workloads::{self, Workload};
-use hvbench_proto::{AgentPlan, Message, WorkloadDef, WorkloadRequest};
+use hvbench_proto::{AgentPlan, Message, WindowEdge, WorkloadDef, WorkloadRequest};
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
@@ -101,10 +102,31 @@ fn measure_point<W: Write>(
         }
     };
     for index in 0..windows {
+        // Evidence: a measured window is marked at both edges, for whatever counts beside it on
+        // the machine that runs the guest, and the guest's own counters go with it.
+        let counted = plan.evidence && index >= plan.warmup;
+        let mark = |frames: &mut FrameWriter<W>, edge: WindowEdge| {
+            frames.send(&Message::Window {
+                workload: label.to_string(),
+                metric: metric.to_string(),
+                index,
+                edge,
+            })
+        };
+        let mut guest_before = None;
+        if counted {
+            mark(frames, WindowEdge::Begin)?;
+            evidence::drain_console();
+            guest_before = Some(GuestCounters::read());
+        }
         let timed = catch_unwind(AssertUnwindSafe(|| {
             let window = harness::time_window(workload, iterations);
             (window, workload.value(window.iterations, window.elapsed))
         }));
+        let guest_after = guest_before.map(|_| GuestCounters::read());
+        if counted {
+            mark(frames, WindowEdge::End)?;
+        }
         let (window, value) = match timed {
             Ok(timed) => timed,
             Err(payload) => {
@@ -132,8 +154,60 @@ fn measure_point<W: Write>(
             value,
             window,
         ))?;
+        if let (Some(before), Some(after)) = (guest_before, guest_after) {
+            frames.send(&Message::Counters {
+                workload: label.to_string(),
+                metric: metric.to_string(),
+                index,
+                source: "guest".to_string(),
+                span_ns: window.elapsed_ns(),
+                values: before.since(&after),
+            })?;
+        }
+    }
+    if plan.evidence && plan.samples > 0 {
+        uncounted_window(label, metric, windows, iterations, workload, frames)?;
     }
     Ok(true)
+}
+
+/// What counting costs: one more window, unmarked (nothing counts beside it), sent as
+/// `Counters` from `uncounted` rather than as a sample, so that it never enters the results.
+/// A window that panics or gives no finite value is simply not sent.
+fn uncounted_window<W: Write>(
+    label: &str,
+    metric: &str,
+    index: u32,
+    iterations: u64,
+    workload: &mut dyn Workload,
+    frames: &mut FrameWriter<W>,
+) -> io::Result<()> {
+    let timed = catch_unwind(AssertUnwindSafe(|| {
+        let window = harness::time_window(workload, iterations);
+        (window, workload.value(window.iterations, window.elapsed))
+    }));
+    let Ok((window, value)) = timed else {
+        return Ok(());
+    };
+    if !value.is_finite() {
+        return Ok(());
+    }
+    let values = [
+        ("value", value),
+        ("iterations", window.iterations as f64),
+        ("elapsed_ns", window.elapsed_ns() as f64),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    frames.send(&Message::Counters {
+        workload: label.to_string(),
+        metric: metric.to_string(),
+        index,
+        source: "uncounted".to_string(),
+        span_ns: window.elapsed_ns(),
+        values,
+    })
 }
 
 fn sample(

@@ -28,6 +28,7 @@ fn tiny_plan(workloads: Vec<WorkloadRequest>) -> AgentPlan {
         workloads,
         peer: None,
         stress: None,
+        evidence: false,
     }
 }
 
@@ -262,6 +263,7 @@ fn disk_and_network_workloads_report_facts_then_samples() {
         min_window_ms: 5,
         peer: Some(peer.clone()),
         stress: None,
+        evidence: false,
         ..tiny_plan(vec![
             request(
                 "disk-rand-read",
@@ -398,6 +400,7 @@ fn an_aggressor_plan_runs_its_stressor_not_its_workloads() {
             duration_ms: 250,
             report_ms: 100,
         }),
+        evidence: false,
         ..tiny_plan(vec![request("syscall", &[])])
     };
     let (summary, messages) = run(&plan);
@@ -440,4 +443,50 @@ fn bad_parameters_fail_only_their_workload() {
     assert!(messages
         .iter()
         .any(|m| matches!(m, Message::Failed { workload, .. } if workload == "mem-bandwidth")));
+}
+
+/// With evidence on, each measured window (not the warm-up) is marked begin and end before its
+/// sample, the guest's counters follow its sample, and one uncounted window ends the metric.
+#[test]
+fn evidence_marks_measured_windows_and_ends_with_an_uncounted_one() {
+    let mut plan = tiny_plan(vec![request("syscall", &[])]);
+    plan.evidence = true;
+    let (summary, messages) = run(&plan);
+    assert_eq!(summary.samples, 3, "warm-up + 2 measured, as without evidence");
+    let kinds: Vec<String> = messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::Window { index, edge, .. } => Some(format!("{edge:?}{index}")),
+            Message::Sample { index, warmup, .. } => {
+                Some(format!("S{index}{}", if *warmup { "w" } else { "" }))
+            }
+            Message::Counters { index, source, .. } => Some(format!("{source}{index}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "S0w", "Begin1", "End1", "S1", "guest1", "Begin2", "End2", "S2", "guest2",
+            "uncounted3"
+        ],
+        "{kinds:?}"
+    );
+    let uncounted = messages
+        .iter()
+        .find_map(|m| match m {
+            Message::Counters {
+                source, values, workload, metric, ..
+            } if source == "uncounted" => Some((workload, metric, values)),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!((uncounted.0.as_str(), uncounted.1.as_str()), ("syscall", "latency"));
+    assert!(uncounted.2["value"] > 0.0 && uncounted.2["iterations"] >= 1.0);
+    // Without evidence: none of it.
+    plan.evidence = false;
+    let (_, plain) = run(&plan);
+    assert!(!plain
+        .iter()
+        .any(|m| matches!(m, Message::Window { .. } | Message::Counters { .. })));
 }

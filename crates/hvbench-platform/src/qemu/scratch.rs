@@ -144,6 +144,7 @@ mod tests {
             workloads: vec![req("syscall", None), req("net-rr", None)],
             peer: None,
             stress: None,
+            evidence: false,
         };
         assert_eq!(disk_mib_needed(&plan), None);
         plan.workloads.push(req("disk-fsync", None));

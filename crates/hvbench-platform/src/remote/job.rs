@@ -231,6 +231,7 @@ mod tests {
                 workloads: vec![],
                 peer: None,
                 stress: None,
+                evidence: false,
             },
             cell: None,
         };

@@ -30,6 +30,7 @@ const ROOT_KEYS: &[&str] = &[
     "seed",
     "min_repetitions",
     "target_ci_pct",
+    "evidence",
     "guest",
     "host",
     "platform",
@@ -175,6 +176,7 @@ impl Validator<'_> {
         let min_window_ms = self.int(root, &MIN_WINDOW_MS);
         let seed = root.get("seed").map(|_| self.int(root, &SEED));
         let stop_early = self.stop_early(root, repetitions);
+        let evidence = self.evidence(root);
 
         let guest = self.guest(root);
 
@@ -235,6 +237,7 @@ impl Validator<'_> {
                 None => None,
             },
             stop_early: stop_early?,
+            evidence: evidence?,
             guest: guest.spec,
             hosts,
             platforms,
@@ -363,6 +366,25 @@ impl Validator<'_> {
 
     /// `target_ci_pct` (and optionally `min_repetitions`): stop adding rounds once every
     /// median's interval is this narrow. `Some(None)` when absent, `None` after an error.
+    /// `evidence = true | false` (default true); `None` after reporting a wrong type.
+    fn evidence(&mut self, root: &Table) -> Option<bool> {
+        let Some(e) = root.get("evidence") else {
+            return Some(true);
+        };
+        match &e.value.kind {
+            Kind::Bool(b) => Some(*b),
+            other => {
+                self.sink.error(
+                    &e.value.span,
+                    format!("`evidence` must be true or false, got {}", got(other)),
+                    "evidence = false switches off the counters collected beside every sample \
+                     (VM exits, hypervisor traces, steal time); they cost a little time per window",
+                );
+                None
+            }
+        }
+    }
+
     fn stop_early(&mut self, root: &Table, repetitions: i64) -> Option<Option<crate::StopEarly>> {
         let min = self.int(root, &MIN_REPETITIONS);
         let Some(e) = root.get("target_ci_pct") else {
