@@ -42,6 +42,10 @@ pub use bootstrap::{ratio_of_medians, summarize, BootstrapConfig, Interval, Rati
 pub use classes::{
     class_standings, classify, ClassEntry, ClassStanding, PlatformStanding, Standing, WorkloadClass,
 };
+pub use counters::{
+    summarize_counters, CounterSummary, CountingCost, ExitProfile, PerOp, WindowCounter,
+    WindowSample,
+};
 pub use descriptive::median;
 pub use isolation::{
     is_isolation_scenario, isolation_matrices, parse_cell, AggressorThroughput, CellName,

@@ -11,6 +11,7 @@ pub mod agent;
 pub mod apt;
 pub mod cache;
 pub mod console;
+pub mod evidence;
 pub mod host;
 pub mod image;
 pub mod interrupt;

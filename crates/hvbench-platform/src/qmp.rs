@@ -1,5 +1,6 @@
-//! Just enough of QEMU's machine protocol (QMP) to pin vCPUs: ask QEMU for its vCPU thread
-//! ids (`query-cpus-fast`) and set each thread's CPU affinity.
+//! Just enough of QEMU's machine protocol (QMP) to pin vCPUs — ask QEMU for its vCPU thread
+//! ids (`query-cpus-fast`) and set each thread's CPU affinity — and for the evidence collector
+//! to read KVM's statistics (`query-stats`) through a [`Qmp`] session.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -14,6 +15,52 @@ pub struct VcpuThread {
     pub thread_id: i32,
 }
 
+/// A QMP session: connected, capabilities negotiated, one command at a time.
+pub struct Qmp {
+    writer: UnixStream,
+    reader: BufReader<UnixStream>,
+}
+
+impl Qmp {
+    /// Connect to the QMP socket (waiting for QEMU to create it, until `deadline` or `stop`),
+    /// read the greeting and leave capabilities negotiation mode.
+    pub fn connect(socket: &Path, deadline: Instant, stop: &AtomicBool) -> Result<Qmp, String> {
+        let stream = loop {
+            match UnixStream::connect(socket) {
+                Ok(s) => break s,
+                Err(e) => {
+                    if stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
+                        return Err(format!(
+                            "cannot reach QEMU's QMP socket {}: {e}",
+                            socket.display()
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
+        let writer = stream.try_clone().map_err(|e| e.to_string())?;
+        let mut qmp = Qmp {
+            writer,
+            reader: BufReader::new(stream),
+        };
+        read_reply(&mut qmp.reader)?; // the greeting
+        qmp.execute(r#"{"execute":"qmp_capabilities"}"#)?;
+        Ok(qmp)
+    }
+
+    /// Send one command (a JSON object on one line) and return its reply.
+    pub fn execute(&mut self, command: &str) -> Result<serde_json::Value, String> {
+        self.writer
+            .write_all(format!("{command}\n").as_bytes())
+            .map_err(|e| format!("QMP: {e}"))?;
+        read_reply(&mut self.reader)
+    }
+}
+
 /// Connect to the QMP socket (waiting for QEMU to create it, until `deadline` or `stop`), and
 /// return the vCPU threads.
 pub fn vcpu_threads(
@@ -21,34 +68,8 @@ pub fn vcpu_threads(
     deadline: Instant,
     stop: &AtomicBool,
 ) -> Result<Vec<VcpuThread>, String> {
-    let stream = loop {
-        match UnixStream::connect(socket) {
-            Ok(s) => break s,
-            Err(e) => {
-                if stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
-                    return Err(format!(
-                        "cannot reach QEMU's QMP socket {}: {e}",
-                        socket.display()
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
-    let mut reader = BufReader::new(stream);
-    read_reply(&mut reader)?; // the greeting
-    writer
-        .write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
-        .map_err(|e| e.to_string())?;
-    read_reply(&mut reader)?;
-    writer
-        .write_all(b"{\"execute\":\"query-cpus-fast\"}\n")
-        .map_err(|e| e.to_string())?;
-    parse_cpus(&read_reply(&mut reader)?)
+    let mut qmp = Qmp::connect(socket, deadline, stop)?;
+    parse_cpus(&qmp.execute(r#"{"execute":"query-cpus-fast"}"#)?)
 }
 
 /// The next line that is not an asynchronous event.

@@ -7,6 +7,7 @@
 
 use crate::cache::Cache;
 use crate::console::{self, TrialEnd};
+use crate::evidence;
 use crate::image::{self, Kernel};
 use crate::{agent, Platform, PlatformError, Result, TrialRequest};
 use hvbench_proto::{AgentPlan, Event};
@@ -295,6 +296,15 @@ impl Platform for XenPlatform {
         if let Err(e) = std::fs::write(&path, text) {
             return TrialEnd::Failed(format!("cannot write {}: {e}", path.display()));
         }
+        let mut counting = evidence::Counting::default();
+        if req.plan.evidence && req.place.is_none() {
+            counting = evidence::Counting::new(vec![Box::new(evidence::xen::XenCollector::new(
+                &config.name,
+                config.kind == XenGuestType::Pv,
+                config.disk.is_some(),
+                self.workdir.clone(),
+            ))]);
+        }
         let mut cmd = Command::new("xl");
         cmd.arg("create").arg("-c").arg(&path);
         let watch = req.place.map(|_| {
@@ -305,13 +315,15 @@ impl Platform for XenPlatform {
             let (cpus, weight, cap) = (config.cpus.clone(), config.weight, config.cap);
             std::thread::spawn(move || applied_placement(&name, cpus, weight, cap))
         });
-        let end = console::run_until(
-            cmd,
-            req.timeout,
-            req.console_log.as_deref(),
-            req.stop,
-            on_event,
-        );
+        let end = counting.around(on_event, |on_event| {
+            console::run_until(
+                cmd,
+                req.timeout,
+                req.console_log.as_deref(),
+                req.stop,
+                on_event,
+            )
+        });
         if let Some(facts) = watch.and_then(|w| w.join().ok()).flatten() {
             on_event(Event::Frame(hvbench_proto::Message::Facts { facts }));
         }

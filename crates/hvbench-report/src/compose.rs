@@ -3,7 +3,7 @@
 use crate::document::{one_line, Align, Block, Table};
 use crate::format::{self, Better};
 use crate::model::{BaselineKind, Group, Machine, Missing, Model, Outcome};
-use crate::{charts, findings, isolation, machines, manifest};
+use crate::{charts, evidence, findings, isolation, machines, manifest};
 use hvbench_analysis::{BootstrapConfig, Verdict, DEFAULT_MAD_THRESHOLD};
 use hvbench_store::{format_utc, RunStatus};
 
@@ -41,6 +41,7 @@ pub(crate) fn compose(model: &Model, cfg: &BootstrapConfig, target: Target) -> V
     if !model.is_isolation_only() {
         blocks.extend(results(model, cfg));
     }
+    blocks.extend(evidence::section(model, cfg, target));
     blocks.extend(isolation::section(model, cfg, target));
     blocks.extend(failures(model));
     blocks.extend(manifest::manifest(model));

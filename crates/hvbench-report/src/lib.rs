@@ -8,7 +8,9 @@
 //!   did about it, the anomalies with their likely causes, a recommendation), platforms with
 //!   their key facts, one table per workload and metric (median, bootstrap interval, CV, ratio
 //!   to the baseline with its interval, overhead in words, Holm-adjusted p-value, verdict), the
-//!   isolation matrices, failures, and the reproducibility manifest.
+//!   isolation matrices, the evidence counted beside the windows (hypervisor entries per
+//!   operation by reason, steal time, what counting cost; docs/architecture.md, "Evidence"),
+//!   failures, and the reproducibility manifest.
 //! - [`html`]: the same report as one self-contained HTML file with SVG charts (overhead with
 //!   interval whiskers, memory latency against working set, a heat map per isolation scenario,
 //!   every sample).
@@ -33,6 +35,7 @@ mod charts;
 mod compare;
 mod compose;
 mod document;
+mod evidence;
 mod export;
 mod findings;
 mod format;
@@ -151,7 +154,10 @@ pub fn html(input: &ReportInput, cfg: &BootstrapConfig) -> String {
 /// and victim metric with its baseline and one cell per (stressor, placement): `outcome`
 /// measured / dnr / no-baseline / no-data / not-run, the degradation in % with its interval,
 /// p-values and verdict, victim and aggressor trial counts, aggressor throughput, overlap),
-/// `isolation_findings` (the summary's sentences) and the reproducibility `manifest`.
+/// `isolation_findings` (the summary's sentences), `evidence` (`{profiles, costs}`: per
+/// (platform, scenario, guest, workload, metric) the counters per operation with their
+/// intervals, and counted against uncounted windows per platform and metric; empty without
+/// counters) and the reproducibility `manifest`.
 pub fn summary_json(input: &ReportInput, cfg: &BootstrapConfig) -> String {
     Report::new(input, cfg).summary_json()
 }

@@ -42,6 +42,9 @@ struct SummaryDoc<'a> {
     isolation: &'a IsolationAnalysis,
     /// The summary's sentences on isolation, per platform.
     isolation_findings: Vec<String>,
+    /// The counters beside the windows (docs/architecture.md, "Evidence"): `profiles` per
+    /// (platform, scenario, guest, workload, metric) and counting `costs`; empty without them.
+    evidence: &'a hvbench_analysis::CounterSummary,
     manifest: Manifest<'a>,
 }
 
@@ -196,6 +199,7 @@ pub(crate) fn render(model: &Model, cfg: &BootstrapConfig) -> String {
         } else {
             crate::isolation::summary_lines(model)
         },
+        evidence: &model.evidence,
         manifest: manifest::build(model),
     };
     let mut s = serde_json::to_string_pretty(&doc).expect("the summary serializes");

@@ -147,9 +147,9 @@ pub struct Plan {
     /// is then the maximum. `None`: run every round.
     #[serde(default)]
     pub stop_early: Option<StopEarly>,
-    /// Collect evidence beside every measured window (docs/architecture.md, "Evidence"): the
-    /// agent marks its windows and the machine running the guest counts VM exits, hypervisor
-    /// events and host-side CPU time over them. Plans stored before evidence existed: false.
+    /// Collect evidence (docs/architecture.md, "Evidence"): steal time per measured window, and
+    /// one counted window per workload and metric beside which the machine running the guest
+    /// counts VM exits, hypervisor events and host-side CPU time. Default false.
     #[serde(default)]
     pub evidence: bool,
     /// The one guest shape used on every VM platform (defaults when no platform is a VM).

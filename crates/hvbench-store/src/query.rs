@@ -2,9 +2,8 @@
 //! events, samples and failures, as the resume logic and the analyses want them back.
 
 use crate::{
-    CounterRow,
-    FailureRow, FinishedTrial, PlatformRow, Result, RunEvent, RunId, RunRow, RunStatus, SampleRow,
-    Store, StoreError, TrialRow,
+    CounterRow, FailureRow, FinishedTrial, PlatformRow, Result, RunEvent, RunId, RunRow, RunStatus,
+    SampleRow, Store, StoreError, TrialRow,
 };
 use rusqlite::OptionalExtension;
 use std::collections::BTreeMap;

@@ -3,8 +3,8 @@
 //! the row in flight.
 
 use crate::{
-    NewCounters,
-    now_ms, NewSample, PlatformId, Result, RunEventKind, RunId, RunStatus, Store, TrialId,
+    now_ms, NewCounters, NewSample, PlatformId, Result, RunEventKind, RunId, RunStatus, Store,
+    TrialId,
 };
 use rusqlite::params;
 

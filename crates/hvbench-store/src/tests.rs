@@ -136,13 +136,28 @@ fn counters_round_trip_keyed_as_their_window() {
     s.insert_counters(t, &c).unwrap();
     let mut replay = values.clone();
     replay.insert("exits".to_string(), 9.0);
-    s.insert_counters(t, &NewCounters { values: &replay, ..c })
-        .unwrap(); // replay: ignored
+    s.insert_counters(
+        t,
+        &NewCounters {
+            values: &replay,
+            ..c
+        },
+    )
+    .unwrap(); // replay: ignored
     let rows = s.counters(run).unwrap();
-    assert_eq!(rows.len(), 2, "the non-finite value is not stored: {rows:?}");
+    assert_eq!(
+        rows.len(),
+        2,
+        "the non-finite value is not stored: {rows:?}"
+    );
     let exits = rows.iter().find(|r| r.key == "exits").unwrap();
     assert_eq!(
-        (exits.platform.as_str(), exits.guest.as_str(), exits.round, exits.index),
+        (
+            exits.platform.as_str(),
+            exits.guest.as_str(),
+            exits.round,
+            exits.index
+        ),
         ("kvm", "guest0", 0, 1)
     );
     assert_eq!((exits.value, exits.span_ns), (1200.0, 250_000_000));

@@ -102,31 +102,14 @@ fn measure_point<W: Write>(
         }
     };
     for index in 0..windows {
-        // Evidence: a measured window is marked at both edges, for whatever counts beside it on
-        // the machine that runs the guest, and the guest's own counters go with it.
-        let counted = plan.evidence && index >= plan.warmup;
-        let mark = |frames: &mut FrameWriter<W>, edge: WindowEdge| {
-            frames.send(&Message::Window {
-                workload: label.to_string(),
-                metric: metric.to_string(),
-                index,
-                edge,
-            })
-        };
-        let mut guest_before = None;
-        if counted {
-            mark(frames, WindowEdge::Begin)?;
-            evidence::drain_console();
-            guest_before = Some(GuestCounters::read());
-        }
+        // Evidence: the guest's own steal time over each measured window (reading /proc/stat
+        // costs nothing the window sees); nothing else counts beside a measured window.
+        let guest_before = (plan.evidence && index >= plan.warmup).then(GuestCounters::read);
         let timed = catch_unwind(AssertUnwindSafe(|| {
             let window = harness::time_window(workload, iterations);
             (window, workload.value(window.iterations, window.elapsed))
         }));
         let guest_after = guest_before.map(|_| GuestCounters::read());
-        if counted {
-            mark(frames, WindowEdge::End)?;
-        }
         let (window, value) = match timed {
             Ok(timed) => timed,
             Err(payload) => {
@@ -166,15 +149,18 @@ fn measure_point<W: Write>(
         }
     }
     if plan.evidence && plan.samples > 0 {
-        uncounted_window(label, metric, windows, iterations, workload, frames)?;
+        counted_window(label, metric, windows, iterations, workload, frames)?;
     }
     Ok(true)
 }
 
-/// What counting costs: one more window, unmarked (nothing counts beside it), sent as
-/// `Counters` from `uncounted` rather than as a sample, so that it never enters the results.
-/// A window that panics or gives no finite value is simply not sent.
-fn uncounted_window<W: Write>(
+/// Evidence: one more window after the measured ones, marked at both edges so that whatever
+/// counts on the machine that runs the guest (VM exits, hypervisor traces) counts beside it
+/// and never beside a measured window. Its own measurement goes out as `Counters` from
+/// `counted` (never as a sample, so that it never enters the results; against the samples it
+/// says what counting cost), then the guest's steal time over it. A window that panics or
+/// gives no finite value sends its marks only.
+fn counted_window<W: Write>(
     label: &str,
     metric: &str,
     index: u32,
@@ -182,10 +168,24 @@ fn uncounted_window<W: Write>(
     workload: &mut dyn Workload,
     frames: &mut FrameWriter<W>,
 ) -> io::Result<()> {
+    let mark = |frames: &mut FrameWriter<W>, edge: WindowEdge| {
+        frames.send(&Message::Window {
+            workload: label.to_string(),
+            metric: metric.to_string(),
+            index,
+            edge,
+        })
+    };
+    mark(frames, WindowEdge::Begin)?;
+    // The mark's bytes leave the console before the window starts, not inside it.
+    evidence::drain_console();
+    let before = GuestCounters::read();
     let timed = catch_unwind(AssertUnwindSafe(|| {
         let window = harness::time_window(workload, iterations);
         (window, workload.value(window.iterations, window.elapsed))
     }));
+    let after = GuestCounters::read();
+    mark(frames, WindowEdge::End)?;
     let Ok((window, value)) = timed else {
         return Ok(());
     };
@@ -200,14 +200,16 @@ fn uncounted_window<W: Write>(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    frames.send(&Message::Counters {
+    let counters = |source: &str, values| Message::Counters {
         workload: label.to_string(),
         metric: metric.to_string(),
         index,
-        source: "uncounted".to_string(),
+        source: source.to_string(),
         span_ns: window.elapsed_ns(),
         values,
-    })
+    };
+    frames.send(&counters("counted", values))?;
+    frames.send(&counters("guest", before.since(&after)))
 }
 
 fn sample(

@@ -445,14 +445,17 @@ fn bad_parameters_fail_only_their_workload() {
         .any(|m| matches!(m, Message::Failed { workload, .. } if workload == "mem-bandwidth")));
 }
 
-/// With evidence on, each measured window (not the warm-up) is marked begin and end before its
-/// sample, the guest's counters follow its sample, and one uncounted window ends the metric.
+/// With evidence on, the measured windows carry only the guest's steal time, and one counted
+/// window, marked at both edges, ends each metric with its own measurement and steal time.
 #[test]
-fn evidence_marks_measured_windows_and_ends_with_an_uncounted_one() {
+fn evidence_counts_beside_one_extra_marked_window_only() {
     let mut plan = tiny_plan(vec![request("syscall", &[])]);
     plan.evidence = true;
     let (summary, messages) = run(&plan);
-    assert_eq!(summary.samples, 3, "warm-up + 2 measured, as without evidence");
+    assert_eq!(
+        summary.samples, 3,
+        "warm-up + 2 measured, as without evidence"
+    );
     let kinds: Vec<String> = messages
         .iter()
         .filter_map(|m| match m {
@@ -466,23 +469,27 @@ fn evidence_marks_measured_windows_and_ends_with_an_uncounted_one() {
         .collect();
     assert_eq!(
         kinds,
-        [
-            "S0w", "Begin1", "End1", "S1", "guest1", "Begin2", "End2", "S2", "guest2",
-            "uncounted3"
-        ],
+        ["S0w", "S1", "guest1", "S2", "guest2", "Begin3", "End3", "counted3", "guest3"],
         "{kinds:?}"
     );
-    let uncounted = messages
+    let counted = messages
         .iter()
         .find_map(|m| match m {
             Message::Counters {
-                source, values, workload, metric, ..
-            } if source == "uncounted" => Some((workload, metric, values)),
+                source,
+                values,
+                workload,
+                metric,
+                ..
+            } if source == "counted" => Some((workload, metric, values)),
             _ => None,
         })
         .unwrap();
-    assert_eq!((uncounted.0.as_str(), uncounted.1.as_str()), ("syscall", "latency"));
-    assert!(uncounted.2["value"] > 0.0 && uncounted.2["iterations"] >= 1.0);
+    assert_eq!(
+        (counted.0.as_str(), counted.1.as_str()),
+        ("syscall", "latency")
+    );
+    assert!(counted.2["value"] > 0.0 && counted.2["iterations"] >= 1.0);
     // Without evidence: none of it.
     plan.evidence = false;
     let (_, plain) = run(&plan);

@@ -21,6 +21,7 @@ pub(crate) fn cause(text: impl Into<String>, p: &PlatformFacts, keys: &[&str]) -
     Cause {
         text: text.into(),
         facts: keys.iter().filter_map(|k| fact(p, k)).collect(),
+        counters: Vec::new(),
     }
 }
 
@@ -62,6 +63,19 @@ pub(crate) fn number(value: &str) -> Option<f64> {
         .unwrap_or(v.len());
     v[..end].parse().ok()
 }
+
+/// The platform ran under software emulation: QEMU's TCG directly, or inside hvbench's lab
+/// host (`lab`, `lab.emulation`), or on a host that is itself emulated (`host.emulated`).
+pub(crate) fn is_emulated(p: &PlatformFacts) -> bool {
+    is_tcg(p)
+        || get(p, "lab").is_some()
+        || get(p, "lab.emulation").is_some()
+        || get(p, "host.emulated").is_some_and(is_on)
+}
+
+/// The fact keys that say "emulated" ([`is_emulated`]): two platforms that are both emulated
+/// share them, whatever their values.
+pub(crate) const EMULATION_KEYS: &[&str] = &["accel", "lab", "lab.emulation", "host.emulated"];
 
 /// The platform ran under QEMU's software emulation.
 pub(crate) fn is_tcg(p: &PlatformFacts) -> bool {

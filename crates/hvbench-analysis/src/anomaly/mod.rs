@@ -9,14 +9,26 @@
 //! Every comparison is against the baseline platform (normally the bare host), on the ratio of
 //! medians with its bootstrap interval ([`crate::ratio_of_medians`]), expressed as "times
 //! worse" in the metric's direction ([`crate::Direction::times_worse`]).
+//!
+//! An explanation must account for the difference it explains. Where another guest platform
+//! did much better on the same workload (the anomaly's [`Peer`]), a cause both share (the same
+//! emulated lab, the same host) cannot explain the gap: it moves to [`Anomaly::shared`], and
+//! the causes become what was measured or recorded to differ between the two (hypervisor
+//! entries per operation by reason, steal time, mitigations, time sources, the guest type);
+//! see `gap.rs`. Where nothing differs the cause is unknown and [`Anomaly::next`] says what to
+//! look at next.
 
 mod facts;
+mod gap;
+mod profiles;
 mod rules;
 
 use crate::bootstrap::{ratio_of_medians, BootstrapConfig, Interval};
 use crate::classes::{classify, WorkloadClass};
+use crate::counters::ExitProfile;
 use crate::variability::VariabilityConfig;
 use crate::verdict::Direction;
+use hvbench_proto::names::BATTERY_SCENARIO;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -41,12 +53,16 @@ pub struct Series<'a> {
 }
 
 /// What the rules look at: the baseline's name, every platform's facts, every series (of one
-/// scenario, normally "baseline").
+/// scenario, normally "baseline"), and the counters collected beside the windows.
 #[derive(Debug, Clone, Copy)]
 pub struct Evidence<'a> {
     pub baseline: &'a str,
     pub platforms: &'a [PlatformFacts<'a>],
     pub series: &'a [Series<'a>],
+    /// Counters per operation ([`crate::counters::summarize_counters`]'s profiles); may be
+    /// empty. The battery's comparisons read those of battery scenarios (not isolation cells);
+    /// the isolation rules read the cells' (`<iso>/none`, `<iso>/<stressor>/<placement>`).
+    pub counters: &'a [ExitProfile],
 }
 
 /// Thresholds of the rules, each with its default.
@@ -70,6 +86,19 @@ pub struct AnomalyConfig {
     pub smp_collapse: f64,
     /// Small-request latency "much worse than bulk": this many times bulk's times-worse (2x).
     pub latency_vs_bulk_factor: f64,
+    /// Another guest is the anomaly's peer when the platform's times-worse is at least this
+    /// many times the peer's on the same metric, their intervals apart (2x).
+    pub peer_gap_factor: f64,
+    /// A counter per operation "differs" between two platforms at this ratio (2x) ...
+    pub counter_ratio: f64,
+    /// ... or this absolute difference per operation (0.5).
+    pub counter_difference: f64,
+    /// A workload shows a mitigation's or an emulation's cost when its times-worse interval
+    /// lies wholly above this (2x).
+    pub evidence_cost_factor: f64,
+    /// A victim's steal time "rises" with its aggressor when it grows by this fraction of the
+    /// window (0.02 = 2 points) and to at least twice its level alone.
+    pub steal_rise: f64,
 }
 
 impl Default for AnomalyConfig {
@@ -83,6 +112,11 @@ impl Default for AnomalyConfig {
             tlb_divergence: 0.25,
             smp_collapse: 0.25,
             latency_vs_bulk_factor: 2.0,
+            peer_gap_factor: 2.0,
+            counter_ratio: 2.0,
+            counter_difference: 0.5,
+            evidence_cost_factor: 2.0,
+            steal_rise: 0.02,
         }
     }
 }
@@ -95,11 +129,41 @@ pub struct FactRef {
     pub value: String,
 }
 
-/// A likely cause and the facts behind it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A counter that supports a cause: `key` from `source`, per operation, on a platform.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CounterRef {
+    pub platform: String,
+    /// The scenario it was counted in (`baseline`, `<iso>/<stressor>/<placement>`, ...).
+    pub scenario: String,
+    pub workload: String,
+    /// Where it was counted: `kvm.exits`, `xen.trace`, `guest`, ...
+    pub source: String,
+    /// `entries`, `exit.rdtsc`, `halt_poll_success_ns`, `steal_fraction`, ...
+    pub key: String,
+    /// The median per operation (for `steal_fraction`: the fraction of the window).
+    pub per_op: f64,
+}
+
+/// A likely cause and the facts and counters behind it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Cause {
     pub text: String,
     pub facts: Vec<FactRef>,
+    /// Counters that show it; empty for a cause that rests on facts alone.
+    pub counters: Vec<CounterRef>,
+}
+
+/// The guest platform that did much better than the anomaly's platform on the same metric:
+/// what the anomaly's causes have to tell apart.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Peer {
+    pub platform: String,
+    pub workload: String,
+    pub metric: String,
+    /// The anomaly's platform against the baseline.
+    pub times_worse: f64,
+    /// The peer against the baseline.
+    pub peer_times_worse: f64,
 }
 
 /// One anomaly found in a run.
@@ -115,33 +179,98 @@ pub struct Anomaly {
     pub workloads: Vec<String>,
     /// What was seen, with numbers.
     pub seen: String,
-    /// Likely causes, most specific first; empty: cause unknown.
+    /// Likely causes, most specific first; with a peer, only what differs from it; empty:
+    /// cause unknown.
     pub causes: Vec<Cause>,
+    /// The guest that did much better on the same metric, when there is one.
+    pub peer: Option<Peer>,
+    /// Causes the platform shares with its peer: true of it, but no explanation of the gap.
+    pub shared: Vec<Cause>,
+    /// With no cause: what to look at next.
+    pub next: Vec<String>,
 }
 
 impl Anomaly {
-    /// "likely cause: ... (fact: key=value on platform)", or "cause unknown".
+    /// "likely cause: ... (fact: key=value on platform; counter: source key on platform [in
+    /// scenario])", or
+    /// "cause unknown: ...; next: ...", then what the peer shares.
     pub fn explanation(&self) -> String {
-        if self.causes.is_empty() {
-            return "cause unknown: no recorded fact explains it".to_string();
+        let gap = self.peer.as_ref().map(|p| {
+            format!(
+                "{} against {} the host's on {} / {}",
+                times(p.times_worse),
+                times(p.peer_times_worse),
+                p.workload,
+                p.metric
+            )
+        });
+        let mut out = if self.causes.is_empty() {
+            let why = match (&self.peer, &gap) {
+                (Some(p), Some(gap)) => format!(
+                    "no recorded counter or fact differs between {} and {} ({gap})",
+                    self.platform, p.platform
+                ),
+                _ => "no recorded fact or counter explains it".to_string(),
+            };
+            let next = if self.next.is_empty() {
+                String::new()
+            } else {
+                format!("; next: {}", self.next.join(" / "))
+            };
+            format!("cause unknown: {why}{next}")
+        } else {
+            let parts: Vec<String> = self.causes.iter().map(cause_text).collect();
+            match (&self.peer, &gap) {
+                (Some(p), Some(gap)) => format!(
+                    "likely cause of the gap to {} ({gap}): {}",
+                    p.platform,
+                    parts.join("; also: ")
+                ),
+                _ => format!("likely cause: {}", parts.join("; also: ")),
+            }
+        };
+        if let (Some(p), false) = (&self.peer, self.shared.is_empty()) {
+            let parts: Vec<String> = self.shared.iter().map(cause_text).collect();
+            out.push_str(&format!(
+                "; shared with {}, so it does not explain the gap: {}",
+                p.platform,
+                parts.join("; ")
+            ));
         }
-        let parts: Vec<String> = self
-            .causes
+        out
+    }
+}
+
+/// A cause with its facts and counters: `text (fact: k=v on p; counter: source key on p)`.
+fn cause_text(c: &Cause) -> String {
+    let mut refs = Vec::new();
+    if !c.facts.is_empty() {
+        let facts: Vec<String> = c
+            .facts
             .iter()
-            .map(|c| {
-                if c.facts.is_empty() {
-                    c.text.clone()
+            .map(|f| format!("{}={} on {}", f.key, f.value, f.platform))
+            .collect();
+        refs.push(format!("fact: {}", facts.join(", ")));
+    }
+    if !c.counters.is_empty() {
+        let counters: Vec<String> = c
+            .counters
+            .iter()
+            .map(|r| {
+                let cell = if r.scenario.is_empty() || r.scenario == BATTERY_SCENARIO {
+                    String::new()
                 } else {
-                    let facts: Vec<String> = c
-                        .facts
-                        .iter()
-                        .map(|f| format!("{}={} on {}", f.key, f.value, f.platform))
-                        .collect();
-                    format!("{} (fact: {})", c.text, facts.join(", "))
-                }
+                    format!(" in {}", r.scenario)
+                };
+                format!("{} {} on {}{cell}", r.source, r.key, r.platform)
             })
             .collect();
-        format!("likely cause: {}", parts.join("; also: "))
+        refs.push(format!("counter: {}", counters.join(", ")));
+    }
+    if refs.is_empty() {
+        c.text.clone()
+    } else {
+        format!("{} ({})", c.text, refs.join("; "))
     }
 }
 
@@ -152,6 +281,9 @@ pub struct Rule {
     /// What it looks for, in one sentence.
     pub detects: &'static str,
     pub facts_read: &'static [&'static str],
+    /// Its anomalies are a cost against the baseline: a guest that did much better on the
+    /// same metric is their [`Peer`], and their causes must tell the two apart.
+    pub gap: bool,
     pub(crate) detector: fn(&Context, &mut Vec<Anomaly>),
 }
 
@@ -160,7 +292,16 @@ pub fn detect_anomalies(evidence: &Evidence, cfg: &AnomalyConfig) -> Vec<Anomaly
     let ctx = Context { ev: evidence, cfg };
     let mut out = Vec::new();
     for rule in RULES {
+        let from = out.len();
         (rule.detector)(&ctx, &mut out);
+        for a in &mut out[from..] {
+            if rule.gap {
+                gap::account_for_peer(&ctx, a);
+            }
+            if a.causes.is_empty() {
+                a.next = gap::next_steps(&ctx, a);
+            }
+        }
     }
     out
 }
@@ -253,3 +394,5 @@ pub(crate) fn times(x: f64) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_evidence;

@@ -6,26 +6,35 @@ use crate::verdict::Direction::{HigherIsBetter as Higher, LowerIsBetter as Lower
 use std::collections::BTreeMap;
 
 /// `n` values around `center`, spread ±1 % deterministically.
-fn around(center: f64) -> Vec<f64> {
+pub(super) fn around(center: f64) -> Vec<f64> {
     (0..8)
         .map(|i| center * (1.0 + ((i * 7) % 11) as f64 / 500.0 - 0.01))
         .collect()
 }
 
-struct Lab {
+/// Hand-built evidence: platforms with facts, series, and counter profiles.
+pub(super) struct Lab {
     platforms: Vec<(String, BTreeMap<String, String>)>,
     series: Vec<(String, String, String, Direction, Vec<f64>)>,
+    pub(super) profiles: Vec<crate::counters::ExitProfile>,
 }
 
 impl Lab {
-    fn new() -> Lab {
+    pub(super) fn new() -> Lab {
         Lab {
             platforms: Vec::new(),
             series: Vec::new(),
+            profiles: Vec::new(),
         }
     }
 
-    fn platform(mut self, name: &str, facts: &[(&str, &str)]) -> Lab {
+    /// A counter profile beside the run's windows.
+    pub(super) fn profile(mut self, p: crate::counters::ExitProfile) -> Lab {
+        self.profiles.push(p);
+        self
+    }
+
+    pub(super) fn platform(mut self, name: &str, facts: &[(&str, &str)]) -> Lab {
         self.platforms.push((
             name.into(),
             facts
@@ -36,7 +45,7 @@ impl Lab {
         self
     }
 
-    fn series(
+    pub(super) fn series(
         mut self,
         platform: &str,
         workload: &str,
@@ -50,7 +59,7 @@ impl Lab {
     }
 
     /// The same metric on host (at `host`) and on `guest` (at `guest_value`).
-    fn both(
+    pub(super) fn both(
         self,
         guest: &str,
         workload: &str,
@@ -63,7 +72,7 @@ impl Lab {
             .series(guest, workload, metric, d, around(guest_value))
     }
 
-    fn detect(&self) -> Vec<Anomaly> {
+    pub(super) fn detect(&self) -> Vec<Anomaly> {
         let platforms: Vec<PlatformFacts> = self
             .platforms
             .iter()
@@ -93,13 +102,14 @@ impl Lab {
                 baseline: "host",
                 platforms: &platforms,
                 series: &series,
+                counters: &self.profiles,
             },
             &cfg,
         )
     }
 }
 
-fn only<'a>(found: &'a [Anomaly], rule: &str) -> &'a Anomaly {
+pub(super) fn only<'a>(found: &'a [Anomaly], rule: &str) -> &'a Anomaly {
     let hits: Vec<&Anomaly> = found.iter().filter(|a| a.rule == rule).collect();
     assert_eq!(hits.len(), 1, "{rule}: {found:#?}");
     hits[0]

@@ -8,6 +8,7 @@ use super::{
 };
 use crate::cache::Cache;
 use crate::console::{self, TrialEnd};
+use crate::evidence;
 use crate::image::{self, Kernel};
 use crate::kvm::{self, KvmStatus};
 use crate::peer::PeerProcess;
@@ -41,13 +42,18 @@ struct Pinning {
     worker: std::thread::JoinHandle<std::result::Result<String, String>>,
 }
 
+/// A private (0700) directory for a trial's QMP socket.
+fn private_socket_dir() -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix("hvbench-qmp-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+}
+
 impl Pinning {
     fn start(cpus: Vec<usize>, timeout: std::time::Duration) -> std::io::Result<Pinning> {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::Builder::new()
-            .prefix("hvbench-qmp-")
-            .permissions(std::fs::Permissions::from_mode(0o700))
-            .tempdir()?;
+        let dir = private_socket_dir()?;
         let socket = dir.path().join("qmp.sock");
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (sock, flag) = (socket.clone(), stop.clone());
@@ -294,18 +300,44 @@ impl Platform for QemuPlatform {
                 Err(e) => return TrialEnd::Failed(format!("cannot prepare vCPU pinning: {e}")),
             },
         };
+        // Evidence (a battery trial that asks for it): KVM's statistics over QMP, exits by
+        // reason, the host-side threads' CPU time. QMP serves one client at a time: the pinning
+        // thread is done with the socket once the guest boots, before the first window.
+        let mut _qmp_dir = None;
+        let mut counting = evidence::Counting::default();
+        if req.plan.evidence && req.place.is_none() {
+            let socket = match &config.qmp {
+                Some(s) => Some(s.clone()),
+                None => match private_socket_dir() {
+                    Ok(dir) => {
+                        let s = dir.path().join("qmp.sock");
+                        _qmp_dir = Some(dir);
+                        Some(s)
+                    }
+                    Err(_) => None,
+                },
+            };
+            if let Some(socket) = socket {
+                config.qmp = Some(socket.clone());
+                counting = evidence::Counting::new(vec![Box::new(
+                    evidence::kvm::KvmCollector::new(&socket, config.accel == RunAccel::Kvm),
+                )]);
+            }
+        }
         let mut cmd = Command::new(&self.binary);
         cmd.args(argv(&config));
         if let Some(place) = req.place {
             place.apply_to(&mut cmd);
         }
-        let end = console::run_until(
-            cmd,
-            req.timeout,
-            req.console_log.as_deref(),
-            req.stop,
-            on_event,
-        );
+        let end = counting.around(on_event, |on_event| {
+            console::run_until(
+                cmd,
+                req.timeout,
+                req.console_log.as_deref(),
+                req.stop,
+                on_event,
+            )
+        });
         if let Some(p) = pinning {
             on_event(p.finish());
         }

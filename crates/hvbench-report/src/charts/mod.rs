@@ -8,6 +8,7 @@
 //! This file holds the entry point and the platform palette; `svg` the drawing primitives and
 //! scales; each chart has a file of its own.
 
+pub(crate) mod exits;
 mod heat_map;
 mod memory_latency;
 mod overhead;

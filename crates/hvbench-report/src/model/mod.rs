@@ -22,6 +22,7 @@ use plan::{declared_isolation, plan_params, stored_plan};
 use std::collections::{BTreeMap, HashMap};
 
 mod battery;
+mod evidence;
 mod machines;
 mod plan;
 
@@ -155,6 +156,8 @@ pub(crate) struct Model<'a> {
     pub anomalies: Vec<Anomaly>,
     /// Per workload class, each non-baseline platform's standing.
     pub standings: Vec<ClassStanding>,
+    /// The counters beside the windows, per operation, and what counting cost.
+    pub evidence: hvbench_analysis::CounterSummary,
 }
 
 impl<'a> Model<'a> {
@@ -185,12 +188,14 @@ impl<'a> Model<'a> {
         let isolation_trial_counts = trial_counts(input, &platforms, is_isolation_scenario);
         let trial_counts = trial_counts(input, &platforms, |s| battery.includes(s));
         let isolation = isolation(input, plan.as_ref(), &platforms, &verdict_cfg, cfg);
+        let evidence = evidence::counter_summary(input, cfg);
         let anomalies = anomalies(
             plan.as_ref(),
             &platforms,
             baseline.as_ref(),
             &compared_with,
             &groups,
+            &evidence.profiles,
             cfg,
         );
         let standings = standings(&platforms, &groups);
@@ -211,6 +216,7 @@ impl<'a> Model<'a> {
             battery_size,
             anomalies,
             standings,
+            evidence,
         }
     }
 
@@ -339,6 +345,7 @@ fn anomalies(
     baseline: Option<&Baseline>,
     compared_with: &[Option<usize>],
     groups: &[Group],
+    profiles: &[hvbench_analysis::ExitProfile],
     cfg: &BootstrapConfig,
 ) -> Vec<Anomaly> {
     if baseline.is_none() {
@@ -395,6 +402,7 @@ fn anomalies(
                 baseline: platforms[b].name,
                 platforms: &facts,
                 series: &series,
+                counters: profiles,
             },
             &anomaly_cfg,
         ));

@@ -3,8 +3,11 @@
 //! This file holds the table of rules and the helpers every rule shares (an anomaly's header,
 //! the "times worse" texts, the software-emulation cause); the detectors live by family: I/O
 //! (`io.rs`), kernel paths and time calls (`kernel.rs`), memory (`memory.rs`), vCPU scheduling
-//! and noise (`scheduling.rs`).
+//! and noise (`scheduling.rs`), the mitigations, time sources and back-ends that facts and
+//! counters show (`evidence.rs`), and contention in isolation cells (`contention.rs`).
 
+mod contention;
+mod evidence;
 mod io;
 mod kernel;
 mod memory;
@@ -12,6 +15,8 @@ mod scheduling;
 
 use super::facts::{cause, get, is_tcg};
 use super::{times, Anomaly, Cause, PlatformFacts, Rule, Versus};
+use contention::{credit2_tails, steal_in_isolation};
+use evidence::{halt_polling, l1tf_flush, tsc_emulation, xen_block_ring_full, xpti_pv};
 use io::{guest_faster_io, io_latency_vs_bulk};
 use kernel::{kernel_path_cost, slow_time_calls};
 use memory::tlb_nested_paging;
@@ -32,6 +37,7 @@ pub const RULES: &[Rule] = &[
             "disk.file_mib",
             "mem.total_kib",
         ],
+        gap: false,
         detector: guest_faster_io,
     },
     Rule {
@@ -45,6 +51,7 @@ pub const RULES: &[Rule] = &[
             "guest.cmdline",
             "accel",
         ],
+        gap: true,
         detector: slow_time_calls,
     },
     Rule {
@@ -53,6 +60,7 @@ pub const RULES: &[Rule] = &[
         detects: "a kernel path (syscall, fork, mmap, page faults, pipes, futex) whose guest/host \
                   interval lies wholly above 2x the CPU workloads' ratio",
         facts_read: &["xen.guest_type", "kvm.module", "cpu.flags", "accel"],
+        gap: true,
         detector: kernel_path_cost,
     },
     Rule {
@@ -62,6 +70,7 @@ pub const RULES: &[Rule] = &[
             "a mem-latency curve (metrics latency@SIZE) whose guest/host ratio beyond the TLB's \
                   reach is 25% above the ratio within it",
         facts_read: &["thp.enabled", "cpu.flags", "accel"],
+        gap: true,
         detector: tlb_nested_paging,
     },
     Rule {
@@ -77,6 +86,7 @@ pub const RULES: &[Rule] = &[
             "cpu.steal_pct",
             "accel",
         ],
+        gap: true,
         detector: smp_scaling_collapse,
     },
     Rule {
@@ -91,6 +101,7 @@ pub const RULES: &[Rule] = &[
             "accel",
             "host.emulated",
         ],
+        gap: false,
         detector: noisy,
     },
     Rule {
@@ -106,7 +117,76 @@ pub const RULES: &[Rule] = &[
             "qemu.iothreads",
             "accel",
         ],
+        gap: true,
         detector: io_latency_vs_bulk,
+    },
+    Rule {
+        id: "xpti-pv",
+        title: "XPTI on a 64-bit PV guest",
+        detects: "a Xen PV guest with XPTI on for DomU (XSA-254) whose kernel paths (syscall, fork, \
+                  page faults, context switches) cost wholly above 2x the host's",
+        facts_read: &["xen.guest_type", "xen.spec.xpti"],
+        gap: true,
+        detector: xpti_pv,
+    },
+    Rule {
+        id: "l1tf-flush",
+        title: "L1TF flush on VM entry",
+        detects: "a guest whose hypervisor flushes L1D on VM entry (XSA-273), on workloads with at \
+                  least one hypervisor entry per operation (counted) costing wholly above 2x the host's",
+        facts_read: &[
+            "kvm.vmentry_l1d_flush",
+            "xen.spec.l1d_flush",
+            "xen.spec.settings",
+            "xen.guest_type",
+            "cpu.vuln.l1tf",
+        ],
+        gap: true,
+        detector: l1tf_flush,
+    },
+    Rule {
+        id: "tsc-emulation",
+        title: "time reads trap (emulated TSC)",
+        detects: "rdtsc/rdtscp exits counted at one or more per clock-gettime call, or Xen's \
+                  tsc_mode emulating the TSC while clock-gettime is slower than the host's",
+        facts_read: &["xen.tsc_mode", "clocksource"],
+        gap: true,
+        detector: tsc_emulation,
+    },
+    Rule {
+        id: "halt-polling",
+        title: "KVM halt polling",
+        detects: "kvm.halt_poll_ns above 0 with polls counted (kvm.stats halt_poll_success_ns or \
+                  halt_successful_poll above 0) beside any workload",
+        facts_read: &["kvm.halt_poll_ns"],
+        gap: false,
+        detector: halt_polling,
+    },
+    Rule {
+        id: "credit2-tails",
+        title: "credit2 rate limit under contention",
+        detects: "in an isolation cell, the victim's runnable share of its vCPU time (xen.trace \
+                  runnable_ns, running_ns) rising 2 points and 2x above its level alone, on credit2",
+        facts_read: &["xen.credit2.ratelimit_us", "xen.credit2.timeslice_ms"],
+        gap: false,
+        detector: credit2_tails,
+    },
+    Rule {
+        id: "steal-in-isolation",
+        title: "victim's steal time rises with its aggressor",
+        detects: "in an isolation cell, the victim's steal time (guest steal_ns) rising 2 points and \
+                  2x above its level in <iso>/none",
+        facts_read: &[],
+        gap: false,
+        detector: steal_in_isolation,
+    },
+    Rule {
+        id: "xen-block-ring-full",
+        title: "Xen block ring full",
+        detects: "xentop's vbd_oo (block back-end out of requests) above 0 beside a disk workload",
+        facts_read: &[],
+        gap: false,
+        detector: xen_block_ring_full,
     },
 ];
 
@@ -124,7 +204,21 @@ fn anomaly(rule: usize, p: &PlatformFacts, workloads: &[&Versus], seen: String) 
         workloads: names,
         seen,
         causes: Vec::new(),
+        peer: None,
+        shared: Vec::new(),
+        next: Vec::new(),
     }
+}
+
+/// An anomaly of the rule `id` (which must be in [`RULES`]) on `p`.
+fn finding(id: &'static str, p: &PlatformFacts, workloads: Vec<String>, seen: String) -> Anomaly {
+    let i = RULES
+        .iter()
+        .position(|r| r.id == id)
+        .unwrap_or_else(|| panic!("rule {id} is not in RULES"));
+    let mut a = anomaly(i, p, &[], seen);
+    a.workloads = workloads;
+    a
 }
 
 /// An anomaly of rule `rule` for the comparisons `hits` that cost more than their reference:

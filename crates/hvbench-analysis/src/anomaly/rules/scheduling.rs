@@ -143,6 +143,9 @@ pub(super) fn noisy(ctx: &Context, out: &mut Vec<Anomaly>) {
                 seen.join("; ")
             ),
             causes: Vec::new(),
+            peer: None,
+            shared: Vec::new(),
+            next: Vec::new(),
         };
         // The platform's own facts first, then the host's: a guest's clock and co-runners are
         // the host's.
