@@ -149,7 +149,8 @@ pub struct Plan {
     pub stop_early: Option<StopEarly>,
     /// Collect evidence (docs/architecture.md, "Evidence"): steal time per measured window, and
     /// one counted window per workload and metric beside which the machine running the guest
-    /// counts VM exits, hypervisor events and host-side CPU time. Default false.
+    /// counts VM exits, hypervisor events and host-side CPU time. Default true in experiment
+    /// files; plans stored before evidence existed read as false.
     #[serde(default)]
     pub evidence: bool,
     /// The one guest shape used on every VM platform (defaults when no platform is a VM).

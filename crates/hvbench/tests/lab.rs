@@ -54,10 +54,13 @@ type = "pvh"
 lab = true
 
 [[workload]]
+name = "cpuid"
+
+[[workload]]
 name = "syscall"
 
 [[workload]]
-name = "cpu-int"
+name = "clock-gettime"
 "#;
 
 /// One small experiment on both lab hosts: samples from KVM, Xen PV and Xen PVH guests, and
@@ -79,7 +82,7 @@ fn one_experiment_on_the_xen_and_kvm_lab_hosts() {
     let samples = store.samples(run.id).unwrap();
     let failures = store.failures(run.id).unwrap();
     for platform in ["kvm", "xen-pv", "xen-pvh"] {
-        for workload in ["syscall", "cpu-int"] {
+        for workload in ["cpuid", "syscall", "clock-gettime"] {
             let n = samples
                 .iter()
                 .filter(|s| s.platform == platform && s.workload == workload && !s.warmup)
@@ -127,6 +130,57 @@ fn one_experiment_on_the_xen_and_kvm_lab_hosts() {
     for needle in ["kvm", "xen-pv", "xen-pvh"] {
         assert!(report.contains(needle), "{report}");
     }
+
+    // Evidence, counted on the lab hosts beside each workload's counted window: every cpuid
+    // traps to the hypervisor of an HVM-like guest (KVM, Xen PVH), so about one exit per
+    // operation, reason cpuid; a PV guest's system call returns through the iret hypercall.
+    let counters = store.counters(run.id).unwrap();
+    let per_op = |platform: &str, workload: &str, source: &str, key: &str| -> Option<f64> {
+        let at = |src: &str, k: &str| {
+            counters.iter().find(|c| {
+                c.platform == platform && c.workload == workload && c.source == src && c.key == k
+            })
+        };
+        let c = at(source, key)?;
+        let iterations = at("counted", "iterations")?.value;
+        let elapsed = at("counted", "elapsed_ns")?.value;
+        Some(c.value / c.span_ns as f64 * elapsed / iterations)
+    };
+    let show = || {
+        counters
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} {} {}={}",
+                    c.platform, c.workload, c.source, c.key, c.value
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for (platform, source) in [("kvm", "kvm.exits"), ("xen-pvh", "xen.trace")] {
+        let cpuid = per_op(platform, "cpuid", source, "exit.cpuid");
+        assert!(
+            cpuid.is_some_and(|x| (0.5..2.0).contains(&x)),
+            "{platform}: cpuid exits per cpuid {cpuid:?}\n{}",
+            show()
+        );
+    }
+    let iret = per_op("xen-pv", "syscall", "xen.trace", "hypercall.iret");
+    assert!(
+        iret.is_some_and(|x| (0.5..2.0).contains(&x)),
+        "xen-pv: iret hypercalls per syscall {iret:?}\n{}",
+        show()
+    );
+    let kvm = facts("kvm");
+    assert!(kvm.contains_key("kvm.halt_poll_ns"), "{kvm:?}");
+    let pv = facts("xen-pv");
+    assert!(pv.contains_key("xen.spec.xpti"), "{pv:?}");
+    assert!(pv.contains_key("cpu.vuln.meltdown"), "{pv:?}");
+    assert!(
+        report.contains("Entries per operation: cpuid / latency"),
+        "{report}"
+    );
 }
 
 /// Killing the emulated host in the middle of a run is survived: that trial is recorded as
@@ -341,6 +395,24 @@ settle_ms = 500
         && s.scenario == "hog/cpu/shared"
         && s.guest == "victim"
         && s.at_ms.is_some()));
+    // Evidence: the victim's steal time, alone and beside its aggressor, in the store and in the
+    // report's Evidence section.
+    let counters = store.counters(1).unwrap();
+    for scenario in ["hog/none", "hog/cpu/shared"] {
+        assert!(
+            counters.iter().any(|c| c.platform == "xen-pv"
+                && c.scenario == scenario
+                && c.guest == "victim"
+                && c.source == "guest"
+                && c.key == "steal_ns"),
+            "{scenario}: {counters:#?}"
+        );
+    }
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("Scenario hog: the victim's steal time alone (hog/none)"),
+        "{report}"
+    );
     let platforms = store.platforms(1).unwrap();
     let facts = |name: &str| {
         platforms

@@ -366,11 +366,10 @@ impl Validator<'_> {
 
     /// `target_ci_pct` (and optionally `min_repetitions`): stop adding rounds once every
     /// median's interval is this narrow. `Some(None)` when absent, `None` after an error.
-    /// `evidence = true | false` (default false: a counted window per metric costs time, and
-    /// nested KVM guests in the lab do not yet survive it); `None` after reporting a wrong type.
+    /// `evidence = true | false` (default true); `None` after reporting a wrong type.
     fn evidence(&mut self, root: &Table) -> Option<bool> {
         let Some(e) = root.get("evidence") else {
-            return Some(false);
+            return Some(true);
         };
         match &e.value.kind {
             Kind::Bool(b) => Some(*b),
@@ -378,8 +377,8 @@ impl Validator<'_> {
                 self.sink.error(
                     &e.value.span,
                     format!("`evidence` must be true or false, got {}", got(other)),
-                    "evidence = true counts what the hypervisor did (VM exits by reason, hypervisor \
-                     traces, steal time) in one extra window per workload, beside the samples",
+                    "evidence = false switches off what hvbench counts beside the samples (VM exits by \
+                     reason and hypervisor traces in one extra window per workload, steal time)",
                 );
                 None
             }
