@@ -24,6 +24,9 @@ const TRC_PV: u32 = 0x0020_f000;
 /// Trace buffer pages per CPU: 1 MiB, so that a busy window does not lose records.
 const TRACE_PAGES: &str = "256";
 
+/// The domain's id and the facts [`XenCollector::learn`] found.
+type Learnt = (Option<u32>, BTreeMap<String, String>);
+
 /// One window's trace, kept for `xenalyze`.
 struct Pending {
     window: WindowKey,
@@ -43,6 +46,8 @@ pub struct XenCollector {
     pending: Vec<Pending>,
     facts: BTreeMap<String, String>,
     first: bool,
+    /// [`XenCollector::learn`]'s thread, until [`XenCollector::learnt`] joins it.
+    learning: Option<std::thread::JoinHandle<Learnt>>,
     traced: u32,
 }
 
@@ -61,34 +66,29 @@ impl XenCollector {
             pending: Vec::new(),
             facts: BTreeMap::new(),
             first: true,
+            learning: None,
             traced: 0,
         }
     }
 
-    /// Once, at the first window: the domain's id and the settings in force.
+    /// Once, at the first window: ask `xl` for the domain's id and the settings in force, on
+    /// a thread of its own. Each `xl` takes a while in a busy dom0 (seconds in the lab): asked
+    /// before the trace starts, the trace missed the window; asked on the console's thread, the
+    /// window's end was seen late and its trace ran on past it, diluting every rate.
     fn learn(&mut self) {
         if !self.first {
             return;
         }
         self.first = false;
-        self.domid = output("xl", &["domid", &self.domain]).and_then(|o| o.trim().parse().ok());
-        if let Some(dmesg) = output("xl", &["dmesg"]) {
-            self.facts.extend(xen_spec_ctrl(&dmesg));
-        }
-        if let Some(mode) = output("xl", &["list", "-l", &self.domain]).and_then(|j| tsc_mode(&j)) {
-            self.facts.insert("xen.tsc_mode".into(), mode);
-        }
-        if let Some(text) = output("xl", &["sched-credit2", "-s"]) {
-            // "Cpupool Pool-0: ratelimit=1000us" (xl(1), sched-credit2 -s).
-            if let Some(v) = text
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("ratelimit="))
-            {
-                self.facts.insert(
-                    "xen.credit2.ratelimit_us".into(),
-                    v.trim_end_matches("us").to_string(),
-                );
-            }
+        let domain = self.domain.clone();
+        self.learning = Some(std::thread::spawn(move || learn(&domain)));
+    }
+
+    /// The answer of [`XenCollector::learn`], once it is there.
+    fn learnt(&mut self) {
+        if let Some((domid, facts)) = self.learning.take().and_then(|t| t.join().ok()) {
+            self.domid = domid;
+            self.facts.extend(facts);
         }
     }
 
@@ -129,8 +129,6 @@ impl Collector for XenCollector {
                     .insert("evidence.xen.trace".into(), format!("unavailable: {e}"));
             }
         }
-        // The first window's settings and domain id, once the trace runs: asked before, `xl`
-        // in the lab's dom0 took longer than a window, and the trace missed it.
         self.learn();
     }
 
@@ -160,6 +158,7 @@ impl Collector for XenCollector {
         if let Some(mut child) = self.tracer.take() {
             stop(&mut child);
         }
+        self.learnt();
         let svm = std::fs::read_to_string("/proc/cpuinfo")
             .is_ok_and(|c| c.contains("AuthenticAMD") || c.contains("HygonGenuine"));
         let mut out = Vec::new();
@@ -168,26 +167,82 @@ impl Collector for XenCollector {
             if svm {
                 cmd.arg("--svm-mode");
             }
-            let summary = cmd
+            let size = std::fs::metadata(&p.file).map(|m| m.len()).unwrap_or(0);
+            let output = cmd
                 .arg("--summary")
                 .arg(&p.file)
                 .stdin(Stdio::null())
-                .stderr(Stdio::null())
-                .output()
-                .ok()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+                .output();
             let _ = std::fs::remove_file(&p.file);
-            let Some(text) = summary else { continue };
-            if let Some(counted) = counted_from(&xenalyze_summary(&text), self.domid) {
-                out.push((p.window, counted));
+            let (text, why) = match output {
+                Ok(o) => (
+                    String::from_utf8_lossy(&o.stdout).into_owned(),
+                    format!(
+                        "xenalyze {}: {}",
+                        o.status,
+                        String::from_utf8_lossy(&o.stderr)
+                            .lines()
+                            .last()
+                            .unwrap_or("")
+                    ),
+                ),
+                Err(e) => (String::new(), format!("cannot run xenalyze: {e}")),
+            };
+            let summary = xenalyze_summary(&text);
+            match counted_from(&summary, self.domid) {
+                Some(counted) => out.push((p.window, counted)),
+                None => {
+                    // Say why, once per workload: an empty trace, a domain the trace never saw.
+                    self.facts.insert(
+                        format!("evidence.xen.trace.{}", p.window.workload),
+                        format!(
+                            "window {} counted nothing: trace of {size} bytes over {:.2} s, domain {:?} {}; {why}",
+                            p.window.index,
+                            summary.total_s,
+                            self.domid,
+                            if summary.domains.iter().any(|d| Some(d.domid) == self.domid) {
+                                "seen"
+                            } else {
+                                "not seen"
+                            },
+                        ),
+                    );
+                }
             }
         }
         out
     }
 
     fn facts(&mut self) -> BTreeMap<String, String> {
+        self.learnt();
         std::mem::take(&mut self.facts)
     }
+}
+
+/// What [`XenCollector::learn`] asks `xl`: the domain's id, and as facts Xen's mitigations
+/// (`xl dmesg`), the domain's `tsc_mode` and credit2's rate limit.
+fn learn(domain: &str) -> Learnt {
+    let domid = output("xl", &["domid", domain]).and_then(|o| o.trim().parse().ok());
+    let mut facts = BTreeMap::new();
+    if let Some(dmesg) = output("xl", &["dmesg"]) {
+        facts.extend(xen_spec_ctrl(&dmesg));
+    }
+    if let Some(mode) = output("xl", &["list", "-l", domain]).and_then(|j| tsc_mode(&j)) {
+        facts.insert("xen.tsc_mode".into(), mode);
+    }
+    if let Some(text) = output("xl", &["sched-credit2", "-s"]) {
+        // "Cpupool Pool-0: ratelimit=1000us" (xl(1), sched-credit2 -s).
+        if let Some(v) = text
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("ratelimit="))
+        {
+            facts.insert(
+                "xen.credit2.ratelimit_us".into(),
+                v.trim_end_matches("us").to_string(),
+            );
+        }
+    }
+    (domid, facts)
 }
 
 /// The counters of `domid` (and dom0's running time) from one window's summary; None when the
