@@ -1,5 +1,5 @@
 //! The report's Evidence section (docs/architecture.md, "Evidence"): what was counted beside
-//! the measured windows, per operation. Per battery workload and metric, each platform's
+//! the counted windows, per operation. Per battery workload and metric, each platform's
 //! hypervisor entries per operation with the most frequent reasons (and in HTML a chart of
 //! them); the guests' steal time, in the battery and for each isolation victim alone and beside
 //! each aggressor; and what counting itself cost.
@@ -28,7 +28,7 @@ pub(crate) fn section(model: &Model, cfg: &BootstrapConfig, target: Target) -> V
         blocks.push(Block::Paragraph(if model.input.counters.is_empty() {
             NO_EVIDENCE.to_string()
         } else {
-            "Counters were stored, but none belongs to a measured window (only warm-ups, or windows whose \
+            "Counters were stored, but none belongs to a counted window (only warm-ups, or windows whose \
              sample is missing)."
                 .to_string()
         }));
@@ -46,7 +46,7 @@ pub(crate) fn section(model: &Model, cfg: &BootstrapConfig, target: Target) -> V
 
 fn explanation(cfg: &BootstrapConfig) -> String {
     format!(
-        "Counters collected beside each measured window, turned into figures per operation: a counter's rate over \
+        "Counters collected beside each counted window (one per workload and agent run, after the measured ones), turned into figures per operation: a counter's rate over \
          the span its source counted, times the window's time per operation (value / span × elapsed / iterations), \
          so that a collector starting a little late or ending a little early does not change it. Each figure is the \
          median over the windows with its {conf} (percentile bootstrap; none with a single window). Hypervisor \
@@ -241,7 +241,7 @@ fn steal(model: &Model) -> Vec<Block> {
         .any(|s| s.median > 0.0);
     if any_steal {
         blocks.push(Block::Paragraph(
-            "The share of each measured window during which the guest was runnable but not running (its own \
+            "The share of each counted window during which the guest was runnable but not running (its own \
              /proc/stat steal time): the median over the windows, per platform."
                 .into(),
         ));
@@ -277,7 +277,7 @@ fn steal(model: &Model) -> Vec<Block> {
     for (m, table) in victims {
         blocks.push(Block::Paragraph(format!(
             "Scenario {}: the victim's steal time alone ({}) and beside each aggressor, as the median share of its \
-             measured windows. Steal that grows beside an aggressor is the hypervisor giving the victim's CPU \
+             counted windows. Steal that grows beside an aggressor is the hypervisor giving the victim's CPU \
              time to someone else.",
             one_line(&m.scenario),
             CellName::alone(&m.scenario),

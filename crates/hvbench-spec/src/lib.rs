@@ -147,10 +147,10 @@ pub struct Plan {
     /// is then the maximum. `None`: run every round.
     #[serde(default)]
     pub stop_early: Option<StopEarly>,
-    /// Collect evidence (docs/architecture.md, "Evidence"): steal time per measured window, and
-    /// one counted window per workload and metric beside which the machine running the guest
-    /// counts VM exits, hypervisor events and host-side CPU time. Default true in experiment
-    /// files; plans stored before evidence existed read as false.
+    /// Collect evidence (docs/architecture.md, "Evidence"): one counted window per workload and
+    /// metric, after the measured ones, beside which the machine running the guest counts VM
+    /// exits, hypervisor events and host-side CPU time, and the guest its steal time. Default
+    /// false.
     #[serde(default)]
     pub evidence: bool,
     /// The one guest shape used on every VM platform (defaults when no platform is a VM).

@@ -85,9 +85,9 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
         o,
         "  evidence: {}",
         if p.evidence {
-            "on (VM exits, hypervisor events and host-side CPU time in one counted window per workload after the measured ones; steal time per window; evidence = false turns it off)"
+            "on (VM exits, hypervisor events, host-side CPU time and steal time in one counted window per workload after the measured ones)"
         } else {
-            "off (evidence = false)"
+            "off (evidence = true counts VM exits and hypervisor events beside the samples)"
         }
     )?;
 

@@ -102,14 +102,12 @@ fn measure_point<W: Write>(
         }
     };
     for index in 0..windows {
-        // Evidence: the guest's own steal time over each measured window (reading /proc/stat
-        // costs nothing the window sees); nothing else counts beside a measured window.
-        let guest_before = (plan.evidence && index >= plan.warmup).then(GuestCounters::read);
+        // Nothing counts beside a measured window, not even the guest itself: with evidence on
+        // or off, the measured windows and their frames are the same.
         let timed = catch_unwind(AssertUnwindSafe(|| {
             let window = harness::time_window(workload, iterations);
             (window, workload.value(window.iterations, window.elapsed))
         }));
-        let guest_after = guest_before.map(|_| GuestCounters::read());
         let (window, value) = match timed {
             Ok(timed) => timed,
             Err(payload) => {
@@ -137,16 +135,6 @@ fn measure_point<W: Write>(
             value,
             window,
         ))?;
-        if let (Some(before), Some(after)) = (guest_before, guest_after) {
-            frames.send(&Message::Counters {
-                workload: label.to_string(),
-                metric: metric.to_string(),
-                index,
-                source: "guest".to_string(),
-                span_ns: window.elapsed_ns(),
-                values: before.since(&after),
-            })?;
-        }
     }
     if plan.evidence && plan.samples > 0 {
         // At least COUNTED_WINDOW_MS long, whatever the plan's window: a tracer that takes

@@ -300,12 +300,13 @@ impl Platform for QemuPlatform {
                 Err(e) => return TrialEnd::Failed(format!("cannot prepare vCPU pinning: {e}")),
             },
         };
-        // Evidence (a battery trial that asks for it): KVM's statistics over QMP, exits by
-        // reason, the host-side threads' CPU time. QMP serves one client at a time: the pinning
-        // thread is done with the socket once the guest boots, before the first window.
+        // Evidence (a battery trial, or an isolation victim, whose plan asks for it): KVM's
+        // statistics, exits by reason, the host-side threads' CPU time; the vCPU threads come
+        // over QMP, which serves one client at a time: the pinning thread is done with the
+        // socket once the guest boots, before the first counted window.
         let mut _qmp_dir = None;
         let mut counting = evidence::Counting::default();
-        if req.plan.evidence && req.place.is_none() {
+        if req.plan.evidence {
             let socket = match &config.qmp {
                 Some(s) => Some(s.clone()),
                 None => match private_socket_dir() {
