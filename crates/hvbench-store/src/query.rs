@@ -8,6 +8,12 @@ use crate::{
 use rusqlite::OptionalExtension;
 use std::collections::BTreeMap;
 
+/// The trials `t` (of platforms `p`) of run `?1` whose rows count: all but an interrupted trial
+/// that a later trial of the same round, role and scenario replaced (a resume ran it again).
+const KEPT_TRIALS_OF_RUN: &str = "WHERE p.run_id = ?1
+               AND NOT (t.interrupted = 1 AND EXISTS (SELECT 1 FROM trials r WHERE r.platform_id = t.platform_id
+                        AND r.round = t.round AND r.guest = t.guest AND r.scenario = t.scenario AND r.id > t.id))";
+
 impl Store {
     /// The trials of `run` that ended and stay ended: completed or failed, not interrupted.
     pub fn finished_trials(&self, run: RunId) -> Result<Vec<FinishedTrial>> {
@@ -142,15 +148,13 @@ impl Store {
     /// platform) counts once.
     pub fn samples(&self, run: RunId) -> Result<Vec<SampleRow>> {
         let conn = self.lock();
-        let mut st = conn.prepare(
+        let mut st = conn.prepare(&format!(
             "SELECT p.name, t.guest, t.scenario, t.round, s.workload, s.metric, s.unit, s.better, s.warmup, s.idx,
                     s.value, s.iterations, s.elapsed_ns, s.at_ms
              FROM samples s JOIN trials t ON t.id = s.trial_id JOIN platforms p ON p.id = t.platform_id
-             WHERE p.run_id = ?1
-               AND NOT (t.interrupted = 1 AND EXISTS (SELECT 1 FROM trials r WHERE r.platform_id = t.platform_id
-                        AND r.round = t.round AND r.guest = t.guest AND r.scenario = t.scenario AND r.id > t.id))
+             {KEPT_TRIALS_OF_RUN}
              ORDER BY s.id",
-        )?;
+        ))?;
         let rows = st.query_map([run], |r| {
             Ok(SampleRow {
                 platform: r.get(0)?,
@@ -176,15 +180,13 @@ impl Store {
     /// trial that a later trial replaced are left out, as its samples are.
     pub fn counters(&self, run: RunId) -> Result<Vec<CounterRow>> {
         let conn = self.lock();
-        let mut st = conn.prepare(
+        let mut st = conn.prepare(&format!(
             "SELECT p.name, t.guest, t.scenario, t.round, c.workload, c.metric, c.idx, c.source, c.key,
                     c.value, c.span_ns
              FROM counters c JOIN trials t ON t.id = c.trial_id JOIN platforms p ON p.id = t.platform_id
-             WHERE p.run_id = ?1
-               AND NOT (t.interrupted = 1 AND EXISTS (SELECT 1 FROM trials r WHERE r.platform_id = t.platform_id
-                        AND r.round = t.round AND r.guest = t.guest AND r.scenario = t.scenario AND r.id > t.id))
+             {KEPT_TRIALS_OF_RUN}
              ORDER BY c.id",
-        )?;
+        ))?;
         let rows = st.query_map([run], |r| {
             Ok(CounterRow {
                 platform: r.get(0)?,

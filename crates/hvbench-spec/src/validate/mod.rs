@@ -369,7 +369,18 @@ impl Validator<'_> {
     /// `evidence = true | false` (default false: the counted windows cost time, and nested KVM
     /// guests in the lab were sometimes reset with it on); `None` after reporting a wrong type.
     fn evidence(&mut self, root: &Table) -> Option<bool> {
-        let Some(e) = root.get("evidence") else {
+        self.flag(
+            root,
+            "evidence",
+            "evidence = true counts what the hypervisor did (VM exits by reason, hypervisor \
+             traces, steal time) in one extra window per workload after the samples",
+        )
+    }
+
+    /// A `key = true | false` of `t`, false when absent; `None` after reporting a wrong type,
+    /// with `hint` saying what the key does.
+    fn flag(&mut self, t: &Table, key: &str, hint: &str) -> Option<bool> {
+        let Some(e) = t.get(key) else {
             return Some(false);
         };
         match &e.value.kind {
@@ -377,9 +388,8 @@ impl Validator<'_> {
             other => {
                 self.sink.error(
                     &e.value.span,
-                    format!("`evidence` must be true or false, got {}", got(other)),
-                    "evidence = true counts what the hypervisor did (VM exits by reason, hypervisor \
-                     traces, steal time) in one extra window per workload after the samples",
+                    format!("`{key}` must be true or false, got {}", got(other)),
+                    hint,
                 );
                 None
             }

@@ -331,20 +331,11 @@ impl Validator<'_> {
 
     /// `lab = true | false` (default false); `None` after reporting a wrong type.
     fn lab(&mut self, t: &Table) -> Option<bool> {
-        let Some(e) = t.get("lab") else {
-            return Some(false);
-        };
-        match &e.value.kind {
-            Kind::Bool(b) => Some(*b),
-            other => {
-                self.sink.error(
-                    &e.value.span,
-                    format!("`lab` must be true or false, got {}", got(other)),
-                    "lab = true runs this platform inside hvbench's emulated Xen/KVM host (`hvbench lab`)",
-                );
-                None
-            }
-        }
+        self.flag(
+            t,
+            "lab",
+            "lab = true runs this platform inside hvbench's emulated Xen/KVM host (`hvbench lab`)",
+        )
     }
 
     /// `cpus = "0-1"`: the host CPUs a guest's vCPUs are pinned to. `Some(None)` when absent,
