@@ -22,6 +22,9 @@ command -v stress-ng >/dev/null || need+=(stress-ng)
 command -v cyclictest >/dev/null || need+=(rt-tests)
 # Machines over SSH: the system's OpenSSH client drives them; the tests start Debian's sshd on
 # loopback ports as their "remote machines" (never the system's own sshd service).
+# Guests' networks: bridges and taps in network namespaces (iproute2), their offloads (ethtool).
+command -v ip >/dev/null || need+=(iproute2)
+command -v ethtool >/dev/null || need+=(ethtool)
 command -v ssh >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 

@@ -19,7 +19,8 @@ pub const EXIT_USAGE: i32 = 2;
 const USAGE: &str = "\
 usage: hvbench-agent --plan FILE    run an agent plan (JSON; `-` reads stdin), frames on stdout
        hvbench-agent --peer ADDR [--peer-lifetime-s N]
-                                    serve the network workloads' peer on a loopback ADDR
+                                    serve the network workloads' peer on ADDR (loopback, or any
+                                    address inside a network namespace of its own)
                                     (127.0.0.1:0 picks a port; the first stdout line says which)
        hvbench-agent --stress KIND --duration-ms N [--report-ms M] [--param k=v ...]
                      [--peer-addr ADDR]

@@ -1,7 +1,9 @@
 //! Peer mode: `hvbench-agent --peer ADDR`, the far end of the `net-*` workloads.
 //!
-//! The platform driver starts a peer on the host's loopback for each trial that has a network
-//! workload, and kills it (its process group) when the trial ends. The agent under test drives
+//! The platform driver starts a peer for each trial that has a network workload — on the
+//! host's loopback for host runs and QEMU's user network, on the bridge of the network
+//! namespace it made for the trial otherwise — and kills it (its process group) when the
+//! trial ends. The agent under test drives
 //! every exchange; the peer only answers. One connection carries a sequence of requests, each
 //! a 9-byte header — an operation byte and a little-endian `u64` count — followed by what that
 //! operation moves:
@@ -18,7 +20,7 @@
 //! connections to one host socket).
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
@@ -46,18 +48,54 @@ pub fn header(op: u8, count: u64) -> [u8; 9] {
     h
 }
 
-/// Listen on `addr`, which must be a loopback address: the peer serves the agent of this
-/// machine (or, through QEMU's forwarding, of its guest) and never anything further away.
+/// Listen on `addr`, which must be a loopback address or the address of hvbench's own bridge
+/// in the trial's network namespace ([`hvbench_proto::PEER_BRIDGE`]): the peer serves the
+/// agent of this machine, its guest through QEMU's forwarding, or a guest on that bridge, and
+/// never listens on the machine's own interfaces.
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    if !addr.ip().is_loopback() {
+    if !addr.ip().is_loopback() && !bridge_addresses().contains(&addr.ip()) {
         return Err(io::Error::new(
             ErrorKind::InvalidInput,
             format!(
-                "the peer listens on a loopback address only (such as 127.0.0.1:0), not {addr}"
+                "the peer listens on a loopback address (such as 127.0.0.1:0) or on the \
+                 address of hvbench's bridge {}, not on {addr}",
+                hvbench_proto::PEER_BRIDGE
             ),
         ));
     }
     TcpListener::bind(addr)
+}
+
+/// The IPv4 addresses of [`hvbench_proto::PEER_BRIDGE`] in this process's network namespace.
+pub fn bridge_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` with a linked list that we free below.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return out;
+    }
+    let mut at = list;
+    while !at.is_null() {
+        // SAFETY: `at` is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*at };
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+        if name.to_bytes() == hvbench_proto::PEER_BRIDGE.as_bytes() && !ifa.ifa_addr.is_null() {
+            // SAFETY: ifa_addr is non-null and points to a sockaddr whose family says its type.
+            let family = unsafe { (*ifa.ifa_addr).sa_family };
+            if i32::from(family) == libc::AF_INET {
+                // SAFETY: an AF_INET address is a sockaddr_in.
+                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    sin.sin_addr.s_addr,
+                ))));
+            }
+        }
+        at = ifa.ifa_next;
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    out
 }
 
 /// Serve every connection of `listener` on a thread of its own, forever.
@@ -245,9 +283,12 @@ mod tests {
     }
 
     #[test]
-    fn listens_on_loopback_only() {
+    fn listens_on_loopback_or_hvbenchs_bridge_only() {
+        // No hvbench bridge in the namespace the tests run in: only loopback is allowed.
+        assert!(bridge_addresses().is_empty());
         let e = bind("0.0.0.0:0".parse().unwrap()).unwrap_err();
         assert!(e.to_string().contains("loopback"), "{e}");
+        assert!(bind("10.0.2.100:0".parse().unwrap()).is_err());
         assert!(bind("127.0.0.1:0".parse().unwrap()).is_ok());
     }
 }

@@ -25,6 +25,7 @@ pub mod placement;
 pub mod qemu;
 pub mod qmp;
 pub mod remote;
+pub mod vnet;
 pub mod xen;
 
 use hvbench_proto::{AgentPlan, Event};

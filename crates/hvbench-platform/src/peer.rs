@@ -1,5 +1,6 @@
-//! The far end of the network workloads: `hvbench-agent --peer 127.0.0.1:0`, started on the
-//! host's loopback for one trial and killed, with its whole process group, when the trial ends.
+//! The far end of the network workloads: `hvbench-agent --peer ADDR`, started for one trial —
+//! on the host's loopback, or on the bridge of the trial's network namespace
+//! ([`crate::vnet`]) — and killed, with its whole process group, when the trial ends.
 
 use hvbench_proto::PEER_READY;
 use std::io::{BufRead, BufReader, Read};
@@ -28,9 +29,32 @@ impl PeerProcess {
     /// Start `agent --peer 127.0.0.1:0` and wait for the address it listens on. `trial` is the
     /// trial's time limit; the peer exits by itself a little after it.
     pub fn start(agent: &Path, trial: Duration) -> Result<Self, String> {
+        Self::spawn(agent, "127.0.0.1:0", trial, None)
+    }
+
+    /// Start the peer inside the trial's network namespace, on the bridge's address, where
+    /// the guest finds it ([`crate::qemu::GUEST_PEER`]).
+    pub fn start_in(
+        agent: &Path,
+        trial: Duration,
+        net: &crate::vnet::TrialNet,
+    ) -> Result<Self, String> {
+        Self::spawn(agent, crate::qemu::GUEST_PEER, trial, Some(net))
+    }
+
+    fn spawn(
+        agent: &Path,
+        bind: &str,
+        trial: Duration,
+        net: Option<&crate::vnet::TrialNet>,
+    ) -> Result<Self, String> {
         let lifetime = trial.saturating_add(LIFETIME_MARGIN).as_secs().max(1);
-        let mut child = Command::new(agent)
-            .args(["--peer", "127.0.0.1:0", "--peer-lifetime-s"])
+        let mut cmd = Command::new(agent);
+        if let Some(net) = net {
+            net.enter(&mut cmd);
+        }
+        let mut child = cmd
+            .args(["--peer", bind, "--peer-lifetime-s"])
             .arg(lifetime.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -78,7 +102,13 @@ impl PeerProcess {
         }
     }
 
-    /// Where it listens (on 127.0.0.1).
+    /// The bridge's address outside any namespace of hvbench's: refused by the peer.
+    #[cfg(test)]
+    pub(crate) fn spawn_outside_for_test(agent: &Path) -> Result<Self, String> {
+        Self::spawn(agent, crate::qemu::GUEST_PEER, Duration::from_secs(5), None)
+    }
+
+    /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

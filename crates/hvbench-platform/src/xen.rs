@@ -43,6 +43,9 @@ pub struct XlConfig {
     pub cap: Option<u32>,
     /// A raw image given to the guest as `xvda` (blkback in dom0, blkfront in the guest).
     pub disk: Option<PathBuf>,
+    /// A NIC (netfront in the guest, a vif of netback in dom0), whose vif this hotplug script
+    /// puts on the trial's bridge ([`crate::vnet::xen_vif_hook`]).
+    pub vif_script: Option<PathBuf>,
 }
 
 /// A value that cannot be written safely inside an xl config string.
@@ -97,6 +100,18 @@ pub fn xl_config(c: &XlConfig) -> std::result::Result<String, UnsafeValue> {
         );
         lines.push(format!("disk = [ {} ]", quote(&spec)?));
     }
+    if let Some(script) = &c.vif_script {
+        // xl-network-configuration(5): settings split on commas, so the path may hold none.
+        // type=vif: a PV NIC only, also on HVM (no emulated NIC beside it).
+        let path = script.to_string_lossy();
+        if path.contains(',') || path.contains('=') {
+            return Err(UnsafeValue(path.into_owned()));
+        }
+        lines.push(format!(
+            "vif = [ {} ]",
+            quote(&format!("type=vif, script={path}"))?
+        ));
+    }
     let mut text = lines.join("\n");
     text.push('\n');
     Ok(text)
@@ -147,6 +162,8 @@ pub struct XenPlatform {
     trials: u32,
     /// Size of the scratch disk each trial gets, for plans with disk workloads.
     disk_bytes: Option<u64>,
+    /// The agent binary, run in dom0 as the network peer, for plans with network workloads.
+    peer_agent: Option<PathBuf>,
 }
 
 impl XenPlatform {
@@ -169,7 +186,20 @@ impl XenPlatform {
         }
         let kernel: Kernel = image::resolve_kernel(guest.kernel.as_deref(), cache)?;
         let agent = agent::agent_bytes()?;
-        let (initrd, initrd_hash) = image::guest_initramfs_for(&kernel, &agent, plan, cache)?;
+        let mut plan = plan.clone();
+        let peer_agent = if plan.needs(hvbench_proto::Device::Network) {
+            if let Some(why) = crate::vnet::unavailable(false) {
+                return Err(PlatformError::unavailable(
+                    format!("network workloads on Xen need a bridge in dom0, which cannot be set up: {why}"),
+                    "run hvbench as root in dom0 with iproute2 installed",
+                ));
+            }
+            plan.peer = Some(crate::qemu::GUEST_PEER.to_string());
+            Some(agent::agent_path(cache)?)
+        } else {
+            None
+        };
+        let (initrd, initrd_hash) = image::guest_initramfs_for(&kernel, &agent, &plan, cache)?;
         let config = XlConfig {
             name: format!("hvbench-{name}"),
             kind: spec.kind,
@@ -182,6 +212,7 @@ impl XenPlatform {
             weight: spec.weight,
             cap: spec.cap,
             disk: None,
+            vif_script: None,
         };
         // Refuse unsafe values now, before any trial.
         xl_config(&config).map_err(|e| {
@@ -221,11 +252,24 @@ impl XenPlatform {
         fact("guest.kernel.origin", kernel.origin);
         fact("guest.initramfs.sha256", initrd_hash);
         fact("guest.cmdline", config.extra.clone());
-        let disk_bytes = crate::qemu::disk_mib_needed(plan).map(|mib| mib << 20);
+        let disk_bytes = crate::qemu::disk_mib_needed(&plan).map(|mib| mib << 20);
         if let Some(b) = disk_bytes {
             fact(
                 "xen.disk",
                 format!("xvda: raw sparse image of {} MiB in dom0, new each trial (qdisk backend: QEMU in dom0)", b >> 20),
+            );
+        }
+        if peer_agent.is_some() {
+            fact("net.backend", "xen-netback (vif)".into());
+            fact("net.bridge", crate::vnet::BRIDGE.into());
+            fact(
+                "xen.nic",
+                format!(
+                    "netfront in the guest, a vif of netback in dom0 on bridge {} ({}) in a \
+                     network namespace made for each trial, with the peer on the bridge",
+                    crate::vnet::BRIDGE,
+                    crate::vnet::bridge_address()
+                ),
             );
         }
         Ok(XenPlatform {
@@ -235,6 +279,7 @@ impl XenPlatform {
             facts,
             trials: 0,
             disk_bytes,
+            peer_agent,
         })
     }
 }
@@ -288,6 +333,39 @@ impl Platform for XenPlatform {
                 Some(RemoveOnDrop(path))
             }
         };
+        // The peer is killed before its namespace goes: declared after it, dropped first.
+        let mut trial_net = None;
+        let mut _peer = None;
+        let mut _hook = None;
+        if let Some(agent) = &self.peer_agent {
+            let net = match crate::vnet::TrialNet::create(false) {
+                Ok(n) => n,
+                Err(e) => return TrialEnd::Failed(e),
+            };
+            match crate::peer::PeerProcess::start_in(agent, req.timeout, &net) {
+                Ok(peer) => _peer = Some(peer),
+                Err(e) => return TrialEnd::Failed(e),
+            }
+            let hook = self.workdir.join(format!("{}.vif.sh", config.name));
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o700)
+                .open(&hook)
+                .and_then(|mut f| {
+                    std::io::Write::write_all(
+                        &mut f,
+                        crate::vnet::xen_vif_hook(net.name()).as_bytes(),
+                    )
+                });
+            if let Err(e) = written {
+                return TrialEnd::Failed(format!("cannot write {}: {e}", hook.display()));
+            }
+            config.vif_script = Some(hook.clone());
+            _hook = Some(RemoveOnDrop(hook));
+            trial_net = Some(net);
+        }
         let text = match xl_config(&config) {
             Ok(t) => t,
             Err(e) => return TrialEnd::Failed(e.to_string()),
@@ -315,6 +393,11 @@ impl Platform for XenPlatform {
             let (cpus, weight, cap) = (config.cpus.clone(), config.weight, config.cap);
             std::thread::spawn(move || applied_placement(&name, cpus, weight, cap))
         });
+        // The vif's facts, read once the guest's netfront has connected it.
+        let port_done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let port = trial_net
+            .as_ref()
+            .map(|n: &crate::vnet::TrialNet| n.watch_port(port_done.clone(), req.timeout));
         let end = counting.around(on_event, |on_event| {
             console::run_until(
                 cmd,
@@ -327,7 +410,12 @@ impl Platform for XenPlatform {
         if let Some(facts) = watch.and_then(|w| w.join().ok()).flatten() {
             on_event(Event::Frame(hvbench_proto::Message::Facts { facts }));
         }
-        // Whatever happened, the domain must not outlive its trial.
+        port_done.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(facts) = port.and_then(|w| w.join().ok()) {
+            on_event(Event::Frame(hvbench_proto::Message::Facts { facts }));
+        }
+        // Whatever happened, the domain must not outlive its trial (nor its vif the
+        // namespace, which goes after it).
         let _ = Command::new("xl").arg("destroy").arg(&config.name).output();
         end
     }
@@ -462,7 +550,22 @@ mod tests {
             weight: None,
             cap: None,
             disk: None,
+            vif_script: None,
         }
+    }
+
+    #[test]
+    fn a_nic_is_a_pv_vif_whose_hook_puts_it_on_the_trials_bridge() {
+        let mut c = config();
+        c.vif_script = Some("/tmp/job/hvbench-xen-pv-1.vif.sh".into());
+        assert!(xl_config(&c)
+            .unwrap()
+            .ends_with("vif = [ \"type=vif, script=/tmp/job/hvbench-xen-pv-1.vif.sh\" ]\n"));
+        // A path xl would split into settings is refused.
+        c.vif_script = Some("/tmp/a,b/x.sh".into());
+        assert!(xl_config(&c).is_err());
+        c.vif_script = Some("/tmp/a=b/x.sh".into());
+        assert!(xl_config(&c).is_err());
     }
 
     #[test]

@@ -25,6 +25,6 @@ pub use catalog::{Better, Device, WorkloadDef};
 pub use crc32::crc32;
 pub use frame::{encode, Decoder, Event, FrameError, MAX_FRAME_BYTES, PREFIX, VERSION};
 pub use message::{
-    AgentPlan, InstanceEvent, Message, StressPlan, WindowEdge, WorkloadRequest, PEER_READY,
-    PLAN_VERSION,
+    AgentPlan, InstanceEvent, Message, StressPlan, WindowEdge, WorkloadRequest, PEER_BRIDGE,
+    PEER_READY, PLAN_VERSION,
 };

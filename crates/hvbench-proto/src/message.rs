@@ -114,6 +114,9 @@ pub enum InstanceEvent {
 /// The first line an `hvbench-agent --peer` prints on stdout, followed by the address it
 /// listens on: how the driver that started it learns its port.
 pub const PEER_READY: &str = "hvbench-peer listening on ";
+/// The bridge hvbench makes in a trial's network namespace for a guest's NIC: the only
+/// interface besides loopback whose address a peer may listen on.
+pub const PEER_BRIDGE: &str = "hvbr0";
 
 /// The version of [`AgentPlan`] this build writes and accepts.
 pub const PLAN_VERSION: u32 = 1;

@@ -49,6 +49,7 @@
 //! machine = "q35"           # qemu only; default q35
 //! cpu = "max"               # qemu only; default: host with kvm, max with tcg
 //! disk_cache = "none"       # qemu only: the scratch disk's cache mode; default none
+//! net = "auto"              # qemu only: auto (tap, else slirp) | tap | user (slirp); default auto
 //!
 //! [[workload]]             # the battery; may be left out when there is an [[isolation]]
 //! name = "mem-bandwidth"    # one of hvbench_proto::catalog::WORKLOADS
@@ -119,8 +120,8 @@ mod validate;
 pub use diag::{Diagnostic, SpecError};
 pub use host::{HostSpec, SshTarget, DEFAULT_CACHE_DIR, SSH_FORMS};
 pub use platform::{
-    parse_cpu_list, Accel, DiskCache, Driver, GuestSpec, PlatformSpec, QemuSpec, XenGuestType,
-    XenSpec,
+    parse_cpu_list, Accel, DiskCache, Driver, GuestSpec, NetMode, PlatformSpec, QemuSpec,
+    XenGuestType, XenSpec,
 };
 pub(crate) use scenario::{distinct_labels, json_text};
 pub use scenario::{IsolationCell, IsolationSpec, Placement, StressorSpec, WorkloadSpec};

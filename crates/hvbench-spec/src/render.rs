@@ -123,7 +123,7 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
                 Some(h) => format!("the agent as a plain process on {h} (its baseline)"),
             },
             Driver::Qemu(q) => format!(
-                "qemu, accel {}{}, machine {}, cpu {}{}",
+                "qemu, accel {}{}, machine {}, cpu {}{}{}",
                 q.accel,
                 if q.accel == crate::Accel::Auto {
                     " (kvm where usable, else tcg)"
@@ -141,6 +141,11 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
                     format!(", disk cache {}", q.disk_cache)
                 } else {
                     String::new()
+                },
+                if q.net == crate::NetMode::Auto {
+                    String::new()
+                } else {
+                    format!(", net {}", q.net)
                 }
             ),
             Driver::Xen(xen) => {

@@ -21,7 +21,7 @@ pub struct QemuConfig {
     pub append: String,
     /// The scratch disk, for plans with disk workloads.
     pub disk: Option<DiskConfig>,
-    /// The NIC and its forwarding to the peer, for plans with network workloads.
+    /// The NIC and its back-end, for plans with network workloads.
     pub net: Option<NetConfig>,
     /// A QMP socket, for pinning vCPU threads.
     pub qmp: Option<PathBuf>,
@@ -34,11 +34,15 @@ pub struct DiskConfig {
     pub cache: DiskCache,
 }
 
-/// A virtio-net NIC on QEMU's user network, which forwards [`GUEST_PEER`] to the host's
-/// `127.0.0.1:host_port` and lets the guest reach nothing else (`restrict=on`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NetConfig {
-    pub host_port: u16,
+/// A virtio-net NIC and its back-end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetConfig {
+    /// QEMU's user network (slirp), which forwards [`GUEST_PEER`] to the host's
+    /// `127.0.0.1:host_port` and lets the guest reach nothing else (`restrict=on`).
+    User { host_port: u16 },
+    /// An existing tap, `ifname`, in the network namespace QEMU runs in (see `crate::vnet`),
+    /// with the virtio rings served by the vhost-net kernel thread when `vhost`.
+    Tap { ifname: String, vhost: bool },
 }
 
 /// The QEMU argument vector (program excluded). No shell ever sees it.
@@ -90,11 +94,17 @@ pub fn argv(c: &QemuConfig) -> Vec<OsString> {
     if let Some(n) = &c.net {
         a.push("-netdev".into());
         a.push(
-            format!(
-                "user,id=net0,restrict=on,ipv6=off,net=10.0.2.0/24,\
-                 guestfwd=tcp:{GUEST_PEER}-tcp:127.0.0.1:{}",
-                n.host_port
-            )
+            match n {
+                NetConfig::User { host_port } => format!(
+                    "user,id=net0,restrict=on,ipv6=off,net=10.0.2.0/24,\
+                     guestfwd=tcp:{GUEST_PEER}-tcp:127.0.0.1:{host_port}"
+                ),
+                // No scripts: hvbench made the tap and put it on the bridge.
+                NetConfig::Tap { ifname, vhost } => format!(
+                    "tap,id=net0,ifname={ifname},script=no,downscript=no,vhost={}",
+                    if *vhost { "on" } else { "off" }
+                ),
+            }
             .into(),
         );
         a.push("-device".into());
@@ -205,7 +215,7 @@ mod tests {
             path: "/var/tmp/hvbench-qemu-x/disk-1.raw".into(),
             cache: DiskCache::Writeback,
         });
-        c.net = Some(NetConfig { host_port: 40123 });
+        c.net = Some(NetConfig::User { host_port: 40123 });
         let got: Vec<String> = argv(&c)
             .into_iter()
             .map(|s| s.into_string().unwrap())
@@ -228,6 +238,41 @@ mod tests {
         );
         assert_eq!(got[at + 8], "-kernel");
         assert_eq!(got.len(), argv(&config()).len() + 8);
+    }
+
+    /// A tap made by hvbench, with and without vhost-net.
+    #[test]
+    fn argv_with_a_tap_snapshot() {
+        for (vhost, want) in [
+            (
+                true,
+                "tap,id=net0,ifname=hvtap0,script=no,downscript=no,vhost=on",
+            ),
+            (
+                false,
+                "tap,id=net0,ifname=hvtap0,script=no,downscript=no,vhost=off",
+            ),
+        ] {
+            let mut c = config();
+            c.net = Some(NetConfig::Tap {
+                ifname: "hvtap0".into(),
+                vhost,
+            });
+            let got: Vec<String> = argv(&c)
+                .into_iter()
+                .map(|s| s.into_string().unwrap())
+                .collect();
+            let i = got.iter().position(|s| s == "-netdev").unwrap();
+            assert_eq!(
+                got[i..i + 4],
+                [
+                    "-netdev",
+                    want,
+                    "-device",
+                    "virtio-net-pci,netdev=net0,romfile="
+                ]
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::kvm::{self, KvmStatus};
 use crate::peer::PeerProcess;
 use crate::{agent, Platform, PlatformError, Result, TrialRequest};
 use hvbench_proto::{AgentPlan, Device, Event, Message};
-use hvbench_spec::{GuestSpec, QemuSpec};
+use hvbench_spec::{GuestSpec, NetMode, QemuSpec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,8 +29,94 @@ pub struct QemuPlatform {
     scratch: Option<ScratchDisks>,
     /// The agent binary, run as the network peer, for plans with network workloads.
     peer_agent: Option<PathBuf>,
+    /// The NIC's back-end, for plans with network workloads.
+    net: Option<NetBackend>,
     /// Host CPUs for the vCPU threads (vCPU i on `pin[i % len]`), applied over QMP.
     pin: Option<Vec<usize>>,
+}
+
+/// Where a guest's NIC is plugged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NetBackend {
+    /// QEMU's user network (slirp), the peer on the host's loopback.
+    User,
+    /// A tap on a bridge in a network namespace made for the trial (`crate::vnet`), the peer
+    /// on the bridge, vhost-net when `vhost`.
+    Tap { vhost: bool },
+}
+
+/// Decide the NIC's back-end for `mode` and say why, as facts: a tap wherever it can be set
+/// up (unless `user` is asked for), vhost-net where the guest runs under KVM and
+/// `/dev/vhost-net` can be opened.
+fn choose_net(
+    mode: NetMode,
+    accel: RunAccel,
+    facts: &mut BTreeMap<String, String>,
+) -> Result<NetBackend> {
+    let mut fact = |k: &str, v: String| {
+        facts.insert(k.to_string(), v);
+    };
+    fact("net.mode", mode.as_str().into());
+    let tap_missing = match mode {
+        NetMode::User => Some("net = \"user\" was asked for".to_string()),
+        _ => crate::vnet::unavailable(true),
+    };
+    let backend = match (mode, tap_missing) {
+        (NetMode::Tap, Some(why)) => {
+            return Err(PlatformError::unavailable(
+                format!("net = \"tap\" was asked for, but a tap cannot be set up here: {why}"),
+                "run hvbench as root on a machine with iproute2 and the tun module, or set \
+                 net = \"user\" (QEMU's user network)",
+            ))
+        }
+        (_, Some(why)) => {
+            fact("net.backend", "slirp".into());
+            fact("net.tap", format!("not used: {why}"));
+            fact(
+                "qemu.nic",
+                format!(
+                    "virtio-net-pci on QEMU's user network (slirp), restrict=on, {GUEST_PEER} \
+                     forwarded to a peer on the host's loopback: network figures measure \
+                     QEMU's slirp, not the hypervisor"
+                ),
+            );
+            NetBackend::User
+        }
+        (_, None) => {
+            let vhost_missing = match accel {
+                RunAccel::Kvm => crate::vnet::vhost_unavailable(),
+                RunAccel::Tcg => {
+                    Some("vhost-net serves KVM guests only (this guest runs under TCG)".into())
+                }
+            };
+            let vhost = vhost_missing.is_none();
+            fact(
+                "net.backend",
+                if vhost { "tap+vhost-net" } else { "tap" }.into(),
+            );
+            fact(
+                "net.vhost",
+                match vhost_missing {
+                    None => "on".into(),
+                    Some(why) => format!("off: {why}"),
+                },
+            );
+            fact("net.bridge", crate::vnet::BRIDGE.into());
+            fact(
+                "qemu.nic",
+                format!(
+                    "virtio-net-pci on tap {} (vhost={}), on bridge {} ({}) in a network \
+                     namespace made for each trial, with the peer on the bridge",
+                    crate::vnet::TAP,
+                    if vhost { "on" } else { "off" },
+                    crate::vnet::BRIDGE,
+                    crate::vnet::bridge_address(),
+                ),
+            );
+            NetBackend::Tap { vhost }
+        }
+    };
+    Ok(backend)
 }
 
 /// vCPU pinning for one trial: a private QMP socket, and a thread that waits for QEMU to open
@@ -217,15 +303,10 @@ impl QemuPlatform {
                 ),
             );
         }
-        if peer_agent.is_some() {
-            fact(
-                "qemu.nic",
-                format!(
-                    "virtio-net-pci on user networking (slirp), restrict=on, {GUEST_PEER} \
-                     forwarded to a peer on the host's loopback"
-                ),
-            );
-        }
+        let net = match peer_agent {
+            Some(_) => Some(choose_net(spec.net, accel, &mut facts)?),
+            None => None,
+        };
         Ok(QemuPlatform {
             name: name.to_string(),
             binary,
@@ -233,6 +314,7 @@ impl QemuPlatform {
             facts,
             scratch,
             peer_agent,
+            net,
             pin,
         })
     }
@@ -272,17 +354,35 @@ impl Platform for QemuPlatform {
                 Err(e) => return TrialEnd::Failed(format!("cannot create the scratch disk: {e}")),
             }
         }
+        // The peer is killed before its namespace goes: declared after it, dropped first.
+        let mut trial_net = None;
         let mut _peer = None;
-        if let Some(agent) = &self.peer_agent {
-            match PeerProcess::start(agent, req.timeout) {
+        match (&self.peer_agent, self.net) {
+            (Some(agent), Some(NetBackend::Tap { vhost })) => {
+                let net = match crate::vnet::TrialNet::create(true) {
+                    Ok(n) => n,
+                    Err(e) => return TrialEnd::Failed(e),
+                };
+                match PeerProcess::start_in(agent, req.timeout, &net) {
+                    Ok(peer) => _peer = Some(peer),
+                    Err(e) => return TrialEnd::Failed(e),
+                }
+                config.net = Some(NetConfig::Tap {
+                    ifname: crate::vnet::TAP.into(),
+                    vhost,
+                });
+                trial_net = Some(net);
+            }
+            (Some(agent), _) => match PeerProcess::start(agent, req.timeout) {
                 Ok(peer) => {
-                    config.net = Some(NetConfig {
+                    config.net = Some(NetConfig::User {
                         host_port: peer.addr().port(),
                     });
                     _peer = Some(peer);
                 }
                 Err(e) => return TrialEnd::Failed(e),
-            }
+            },
+            (None, _) => {}
         }
         let pin = if req.place.is_some() {
             // An isolation instance is placed as a whole process (its vCPU threads inherit it).
@@ -330,6 +430,13 @@ impl Platform for QemuPlatform {
         if let Some(place) = req.place {
             place.apply_to(&mut cmd);
         }
+        // QEMU runs in the trial's namespace, where its tap is; the port's facts are read
+        // once the guest's NIC is up.
+        let port_done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let port = trial_net.as_ref().map(|n| {
+            n.enter(&mut cmd);
+            n.watch_port(port_done.clone(), req.timeout)
+        });
         let end = counting.around(on_event, |on_event| {
             console::run_until(
                 cmd,
@@ -341,6 +448,10 @@ impl Platform for QemuPlatform {
         });
         if let Some(p) = pinning {
             on_event(p.finish());
+        }
+        port_done.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(facts) = port.and_then(|w| w.join().ok()) {
+            on_event(Event::Frame(Message::Facts { facts }));
         }
         end
     }

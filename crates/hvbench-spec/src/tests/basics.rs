@@ -43,6 +43,7 @@ fn valid_file_round_trip() {
                     machine: "pc".into(),
                     cpu: Some("EPYC,+svm".into()),
                     disk_cache: DiskCache::None,
+                    net: NetMode::Auto,
                     cpus: None,
                 }),
                 lab: false,
@@ -55,6 +56,7 @@ fn valid_file_round_trip() {
                     machine: "q35".into(),
                     cpu: None,
                     disk_cache: DiskCache::None,
+                    net: NetMode::Auto,
                     cpus: None,
                 }),
                 lab: false,
@@ -90,7 +92,7 @@ fn valid_file_round_trip() {
     let value = serde_json::to_value(&plan).unwrap();
     assert_eq!(
         value["platforms"][1],
-        json!({"name": "kvm", "driver": "qemu", "accel": "kvm", "machine": "pc", "cpu": "EPYC,+svm", "disk_cache": "none", "cpus": null, "lab": false})
+        json!({"name": "kvm", "driver": "qemu", "accel": "kvm", "machine": "pc", "cpu": "EPYC,+svm", "disk_cache": "none", "net": "auto", "cpus": null, "lab": false})
     );
     assert_eq!(
         value["platforms"][0],

@@ -1,5 +1,5 @@
 //! `[[platform]]` tables and `[guest]`: drivers and their keys, duplicate names, the guest a
-//! VM platform needs, Xen platforms and the lab, and QEMU's disk cache.
+//! VM platform needs, Xen platforms and the lab, and QEMU's disk cache and network.
 
 use super::*;
 
@@ -350,4 +350,147 @@ name = "syscall"
         .as_deref()
         .unwrap()
         .contains("did you mean `writeback`?"));
+}
+
+#[test]
+fn net_is_a_qemu_key() {
+    let text = r#"name = "net"
+[guest]
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[platform]]
+name = "tap"
+driver = "qemu"
+net = "tap"
+
+[[platform]]
+name = "slirp"
+driver = "qemu"
+net = "user"
+
+[[platform]]
+name = "default"
+driver = "qemu"
+
+[[workload]]
+name = "syscall"
+"#;
+    let plan = parse("net.toml", text).unwrap();
+    let modes: Vec<Option<NetMode>> = plan
+        .platforms
+        .iter()
+        .map(|p| match &p.driver {
+            Driver::Qemu(q) => Some(q.net),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            None,
+            Some(NetMode::Tap),
+            Some(NetMode::User),
+            Some(NetMode::Auto)
+        ]
+    );
+    assert_eq!(QemuSpec::default().net, NetMode::Auto);
+    let value = serde_json::to_value(&plan).unwrap();
+    assert_eq!(value["platforms"][1]["net"], "tap");
+    assert_eq!(value["platforms"][2]["net"], "user");
+    assert_eq!(value["platforms"][3]["net"], "auto");
+    // A plan stored before the key existed still reads, with the default.
+    let mut old = value.clone();
+    old["platforms"][3].as_object_mut().unwrap().remove("net");
+    let back: Plan = serde_json::from_value(old).unwrap();
+    assert_eq!(back, plan);
+    // The plan names the mode only where it is not the default.
+    let rendered = plan.render();
+    assert!(rendered.contains(", net tap"), "{rendered}");
+    assert!(rendered.contains(", net user"), "{rendered}");
+    assert!(!rendered.contains("net auto"), "{rendered}");
+    let default_only = parse("valid.toml", VALID).unwrap().render();
+    assert!(!default_only.contains(", net "), "{default_only}");
+    for mode in ["auto", "tap", "user"] {
+        assert_eq!(NetMode::from_name(mode).unwrap().as_str(), mode);
+        assert_eq!(NetMode::from_name(mode).unwrap().to_string(), mode);
+    }
+    assert_eq!(NetMode::from_name("slirp"), None);
+}
+
+#[test]
+fn net_errors() {
+    let text = r#"name = "x"
+[guest]
+
+[[platform]]
+name = "host"
+driver = "host"
+net = "tap"
+
+[[platform]]
+name = "a"
+driver = "qemu"
+net = "slirp"
+
+[[platform]]
+name = "b"
+driver = "qemu"
+net = "tapp"
+
+[[platform]]
+name = "c"
+driver = "qemu"
+net = true
+
+[[platform]]
+name = "d"
+driver = "xen"
+net = "user"
+
+[[workload]]
+name = "syscall"
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (
+                7,
+                1,
+                "net",
+                "`net` applies only to driver = \"qemu\", not \"host\"",
+            ),
+            (
+                12,
+                7,
+                "\"slirp\"",
+                "`net` must be one of \"auto\", \"tap\", \"user\", got \"slirp\"",
+            ),
+            (
+                17,
+                7,
+                "\"tapp\"",
+                "`net` must be one of \"auto\", \"tap\", \"user\"",
+            ),
+            (22, 7, "true", "`net` must be a string"),
+            (
+                27,
+                1,
+                "net",
+                "`net` applies only to driver = \"qemu\", not \"xen\"",
+            ),
+        ],
+    );
+    assert!(err.diagnostics[1]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("write net = \"user\""));
+    assert!(err.diagnostics[2]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("did you mean `tap`?"));
 }

@@ -6,7 +6,9 @@ use super::rules::{MEMORY_MIB, TIMEOUT_S, VCPUS};
 use super::{did_you_mean, got, one_of, sanitize, Validator};
 use crate::diag::Span;
 use crate::tree::{Kind, Table};
-use crate::{Accel, DiskCache, Driver, GuestSpec, PlatformSpec, QemuSpec, XenGuestType, XenSpec};
+use crate::{
+    Accel, DiskCache, Driver, GuestSpec, NetMode, PlatformSpec, QemuSpec, XenGuestType, XenSpec,
+};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -14,7 +16,7 @@ const GUEST_KEYS: &[&str] = &["vcpus", "memory_mib", "kernel", "timeout_s"];
 const PLATFORM_KEYS: &[&str] = &["name", "driver", "host"];
 /// Keys every VM platform takes, whatever its driver.
 const VM_KEYS: &[&str] = &["lab", "cpus"];
-const QEMU_KEYS: &[&str] = &["accel", "machine", "cpu", "disk_cache"];
+const QEMU_KEYS: &[&str] = &["accel", "machine", "cpu", "disk_cache", "net"];
 const XEN_KEYS: &[&str] = &["type", "weight", "cap"];
 const DRIVERS: &[&str] = &["host", "qemu", "xen"];
 /// Drivers that are planned but not built yet.
@@ -496,6 +498,39 @@ impl Validator<'_> {
                                 "{}the scratch disk's QEMU cache mode: none (O_DIRECT on the host, \
                                  the default) is what clouds use",
                                 did_you_mean(c, &names)
+                            ),
+                        );
+                        ok = false;
+                    }
+                },
+            }
+        }
+        if let Some(e) = t.get("net") {
+            match self.string(e, "auto") {
+                None => ok = false,
+                Some((m, span)) => match NetMode::from_name(m) {
+                    Some(mode) => spec.net = mode,
+                    None => {
+                        let names: Vec<&str> = NetMode::ALL.iter().map(|m| m.as_str()).collect();
+                        self.sink.error(
+                            span,
+                            format!(
+                                "`net` must be one of {}, got {m:?}",
+                                names
+                                    .iter()
+                                    .map(|n| format!("{n:?}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                            format!(
+                                "{}the guest's network: auto (a tap device on a bridge, else QEMU's \
+                                 user network; the default), tap (a tap device or the trial fails) \
+                                 or user (QEMU's slirp, which measures slirp, not the hypervisor)",
+                                if m == "slirp" {
+                                    "slirp is QEMU's user network: write net = \"user\"; ".to_string()
+                                } else {
+                                    did_you_mean(m, &names)
+                                }
                             ),
                         );
                         ok = false;
