@@ -33,6 +33,7 @@ pub(crate) fn compose(model: &Model, cfg: &BootstrapConfig, target: Target) -> V
     let mut blocks = header(model);
     blocks.extend(tcg_warning(model));
     blocks.extend(lab_warning(model));
+    blocks.extend(slirp_warning(model));
     blocks.extend(findings::summary(model));
     if target == Target::Html {
         blocks.extend(charts::figures(model));
@@ -95,6 +96,26 @@ fn lab_warning(model: &Model) -> Option<Block> {
          {whose} timings are emulated; they show that the pipeline works against the real toolstack, not how \
          the hypervisor performs on hardware.",
         lab.join(", "),
+    )))
+}
+
+/// Network figures through QEMU's user network measure slirp, a user-space TCP/IP stack no
+/// cloud runs, rather than the hypervisor's network path.
+fn slirp_warning(model: &Model) -> Option<Block> {
+    let slirp = model.slirp_platforms();
+    if slirp.is_empty() {
+        return None;
+    }
+    let (who, whose) = if slirp.len() == 1 {
+        ("Platform", "its")
+    } else {
+        ("Platforms", "their")
+    };
+    Some(Block::Warning(format!(
+        "{who} {} had the guest's NIC on QEMU's user network (slirp, fact net.backend): {whose} network \
+         figures measure QEMU's slirp, a TCP/IP stack in user space, not the hypervisor's network path \
+         (net = \"tap\" puts it on a tap, with vhost-net under KVM).",
+        slirp.join(", "),
     )))
 }
 

@@ -558,3 +558,32 @@ fn lab_platforms_are_marked_as_emulated() {
         "the recommendation says so too: {out}"
     );
 }
+
+#[test]
+fn user_network_platforms_are_said_to_measure_slirp() {
+    let mut f = empty_run("net");
+    f.platform("host", "host", &[("accel", "none")]);
+    f.platform(
+        "kvm-user",
+        "qemu",
+        &[("accel", "kvm"), ("net.backend", "slirp")],
+    );
+    f.platform(
+        "kvm-tap",
+        "qemu",
+        &[("accel", "kvm"), ("net.backend", "tap+vhost-net")],
+    );
+    let out = terminal(&f.input(), &cfg());
+    let warning: String = out
+        .lines()
+        .filter(|l| l.starts_with("!! "))
+        .map(|l| l.trim_start_matches("!! "))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        warning.contains("Platform kvm-user had the guest's NIC on QEMU's user network"),
+        "{out}"
+    );
+    assert!(warning.contains("measure QEMU's slirp"), "{out}");
+    assert!(!warning.contains("kvm-tap"), "a tap is no slirp: {out}");
+}

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Bump when the way the lab is built changes, so that cached labs are rebuilt.
-const RECIPE: u32 = 3;
+const RECIPE: u32 = 4;
 /// What debootstrap puts in the lab rootfs besides minbase. `qemu-system-xen` and `seabios` are
 /// the device model Xen HVM guests need (xen-utils only recommends them); `openssh-server`
 /// makes the lab host a machine reached over SSH; `ethtool` reads the offloads of the guests'
@@ -22,8 +22,8 @@ const ROOTFS_PACKAGES: &str = "xen-utils-4.17,qemu-system-x86,qemu-system-xen,se
 const XEN_PACKAGE: &str = "xen-hypervisor-4.17-amd64";
 const HOST_KERNEL_META: &str = "linux-image-amd64";
 /// Kernel modules the lab host needs, relative to `lib/modules/<version>/kernel`: Xen's dom0
-/// drivers and back-ends, KVM (kvm-amd pulls ccp and irqbypass), virtio, tun, vhost-net and
-/// bridging.
+/// drivers and back-ends, KVM (kvm-amd pulls ccp and irqbypass), virtio, tun, vhost-net (which
+/// needs `tap`) and bridging.
 const MODULES: &[&str] = &[
     "drivers/xen",
     "arch/x86/kvm",
@@ -32,6 +32,7 @@ const MODULES: &[&str] = &[
     "drivers/block",
     "drivers/net/xen-netback",
     "drivers/net/tun.ko",
+    "drivers/net/tap.ko",
     "drivers/vhost",
     "drivers/net/virtio_net.ko",
     "drivers/net/net_failover.ko",

@@ -234,11 +234,18 @@ pub fn up(cache: &Cache, host: LabHost, say: &mut dyn FnMut(&str)) -> Result<Lab
     let keys = LabKeys::ensure(cache)?;
     let overlay = serve_overlay(&keys, host.as_str())?;
     let dir = state_dir(cache)?;
-    let initrd = dir.join(format!(
-        "{}-{}.cpio.gz",
-        host.as_str(),
-        &sha256_hex(&overlay)[..12]
-    ));
+    // Named after the lab images and the overlay both: a rebuilt lab (new packages or recipe)
+    // must not boot an old combined image. Older ones of this host are removed.
+    let mut keyed = images.key.as_bytes().to_vec();
+    keyed.extend_from_slice(&overlay);
+    let name = format!("{}-{}.cpio.gz", host.as_str(), &sha256_hex(&keyed)[..12]);
+    let initrd = dir.join(&name);
+    for old in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let n = old.file_name().to_string_lossy().into_owned();
+        if n != name && n.starts_with(&format!("{}-", host.as_str())) && n.ends_with(".cpio.gz") {
+            let _ = std::fs::remove_file(old.path());
+        }
+    }
     if !initrd.exists() {
         let mut combined = std::fs::read(&images.rootfs)
             .map_err(PlatformError::io("cannot read the lab rootfs"))?;

@@ -60,6 +60,12 @@ impl Platform<'_> {
         self.fact("accel")
             .is_some_and(|a| a.trim().eq_ignore_ascii_case("tcg"))
     }
+
+    /// The guest's NIC was on QEMU's user network (slirp), fact `net.backend`.
+    pub(crate) fn is_slirp(&self) -> bool {
+        self.fact("net.backend")
+            .is_some_and(|b| b.trim() == "slirp")
+    }
 }
 
 /// Why the baseline is the platform it is.
@@ -289,6 +295,14 @@ impl<'a> Model<'a> {
         self.platforms
             .iter()
             .filter(|p| p.is_tcg())
+            .map(|p| p.name)
+            .collect()
+    }
+
+    pub(crate) fn slirp_platforms(&self) -> Vec<&str> {
+        self.platforms
+            .iter()
+            .filter(|p| p.is_slirp())
             .map(|p| p.name)
             .collect()
     }
