@@ -35,6 +35,7 @@ pub fn report(cache: &Cache) -> String {
         kvm_check(),
         xen_check(),
         lab_check(cache),
+        network_check(),
         kernel_check(cache),
         governor_check(),
         thp_check(),
@@ -102,6 +103,31 @@ fn kvm_check() -> Check {
             format!("not usable: {reason}"),
             Some(format!("{hint}; until then accel = \"auto\" uses TCG")),
         ),
+    }
+}
+
+/// Guests' networks: a tap on a bridge in a network namespace made per trial, and vhost-net for
+/// KVM guests (docs/architecture.md, "Guests' networks").
+fn network_check() -> Check {
+    match hvbench_platform::vnet::unavailable(true) {
+        Some(why) => check(
+            Level::Warn,
+            "guest network",
+            format!("no tap can be made here ({why}): QEMU guests fall back to QEMU's user network (slirp), and Xen platforms with network workloads are refused"),
+            Some("run hvbench as root with iproute2 installed and the tun module available".into()),
+        ),
+        None => {
+            let vhost = match hvbench_platform::vnet::vhost_unavailable() {
+                None => "vhost-net available for KVM guests".to_string(),
+                Some(why) => format!("no vhost-net ({why})"),
+            };
+            check(
+                Level::Ok,
+                "guest network",
+                format!("a tap on a bridge in a network namespace per trial; {vhost}"),
+                None,
+            )
+        }
     }
 }
 

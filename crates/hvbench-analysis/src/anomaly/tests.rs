@@ -390,7 +390,7 @@ fn request_latency_far_worse_than_bulk_points_at_the_device_model() {
             &[
                 ("accel", "kvm"),
                 ("qemu.nic", "e1000"),
-                ("qemu.vhost", "off"),
+                ("net.vhost", "off: cannot open /dev/vhost-net"),
             ],
         )
         .both("kvm", "net-bulk", "throughput", Higher, 10_000.0, 9_000.0)
@@ -398,9 +398,33 @@ fn request_latency_far_worse_than_bulk_points_at_the_device_model() {
         .detect();
     let text = only(&found, "io-latency-vs-bulk").explanation();
     assert!(
-        text.contains("qemu.nic=e1000 on kvm") && text.contains("qemu.vhost=off on kvm"),
+        text.contains("qemu.nic=e1000 on kvm")
+            && text.contains("net.vhost=off: cannot open /dev/vhost-net on kvm"),
         "{text}"
     );
+}
+
+#[test]
+fn request_latency_on_slirp_points_at_the_user_network() {
+    let found = Lab::new()
+        .platform("host", &[])
+        .platform(
+            "kvm",
+            &[
+                ("accel", "kvm"),
+                ("net.backend", "slirp"),
+                ("net.vhost", "on"),
+            ],
+        )
+        .both("kvm", "net-bulk", "throughput", Higher, 10_000.0, 9_000.0)
+        .both("kvm", "net-rr", "latency", Lower, 20.0, 90.0)
+        .detect();
+    let text = only(&found, "io-latency-vs-bulk").explanation();
+    assert!(
+        text.contains("QEMU's user network (slirp)") && text.contains("net.backend=slirp on kvm"),
+        "{text}"
+    );
+    assert!(!text.contains("without vhost"), "{text}");
 }
 
 #[test]

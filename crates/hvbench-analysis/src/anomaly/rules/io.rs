@@ -156,11 +156,22 @@ pub(super) fn io_latency_vs_bulk(ctx: &Context, out: &mut Vec<Anomaly>) {
                     &[key],
                 ));
             }
-            if kind.name == "network" && get(g, "qemu.vhost").is_some_and(is_off) {
+            // net.vhost is "on" or "off: why" (docs/architecture.md, "Guests' networks").
+            if kind.name == "network"
+                && get(g, "net.vhost").is_some_and(|v| is_off(v) || v.starts_with("off:"))
+            {
                 a.causes.push(cause(
                     "virtio-net without vhost: every packet makes a trip through QEMU's main loop",
                     g,
-                    &["qemu.vhost"],
+                    &["net.vhost"],
+                ));
+            }
+            if kind.name == "network" && get(g, "net.backend").is_some_and(|b| b == "slirp") {
+                a.causes.push(cause(
+                    "QEMU's user network (slirp): every packet goes through a TCP/IP stack in QEMU's \
+                     user space, which no cloud runs",
+                    g,
+                    &["net.backend"],
                 ));
             }
             if kind.name == "disk"

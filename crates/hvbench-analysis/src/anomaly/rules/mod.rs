@@ -112,7 +112,8 @@ pub const RULES: &[Rule] = &[
                   2x the bulk transfers' ratio (net-bulk, sequential disk)",
         facts_read: &[
             "qemu.nic",
-            "qemu.vhost",
+            "net.vhost",
+            "net.backend",
             "qemu.disk_if",
             "qemu.iothreads",
             "accel",
