@@ -279,6 +279,15 @@ fn check(cache: &Path) -> Vec<(&'static str, String)> {
         ("xen.control_d", control_d.to_string()),
         ("xl", show(on_path("xl"))),
         ("qemu", show(qemu)),
+        // Guests' networks: a tap on a bridge in a namespace per trial, vhost-net for KVM.
+        (
+            "net.tap",
+            hvbench_platform::vnet::unavailable(true).unwrap_or_else(|| "ok".into()),
+        ),
+        (
+            "net.vhost",
+            hvbench_platform::vnet::vhost_unavailable().unwrap_or_else(|| "ok".into()),
+        ),
         ("cache.dir", cache.display().to_string()),
     ]);
     match free_bytes(cache) {
@@ -429,6 +438,8 @@ mod tests {
             "xen.control_d",
             "xl",
             "qemu",
+            "net.tap",
+            "net.vhost",
             "cache.dir",
             "cache.free_bytes",
         ] {

@@ -216,8 +216,9 @@ impl TrialNet {
     }
 
     /// Wait (until `stop`, or `limit`) for a guest port on the bridge whose link is up, then
-    /// describe it: `net.port`, `net.port.mtu`, `net.port.offloads`. A guest that never
-    /// connects its NIC gives `net.port = none up`.
+    /// describe it: `net.port`, `net.port.mtu`, `net.port.offloads`, and for a tap `net.vhost.workers`
+    /// (the vhost-net workers serving a process in the namespace, or `none`). A guest that
+    /// never connects its NIC gives `net.port = none up`.
     pub fn watch_port(
         &self,
         stop: Arc<AtomicBool>,
@@ -269,6 +270,31 @@ impl TrialNet {
                         Err(e) => format!("unknown ({e})"),
                     };
                     facts.insert("net.port.offloads".into(), offloads);
+                    if p.name != TAP {
+                        return facts;
+                    }
+                    // vhost-net serves a QEMU through a worker named `vhost-<QEMU's pid>` (a
+                    // kernel thread before Linux 6.4, a thread of QEMU's since): its presence
+                    // shows that the rings really are served in the kernel.
+                    let pids: Vec<u32> = Command::new("ip")
+                        .args(["netns", "pids", &name])
+                        .output()
+                        .map(|o| {
+                            String::from_utf8_lossy(&o.stdout)
+                                .split_whitespace()
+                                .filter_map(|p| p.parse().ok())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let workers = vhost_workers(Path::new("/proc"), &pids);
+                    facts.insert(
+                        "net.vhost.workers".into(),
+                        if workers.is_empty() {
+                            "none".into()
+                        } else {
+                            workers.join(" ")
+                        },
+                    );
                     return facts;
                 }
                 std::thread::sleep(Duration::from_millis(250));
@@ -283,6 +309,41 @@ impl Drop for TrialNet {
     fn drop(&mut self) {
         remove(&self.name);
     }
+}
+
+/// The vhost workers (`vhost-<pid>`) serving any of `pids`, found under `proc` among the
+/// processes and among the threads of `pids`.
+pub fn vhost_workers(proc: &Path, pids: &[u32]) -> Vec<String> {
+    let wanted: Vec<String> = pids.iter().map(|p| format!("vhost-{p}")).collect();
+    let comm = |dir: &Path| {
+        std::fs::read_to_string(dir.join("comm"))
+            .map(|c| c.trim().to_string())
+            .unwrap_or_default()
+    };
+    let mut found = std::collections::BTreeSet::new();
+    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(proc)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .map(|e| e.path())
+        .collect();
+    for pid in pids {
+        dirs.extend(
+            std::fs::read_dir(proc.join(pid.to_string()).join("task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path()),
+        );
+    }
+    for d in dirs {
+        let c = comm(&d);
+        if wanted.contains(&c) {
+            found.insert(c);
+        }
+    }
+    found.into_iter().collect()
 }
 
 /// One port of the bridge, from `ip -o link show master BRIDGE`.
@@ -438,6 +499,25 @@ mod tests {
             ]
         );
         assert!(parse_ports("").is_empty());
+    }
+
+    #[test]
+    fn vhost_workers_are_found_as_kernel_threads_or_as_threads_of_qemu() {
+        let d = tempfile::tempdir().unwrap();
+        let put = |rel: &str, comm: &str| {
+            let dir = d.path().join(rel);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("comm"), format!("{comm}\n")).unwrap();
+        };
+        put("10", "qemu-system-x86");
+        put("10/task/10", "qemu-system-x86");
+        put("10/task/12", "vhost-10"); // Linux 6.4 and later
+        put("11", "hvbench-agent");
+        put("55", "vhost-99"); // another QEMU's
+        assert_eq!(vhost_workers(d.path(), &[10, 11]), ["vhost-10"]);
+        put("56", "vhost-11"); // a kernel thread, before Linux 6.4
+        assert_eq!(vhost_workers(d.path(), &[10, 11]), ["vhost-10", "vhost-11"]);
+        assert!(vhost_workers(d.path(), &[7]).is_empty());
     }
 
     #[test]

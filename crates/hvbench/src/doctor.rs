@@ -387,6 +387,33 @@ pub fn host_report(host: &hvbench_spec::HostSpec) -> (String, bool) {
     } else {
         check(Level::Ok, "QEMU", qemu.to_string(), None)
     });
+    checks.push(match (get("net.tap"), get("net.vhost")) {
+        ("ok", vhost) => check(
+            Level::Ok,
+            "guest network",
+            format!(
+                "a tap on a bridge in a network namespace per trial; {}",
+                if vhost == "ok" {
+                    "vhost-net available for KVM guests".to_string()
+                } else {
+                    format!("no vhost-net ({vhost})")
+                }
+            ),
+            None,
+        ),
+        ("", _) => check(
+            Level::Warn,
+            "guest network",
+            "unknown (an older executor)",
+            None,
+        ),
+        (why, _) => check(
+            Level::Warn,
+            "guest network",
+            format!("no tap can be made there ({why}): QEMU guests fall back to slirp, and Xen platforms with network workloads are refused"),
+            Some("log in as root and install iproute2".into()),
+        ),
+    });
     let free: Option<u64> = get("cache.free_bytes").parse().ok();
     checks.push(match free {
         Some(b) if b >= 2 << 30 => check(

@@ -335,7 +335,10 @@ fn doctor_names_qemu_and_kvm() {
     assert!(out.status.success());
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(
-        s.contains("QEMU") && s.contains("KVM") && s.contains("transparent huge pages"),
+        s.contains("QEMU")
+            && s.contains("KVM")
+            && s.contains("guest network")
+            && s.contains("transparent huge pages"),
         "{s}"
     );
     if !kvm::status().is_usable() {

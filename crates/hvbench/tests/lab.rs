@@ -87,28 +87,39 @@ fn one_experiment_on_the_xen_and_kvm_lab_hosts() {
     let run = store.resolve_run(None).unwrap();
     let samples = store.samples(run.id).unwrap();
     let failures = store.failures(run.id).unwrap();
-    // A known limit of the lab (docs/architecture.md, "Evidence"): with evidence on, the nested
-    // KVM guest is sometimes reset mid-run (QEMU exits 0). Such a trial is a failed trial with
-    // that reason, and the run exits 3; KVM is then left out of what follows, and says so.
-    let kvm_reset = failures.iter().any(|f| {
-        f.platform == "kvm"
-            && f.reason
-                .contains("qemu-system-x86_64 exited (exit status: 0)")
-    });
-    if kvm_reset {
-        eprintln!("note: the nested KVM guest was reset (a known lab limit); KVM's checks are skipped this run");
+    // Known limits of the lab (docs/architecture.md, "Evidence"): with evidence on, a nested
+    // guest is sometimes lost mid-run: the nested KVM guest reset (QEMU exits 0), or a Xen
+    // guest gone without a word on its console (xl exits 0). Such a trial is a failed trial
+    // with that reason, and the run exits 3; that platform is then left out of what follows,
+    // and says so. One platform at most.
+    let vanished = |reason: &str| {
+        reason.contains("qemu-system-x86_64 exited (exit status: 0)")
+            || (reason.contains("xl exited (exit status: 0) before the agent finished")
+                && !reason.contains("last console lines"))
+    };
+    let lost: Vec<&str> = ["kvm", "xen-pv", "xen-pvh"]
+        .into_iter()
+        .filter(|p| {
+            failures
+                .iter()
+                .any(|f| f.platform == *p && vanished(&f.reason))
+        })
+        .collect();
+    for p in &lost {
+        eprintln!("note: the {p} guest was lost mid-run in its nested host (a known lab limit); its checks are skipped this run");
     }
+    assert!(lost.len() <= 1, "lost {lost:?}\n{}", text(&out));
+    let kvm_reset = lost.contains(&"kvm");
     assert!(
-        out.status.success() || (kvm_reset && out.status.code() == Some(3)),
+        out.status.success() || (!lost.is_empty() && out.status.code() == Some(3)),
         "{}",
         text(&out)
     );
-    let platforms_checked: &[&str] = if kvm_reset {
-        &["xen-pv", "xen-pvh"]
-    } else {
-        &["kvm", "xen-pv", "xen-pvh"]
-    };
-    for &platform in platforms_checked {
+    let platforms_checked: Vec<&str> = ["kvm", "xen-pv", "xen-pvh"]
+        .into_iter()
+        .filter(|p| !lost.contains(p))
+        .collect();
+    for &platform in &platforms_checked {
         for workload in ["cpuid", "syscall", "clock-gettime", "net-bulk", "net-rr"] {
             let n = samples
                 .iter()
@@ -147,11 +158,15 @@ fn one_experiment_on_the_xen_and_kvm_lab_hosts() {
         // loads it; QEMU refuses to start with vhost=on where it cannot).
         assert_eq!(kvm["net.backend"], "tap+vhost-net", "{kvm:?}");
         assert_eq!(kvm["net.vhost"], "on", "{kvm:?}");
+        assert!(kvm["net.vhost.workers"].starts_with("vhost-"), "{kvm:?}");
         assert_eq!(kvm["net.port"], "hvtap0", "{kvm:?}");
         assert_eq!(kvm["net.driver"], "virtio_net", "{kvm:?}");
     }
 
     for (name, kind) in [("xen-pv", "pv"), ("xen-pvh", "pvh")] {
+        if lost.contains(&name) {
+            continue;
+        }
         let f = facts(name);
         assert_eq!(f["lab"], "xen");
         assert_eq!(f["xen.guest_type"], kind, "{f:?}");
@@ -199,12 +214,8 @@ fn one_experiment_on_the_xen_and_kvm_lab_hosts() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let hvm_like: &[(&str, &str)] = if kvm_reset {
-        &[("xen-pvh", "xen.trace")]
-    } else {
-        &[("kvm", "kvm.exits"), ("xen-pvh", "xen.trace")]
-    };
-    for &(platform, source) in hvm_like {
+    let hvm_like = [("kvm", "kvm.exits"), ("xen-pvh", "xen.trace")];
+    for (platform, source) in hvm_like.into_iter().filter(|(p, _)| !lost.contains(p)) {
         let cpuid = per_op(platform, "cpuid", source, "exit.cpuid");
         assert!(
             cpuid.is_some_and(|x| (0.5..2.0).contains(&x)),
@@ -212,19 +223,21 @@ fn one_experiment_on_the_xen_and_kvm_lab_hosts() {
             show()
         );
     }
-    let iret = per_op("xen-pv", "syscall", "xen.trace", "hypercall.iret");
-    assert!(
-        iret.is_some_and(|x| (0.5..2.0).contains(&x)),
-        "xen-pv: iret hypercalls per syscall {iret:?}\n{}",
-        show()
-    );
+    if !lost.contains(&"xen-pv") {
+        let iret = per_op("xen-pv", "syscall", "xen.trace", "hypercall.iret");
+        assert!(
+            iret.is_some_and(|x| (0.5..2.0).contains(&x)),
+            "xen-pv: iret hypercalls per syscall {iret:?}\n{}",
+            show()
+        );
+        let pv = facts("xen-pv");
+        assert!(pv.contains_key("xen.spec.xpti"), "{pv:?}");
+        assert!(pv.contains_key("cpu.vuln.meltdown"), "{pv:?}");
+    }
     if !kvm_reset {
         let kvm = facts("kvm");
         assert!(kvm.contains_key("kvm.halt_poll_ns"), "{kvm:?}");
     }
-    let pv = facts("xen-pv");
-    assert!(pv.contains_key("xen.spec.xpti"), "{pv:?}");
-    assert!(pv.contains_key("cpu.vuln.meltdown"), "{pv:?}");
     assert!(
         report.contains("Entries per operation: cpuid / latency"),
         "{report}"

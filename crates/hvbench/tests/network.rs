@@ -127,6 +127,7 @@ fn tap_and_user_networks_and_nothing_left_after_a_killed_run() {
     assert!(tap.contains_key("net.port.offloads"), "{tap:?}");
     // vhost-net serves KVM guests only; this one runs under TCG.
     assert!(tap["net.vhost"].starts_with("off: "), "{tap:?}");
+    assert_eq!(tap["net.vhost.workers"], "none", "{tap:?}");
     assert!(tap["qemu.nic"].contains("network namespace"), "{tap:?}");
     let user = facts("user");
     assert_eq!(user["net.backend"], "slirp", "{user:?}");

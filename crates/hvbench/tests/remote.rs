@@ -384,6 +384,7 @@ fn doctor_checks_a_host_from_afar() {
         "KVM",
         "Xen",
         "QEMU",
+        "guest network",
         "cache",
     ] {
         assert!(said.contains(want), "{want:?} missing in\n{said}");
