@@ -202,31 +202,20 @@ impl TrialNet {
 
     /// Make `cmd` run inside the namespace (it joins it between fork and exec).
     pub fn enter(&self, cmd: &mut Command) {
-        let fd = self.handle.as_raw_fd();
-        // SAFETY: the closure only makes the setns system call, which is async-signal-safe,
-        // on a descriptor that stays open in the parent until the child has exec'd.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        enter_on_exec(cmd, &self.handle);
     }
 
-    /// Wait (until `stop`, or `limit`) for a guest port on the bridge whose link is up, then
+    /// Wait (until [`PortWatch::finish`], or `limit`) for a guest port on the bridge whose link is up, then
     /// describe it: `net.port`, `net.port.mtu`, `net.port.offloads`, and for a tap `net.vhost.workers`
     /// (the vhost-net workers serving a process in the namespace, or `none`). A guest that
     /// never connects its NIC gives `net.port = none up`.
-    pub fn watch_port(
-        &self,
-        stop: Arc<AtomicBool>,
-        limit: Duration,
-    ) -> std::thread::JoinHandle<BTreeMap<String, String>> {
+    pub fn watch_port(&self, limit: Duration) -> PortWatch {
         let name = self.name.clone();
         let handle = self.handle.try_clone();
-        std::thread::spawn(move || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let worker = std::thread::spawn(move || {
+            let stop = flag;
             let started = Instant::now();
             let mut facts = BTreeMap::new();
             while !stop.load(Ordering::Relaxed) && started.elapsed() < limit {
@@ -245,17 +234,7 @@ impl TrialNet {
                     cmd.arg("-k").arg(&p.name);
                     let offloads = match &handle {
                         Ok(h) => {
-                            let fd = h.as_raw_fd();
-                            // SAFETY: as in `enter`: only setns, on a descriptor this thread
-                            // keeps open until the child has exec'd.
-                            unsafe {
-                                cmd.pre_exec(move || {
-                                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                                        return Err(std::io::Error::last_os_error());
-                                    }
-                                    Ok(())
-                                });
-                            }
+                            enter_on_exec(&mut cmd, h);
                             match cmd.output() {
                                 Ok(o) if o.status.success() => {
                                     offloads_on(&String::from_utf8_lossy(&o.stdout))
@@ -301,7 +280,38 @@ impl TrialNet {
             }
             facts.insert("net.port".into(), "none up".into());
             facts
-        })
+        });
+        PortWatch { stop, worker }
+    }
+}
+
+/// A port watch under way ([`TrialNet::watch_port`]).
+pub struct PortWatch {
+    stop: Arc<AtomicBool>,
+    worker: std::thread::JoinHandle<BTreeMap<String, String>>,
+}
+
+impl PortWatch {
+    /// Stop watching (the guest is gone) and take the facts it found.
+    pub fn finish(self) -> BTreeMap<String, String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.worker.join().unwrap_or_default()
+    }
+}
+
+/// Make `cmd` join the network namespace `handle` (an open `/run/netns/<name>`) between fork
+/// and exec. `handle` must stay open until the child has been spawned.
+fn enter_on_exec(cmd: &mut Command, handle: &File) {
+    let fd = handle.as_raw_fd();
+    // SAFETY: the closure only makes the setns system call, which is async-signal-safe, on a
+    // descriptor the caller keeps open until the child has exec'd.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

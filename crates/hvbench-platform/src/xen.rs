@@ -394,10 +394,9 @@ impl Platform for XenPlatform {
             std::thread::spawn(move || applied_placement(&name, cpus, weight, cap))
         });
         // The vif's facts, read once the guest's netfront has connected it.
-        let port_done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let port = trial_net
             .as_ref()
-            .map(|n: &crate::vnet::TrialNet| n.watch_port(port_done.clone(), req.timeout));
+            .map(|n: &crate::vnet::TrialNet| n.watch_port(req.timeout));
         let end = counting.around(on_event, |on_event| {
             console::run_until(
                 cmd,
@@ -410,8 +409,7 @@ impl Platform for XenPlatform {
         if let Some(facts) = watch.and_then(|w| w.join().ok()).flatten() {
             on_event(Event::Frame(hvbench_proto::Message::Facts { facts }));
         }
-        port_done.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(facts) = port.and_then(|w| w.join().ok()) {
+        if let Some(facts) = port.map(crate::vnet::PortWatch::finish) {
             on_event(Event::Frame(hvbench_proto::Message::Facts { facts }));
         }
         // Whatever happened, the domain must not outlive its trial (nor its vif the

@@ -81,59 +81,49 @@ fn header(model: &Model) -> Vec<Block> {
     ]
 }
 
-fn lab_warning(model: &Model) -> Option<Block> {
-    let lab = model.lab_platforms();
-    if lab.is_empty() {
-        return None;
-    }
-    let (who, whose) = if lab.len() == 1 {
-        ("Platform", "its")
-    } else {
-        ("Platforms", "their")
+/// A warning naming `names` ("Platform a" or "Platforms a, b"), none when there are none;
+/// `text(who, whose)` words it, `whose` being "its" or "their".
+fn platforms_warning(names: Vec<&str>, text: impl FnOnce(String, &str) -> String) -> Option<Block> {
+    let (who, whose) = match names.len() {
+        0 => return None,
+        1 => ("Platform", "its"),
+        _ => ("Platforms", "their"),
     };
-    Some(Block::Warning(format!(
-        "{who} {} ran inside hvbench's emulated lab host (a real Xen or KVM host nested under QEMU's TCG): \
-         {whose} timings are emulated; they show that the pipeline works against the real toolstack, not how \
-         the hypervisor performs on hardware.",
-        lab.join(", "),
+    Some(Block::Warning(text(
+        format!("{who} {}", names.join(", ")),
+        whose,
     )))
+}
+
+fn lab_warning(model: &Model) -> Option<Block> {
+    platforms_warning(model.lab_platforms(), |who, whose| {
+        format!(
+            "{who} ran inside hvbench's emulated lab host (a real Xen or KVM host nested under QEMU's TCG): \
+             {whose} timings are emulated; they show that the pipeline works against the real toolstack, not how \
+             the hypervisor performs on hardware."
+        )
+    })
 }
 
 /// Network figures through QEMU's user network measure slirp, a user-space TCP/IP stack no
 /// cloud runs, rather than the hypervisor's network path.
 fn slirp_warning(model: &Model) -> Option<Block> {
-    let slirp = model.slirp_platforms();
-    if slirp.is_empty() {
-        return None;
-    }
-    let (who, whose) = if slirp.len() == 1 {
-        ("Platform", "its")
-    } else {
-        ("Platforms", "their")
-    };
-    Some(Block::Warning(format!(
-        "{who} {} had the guest's NIC on QEMU's user network (slirp, fact net.backend): {whose} network \
-         figures measure QEMU's slirp, a TCP/IP stack in user space, not the hypervisor's network path \
-         (net = \"tap\" puts it on a tap, with vhost-net under KVM).",
-        slirp.join(", "),
-    )))
+    platforms_warning(model.slirp_platforms(), |who, whose| {
+        format!(
+            "{who} had the guest's NIC on QEMU's user network (slirp, fact net.backend): {whose} network \
+             figures measure QEMU's slirp, a TCP/IP stack in user space, not the hypervisor's network path \
+             (net = \"tap\" puts it on a tap, with vhost-net under KVM)."
+        )
+    })
 }
 
 fn tcg_warning(model: &Model) -> Option<Block> {
-    let tcg = model.tcg_platforms();
-    if tcg.is_empty() {
-        return None;
-    }
-    let (who, whose) = if tcg.len() == 1 {
-        ("Platform", "its")
-    } else {
-        ("Platforms", "their")
-    };
-    Some(Block::Warning(format!(
-        "{who} {} ran the guest under QEMU's software emulation (TCG, accel=tcg): {whose} overhead figures \
-         measure emulation, not hardware virtualization.",
-        tcg.join(", "),
-    )))
+    platforms_warning(model.tcg_platforms(), |who, whose| {
+        format!(
+            "{who} ran the guest under QEMU's software emulation (TCG, accel=tcg): {whose} overhead figures \
+             measure emulation, not hardware virtualization."
+        )
+    })
 }
 
 fn platforms(model: &Model) -> Vec<Block> {

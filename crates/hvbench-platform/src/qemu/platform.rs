@@ -432,10 +432,9 @@ impl Platform for QemuPlatform {
         }
         // QEMU runs in the trial's namespace, where its tap is; the port's facts are read
         // once the guest's NIC is up.
-        let port_done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let port = trial_net.as_ref().map(|n| {
             n.enter(&mut cmd);
-            n.watch_port(port_done.clone(), req.timeout)
+            n.watch_port(req.timeout)
         });
         let end = counting.around(on_event, |on_event| {
             console::run_until(
@@ -449,8 +448,7 @@ impl Platform for QemuPlatform {
         if let Some(p) = pinning {
             on_event(p.finish());
         }
-        port_done.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(facts) = port.and_then(|w| w.join().ok()) {
+        if let Some(facts) = port.map(crate::vnet::PortWatch::finish) {
             on_event(Event::Frame(Message::Facts { facts }));
         }
         end

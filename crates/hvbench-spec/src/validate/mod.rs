@@ -248,6 +248,27 @@ impl Validator<'_> {
         Some(plan)
     }
 
+    /// A string value naming one of `names` (returned as its index), or an error that lists
+    /// them; its hint is `hint(value, did_you_mean)`. The first name is the example.
+    fn choice(
+        &mut self,
+        e: &Entry,
+        names: &[&str],
+        hint: impl FnOnce(&str, String) -> String,
+    ) -> Option<usize> {
+        let (v, span) = self.string(e, names.first().copied().unwrap_or(""))?;
+        if let Some(i) = names.iter().position(|n| *n == v) {
+            return Some(i);
+        }
+        let list: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+        self.sink.error(
+            span,
+            format!("`{}` must be one of {}, got {v:?}", e.key, list.join(", ")),
+            hint(v, did_you_mean(v, names)),
+        );
+        None
+    }
+
     /// A string value, or an error saying it must be one.
     fn string<'t>(&mut self, e: &'t Entry, example: &str) -> Option<(&'t str, &'t Span)> {
         match &e.value.kind {

@@ -422,24 +422,14 @@ impl Validator<'_> {
         let mut spec = QemuSpec::default();
         let mut ok = true;
         if let Some(e) = t.get("accel") {
-            match self.string(e, "auto") {
+            let names = Accel::ALL.map(Accel::as_str);
+            match self.choice(e, &names, |_, dym| {
+                format!(
+                    "{dym}auto uses kvm where /dev/kvm is usable, else tcg (software emulation)"
+                )
+            }) {
+                Some(i) => spec.accel = Accel::ALL[i],
                 None => ok = false,
-                Some((a, span)) => match Accel::from_name(a) {
-                    Some(accel) => spec.accel = accel,
-                    None => {
-                        let names: Vec<&str> = Accel::ALL.iter().map(|a| a.as_str()).collect();
-                        self.sink.error(
-                            span,
-                            format!("`accel` must be one of \"auto\", \"kvm\", \"tcg\", got {a:?}"),
-                            format!(
-                                "{}auto uses kvm where /dev/kvm is usable, else tcg (software \
-                                 emulation)",
-                                did_you_mean(a, &names)
-                            ),
-                        );
-                        ok = false;
-                    }
-                },
             }
         }
         if let Some(e) = t.get("machine") {
@@ -478,64 +468,33 @@ impl Validator<'_> {
             }
         }
         if let Some(e) = t.get("disk_cache") {
-            match self.string(e, "none") {
+            let names = DiskCache::ALL.map(DiskCache::as_str);
+            match self.choice(e, &names, |_, dym| {
+                format!(
+                    "{dym}the scratch disk's QEMU cache mode: none (O_DIRECT on the host, the \
+                     default) is what clouds use"
+                )
+            }) {
+                Some(i) => spec.disk_cache = DiskCache::ALL[i],
                 None => ok = false,
-                Some((c, span)) => match DiskCache::from_name(c) {
-                    Some(cache) => spec.disk_cache = cache,
-                    None => {
-                        let names: Vec<&str> = DiskCache::ALL.iter().map(|c| c.as_str()).collect();
-                        self.sink.error(
-                            span,
-                            format!(
-                                "`disk_cache` must be one of {}, got {c:?}",
-                                names
-                                    .iter()
-                                    .map(|n| format!("{n:?}"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                            format!(
-                                "{}the scratch disk's QEMU cache mode: none (O_DIRECT on the host, \
-                                 the default) is what clouds use",
-                                did_you_mean(c, &names)
-                            ),
-                        );
-                        ok = false;
-                    }
-                },
             }
         }
         if let Some(e) = t.get("net") {
-            match self.string(e, "auto") {
+            let names = NetMode::ALL.map(NetMode::as_str);
+            match self.choice(e, &names, |v, dym| {
+                let lead = if v == "slirp" {
+                    "slirp is QEMU's user network: write net = \"user\"; ".to_string()
+                } else {
+                    dym
+                };
+                format!(
+                    "{lead}the guest's network: auto (a tap device on a bridge, else QEMU's user \
+                     network; the default), tap (a tap device or the trial fails) or user (QEMU's \
+                     slirp, which measures slirp, not the hypervisor)"
+                )
+            }) {
+                Some(i) => spec.net = NetMode::ALL[i],
                 None => ok = false,
-                Some((m, span)) => match NetMode::from_name(m) {
-                    Some(mode) => spec.net = mode,
-                    None => {
-                        let names: Vec<&str> = NetMode::ALL.iter().map(|m| m.as_str()).collect();
-                        self.sink.error(
-                            span,
-                            format!(
-                                "`net` must be one of {}, got {m:?}",
-                                names
-                                    .iter()
-                                    .map(|n| format!("{n:?}"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                            format!(
-                                "{}the guest's network: auto (a tap device on a bridge, else QEMU's \
-                                 user network; the default), tap (a tap device or the trial fails) \
-                                 or user (QEMU's slirp, which measures slirp, not the hypervisor)",
-                                if m == "slirp" {
-                                    "slirp is QEMU's user network: write net = \"user\"; ".to_string()
-                                } else {
-                                    did_you_mean(m, &names)
-                                }
-                            ),
-                        );
-                        ok = false;
-                    }
-                },
             }
         }
         match self.cpus(t) {
