@@ -98,6 +98,17 @@ pub trait Platform: Send {
     /// What the driver knows about the platform before any trial: accelerator, versions,
     /// machine type, kernel. The agent adds what it sees from inside.
     fn facts(&self) -> BTreeMap<String, String>;
+    /// The boot entry of its dual-boot machine that this platform needs (`[[host.boot]]`);
+    /// None on a machine that is not rebooted between hypervisors. The runner groups a
+    /// round's trials on one machine by boot.
+    fn boot(&self) -> Option<&str> {
+        None
+    }
+    /// The boots of its machine since last asked (the one found at the start, every reboot),
+    /// for the store; a dual-boot machine's platforms share them, so one of them reports each.
+    fn take_boots(&mut self) -> Vec<remote::boot::BootRecord> {
+        Vec::new()
+    }
     /// Run the agent once, passing every console event to `on_event` as it arrives.
     fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd;
     /// Run one isolation cell ([`isolation::Cell`]): the victim beside its aggressors, every

@@ -3,7 +3,7 @@
 use crate::document::{one_line, Align, Block, Table};
 use crate::format::{self, Better};
 use crate::model::{BaselineKind, Group, Machine, Missing, Model, Outcome};
-use crate::{charts, evidence, findings, isolation, machines, manifest};
+use crate::{boots, charts, evidence, findings, isolation, machines, manifest};
 use hvbench_analysis::{BootstrapConfig, Verdict, DEFAULT_MAD_THRESHOLD};
 use hvbench_store::{format_utc, RunStatus};
 
@@ -34,11 +34,13 @@ pub(crate) fn compose(model: &Model, cfg: &BootstrapConfig, target: Target) -> V
     blocks.extend(tcg_warning(model));
     blocks.extend(lab_warning(model));
     blocks.extend(slirp_warning(model));
+    blocks.extend(boots::warning(model));
     blocks.extend(findings::summary(model));
     if target == Target::Html {
         blocks.extend(charts::figures(model));
     }
     blocks.extend(platforms(model));
+    blocks.extend(boots::section(model));
     if !model.is_isolation_only() {
         blocks.extend(results(model, cfg));
     }

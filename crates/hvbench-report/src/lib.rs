@@ -10,7 +10,9 @@
 //!   to the baseline with its interval, overhead in words, Holm-adjusted p-value, verdict), the
 //!   isolation matrices, the evidence counted beside the windows (hypervisor entries per
 //!   operation by reason, steal time, what counting cost; docs/architecture.md, "Evidence"),
-//!   failures, and the reproducibility manifest.
+//!   failures, the boots of dual-boot hosts (how often each was rebooted and how long that
+//!   took, every boot in a table, a warning for a boot that came up wrong and was refused), and
+//!   the reproducibility manifest.
 //! - [`html`]: the same report as one self-contained HTML file with SVG charts (overhead with
 //!   interval whiskers, memory latency against working set, a heat map per isolation scenario,
 //!   every sample).
@@ -31,6 +33,7 @@
 //! ([`hvbench_analysis::isolation_matrices`]), and a run with only isolation cells renders as an
 //! isolation run.
 
+mod boots;
 mod charts;
 mod compare;
 mod compose;
@@ -50,7 +53,7 @@ mod terminal;
 
 use compose::Target;
 use hvbench_analysis::BootstrapConfig;
-use hvbench_store::{CounterRow, FailureRow, PlatformRow, RunRow, SampleRow, TrialRow};
+use hvbench_store::{BootRow, CounterRow, FailureRow, PlatformRow, RunRow, SampleRow, TrialRow};
 use model::Model;
 
 pub use export::{results_csv, results_json};
@@ -67,6 +70,9 @@ pub struct ReportInput<'a> {
     pub failures: &'a [FailureRow],
     /// Evidence: the counters of the run's windows (empty when evidence was off).
     pub counters: &'a [CounterRow],
+    /// The boots of the run's dual-boot hosts, in order (empty without them;
+    /// docs/architecture.md, "Dual-boot hosts").
+    pub boots: &'a [BootRow],
 }
 
 /// One run's report: analysed once (bootstrap intervals, tests, anomalies, the isolation
@@ -157,7 +163,9 @@ pub fn html(input: &ReportInput, cfg: &BootstrapConfig) -> String {
 /// `isolation_findings` (the summary's sentences), `evidence` (`{profiles, costs}`: per
 /// (platform, scenario, guest, workload, metric) the counters per operation with their
 /// intervals, and counted against uncounted windows per platform and metric; empty without
-/// counters) and the reproducibility `manifest`.
+/// counters), the reproducibility `manifest`, and `boots` (the boots of dual-boot hosts as
+/// stored: host, entry, at_ms, reboot, seconds, boot_id, kernel, hypervisor, ok, detail; left
+/// out when there are none).
 pub fn summary_json(input: &ReportInput, cfg: &BootstrapConfig) -> String {
     Report::new(input, cfg).summary_json()
 }

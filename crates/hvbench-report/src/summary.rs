@@ -46,6 +46,9 @@ struct SummaryDoc<'a> {
     /// (platform, scenario, guest, workload, metric) and counting `costs`; empty without them.
     evidence: &'a hvbench_analysis::CounterSummary,
     manifest: Manifest<'a>,
+    /// The boots of dual-boot hosts, as stored, in order; left out when there are none.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    boots: &'a [hvbench_store::BootRow],
 }
 
 #[derive(Serialize)]
@@ -201,6 +204,7 @@ pub(crate) fn render(model: &Model, cfg: &BootstrapConfig) -> String {
         },
         evidence: &model.evidence,
         manifest: manifest::build(model),
+        boots: model.input.boots,
     };
     let mut s = serde_json::to_string_pretty(&doc).expect("the summary serializes");
     s.push('\n');

@@ -67,6 +67,7 @@ impl Run {
             samples: &self.samples,
             failures: &self.failures,
             counters: &self.counters,
+            boots: &[],
         }
     }
 

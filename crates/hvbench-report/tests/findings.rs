@@ -76,6 +76,7 @@ impl Run {
             samples: &self.samples,
             failures: &self.failures,
             counters: &[],
+            boots: &[],
         }
     }
 

@@ -100,6 +100,7 @@ impl Run {
             samples: &self.samples,
             failures: &[],
             counters: &[],
+            boots: &[],
         }
     }
 

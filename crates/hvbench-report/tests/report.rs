@@ -2,7 +2,7 @@
 
 use hvbench_analysis::BootstrapConfig;
 use hvbench_report::{markdown, results_csv, results_json, summary_json, terminal, ReportInput};
-use hvbench_store::{FailureRow, PlatformRow, RunRow, RunStatus, SampleRow, TrialRow};
+use hvbench_store::{BootRow, FailureRow, PlatformRow, RunRow, RunStatus, SampleRow, TrialRow};
 use std::collections::BTreeMap;
 
 const ROUNDS: u32 = 5;
@@ -15,6 +15,7 @@ struct Fixture {
     trials: Vec<TrialRow>,
     samples: Vec<SampleRow>,
     failures: Vec<FailureRow>,
+    boots: Vec<BootRow>,
 }
 
 impl Fixture {
@@ -26,6 +27,7 @@ impl Fixture {
             samples: &self.samples,
             failures: &self.failures,
             counters: &[],
+            boots: &self.boots,
         }
     }
 
@@ -120,6 +122,7 @@ fn empty_run(name: &str) -> Fixture {
         trials: Vec::new(),
         samples: Vec::new(),
         failures: Vec::new(),
+        boots: Vec::new(),
     }
 }
 
@@ -586,4 +589,187 @@ fn user_network_platforms_are_said_to_measure_slirp() {
     );
     assert!(warning.contains("measure QEMU's slirp"), "{out}");
     assert!(!warning.contains("kvm-tap"), "a tap is no slirp: {out}");
+}
+
+fn boot(entry: &str, reboot: bool, seconds: f64, ok: bool, detail: &str) -> BootRow {
+    BootRow {
+        host: "dual".into(),
+        entry: entry.into(),
+        at_ms: 1_795_000_000_000 + (seconds * 1000.0) as i64,
+        reboot,
+        seconds,
+        boot_id: format!("{entry}5f0c2a-9b1e-4c4d-8e2f-0123456789ab"),
+        kernel: "6.1.0-18-amd64".into(),
+        hypervisor: if entry == "kvm" && ok {
+            "kvm"
+        } else {
+            "xen dom0"
+        }
+        .into(),
+        ok,
+        detail: detail.into(),
+    }
+}
+
+/// A dual-boot host: found in its kvm entry, rebooted into xen, then back into kvm, which came
+/// up as Xen again and was refused.
+fn dual_boot_run() -> Fixture {
+    let mut f = empty_run("dual");
+    f.platform("bare", "host", &[("accel", "none")]);
+    f.platform("xen-pvh", "xen", &[("accel", "xen")]);
+    f.boots = vec![
+        boot("kvm", false, 0.0, true, "found at the start"),
+        boot("xen", true, 70.5, true, ""),
+        boot("kvm", true, 65.5, false, "came up as xen dom0, not kvm"),
+    ];
+    f
+}
+
+/// The report's lines joined, so that wrapped paragraphs read as one.
+fn joined(out: &str) -> String {
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn boots_of_a_dual_boot_host_are_counted_and_listed() {
+    let f = dual_boot_run();
+    let out = terminal(&f.input(), &cfg());
+    let text = joined(&out);
+    assert!(
+        text.contains(
+            "Host dual was rebooted 2 times between its boot entries (kvm, xen), 136 s in all \
+             (mean 68.0 s per reboot); 1 boot came up wrong and was refused."
+        ),
+        "{out}"
+    );
+    assert!(
+        text.contains("the boot found when the run started is listed but not counted"),
+        "{out}"
+    );
+    // The table after the section's two paragraphs.
+    let table: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("Boots"))
+        .skip_while(|l| !l.trim_start().starts_with("# "))
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let header = table[0];
+    for h in [
+        "#",
+        "host",
+        "entry",
+        "boot id",
+        "hypervisor seen",
+        "kernel",
+        "seconds",
+        "outcome",
+    ] {
+        assert!(header.contains(h), "{header}");
+    }
+    let rows: Vec<Vec<&str>> = table
+        .iter()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "{table:#?}");
+    assert_eq!(
+        rows[0],
+        [
+            "1",
+            "dual",
+            "kvm",
+            "kvm5f0c2",
+            "kvm",
+            "6.1.0-18-amd64",
+            "-",
+            "ok:",
+            "found",
+            "at",
+            "the",
+            "start"
+        ]
+    );
+    assert_eq!(
+        rows[1][..8],
+        [
+            "2",
+            "dual",
+            "xen",
+            "xen5f0c2",
+            "xen",
+            "dom0",
+            "6.1.0-18-amd64",
+            "70.5"
+        ]
+    );
+    assert_eq!(rows[1][8..], ["ok"]);
+    assert_eq!(rows[2][7..10], ["65.5", "refused:", "came"]);
+
+    // The refused boot is a warning at the top, too.
+    let warning: String = out
+        .lines()
+        .filter(|l| l.starts_with("!! "))
+        .map(|l| l.trim_start_matches("!! "))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        warning.contains(
+            "1 boot of a dual-boot host came up other than the entry wanted and was refused: #3 \
+             on dual (entry kvm): came up as xen dom0, not kvm (see Boots)."
+        ),
+        "{out}"
+    );
+
+    // Markdown and HTML have the section as well; the summary JSON has the rows.
+    let md = markdown(&f.input(), &cfg());
+    assert!(md.contains("## Boots"), "{md}");
+    assert!(
+        joined(&md).contains("Host dual was rebooted 2 times"),
+        "{md}"
+    );
+    let html = hvbench_report::html(&f.input(), &cfg());
+    assert!(html.contains("Boots"), "{html}");
+    assert!(
+        html.contains("refused: came up as xen dom0, not kvm"),
+        "{html}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&summary_json(&f.input(), &cfg())).unwrap();
+    assert_eq!(summary["boots"].as_array().unwrap().len(), 3);
+    assert_eq!(summary["boots"][1]["seconds"], 70.5);
+    assert_eq!(summary["boots"][0]["reboot"], false);
+}
+
+#[test]
+fn the_plan_names_a_dual_boot_hosts_entries() {
+    let mut f = dual_boot_run();
+    let plan = hvbench_spec::parse(
+        "t.toml",
+        "name = \"dual\"\n[guest]\n[[host]]\nname = \"dual\"\nssh = \"root@192.0.2.20\"\n\
+         [[host.boot]]\nname = \"xen\"\nselect = \"s\"\n[[host.boot]]\nname = \"kvm\"\n\
+         select = \"s\"\n[[platform]]\nname = \"bare\"\ndriver = \"host\"\nhost = \"dual\"\n\
+         [[workload]]\nname = \"syscall\"\n",
+    )
+    .unwrap();
+    f.run.plan_json = serde_json::to_string(&plan).unwrap();
+    // Every boot as wanted, one reboot.
+    f.boots.truncate(2);
+    let out = joined(&terminal(&f.input(), &cfg()));
+    assert!(
+        out.contains(
+            "Host dual was rebooted once between its boot entries (xen, kvm), 70.5 s in all \
+             (mean 70.5 s per reboot)."
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("refused:"), "{out}");
+}
+
+#[test]
+fn a_run_without_boots_has_no_boots_section() {
+    let out = terminal(&campaign().input(), &cfg());
+    assert!(!out.contains("Boots"), "{out}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&summary_json(&campaign().input(), &cfg())).unwrap();
+    assert!(summary.get("boots").is_none());
 }

@@ -2,14 +2,14 @@
 //! isolation cell handed to its platform, its frames to a sink, its trials closed (completed,
 //! failed with the reason, or interrupted by a signal), and the stop rule after each round.
 
-use crate::plan::{alternatives, schedule, trial_timeout, Alternative};
+use crate::plan::{alternatives, by_boot, schedule, trial_timeout, Alternative};
 use crate::sinks::{CellSink, Measured, TrialSink};
 use crate::{isolation_cells, Options, Outcome, Progress, RunnerError};
 use hvbench_analysis::{stop_decision, BootstrapConfig};
 use hvbench_platform::{interrupt, Platform, TrialEnd, TrialRequest};
 use hvbench_proto::names::{Role, BATTERY_SCENARIO};
 use hvbench_spec::Plan;
-use hvbench_store::{PlatformId, RunEventKind, RunId, RunStatus, Store, TrialId};
+use hvbench_store::{BootRow, PlatformId, RunEventKind, RunId, RunStatus, Store, TrialId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Measured samples of finished battery trials by (platform, round): (workload, metric, value).
@@ -104,6 +104,17 @@ impl Campaign {
         let cells = isolation_cells(plan);
         let alts = alternatives(plan, platforms, &cells);
         let machines = machine_groups(platforms, &alts);
+        // Dual-boot machines: a round's trials grouped by boot, the boots in ABBA order.
+        let declared: Vec<String> = plan
+            .hosts
+            .iter()
+            .flat_map(|h| h.boots.iter().map(|b| b.name.clone()))
+            .collect();
+        let boots: Vec<Option<String>> = platforms
+            .iter()
+            .map(|p| p.boot().map(str::to_string))
+            .collect();
+        let boot_of = |a: usize| boots[alts[a].platform()].clone();
         let orders: Vec<Vec<Vec<usize>>> = machines
             .iter()
             .enumerate()
@@ -114,7 +125,11 @@ impl Campaign {
                     group_seed(self.seed, g, machines.len()),
                 )
                 .into_iter()
-                .map(|round| round.into_iter().map(|k| group[k]).collect())
+                .enumerate()
+                .map(|(r, round)| {
+                    let visit: Vec<usize> = round.into_iter().map(|k| group[k]).collect();
+                    by_boot(&visit, boot_of, &declared, r as u32)
+                })
                 .collect()
             })
             .collect();
@@ -301,6 +316,7 @@ impl Campaign {
                     measured: &shared.measured,
                 };
                 let end = platform.run_trial(&req, &mut |ev| sink.event(ev));
+                self.record_boots(store, self.ids[i], platform)?;
                 if let Some(e) = sink.error.take() {
                     return Err(RunnerError::Store(e));
                 }
@@ -332,6 +348,7 @@ impl Campaign {
                     error: None,
                 };
                 let end = platform.run_cell(cell, timeout, Some(&dir), &mut |m| sink.message(m));
+                self.record_boots(store, self.ids[i], platform)?;
                 if let Some(e) = sink.error.take() {
                     return Err(RunnerError::Store(e));
                 }
@@ -379,6 +396,39 @@ impl Campaign {
             out.samples += samples;
         }
         shared.progress(|p| p.trial_finished(round, &name, &end, samples));
+        Ok(())
+    }
+
+    /// After a trial on a dual-boot machine: its boots into the store, and the platform's
+    /// facts again (it is prepared, and its facts completed, in its own boot).
+    fn record_boots(
+        &self,
+        store: &Store,
+        id: PlatformId,
+        platform: &mut Box<dyn Platform>,
+    ) -> Result<(), RunnerError> {
+        if platform.boot().is_none() {
+            return Ok(());
+        }
+        for b in platform.take_boots() {
+            store.record_boot(
+                self.run,
+                &BootRow {
+                    host: b.host,
+                    entry: b.entry,
+                    at_ms: b.at_ms as i64,
+                    seconds: b.seconds,
+                    reboot: b.reboot,
+                    boot_id: b.boot_id,
+                    kernel: b.kernel,
+                    hypervisor: b.hypervisor,
+                    ok: b.ok,
+                    detail: b.detail,
+                },
+            )?;
+        }
+        let facts = platform.facts();
+        store.set_facts(id, facts.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
         Ok(())
     }
 

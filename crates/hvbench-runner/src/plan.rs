@@ -142,6 +142,51 @@ pub fn schedule(alternatives: usize, rounds: u32, seed: u64) -> Vec<Vec<usize>> 
         .collect()
 }
 
+/// One round's visits on one machine, grouped by the boot entry their platform needs (a
+/// dual-boot machine, docs/architecture.md "Dual-boot hosts"): visits that need no boot first,
+/// then each boot's visits, the boots in ABBA order ([`hvbench_platform::remote::boot::boot_order`]
+/// over `declared`, the entries in the order the experiment file declares them). Within a
+/// boot the visits keep the round's seeded random order.
+pub(crate) fn by_boot(
+    visit: &[usize],
+    boot_of: impl Fn(usize) -> Option<String>,
+    declared: &[String],
+    round: u32,
+) -> Vec<usize> {
+    let mut out: Vec<usize> = visit
+        .iter()
+        .copied()
+        .filter(|&a| boot_of(a).is_none())
+        .collect();
+    let mut used: Vec<String> = declared
+        .iter()
+        .filter(|b| visit.iter().any(|&a| boot_of(a).as_ref() == Some(*b)))
+        .cloned()
+        .collect();
+    // A boot the declaration does not list (it cannot happen after validation) goes last.
+    for &a in visit {
+        if let Some(b) = boot_of(a) {
+            if !used.contains(&b) {
+                used.push(b);
+            }
+        }
+    }
+    let (listed, extra): (Vec<String>, Vec<String>) =
+        used.into_iter().partition(|b| declared.contains(b));
+    let order = hvbench_platform::remote::boot::boot_order(&listed, round)
+        .into_iter()
+        .chain(extra);
+    for b in order {
+        out.extend(
+            visit
+                .iter()
+                .copied()
+                .filter(|&a| boot_of(a).as_deref() == Some(b.as_str())),
+        );
+    }
+    out
+}
+
 /// A seed for a run whose plan gives none: from the system's randomness, with the clock as a
 /// fallback. It is stored with the run, so the schedule can be drawn again.
 pub(crate) fn fresh_seed() -> u64 {
@@ -161,4 +206,46 @@ pub(crate) fn fresh_seed() -> u64 {
 /// The plan as stored with a run: with the seed its schedule was drawn from.
 pub fn plan_json(plan: &Plan) -> String {
     serde_json::to_string_pretty(plan).expect("plan serialises")
+}
+
+#[cfg(test)]
+mod boot_tests {
+    use super::*;
+
+    #[test]
+    fn a_round_on_a_dual_boot_machine_is_grouped_by_boot_in_abba_order() {
+        // Alternatives 0..5: 0 and 3 need xen, 1 and 4 kvm, 2 nothing (a local platform).
+        let boot_of = |a: usize| match a {
+            0 | 3 => Some("xen".to_string()),
+            1 | 4 => Some("kvm".to_string()),
+            _ => None,
+        };
+        let declared = ["xen".to_string(), "kvm".to_string()];
+        let visit = [4, 0, 2, 1, 3];
+        // Round 0: xen then kvm; the seeded order kept within each boot.
+        assert_eq!(by_boot(&visit, boot_of, &declared, 0), [2, 0, 3, 4, 1]);
+        // Round 1: kvm then xen.
+        assert_eq!(by_boot(&visit, boot_of, &declared, 1), [2, 4, 1, 0, 3]);
+        // A round where one boot has nothing left is just the other.
+        assert_eq!(by_boot(&[3, 0], boot_of, &declared, 1), [3, 0]);
+        // Without boots the seeded order is untouched.
+        assert_eq!(by_boot(&visit, |_| None, &[], 0), visit);
+    }
+
+    #[test]
+    fn the_schedule_of_two_rounds_reboots_at_most_once_per_round() {
+        let boot_of = |a: usize| Some(if a.is_multiple_of(2) { "xen" } else { "kvm" }.to_string());
+        let declared = ["xen".to_string(), "kvm".to_string()];
+        let rounds = schedule(4, 4, 11);
+        let seq: Vec<String> = rounds
+            .iter()
+            .enumerate()
+            .flat_map(|(r, v)| by_boot(v, boot_of, &declared, r as u32))
+            .map(|a| boot_of(a).unwrap())
+            .collect();
+        let switches = seq.windows(2).filter(|w| w[0] != w[1]).count();
+        // xen xen kvm kvm | kvm kvm xen xen | ...: one switch inside each round, none between.
+        assert_eq!(switches, 4, "{seq:?}");
+        assert_eq!(seq.first().map(String::as_str), Some("xen"));
+    }
 }

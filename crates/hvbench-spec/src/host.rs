@@ -1,6 +1,7 @@
 //! Machines reached over SSH: the `[[host]]` tables of an experiment file, as validated values
 //! (see docs/architecture.md). A platform with `host = "NAME"` runs on that machine; without,
-//! on this one.
+//! on this one. A host may be a dual-boot machine (`[[host.boot]]`): hvbench reboots it between
+//! its boot entries, Xen and KVM, during one campaign (docs/architecture.md, "Dual-boot hosts").
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -26,6 +27,16 @@ pub struct HostSpec {
     /// The remote cache directory: absolute, or starting with `~/` (the remote user's home);
     /// only characters that need no quoting in a shell. `None`: [`DEFAULT_CACHE_DIR`].
     pub cache_dir: Option<String>,
+    /// hvbench's emulated dual-boot lab machine (`lab = true`): hvbench boots it and fills in
+    /// `ssh`, `identity_file`, `known_hosts` and `cache_dir` then; until then `ssh` is
+    /// [`SshTarget::lab_placeholder`] and the others are `None`.
+    #[serde(default)]
+    pub lab: bool,
+    /// The boot entries (`[[host.boot]]`) hvbench reboots the machine between, in file order;
+    /// empty: the machine is used as it is booted. A lab host without `[[host.boot]]` gets
+    /// [`lab_boots`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boots: Vec<BootEntry>,
 }
 
 impl HostSpec {
@@ -33,6 +44,85 @@ impl HostSpec {
     pub fn cache_dir_or_default(&self) -> &str {
         self.cache_dir.as_deref().unwrap_or(DEFAULT_CACHE_DIR)
     }
+
+    /// The boot entry of this name.
+    pub fn boot(&self, name: &str) -> Option<&BootEntry> {
+        self.boots.iter().find(|b| b.name == name)
+    }
+
+    /// Whether hvbench reboots this machine between boot entries.
+    pub fn is_dual_boot(&self) -> bool {
+        !self.boots.is_empty()
+    }
+}
+
+/// The hypervisor a boot entry brings up: Xen (the machine boots as Xen's dom0) or KVM (plain
+/// Linux, which is also the bare-metal baseline's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Hypervisor {
+    Xen,
+    Kvm,
+}
+
+impl Hypervisor {
+    pub const ALL: [Hypervisor; 2] = [Hypervisor::Xen, Hypervisor::Kvm];
+
+    /// The spelling of the spec file: `xen`, `kvm`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Hypervisor::Xen => "xen",
+            Hypervisor::Kvm => "kvm",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Hypervisor> {
+        Hypervisor::ALL.into_iter().find(|h| h.as_str() == name)
+    }
+}
+
+impl fmt::Display for Hypervisor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The reboot command of a boot entry that gives none.
+pub const DEFAULT_REBOOT: &str = "reboot";
+/// How long hvbench waits for SSH after a reboot when a boot entry gives no `timeout_s`.
+pub const DEFAULT_BOOT_TIMEOUT_S: u64 = 600;
+
+/// One way a dual-boot host can come up (`[[host.boot]]`): the command that makes the next boot
+/// this entry, the command that reboots, and what should be running afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootEntry {
+    /// `[a-z0-9-]+`, 1..=64 characters, unique within the host; platforms name it in `boot`.
+    pub name: String,
+    /// A shell command run on the host that makes the next boot this entry, e.g.
+    /// `grub-reboot 'Debian GNU/Linux, with Xen hypervisor'`. Non-empty, no control characters.
+    pub select: String,
+    /// The shell command that reboots the host; default [`DEFAULT_REBOOT`].
+    pub reboot: String,
+    /// What the entry brings up; checked after every reboot.
+    pub hypervisor: Hypervisor,
+    /// How long to wait for SSH after the reboot, 30..=3600 s; default
+    /// [`DEFAULT_BOOT_TIMEOUT_S`].
+    pub timeout_s: u64,
+}
+
+/// The boot entries of a lab host (`lab = true`) without `[[host.boot]]`: `xen`, then `kvm`,
+/// selected with the lab machine's `hvbench-lab-select`.
+pub fn lab_boots() -> Vec<BootEntry> {
+    Hypervisor::ALL
+        .into_iter()
+        .map(|h| BootEntry {
+            name: h.as_str().to_string(),
+            select: format!("hvbench-lab-select {h}"),
+            reboot: DEFAULT_REBOOT.to_string(),
+            hypervisor: h,
+            timeout_s: DEFAULT_BOOT_TIMEOUT_S,
+        })
+        .collect()
 }
 
 /// Where `ssh` connects: `user@address:port`, or an alias of `~/.ssh/config` (no user).
@@ -54,6 +144,16 @@ pub const SSH_FORMS: &str = "\"user@address\", \"user@address:port\", \"user@[ip
      \"user@[ipv6]:port\", or an alias of ~/.ssh/config such as \"xenbox\"";
 
 impl SshTarget {
+    /// What a lab host's `ssh` holds until hvbench boots the lab machine and knows its port:
+    /// `root@127.0.0.1`.
+    pub fn lab_placeholder() -> SshTarget {
+        SshTarget {
+            user: Some("root".to_string()),
+            address: "127.0.0.1".to_string(),
+            port: None,
+        }
+    }
+
     /// Parse an `ssh = "..."` value. The error says which part is wrong, without the accepted
     /// forms ([`SSH_FORMS`] lists them).
     pub fn parse(s: &str) -> Result<SshTarget, String> {

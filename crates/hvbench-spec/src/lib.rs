@@ -35,12 +35,28 @@
 //! cache_dir = "/var/cache/hvbench"
 //!                           # optional: the remote cache, absolute or `~/...`; letters, digits
 //!                           # and `/._-+,:=@` only; default ~/.cache/hvbench
+//! # lab = true              # optional: hvbench's emulated dual-boot lab machine instead; then
+//!                           # no ssh, identity_file, known_hosts or cache_dir (hvbench fills
+//!                           # them in), and without [[host.boot]] the entries `xen` and `kvm`
+//!                           # (select "hvbench-lab-select xen" / "... kvm")
+//!
+//! [[host.boot]]            # optional: a dual-boot machine, rebooted between these entries
+//! name = "xen"              # required, unique within the host, [a-z0-9-]+, 1..=64 characters
+//! select = "grub-reboot 'Debian GNU/Linux, with Xen hypervisor'"
+//!                           # required: the shell command that makes the next boot this entry
+//! reboot = "reboot"         # optional: the shell command that reboots; default "reboot"
+//! hypervisor = "xen"        # xen | kvm: what the entry boots; may be left out when the name
+//!                           # is `xen` or `kvm`
+//! timeout_s = 600           # how long to wait for SSH after the reboot; 30..=3600, default 600
 //!
 //! [[platform]]
 //! name = "host"             # unique, [a-z0-9-]+, 1..=64 characters
 //! driver = "host"           # host | qemu | xen
 //! host = "xenbox"           # optional: the [[host]] it runs on; default: this machine. Not
 //!                           # with lab = true. driver = "host" there is that machine's baseline
+//! boot = "xen"              # optional: the [[host.boot]] entry of that host to run under;
+//!                           # default: the one entry whose hypervisor the driver needs (xen:
+//!                           # xen; qemu and host: kvm). Only on a host with boot entries
 //!
 //! [[platform]]
 //! name = "qemu"
@@ -118,7 +134,10 @@ mod tree;
 mod validate;
 
 pub use diag::{Diagnostic, SpecError};
-pub use host::{HostSpec, SshTarget, DEFAULT_CACHE_DIR, SSH_FORMS};
+pub use host::{
+    lab_boots, BootEntry, HostSpec, Hypervisor, SshTarget, DEFAULT_BOOT_TIMEOUT_S,
+    DEFAULT_CACHE_DIR, DEFAULT_REBOOT, SSH_FORMS,
+};
 pub use platform::{
     parse_cpu_list, Accel, DiskCache, Driver, GuestSpec, NetMode, PlatformSpec, QemuSpec,
     XenGuestType, XenSpec,

@@ -41,6 +41,11 @@ pub struct PlatformSpec {
     /// `None`: this machine. Never with `lab`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The boot entry of its host ([`crate::BootEntry`]) the host must be booted into while
+    /// this platform runs: given as `boot = "NAME"`, or inferred from the driver when the host
+    /// has boot entries. `None` exactly when the host has none (or there is no host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<String>,
 }
 
 impl PlatformSpec {

@@ -59,8 +59,13 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
     writeln!(o, "experiment `{}`", p.name)?;
     writeln!(
         o,
-        "  rounds:  {} (each visits every platform once, in a fresh random order; {})",
+        "  rounds:  {} (each visits every platform once, in a fresh random order{}; {})",
         p.repetitions,
+        if p.hosts.iter().any(|h| !h.boots.is_empty()) {
+            ", grouped by boot on a dual-boot host, the boots in ABBA order"
+        } else {
+            ""
+        },
         match p.seed {
             Some(seed) => format!("seed {seed}"),
             None => "no seed: the order differs from run to run".to_string(),
@@ -106,7 +111,7 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
     let where_width = p
         .platforms
         .iter()
-        .map(|x| x.host.as_deref().map_or("this machine".len(), str::len))
+        .map(|x| where_runs(x).len())
         .max()
         .unwrap_or(0);
     let has_disk_workload = p.workloads.iter().any(needs_disk)
@@ -170,7 +175,7 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
         if p.hosts.is_empty() {
             writeln!(o, "  {:width$}  {what}{lab}", x.name)?;
         } else {
-            let on = x.host.as_deref().unwrap_or("this machine");
+            let on = where_runs(x);
             writeln!(o, "  {:width$}  on {on:where_width$}  {what}{lab}", x.name)?;
         }
     }
@@ -355,13 +360,26 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
     Ok(())
 }
 
+/// Where a platform runs: its host (booted into its boot entry), or this machine.
+fn where_runs(x: &crate::PlatformSpec) -> String {
+    match (&x.host, &x.boot) {
+        (Some(h), Some(b)) => format!("{h}, boot {b}"),
+        (Some(h), None) => h.clone(),
+        (None, _) => "this machine".to_string(),
+    }
+}
+
 /// The `[[host]]`s: how each is reached, its cache, and the platforms that run there.
 fn write_hosts(o: &mut String, p: &Plan) -> std::fmt::Result {
     writeln!(o)?;
     writeln!(o, "hosts ({}, reached over SSH):", p.hosts.len())?;
     let width = p.hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
     for h in &p.hosts {
-        let mut line = format!("ssh {}", h.ssh);
+        let mut line = if h.lab {
+            "the emulated dual-boot lab machine (hvbench boots it and fills in ssh)".to_string()
+        } else {
+            format!("ssh {}", h.ssh)
+        };
         if h.ssh.user.is_none() {
             line.push_str(" (user and options from ~/.ssh/config)");
         }
@@ -373,6 +391,7 @@ fn write_hosts(o: &mut String, p: &Plan) -> std::fmt::Result {
         }
         match &h.cache_dir {
             Some(c) => line.push_str(&format!(", cache {c}")),
+            None if h.lab => {}
             None => line.push_str(&format!(", cache {} (default)", crate::DEFAULT_CACHE_DIR)),
         }
         let here: Vec<&str> = p
@@ -387,6 +406,23 @@ fn write_hosts(o: &mut String, p: &Plan) -> std::fmt::Result {
             line.push_str(&format!("; runs {}", here.join(", ")));
         }
         writeln!(o, "  {:width$}  {line}", h.name)?;
+        if h.is_dual_boot() {
+            writeln!(
+                o,
+                "  {:width$}  rebooted between {} boot entries, alternating their order each \
+                 round:",
+                "",
+                h.boots.len()
+            )?;
+            let bw = h.boots.iter().map(|b| b.name.len()).max().unwrap_or(0);
+            for b in &h.boots {
+                writeln!(
+                    o,
+                    "  {:width$}    boot {:bw$}  {}, select `{}`, reboot `{}`, SSH within {} s",
+                    "", b.name, b.hypervisor, b.select, b.reboot, b.timeout_s
+                )?;
+            }
+        }
     }
     Ok(())
 }

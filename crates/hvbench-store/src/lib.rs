@@ -203,6 +203,34 @@ pub struct RunEvent {
     pub detail: String,
 }
 
+/// One boot of a dual-boot host (`[[host.boot]]`): the boot found when the campaign started, or
+/// one hvbench rebooted the host into. Stored in `boots`, in the order they happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BootRow {
+    /// The `[[host]]`'s name.
+    pub host: String,
+    /// The boot entry wanted (`[[host.boot]] name`).
+    pub entry: String,
+    /// When the boot was verified (or found wrong), ms since the Unix epoch.
+    pub at_ms: i64,
+    /// Whether hvbench rebooted the host for this boot; false for the boot found at the start
+    /// (or found already in the entry wanted), which is not counted as a reboot.
+    pub reboot: bool,
+    /// From issuing the reboot until SSH answered and the boot was verified; 0 without a
+    /// reboot.
+    pub seconds: f64,
+    /// The kernel's boot id (/proc/sys/kernel/random/boot_id): a new one proves a reboot.
+    pub boot_id: String,
+    /// The kernel release that came up.
+    pub kernel: String,
+    /// The hypervisor observed: "xen dom0", "kvm", "none".
+    pub hypervisor: String,
+    /// Whether it was the boot wanted; a wrong one is refused, and nothing runs on it.
+    pub ok: bool,
+    /// Why it was refused, or a note ("found at the start").
+    pub detail: String,
+}
+
 /// A trial that ended (completed or failed) and is not to be run again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FinishedTrial {

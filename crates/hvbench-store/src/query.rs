@@ -1,9 +1,9 @@
 //! The store's reads: runs (by id, by name, the latest), their platforms with facts, trials,
-//! events, samples and failures, as the resume logic and the analyses want them back.
+//! events, samples, failures and boots, as the resume logic and the analyses want them back.
 
 use crate::{
-    CounterRow, FailureRow, FinishedTrial, PlatformRow, Result, RunEvent, RunId, RunRow, RunStatus,
-    SampleRow, Store, StoreError, TrialRow,
+    BootRow, CounterRow, FailureRow, FinishedTrial, PlatformRow, Result, RunEvent, RunId, RunRow,
+    RunStatus, SampleRow, Store, StoreError, TrialRow,
 };
 use rusqlite::OptionalExtension;
 use std::collections::BTreeMap;
@@ -29,6 +29,31 @@ impl Store {
                 guest: r.get(3)?,
                 scenario: r.get(4)?,
                 ok: r.get::<_, String>(2)? == "ok",
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The boots of a run's dual-boot hosts, in the order they were recorded (empty for runs
+    /// without, and for runs stored before boots were).
+    pub fn boots(&self, run: RunId) -> Result<Vec<BootRow>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT host, entry, at_ms, reboot, seconds, boot_id, kernel, hypervisor, ok, detail \
+             FROM boots WHERE run_id = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map([run], |r| {
+            Ok(BootRow {
+                host: r.get(0)?,
+                entry: r.get(1)?,
+                at_ms: r.get(2)?,
+                reboot: r.get(3)?,
+                seconds: r.get(4)?,
+                boot_id: r.get(5)?,
+                kernel: r.get(6)?,
+                hypervisor: r.get(7)?,
+                ok: r.get(8)?,
+                detail: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

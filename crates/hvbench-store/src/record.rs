@@ -1,10 +1,10 @@
 //! The store's writes: runs, platforms and their facts, trials and how they end, run events,
-//! samples and workload failures, each committed as it happens so that a crash loses at most
-//! the row in flight.
+//! samples, counters, workload failures and the boots of dual-boot hosts, each committed as it
+//! happens so that a crash loses at most the row in flight.
 
 use crate::{
-    now_ms, NewCounters, NewSample, PlatformId, Result, RunEventKind, RunId, RunStatus, Store,
-    TrialId,
+    now_ms, BootRow, NewCounters, NewSample, PlatformId, Result, RunEventKind, RunId, RunStatus,
+    Store, TrialId,
 };
 use rusqlite::params;
 
@@ -132,6 +132,29 @@ impl Store {
         conn.execute(
             "INSERT INTO run_events(run_id, at_ms, kind, detail) VALUES (?1, ?2, ?3, ?4)",
             params![run, now_ms(), kind.as_str(), detail],
+        )?;
+        Ok(())
+    }
+
+    /// Record one boot of a dual-boot host, in the order they happen.
+    pub fn record_boot(&self, run: RunId, row: &BootRow) -> Result<()> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO boots(run_id, host, entry, at_ms, reboot, seconds, boot_id, kernel, \
+             hypervisor, ok, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                run,
+                row.host,
+                row.entry,
+                row.at_ms,
+                row.reboot,
+                row.seconds,
+                row.boot_id,
+                row.kernel,
+                row.hypervisor,
+                row.ok,
+                row.detail
+            ],
         )?;
         Ok(())
     }

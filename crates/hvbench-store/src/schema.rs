@@ -4,7 +4,7 @@
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: runs, platforms and their facts, trials (one agent run each), samples, workload failures.
     "CREATE TABLE runs(
         id INTEGER PRIMARY KEY,
@@ -97,6 +97,27 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (trial_id, workload, metric, idx, source, key)
      );
      CREATE INDEX counters_by_trial ON counters(trial_id);",
+    // 5: dual-boot hosts (docs/architecture.md, "Dual-boot hosts"): every boot of a host that
+    // hvbench reboots between its boot entries, in order, the boot found at the start included
+    // (`reboot` 0, `seconds` 0). `entry`: the boot entry wanted; `seconds`: from issuing the
+    // reboot until SSH answered and the boot was verified; `boot_id`: the kernel's
+    // /proc/sys/kernel/random/boot_id; `kernel`: its release; `hypervisor`: what was observed
+    // ("xen dom0", "kvm", "none"); `ok`: it was the boot wanted; `detail`: why not, or a note.
+    "CREATE TABLE boots(
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        host TEXT NOT NULL,
+        entry TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        reboot INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        boot_id TEXT NOT NULL,
+        kernel TEXT NOT NULL,
+        hypervisor TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        detail TEXT NOT NULL
+     );
+     CREATE INDEX boots_by_run ON boots(run_id);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -163,3 +163,84 @@ fn counters_round_trip_keyed_as_their_window() {
     assert_eq!((exits.value, exits.span_ns), (1200.0, 250_000_000));
     assert_eq!(exits.source, "kvm.stats");
 }
+
+fn boot(entry: &str, reboot: bool, seconds: f64, ok: bool, detail: &str) -> BootRow {
+    BootRow {
+        host: "dual".into(),
+        entry: entry.into(),
+        at_ms: 1_700_000_000_000 + (seconds * 1000.0) as i64,
+        reboot,
+        seconds,
+        boot_id: format!("{entry}-0123456789abcdef"),
+        kernel: "6.1.0-18-amd64".into(),
+        hypervisor: if entry == "xen" { "xen dom0" } else { "kvm" }.into(),
+        ok,
+        detail: detail.into(),
+    }
+}
+
+#[test]
+fn boots_round_trip_in_order_per_run() {
+    let s = Store::open_in_memory().unwrap();
+    let run = s.create_run("dual", "0", "", "{}").unwrap();
+    let other = s.create_run("other", "0", "", "{}").unwrap();
+    let rows = vec![
+        boot("kvm", false, 0.0, true, "found at the start"),
+        boot("xen", true, 71.5, true, ""),
+        boot("kvm", true, 64.25, false, "came up as xen dom0, not kvm"),
+    ];
+    for r in &rows {
+        s.record_boot(run, r).unwrap();
+    }
+    s.record_boot(other, &boot("xen", true, 80.0, true, ""))
+        .unwrap();
+    assert_eq!(s.boots(run).unwrap(), rows);
+    assert_eq!(s.boots(other).unwrap().len(), 1);
+    let empty = s.create_run("none", "0", "", "{}").unwrap();
+    assert_eq!(s.boots(empty).unwrap(), []);
+}
+
+#[test]
+fn a_version_4_database_is_migrated_and_keeps_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    // A database as hvbench left it before boots were stored: the first four migrations.
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        for (i, sql) in schema::MIGRATIONS.iter().take(4).enumerate() {
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        conn.execute(
+            "INSERT INTO runs(name, started_ms, status, hvbench_version, spec, plan_json) \
+             VALUES ('old', 1, 'complete', '0.1.0', '', '{}')",
+            [],
+        )
+        .unwrap();
+        let found: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'boots'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(found, 0);
+    }
+    let s = Store::open(&path).unwrap();
+    let old = s.resolve_run(Some("old")).unwrap();
+    assert_eq!(old.status, RunStatus::Complete);
+    assert_eq!(s.boots(old.id).unwrap(), []);
+    s.record_boot(old.id, &boot("xen", true, 70.0, true, ""))
+        .unwrap();
+    assert_eq!(s.boots(old.id).unwrap().len(), 1);
+    drop(s);
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::MIGRATIONS.len() as i64);
+    assert_eq!(version, 5);
+}

@@ -106,9 +106,25 @@ pub(crate) enum LabAction {
     Status,
     /// Boot the emulated Xen and KVM hosts and keep them up, each with sshd on a loopback
     /// port; campaigns then use them instead of booting them (`hvbench lab down` ends them).
-    Up,
+    /// `dual` boots the dual machine instead: one emulated host that boots Xen (first) or KVM,
+    /// as `hvbench-lab-select xen|kvm` then `reboot` inside it chooses.
+    Up {
+        /// Only this lab machine (default: xen and kvm).
+        which: Option<LabMachineArg>,
+    },
     /// Stop the lab hosts that are up.
-    Down,
+    Down {
+        /// Only this lab machine (default: every one, dual included).
+        which: Option<LabMachineArg>,
+    },
+}
+
+/// A lab machine on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LabMachineArg {
+    Xen,
+    Kvm,
+    Dual,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -9,6 +9,7 @@ use hvbench_platform::cache::Cache;
 use hvbench_platform::isolation;
 use hvbench_platform::lab::serve::{self, ServedLabPlatform};
 use hvbench_platform::lab::LabHost;
+use hvbench_platform::remote::boot::{DualBootPlatform, DualHost};
 use hvbench_platform::remote::{RemotePlatform, Unreachable};
 use hvbench_platform::Platform;
 use hvbench_report::{Report, ReportInput};
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 pub(crate) fn run(spec: Option<&Path>, db: &Path, report_dir: Option<&Path>) -> Result<ExitCode> {
     let (plan, is_default) = match spec {
@@ -115,6 +117,8 @@ pub(crate) fn resume(
 struct LabHosts {
     cache: Cache,
     hosts: Vec<LabHost>,
+    /// The dual-boot lab machine (`[[host]] lab = true`) was not up: the campaign boots it.
+    dual: bool,
 }
 
 impl LabHosts {
@@ -127,15 +131,31 @@ impl LabHosts {
                 }
             }
         }
+        let dual = plan.hosts.iter().any(|h| h.lab)
+            && plan.platforms.iter().any(|p| {
+                p.host
+                    .as_deref()
+                    .is_some_and(|n| plan.hosts.iter().any(|h| h.lab && h.name == n))
+            })
+            && serve::running_dual(cache).is_none();
         LabHosts {
             cache: cache.clone(),
             hosts,
+            dual,
         }
     }
 }
 
 impl Drop for LabHosts {
     fn drop(&mut self) {
+        if self.dual {
+            for m in serve::down_dual(&self.cache) {
+                eprintln!(
+                    "lab: the {} lab machine is down (it was up for this run only)",
+                    m.host
+                );
+            }
+        }
         for &h in &self.hosts {
             for m in serve::down(&self.cache, Some(h)) {
                 eprintln!(
@@ -406,6 +426,129 @@ fn prepare_remote(
     }
 }
 
+/// A dual-boot machine as its platforms share it: connected (the lab's booted first), or why
+/// not.
+enum DualMachine {
+    Up {
+        spec: HostSpec,
+        host: Arc<Mutex<DualHost>>,
+        /// The lab's facts for its platforms, when it is the lab's dual-boot machine.
+        lab: Option<BTreeMap<String, String>>,
+    },
+    Down(String),
+}
+
+impl DualMachine {
+    fn connect(host: &HostSpec, cache: &Cache) -> DualMachine {
+        let (spec, lab) = if host.lab {
+            let mut say = |m: &str| eprintln!("lab: {m}");
+            let machine = match serve::up_dual(cache, &mut say) {
+                Ok(m) => m,
+                Err(e) => return DualMachine::Down(format!("the dual-boot lab machine: {e}")),
+            };
+            let spec = match serve::LabKeys::ensure(cache).and_then(|k| machine.host_spec(&k)) {
+                Ok(s) => s,
+                Err(e) => return DualMachine::Down(e.to_string()),
+            };
+            let facts = BTreeMap::from([
+                ("lab".to_string(), "dual".to_string()),
+                ("lab.images".to_string(), machine.images.clone()),
+                (
+                    "lab.emulation".to_string(),
+                    "dual-boot (Xen or KVM) host nested under QEMU TCG on this machine: \
+                     timings are emulated"
+                        .to_string(),
+                ),
+                ("lab.ssh".to_string(), format!("127.0.0.1:{}", machine.port)),
+                ("host.emulated".to_string(), "true".to_string()),
+            ]);
+            // The user's name and boot entries, the lab's address and keys.
+            let spec = HostSpec {
+                name: host.name.clone(),
+                boots: host.boots.clone(),
+                lab: true,
+                ..spec
+            };
+            (spec, Some(facts))
+        } else {
+            (host.clone(), None)
+        };
+        match DualHost::connect(&spec) {
+            Ok(dual) => {
+                if let Some((o, entry)) = dual.current() {
+                    eprintln!(
+                        "boot: host `{}` is in {} ({}, kernel {}, boot id {})",
+                        spec.name,
+                        entry
+                            .as_deref()
+                            .map_or("no boot entry".to_string(), |e| format!("boot `{e}`")),
+                        o.seen(),
+                        o.kernel,
+                        o.boot_id
+                    );
+                }
+                DualMachine::Up {
+                    spec,
+                    host: Arc::new(Mutex::new(dual)),
+                    lab,
+                }
+            }
+            Err(e) => DualMachine::Down(format!("dual-boot host `{}`: {e}", spec.name)),
+        }
+    }
+}
+
+/// A platform on a dual-boot machine: prepared now when the machine is in its boot, else
+/// before its first trial there. A machine that cannot be reached fails its trials as lost.
+fn prepare_dual(
+    plan: &Plan,
+    p: &PlatformSpec,
+    host: &HostSpec,
+    agent_plan: &hvbench_proto::AgentPlan,
+    cache: &Cache,
+    duals: &mut BTreeMap<String, DualMachine>,
+) -> Box<dyn Platform> {
+    let machine = duals
+        .entry(host.name.clone())
+        .or_insert_with(|| DualMachine::connect(host, cache));
+    match machine {
+        DualMachine::Down(reason) => {
+            eprintln!(
+                "warning: platform `{}` cannot run, its trials will be recorded as lost (`--resume` runs them once it is fixed): {reason}",
+                p.name
+            );
+            Box::new(Unreachable {
+                name: p.name.clone(),
+                machine: host.name.clone(),
+                driver: p.driver.as_str(),
+                boots_guest: p.is_vm(),
+                reason: reason.clone(),
+            })
+        }
+        DualMachine::Up { spec, host, lab } => {
+            let cell_plans = hvbench_runner::cell_plans(plan, &p.name);
+            let (machine, extra, remove) = match lab {
+                // The lab runs on this machine's CPUs: its platforms are this machine's.
+                Some(facts) => (None, facts.clone(), vec!["machine".to_string()]),
+                None => (Some(spec.name.clone()), BTreeMap::new(), Vec::new()),
+            };
+            Box::new(DualBootPlatform::new(
+                p,
+                spec,
+                host.clone(),
+                &plan.guest,
+                agent_plan,
+                &cell_plans,
+                cache,
+                crate::executor::EXECUTOR,
+                machine,
+                extra,
+                remove,
+            ))
+        }
+    }
+}
+
 /// Build every platform of the plan before the first trial, so that a missing QEMU or kernel is
 /// reported before anything runs. The built-in default drops what this machine cannot run.
 pub(crate) fn prepare_platforms(
@@ -419,7 +562,13 @@ pub(crate) fn prepare_platforms(
     boot_lab_hosts(plan, cache);
     // A machine that could not be prepared once is not tried again for its next platform.
     let mut unreachable: BTreeMap<String, String> = BTreeMap::new();
+    // Dual-boot machines, each connected once and shared by its platforms.
+    let mut duals: BTreeMap<String, DualMachine> = BTreeMap::new();
     for p in &plan.platforms {
+        if let Some(host) = plan_host(plan, p).filter(|h| !h.boots.is_empty()) {
+            out.push(prepare_dual(plan, p, host, &agent_plan, cache, &mut duals));
+            continue;
+        }
         if let Some(host) = plan_host(plan, p) {
             out.push(prepare_remote(
                 plan,

@@ -167,11 +167,24 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Lab {
-            action: LabAction::Up,
+            action: LabAction::Up { which },
         } => {
             let cache = Cache::from_env();
-            for host in [lab::LabHost::Xen, lab::LabHost::Kvm] {
-                let m = lab::serve::up(&cache, host, &mut |m: &str| eprintln!("lab: {m}"))?;
+            let mut say = |m: &str| eprintln!("lab: {m}");
+            let machines = match which {
+                None => vec![
+                    lab::serve::up(&cache, lab::LabHost::Xen, &mut say)?,
+                    lab::serve::up(&cache, lab::LabHost::Kvm, &mut say)?,
+                ],
+                Some(LabMachineArg::Xen) => {
+                    vec![lab::serve::up(&cache, lab::LabHost::Xen, &mut say)?]
+                }
+                Some(LabMachineArg::Kvm) => {
+                    vec![lab::serve::up(&cache, lab::LabHost::Kvm, &mut say)?]
+                }
+                Some(LabMachineArg::Dual) => vec![lab::serve::up_dual(&cache, &mut say)?],
+            };
+            for m in machines {
                 println!(
                     "{}: ssh root@127.0.0.1:{} (pid {})",
                     m.name(),
@@ -182,9 +195,15 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Lab {
-            action: LabAction::Down,
+            action: LabAction::Down { which },
         } => {
-            let ended = lab::serve::down(&Cache::from_env(), None);
+            let cache = Cache::from_env();
+            let ended = match which {
+                None => lab::serve::down(&cache, None),
+                Some(LabMachineArg::Xen) => lab::serve::down(&cache, Some(lab::LabHost::Xen)),
+                Some(LabMachineArg::Kvm) => lab::serve::down(&cache, Some(lab::LabHost::Kvm)),
+                Some(LabMachineArg::Dual) => lab::serve::down_dual(&cache),
+            };
             if ended.is_empty() {
                 println!("no lab host was up");
             }
@@ -288,6 +307,7 @@ struct RunData {
     samples: Vec<hvbench_store::SampleRow>,
     failures: Vec<hvbench_store::FailureRow>,
     counters: Vec<hvbench_store::CounterRow>,
+    boots: Vec<hvbench_store::BootRow>,
 }
 
 impl RunData {
@@ -302,6 +322,7 @@ impl RunData {
             samples: store.samples(run.id)?,
             failures: store.failures(run.id)?,
             counters: store.counters(run.id)?,
+            boots: store.boots(run.id)?,
             run,
         })
     }
@@ -314,6 +335,7 @@ impl RunData {
             samples: &self.samples,
             failures: &self.failures,
             counters: &self.counters,
+            boots: &self.boots,
         }
     }
 }
@@ -324,23 +346,38 @@ fn doctor_host(host: &str, spec: Option<&Path>) -> Result<hvbench_spec::HostSpec
     match spec {
         Some(path) => {
             let plan = hvbench_spec::load(path)?;
-            plan.hosts
-                .iter()
-                .find(|h| h.name == host)
-                .cloned()
-                .ok_or_else(|| {
-                    let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
-                    Usage(format!(
-                        "{} declares no [[host]] named `{host}` (its hosts: {})",
-                        path.display(),
-                        if names.is_empty() {
-                            "none".to_string()
-                        } else {
-                            names.join(", ")
-                        }
+            let found = plan.hosts.iter().find(|h| h.name == host).cloned();
+            if let Some(h) = found.as_ref().filter(|h| h.lab) {
+                // The lab's dual-boot machine: reached where `hvbench lab up dual` left it.
+                let cache = Cache::from_env();
+                let Some(m) = lab::serve::running_dual(&cache) else {
+                    return Err(Usage(format!(
+                        "host `{host}` is hvbench's dual-boot lab machine, which is not up: \
+                         `hvbench lab up dual` boots it"
                     ))
-                    .into()
-                })
+                    .into());
+                };
+                let keys = lab::serve::LabKeys::ensure(&cache)?;
+                return Ok(hvbench_spec::HostSpec {
+                    name: h.name.clone(),
+                    boots: h.boots.clone(),
+                    lab: true,
+                    ..m.host_spec(&keys)?
+                });
+            }
+            found.ok_or_else(|| {
+                let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
+                Usage(format!(
+                    "{} declares no [[host]] named `{host}` (its hosts: {})",
+                    path.display(),
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ))
+                .into()
+            })
         }
         None => {
             let ssh = hvbench_spec::SshTarget::parse(host).map_err(|e| {
@@ -356,6 +393,8 @@ fn doctor_host(host: &str, spec: Option<&Path>) -> Result<hvbench_spec::HostSpec
                 identity_file: None,
                 known_hosts: None,
                 cache_dir: None,
+                lab: false,
+                boots: Vec::new(),
             })
         }
     }

@@ -477,3 +477,87 @@ fn ctrl_c_stops_every_machine_and_resume_completes_the_run() {
         }
     }
 }
+
+/// A dual-boot host (docs/architecture.md, "Dual-boot hosts") reached over SSH, without
+/// rebooting anything: a boot entry whose select command fails refuses the trial and leaves the
+/// machine alone; a machine that does not come back after `reboot` (here its sshd stops once
+/// the select command has run) is waited for `timeout_s`, then its trials are lost with a clear
+/// message, everything stored, and the run is left for `--resume`.
+#[test]
+fn a_dual_boot_host_whose_select_fails_or_that_does_not_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::new(dir.path());
+    let mut m1 = Sshd::start(dir.path(), "m1", &client);
+    std::fs::write(dir.path().join("known_hosts"), &m1.known_hosts_line).unwrap();
+    let marker = dir.path().join("selected");
+    let spec = |name: &str, select: &str| {
+        let mut s = format!("name = \"{name}\"\n{HEAD}");
+        s += &host_table("m1", &m1, "known_hosts", &dir.path().join("m1-cache"));
+        s += &format!(
+            "[[host.boot]]\nname = \"xen\"\nselect = \"{select}\"\nreboot = \"true\"\n\
+             timeout_s = 30\n\n[[host.boot]]\nname = \"kvm\"\nselect = \"true\"\n\n"
+        );
+        // This machine is no Xen dom0: the platform's boot needs a reboot.
+        s += &platform("dom0-base", Some("m1"), false).replace("\n\n", "\nboot = \"xen\"\n\n");
+        s += "[[workload]]\nname = \"syscall\"\n";
+        s
+    };
+
+    std::fs::write(dir.path().join("bad.toml"), spec("bad-select", "false")).unwrap();
+    let out = run(dir.path(), &["run", "bad.toml", "--db", "bad.db"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let store = Store::open(&dir.path().join("bad.db")).unwrap();
+    let trials = store.trials(1).unwrap();
+    assert_eq!(trials.len(), 1);
+    assert_eq!(trials[0].status, "failed");
+    let reason = trials[0].reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("the select command of boot `xen` (false) failed"),
+        "{reason}"
+    );
+    // The boot found at the start is recorded; nothing was rebooted.
+    let boots = store.boots(1).unwrap();
+    assert_eq!(boots.len(), 1, "{boots:?}");
+    assert!(!boots[0].reboot);
+    assert_eq!(boots[0].boot_id.len(), 36, "{boots:?}");
+
+    let select = format!("echo xen > {}", marker.display());
+    std::fs::write(dir.path().join("gone.toml"), spec("gone", &select)).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_hvbench"))
+        .args(["run", "gone.toml", "--db", "gone.db"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !marker.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the select command never ran"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The machine goes down with its reboot, and never answers again.
+    m1.stop();
+    let out = child.wait_with_output().unwrap();
+    let all = text(&out);
+    // No trial succeeded: exit 1, the lost one named for `--resume`.
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("host `m1` did not come back within 30 s"),
+        "{all}"
+    );
+    assert!(all.contains("--resume 1"), "{all}");
+    let store = Store::open(&dir.path().join("gone.db")).unwrap();
+    let run = store.resolve_run(None).unwrap();
+    assert_eq!(run.status, hvbench_store::RunStatus::Interrupted);
+    let trials = store.trials(run.id).unwrap();
+    assert_eq!(trials.len(), 1);
+    assert!(trials[0]
+        .reason
+        .as_deref()
+        .unwrap_or_default()
+        .contains("did not come back"));
+}

@@ -10,8 +10,8 @@ use std::path::Path;
 /// Memory of the emulated host and of Xen's dom0 within it.
 const LAB_MEMORY_MIB: u64 = 4096;
 const DOM0_MEMORY_MIB: u64 = 3000;
-/// Escape a path for QEMU's `-initrd` list, where a comma separates multiboot modules and a
-/// doubled comma stands for a comma.
+/// Escape a path for QEMU's `-initrd` list (or an option value such as `-drive file=`), where a
+/// comma separates items and a doubled comma stands for a comma.
 fn qemu_list_item(p: &Path) -> String {
     p.to_string_lossy().replace(',', ",,")
 }
@@ -85,6 +85,38 @@ pub fn host_argv(
     a
 }
 
+/// The dual lab machine keeps each boot's emulated CPU as the single-hypervisor lab hosts have
+/// it ([`host_argv`]): `qemu64,+svm,+npt` for Xen, `max` for KVM. A real machine has one CPU,
+/// but with `qemu64,+svm,+npt` the KVM boot's CPU 0 was seen stuck (a soft lockup of its idle
+/// task, the lab host's sshd then gone) while nested guests ran, once in two runs; `max` is what
+/// the KVM lab host has run reliably. The report's lab warning covers the difference.
+/// The serial of the dual lab machine's boot selector disk, as the lab host sees it in
+/// `/sys/block/vd*/serial`.
+pub const SELECT_SERIAL: &str = "hvbench-select";
+
+/// The command line of one boot of the dual lab machine (program excluded): the Xen or KVM
+/// host's ([`host_argv`], named `hvbench-lab-serve-dual-<boot>`), with the boot
+/// selector `select` attached as a virtio disk of serial [`SELECT_SERIAL`]; a pure function.
+pub fn dual_argv(boot: LabHost, images: &LabImages, initrd: &Path, select: &Path) -> Vec<OsString> {
+    let mut a = host_argv(
+        &format!("serve-dual-{}", boot.as_str()),
+        boot,
+        images,
+        initrd,
+    );
+    a.push("-drive".into());
+    a.push(
+        format!(
+            "file={},format=raw,if=none,id=select",
+            qemu_list_item(select)
+        )
+        .into(),
+    );
+    a.push("-device".into());
+    a.push(format!("virtio-blk-pci,drive=select,serial={SELECT_SERIAL}").into());
+    a
+}
+
 /// The plans a driver may turn `plan` into before building its guest image: as given, and with
 /// the peer address a guest with a network uses.
 pub(crate) fn guest_plan_variants(plan: &AgentPlan) -> Vec<AgentPlan> {
@@ -143,6 +175,38 @@ mod tests {
         assert!(a.contains(&"console=ttyS0 panic=-1 quiet hvbench.lab=kvm".to_string()));
         // A single -initrd file for Linux: no list, so no comma escaping.
         assert_eq!(a.last().unwrap(), "/run/a,b.cpio.gz");
+    }
+
+    #[test]
+    fn dual_boots_are_the_lab_hosts_with_the_selector_disk() {
+        for boot in [LabHost::Xen, LabHost::Kvm] {
+            let a: Vec<String> = dual_argv(
+                boot,
+                &images(),
+                Path::new("/run/dual-x.cpio.gz"),
+                Path::new("/st,ate/dual-select.img"),
+            )
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect();
+            let host = host_argv(
+                &format!("serve-dual-{}", boot.as_str()),
+                boot,
+                &images(),
+                Path::new("/run/dual-x.cpio.gz"),
+            )
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect::<Vec<_>>();
+            // The lab host's argv (its CPU too), then the selector; nothing else differs.
+            assert_eq!(a[..host.len()], host[..]);
+            assert_eq!(
+                a[host.len()..].join(" "),
+                "-drive file=/st,,ate/dual-select.img,format=raw,if=none,id=select \
+                 -device virtio-blk-pci,drive=select,serial=hvbench-select"
+            );
+            assert!(a.contains(&format!("hvbench-lab-serve-dual-{}", boot.as_str())));
+        }
     }
 
     #[test]

@@ -37,6 +37,8 @@ if [ -f /hvbench/serve ]; then
   # loopback port of the machine outside), sshd with the keys hvbench generated, and wait.
   modprobe virtio_pci 2>/dev/null
   modprobe virtio_net || echo "hvbench-lab: modprobe virtio_net failed"
+  # The dual lab machine's boot selector (hvbench-lab-select) is a virtio disk.
+  modprobe virtio_blk || echo "hvbench-lab: modprobe virtio_blk failed"
   ip link set lo up
   nic=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
   ip link set "$nic" up

@@ -26,7 +26,7 @@ mod build;
 pub mod serve;
 
 pub(crate) use argv::guest_plan_variants;
-pub use argv::host_argv;
+pub use argv::{dual_argv, host_argv};
 pub use build::{build, cached};
 
 /// The Debian release the lab host runs.
@@ -101,5 +101,7 @@ mod tests {
         assert!(INIT.contains("/etc/init.d/xen start"));
         assert!(INIT.contains("/usr/sbin/sshd -f /hvbench/ssh/sshd_config"));
         assert!(INIT.contains("ip route add default via 10.0.2.2"));
+        // The dual lab machine's boot selector is a virtio disk.
+        assert!(INIT.contains("modprobe virtio_blk"));
     }
 }

@@ -221,6 +221,7 @@ mod tests {
                 }),
                 lab: false,
                 host: None,
+                boot: None,
             },
             guest: GuestSpec::default(),
             plan: AgentPlan {

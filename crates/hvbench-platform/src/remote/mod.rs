@@ -7,6 +7,7 @@
 //! untrusted console output. The executor holds the connection's stdin open for the whole job;
 //! when the connection drops it tears down every guest it started.
 
+pub mod boot;
 mod job;
 pub mod ship;
 pub mod ssh;
@@ -233,6 +234,7 @@ impl RemotePlatform {
         let job = Job {
             platform: PlatformSpec {
                 host: None,
+                boot: None,
                 lab: false,
                 ..spec.clone()
             },

@@ -345,6 +345,8 @@ mod tests {
             identity_file: Some("/k/id".into()),
             known_hosts: Some("/k/known".into()),
             cache_dir: None,
+            lab: false,
+            boots: Vec::new(),
         }
     }
 

@@ -35,6 +35,7 @@ fn valid_file_round_trip() {
                 driver: Driver::Host,
                 lab: false,
                 host: None,
+                boot: None,
             },
             PlatformSpec {
                 name: "kvm".into(),
@@ -48,6 +49,7 @@ fn valid_file_round_trip() {
                 }),
                 lab: false,
                 host: None,
+                boot: None,
             },
             PlatformSpec {
                 name: "tcg".into(),
@@ -61,6 +63,7 @@ fn valid_file_round_trip() {
                 }),
                 lab: false,
                 host: None,
+                boot: None,
             },
         ]
     );
@@ -162,12 +165,14 @@ fn default_plan_validates() {
                 driver: Driver::Host,
                 lab: false,
                 host: None,
+                boot: None,
             },
             PlatformSpec {
                 name: "qemu".into(),
                 driver: Driver::Qemu(QemuSpec::default()),
                 lab: false,
                 host: None,
+                boot: None,
             },
         ]
     );

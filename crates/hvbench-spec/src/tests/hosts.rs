@@ -67,6 +67,8 @@ fn two_hosts_round_trip_into_the_plan() {
                 identity_file: Some(PathBuf::from("keys/id_ed25519")),
                 known_hosts: Some(PathBuf::from("keys/known_hosts")),
                 cache_dir: Some("/var/cache/hvbench".into()),
+                lab: false,
+                boots: Vec::new(),
             },
             HostSpec {
                 name: "kvmbox".into(),
@@ -78,6 +80,8 @@ fn two_hosts_round_trip_into_the_plan() {
                 identity_file: None,
                 known_hosts: None,
                 cache_dir: None,
+                lab: false,
+                boots: Vec::new(),
             },
         ]
     );

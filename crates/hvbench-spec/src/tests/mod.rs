@@ -3,6 +3,7 @@
 //! experiment `VALID`.
 
 mod basics;
+mod boots;
 mod diagnostics;
 mod hosts;
 mod isolation;

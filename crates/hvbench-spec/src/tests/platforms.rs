@@ -191,6 +191,7 @@ name = "syscall"
             }),
             lab: true,
             host: None,
+            boot: None,
         }
     );
     assert!(plan.platforms[1].lab);

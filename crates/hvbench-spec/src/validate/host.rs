@@ -1,17 +1,29 @@
 //! The `[[host]]` tables (machines reached over SSH) and the platforms' `host = "NAME"`: names,
 //! ssh addresses, the paths handed to ssh, the remote cache directory, and the checks across
-//! hosts and platforms (unique names, every platform's host declared).
+//! hosts and platforms (unique names, every platform's host declared). A host's boot entries
+//! and the platforms' `boot` are in `boot.rs`.
 
 use super::platform::{platform_name_char, PlatformSeen};
 use super::{did_you_mean, sanitize, Validator};
 use crate::diag::Span;
 use crate::host::{check_cache_dir, ssh_path_problem};
 use crate::tree::{Entry, Table};
-use crate::{HostSpec, SshTarget, SSH_FORMS};
+use crate::{lab_boots, BootEntry, HostSpec, SshTarget, SSH_FORMS};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-const HOST_KEYS: &[&str] = &["name", "ssh", "identity_file", "known_hosts", "cache_dir"];
+const HOST_KEYS: &[&str] = &[
+    "name",
+    "ssh",
+    "identity_file",
+    "known_hosts",
+    "cache_dir",
+    "lab",
+    "boot",
+];
+/// The keys a lab host (`lab = true`) leaves to hvbench, which fills them in when it boots the
+/// lab machine.
+const LAB_FILLED: &[&str] = &["ssh", "identity_file", "known_hosts", "cache_dir"];
 /// The name no `[[host]]` may take: it stands for this machine.
 const LOCAL: &str = "local";
 
@@ -21,7 +33,16 @@ pub(super) struct HostSeen {
     name: Option<(String, Span)>,
     /// The name as written, valid or not: a platform naming it is not reported again.
     raw_name: Option<String>,
+    /// Its boot entries, defaults filled in; `None` when they could not be read (reported).
+    pub(super) boots: Option<Vec<BootEntry>>,
     pub(super) spec: Option<HostSpec>,
+}
+
+impl HostSeen {
+    /// The host's name as written, valid or not.
+    pub(super) fn raw_name(&self) -> Option<&str> {
+        self.raw_name.as_deref()
+    }
 }
 
 impl Validator<'_> {
@@ -29,6 +50,7 @@ impl Validator<'_> {
         let mut seen = HostSeen {
             name: None,
             raw_name: None,
+            boots: None,
             spec: None,
         };
         for e in &t.entries {
@@ -83,23 +105,65 @@ impl Validator<'_> {
             }
         }
 
-        let ssh = match t.get("ssh") {
-            None => {
-                self.sink.error(
-                    span,
-                    match &seen.name {
-                        Some((n, _)) => format!("host `{n}` has no `ssh` address"),
-                        None => "this [[host]] has no `ssh` address".to_string(),
-                    },
-                    format!("add ssh = \"root@192.0.2.10\"; accepted forms: {SSH_FORMS}"),
-                );
-                None
+        let lab = self.flag(
+            t,
+            "lab",
+            "lab = true: this host is hvbench's emulated dual-boot lab machine, which hvbench \
+             boots and reaches by itself",
+        );
+        let (ssh, identity_file, known_hosts, cache_dir) = if lab == Some(true) {
+            let mut ok = true;
+            for key in LAB_FILLED {
+                if let Some(e) = t.get(key) {
+                    self.sink.error(
+                        &e.key_span,
+                        format!("`{key}` cannot go with lab = true"),
+                        format!(
+                            "hvbench fills in `{key}` of the emulated lab machine when it boots \
+                             it: remove `{key}`, or remove lab = true to reach a real machine"
+                        ),
+                    );
+                    ok = false;
+                }
             }
-            Some(e) => self.ssh(e),
+            let filled = ok.then_some(None);
+            (
+                ok.then(SshTarget::lab_placeholder),
+                filled.clone(),
+                filled,
+                ok.then_some(None),
+            )
+        } else {
+            let ssh = match t.get("ssh") {
+                // `lab` has the wrong type (reported): whether `ssh` is missing is unknown.
+                None if lab.is_none() => None,
+                None => {
+                    self.sink.error(
+                        span,
+                        match &seen.name {
+                            Some((n, _)) => format!("host `{n}` has no `ssh` address"),
+                            None => "this [[host]] has no `ssh` address".to_string(),
+                        },
+                        format!(
+                            "add ssh = \"root@192.0.2.10\"; accepted forms: {SSH_FORMS}; or \
+                             lab = true for hvbench's emulated dual-boot lab machine"
+                        ),
+                    );
+                    None
+                }
+                Some(e) => self.ssh(e),
+            };
+            (
+                ssh,
+                self.ssh_path(t, "identity_file", "keys/id_ed25519"),
+                self.ssh_path(t, "known_hosts", "keys/known_hosts"),
+                self.cache_dir(t),
+            )
         };
-        let identity_file = self.ssh_path(t, "identity_file", "keys/id_ed25519");
-        let known_hosts = self.ssh_path(t, "known_hosts", "keys/known_hosts");
-        let cache_dir = self.cache_dir(t);
+        seen.boots = self.boot_entries(t, seen.name.as_ref().map(|(n, _)| n.as_str()));
+        if lab == Some(true) && seen.boots.as_ref().is_some_and(Vec::is_empty) {
+            seen.boots = Some(lab_boots());
+        }
 
         if let (
             Some((name, _)),
@@ -107,14 +171,25 @@ impl Validator<'_> {
             Some(identity_file),
             Some(known_hosts),
             Some(cache_dir),
-        ) = (&seen.name, ssh, identity_file, known_hosts, cache_dir)
-        {
+            Some(lab),
+            Some(boots),
+        ) = (
+            &seen.name,
+            ssh,
+            identity_file,
+            known_hosts,
+            cache_dir,
+            lab,
+            seen.boots.clone(),
+        ) {
             seen.spec = Some(HostSpec {
                 name: name.clone(),
                 ssh,
                 identity_file,
                 known_hosts,
                 cache_dir,
+                lab,
+                boots,
             });
         }
         seen

@@ -3,6 +3,7 @@
 //! This file owns the entry point, the `Validator` core and the top level of the file (root
 //! keys, `name`, the round settings), plus the readers and hint helpers every table shares.
 
+mod boot;
 mod host;
 mod isolation;
 mod platform;
@@ -185,7 +186,7 @@ impl Validator<'_> {
             .into_iter()
             .map(|(t, span)| self.host_table(t, span))
             .collect();
-        let platforms: Vec<PlatformSeen> = self
+        let mut platforms: Vec<PlatformSeen> = self
             .tables(root, "platform", "host", true)
             .into_iter()
             .map(|(t, span)| self.platform(t, span))
@@ -208,6 +209,7 @@ impl Validator<'_> {
         self.check_hosts(&hosts);
         self.check_platforms(&platforms, &guest);
         self.check_platform_hosts(&platforms, &hosts);
+        self.check_platform_boots(&mut platforms, &hosts);
         self.check_workloads(&workloads, &platforms, &guest);
         self.check_isolation(&isolation, &platforms, &guest);
 

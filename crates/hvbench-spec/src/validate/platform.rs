@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 const GUEST_KEYS: &[&str] = &["vcpus", "memory_mib", "kernel", "timeout_s"];
-const PLATFORM_KEYS: &[&str] = &["name", "driver", "host"];
+const PLATFORM_KEYS: &[&str] = &["name", "driver", "host", "boot"];
 /// Keys every VM platform takes, whatever its driver.
 const VM_KEYS: &[&str] = &["lab", "cpus"];
 const QEMU_KEYS: &[&str] = &["accel", "machine", "cpu", "disk_cache", "net"];
@@ -29,6 +29,11 @@ pub(super) struct PlatformSeen {
     pub(super) vm_driver: Option<Span>,
     /// `host = "NAME"` with the value's span, checked against the `[[host]]`s later.
     pub(super) host: Option<(String, Span)>,
+    /// `boot = "NAME"` with the value's and the key's spans, checked against the host's boot
+    /// entries later (`check_platform_boots`, which also sets the spec's `boot`).
+    pub(super) boot: Option<(String, Span, Span)>,
+    /// `lab = true` was written.
+    pub(super) lab: bool,
     pub(super) spec: Option<PlatformSpec>,
 }
 
@@ -114,6 +119,8 @@ impl Validator<'_> {
             name: None,
             vm_driver: None,
             host: None,
+            boot: None,
+            lab: false,
             spec: None,
         };
         match t.get("name") {
@@ -153,6 +160,21 @@ impl Validator<'_> {
         };
         seen.host = host.clone().flatten();
         let host = host.map(|h| h.map(|(name, _)| name));
+        seen.lab = t
+            .get("lab")
+            .is_some_and(|e| matches!(e.value.kind, Kind::Bool(true)));
+        // `boot = "NAME"`: which boot entry of the host; checked once the hosts are read.
+        let boot_ok = match t.get("boot") {
+            None => true,
+            Some(e) => match self.string(e, "xen") {
+                Some((b, bspan)) => {
+                    seen.boot = Some((b.to_string(), bspan.clone(), e.key_span.clone()));
+                    true
+                }
+                None => false,
+            },
+        };
+        let host = if boot_ok { host } else { None };
 
         let all_keys: Vec<&str> = PLATFORM_KEYS
             .iter()
@@ -212,6 +234,7 @@ impl Validator<'_> {
                         driver: Driver::Host,
                         lab: false,
                         host,
+                        boot: None,
                     });
                 }
             }
@@ -235,6 +258,7 @@ impl Validator<'_> {
                         driver: Driver::Qemu(qemu),
                         lab,
                         host,
+                        boot: None,
                     });
                 }
             }
@@ -258,6 +282,7 @@ impl Validator<'_> {
                         driver: Driver::Xen(xen),
                         lab,
                         host,
+                        boot: None,
                     });
                 }
             }
@@ -323,8 +348,9 @@ impl Validator<'_> {
             self.sink.error(
                 &e.key_span,
                 "`host` cannot go with lab = true",
-                "the lab runs on this machine (lab machines over SSH come later): remove `host` \
-                 to run in the lab here, or remove lab = true to run on that machine",
+                "the lab runs on this machine: remove `host` to run in the lab here, or remove \
+                 lab = true to run on that machine (a [[host]] with lab = true is the emulated \
+                 dual-boot lab machine)",
             );
             return None;
         }

@@ -87,6 +87,15 @@ pub(super) const TIMEOUT_S: IntRule = IntRule {
     low: "allow at least one second per guest boot; the default is 600",
     high: "at most 86400 s (one day) per guest boot",
 };
+pub(super) const BOOT_TIMEOUT_S: IntRule = IntRule {
+    key: "timeout_s",
+    min: 30,
+    max: 3600,
+    default: 600,
+    low: "how long to wait for SSH after rebooting into this entry: at least 30 s; the \
+          default is 600",
+    high: "at most 3600 s (one hour) of waiting for SSH after a reboot; the default is 600",
+};
 pub(super) const AGGRESSORS: IntRule = IntRule {
     key: "aggressors",
     min: 1,
