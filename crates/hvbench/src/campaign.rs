@@ -376,6 +376,17 @@ fn plan_host<'p>(plan: &'p Plan, p: &PlatformSpec) -> Option<&'p HostSpec> {
     plan.hosts.iter().find(|h| h.name == name)
 }
 
+/// Platform `p` on `host`, which cannot be reached: its trials are lost with `reason`.
+fn unreachable_platform(p: &PlatformSpec, host: &HostSpec, reason: String) -> Box<dyn Platform> {
+    Box::new(Unreachable {
+        name: p.name.clone(),
+        machine: host.name.clone(),
+        driver: p.driver.as_str(),
+        boots_guest: p.is_vm(),
+        reason,
+    })
+}
+
 /// A platform on a machine over SSH. A machine that cannot be prepared (down, key not trusted,
 /// login refused) does not stop the campaign: its platforms fail every trial with the reason,
 /// said here and stored with each trial, and the other machines' platforms run.
@@ -387,15 +398,7 @@ fn prepare_remote(
     cache: &Cache,
     unreachable: &mut BTreeMap<String, String>,
 ) -> Box<dyn Platform> {
-    let failed = |reason: String| -> Box<dyn Platform> {
-        Box::new(Unreachable {
-            name: p.name.clone(),
-            machine: host.name.clone(),
-            driver: p.driver.as_str(),
-            boots_guest: p.is_vm(),
-            reason,
-        })
-    };
+    let failed = |reason: String| unreachable_platform(p, host, reason);
     if let Some(reason) = unreachable.get(&host.name) {
         return failed(reason.clone());
     }
@@ -450,18 +453,7 @@ impl DualMachine {
                 Ok(s) => s,
                 Err(e) => return DualMachine::Down(e.to_string()),
             };
-            let facts = BTreeMap::from([
-                ("lab".to_string(), "dual".to_string()),
-                ("lab.images".to_string(), machine.images.clone()),
-                (
-                    "lab.emulation".to_string(),
-                    "dual-boot (Xen or KVM) host nested under QEMU TCG on this machine: \
-                     timings are emulated"
-                        .to_string(),
-                ),
-                ("lab.ssh".to_string(), format!("127.0.0.1:{}", machine.port)),
-                ("host.emulated".to_string(), "true".to_string()),
-            ]);
+            let facts = machine.facts();
             // The user's name and boot entries, the lab's address and keys.
             let spec = HostSpec {
                 name: host.name.clone(),
@@ -517,20 +509,14 @@ fn prepare_dual(
                 "warning: platform `{}` cannot run, its trials will be recorded as lost (`--resume` runs them once it is fixed): {reason}",
                 p.name
             );
-            Box::new(Unreachable {
-                name: p.name.clone(),
-                machine: host.name.clone(),
-                driver: p.driver.as_str(),
-                boots_guest: p.is_vm(),
-                reason: reason.clone(),
-            })
+            unreachable_platform(p, host, reason.clone())
         }
         DualMachine::Up { spec, host, lab } => {
             let cell_plans = hvbench_runner::cell_plans(plan, &p.name);
-            let (machine, extra, remove) = match lab {
+            let (machine, extra) = match lab {
                 // The lab runs on this machine's CPUs: its platforms are this machine's.
-                Some(facts) => (None, facts.clone(), vec!["machine".to_string()]),
-                None => (Some(spec.name.clone()), BTreeMap::new(), Vec::new()),
+                Some(facts) => (None, facts.clone()),
+                None => (Some(spec.name.clone()), BTreeMap::new()),
             };
             Box::new(DualBootPlatform::new(
                 p,
@@ -543,7 +529,6 @@ fn prepare_dual(
                 crate::executor::EXECUTOR,
                 machine,
                 extra,
-                remove,
             ))
         }
     }

@@ -70,6 +70,30 @@ impl LabMachine {
         format!("lab-{}", self.host)
     }
 
+    /// The facts of a platform run on it: which lab machine, its images and address, and that
+    /// its timings are emulated.
+    pub fn facts(&self) -> std::collections::BTreeMap<String, String> {
+        let what = if self.host == DUAL {
+            "dual-boot (Xen or KVM)"
+        } else {
+            self.host.as_str()
+        };
+        [
+            ("lab", self.host.clone()),
+            ("lab.images", self.images.clone()),
+            (
+                "lab.emulation",
+                format!("{what} host nested under QEMU TCG on this machine: timings are emulated"),
+            ),
+            ("lab.ssh", format!("127.0.0.1:{}", self.port)),
+            ("lab.boot_s", format!("{:.1}", self.boot_s)),
+            ("host.emulated", "true".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
     /// Whether its QEMU still runs (the pid is a QEMU of this lab host); for the dual machine,
     /// whether its supervisor does (also while the host reboots).
     pub fn alive(&self) -> bool {
@@ -322,22 +346,10 @@ pub fn up(cache: &Cache, host: LabHost, say: &mut dyn FnMut(&str)) -> Result<Lab
     let initrd = combined_initrd(&dir, &images, host.as_str(), &overlay)?;
     let port = free_port()?;
     let console = dir.join(format!("{}-console.log", host.as_str()));
-    let log = std::fs::File::create(&console).map_err(PlatformError::io(format!(
-        "cannot create {}",
-        console.display()
-    )))?;
     let mut argv = super::host_argv(&format!("serve-{}", host.as_str()), host, &images, &initrd);
     argv.extend(serve_net(port));
     let mut cmd = Command::new(crate::qemu::qemu_binary());
-    cmd.args(&argv)
-        .stdin(Stdio::null())
-        .stdout(
-            log.try_clone()
-                .map_err(PlatformError::io("cannot log the lab console"))?,
-        )
-        .stderr(log)
-        // Its own session: the lab host outlives this hvbench (`hvbench lab down` ends it).
-        .process_group(0);
+    cmd.args(&argv);
     say(&format!(
         "booting the {} lab host (ssh on 127.0.0.1:{port})",
         host.as_str()
@@ -370,19 +382,8 @@ pub fn up_dual(cache: &Cache, say: &mut dyn FnMut(&str)) -> Result<LabMachine> {
     let port = free_port()?;
     let select = dir.join(DUAL_SELECT);
     write_file(&select, &select_disk(LabHost::Xen), 0o600)?;
-    let console = dir.join(format!("{DUAL}-console.log"));
     // One log for all its boots, each headed by a line of the supervisor's.
-    std::fs::File::create(&console).map_err(PlatformError::io(format!(
-        "cannot create {}",
-        console.display()
-    )))?;
-    let log = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&console)
-        .map_err(PlatformError::io(format!(
-            "cannot open {}",
-            console.display()
-        )))?;
+    let console = dir.join(format!("{DUAL}-console.log"));
     let boot = |h: LabHost| {
         let mut a = dual_argv(h, &images, &initrd, &select);
         a.extend(serve_net(port));
@@ -401,15 +402,7 @@ pub fn up_dual(cache: &Cache, say: &mut dyn FnMut(&str)) -> Result<LabMachine> {
         0o700,
     )?;
     let mut cmd = Command::new("/bin/sh");
-    cmd.arg(&script)
-        .stdin(Stdio::null())
-        .stdout(
-            log.try_clone()
-                .map_err(PlatformError::io("cannot log the lab console"))?,
-        )
-        .stderr(log)
-        // Its own process group, QEMU in it: `hvbench lab down` ends them together.
-        .process_group(0);
+    cmd.arg(&script);
     say(&format!(
         "booting the dual lab machine, Xen first (ssh on 127.0.0.1:{port})"
     ));
@@ -417,7 +410,10 @@ pub fn up_dual(cache: &Cache, say: &mut dyn FnMut(&str)) -> Result<LabMachine> {
 }
 
 /// Start `cmd` (lab host `host`'s QEMU, or the dual machine's supervisor), wait until its sshd
-/// answers on `port`, and record it; it is stopped if it does not answer in time.
+/// answers on `port`, and record it; it is stopped if it does not answer in time. Its output
+/// goes to `console`, emptied first and appended to (the dual machine's supervisor appends its
+/// own lines); it runs in its own process group, so that it outlives this hvbench and
+/// `hvbench lab down` ends it with everything it started.
 #[allow(clippy::too_many_arguments)]
 fn serve_until_ssh(
     mut cmd: Command,
@@ -429,6 +425,19 @@ fn serve_until_ssh(
     console: &Path,
     say: &mut dyn FnMut(&str),
 ) -> Result<LabMachine> {
+    let log = std::fs::File::create(console)
+        .and_then(|_| std::fs::OpenOptions::new().append(true).open(console))
+        .map_err(PlatformError::io(format!(
+            "cannot create {}",
+            console.display()
+        )))?;
+    cmd.stdin(Stdio::null())
+        .stdout(
+            log.try_clone()
+                .map_err(PlatformError::io("cannot log the lab console"))?,
+        )
+        .stderr(log)
+        .process_group(0);
     let started = Instant::now();
     let child = cmd
         .spawn()
@@ -836,18 +845,7 @@ impl ServedLabPlatform {
         let facts = inner.facts_mut();
         // The lab runs on this machine: its platforms are this machine's in the report.
         facts.remove("machine");
-        facts.insert("lab".into(), host.as_str().into());
-        facts.insert("lab.images".into(), machine.images.clone());
-        facts.insert(
-            "lab.emulation".into(),
-            format!(
-                "{} host nested under QEMU TCG on this machine: timings are emulated",
-                host.as_str()
-            ),
-        );
-        facts.insert("lab.ssh".into(), format!("127.0.0.1:{}", machine.port));
-        facts.insert("lab.boot_s".into(), format!("{:.1}", machine.boot_s));
-        facts.insert("host.emulated".into(), "true".into());
+        facts.extend(machine.facts());
         Ok(inner)
     }
 

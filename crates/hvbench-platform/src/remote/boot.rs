@@ -434,9 +434,8 @@ pub struct DualBootPlatform {
     /// The boot id `inner` was prepared in.
     prepared_in: String,
     facts: BTreeMap<String, String>,
-    /// Facts a wrapper adds (the lab's), and facts it removes.
+    /// Facts a wrapper adds (the lab's).
     extra: BTreeMap<String, String>,
-    remove: Vec<String>,
     args: DualArgs,
 }
 
@@ -454,7 +453,8 @@ struct DualArgs {
 impl DualBootPlatform {
     /// The platform on `host`'s machine (shared by its platforms); prepared now if the machine
     /// is in its boot, else before its first trial. `machine` is None for the lab (its CPUs
-    /// are this machine's); `extra` facts are added and `remove` ones dropped.
+    /// are this machine's, and its platforms this machine's in the report); `extra` facts are
+    /// added.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         spec: &PlatformSpec,
@@ -467,7 +467,6 @@ impl DualBootPlatform {
         executor: &'static [u8],
         machine: Option<String>,
         extra: BTreeMap<String, String>,
-        remove: Vec<String>,
     ) -> DualBootPlatform {
         let entry = spec.boot.clone().unwrap_or_default();
         let mut p = DualBootPlatform {
@@ -481,7 +480,6 @@ impl DualBootPlatform {
             prepared_in: String::new(),
             facts: BTreeMap::new(),
             extra,
-            remove,
             args: DualArgs {
                 spec: spec.clone(),
                 host: host_spec.clone(),
@@ -497,10 +495,10 @@ impl DualBootPlatform {
             let h = p.host.lock().unwrap_or_else(|e| e.into_inner());
             h.current()
                 .filter(|(_, e)| e.as_deref() == Some(p.entry.as_str()))
-                .map(|(o, _)| o.boot_id.clone())
+                .map(|(o, _)| o.clone())
         };
-        if let Some(boot_id) = here {
-            if let Err(e) = p.prepare(&boot_id) {
+        if let Some(observed) = here {
+            if let Err(e) = p.prepare(&observed) {
                 eprintln!(
                     "warning: platform `{}`: {e}; tried again before its first trial",
                     p.name
@@ -512,7 +510,10 @@ impl DualBootPlatform {
 
     fn set_facts(&mut self, boot: Option<&Observed>) {
         let mut facts = self.inner.as_ref().map(|i| i.facts()).unwrap_or_default();
-        facts.insert("machine".into(), self.args.host.name.clone());
+        match &self.machine {
+            Some(m) => facts.insert("machine".into(), m.clone()),
+            None => facts.remove("machine"),
+        };
         facts.insert("boot.entry".into(), self.entry.clone());
         if let Some(e) = self.args.host.boots.iter().find(|e| e.name == self.entry) {
             facts.insert("boot.select".into(), e.select.clone());
@@ -523,15 +524,12 @@ impl DualBootPlatform {
             facts.insert("boot.kernel".into(), o.kernel.clone());
             facts.insert("boot.seen".into(), o.seen());
         }
-        for k in &self.remove {
-            facts.remove(k);
-        }
         facts.extend(self.extra.clone());
         self.facts = facts;
     }
 
-    /// Prepare the platform in the current boot (`boot_id`).
-    fn prepare(&mut self, boot_id: &str) -> Result<(), String> {
+    /// Prepare the platform in the current boot (`observed`), its facts with it.
+    fn prepare(&mut self, observed: &Observed) -> Result<(), String> {
         let a = &self.args;
         let mut say = |m: &str| eprintln!("ssh: {m}");
         let inner = RemotePlatform::prepare(
@@ -549,13 +547,15 @@ impl DualBootPlatform {
         )
         .map_err(|e| e.to_string())?;
         self.inner = Some(inner);
-        self.prepared_in = boot_id.to_string();
+        self.prepared_in = observed.boot_id.clone();
+        self.set_facts(Some(observed));
         Ok(())
     }
 
-    /// Before a trial: the machine in this platform's boot, the platform prepared in it; the
-    /// boot's facts. `Err`: how the trial ends instead.
-    fn ready(&mut self) -> Result<BTreeMap<String, String>, TrialEnd> {
+    /// Before a trial: the machine in this platform's boot, the platform prepared in it, its
+    /// facts those of the boot (the runner stores them after the trial). `Err`: how the trial
+    /// ends instead.
+    fn ready(&mut self) -> Result<(), TrialEnd> {
         let observed = {
             let mut h = self.host.lock().unwrap_or_else(|e| e.into_inner());
             match h.ensure(&self.entry) {
@@ -566,7 +566,7 @@ impl DualBootPlatform {
         };
         if self.inner.is_none() || self.prepared_in != observed.boot_id {
             self.inner = None;
-            if let Err(e) = self.prepare(&observed.boot_id) {
+            if let Err(e) = self.prepare(&observed) {
                 return Err(TrialEnd::Failed(format!(
                     "platform `{}` cannot be prepared in boot `{}` of host `{}`: {e}",
                     self.name, self.entry, self.args.host.name
@@ -574,11 +574,7 @@ impl DualBootPlatform {
             }
         }
         self.set_facts(Some(&observed));
-        Ok(BTreeMap::from([
-            ("boot.id".to_string(), observed.boot_id.clone()),
-            ("boot.kernel".to_string(), observed.kernel.clone()),
-            ("boot.seen".to_string(), observed.seen()),
-        ]))
+        Ok(())
     }
 }
 
@@ -608,11 +604,9 @@ impl Platform for DualBootPlatform {
             .take_records()
     }
     fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
-        let facts = match self.ready() {
-            Ok(f) => f,
-            Err(end) => return end,
-        };
-        on_event(Event::Frame(Message::Facts { facts }));
+        if let Err(end) = self.ready() {
+            return end;
+        }
         let inner = self.inner.as_mut().expect("prepared by ready()");
         inner.run_trial(req, on_event)
     }
