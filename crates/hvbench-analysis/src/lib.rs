@@ -6,6 +6,8 @@
 //! - [`mad_outliers`]: outliers by the modified z-score (reported, never dropped here).
 //! - [`mann_whitney_u`] and [`holm_adjust`]: pairwise tests between platforms, corrected for
 //!   the size of the battery.
+//! - [`attainable`]: before anything runs, the smallest p (raw and Holm-adjusted) a design's
+//!   sample sizes and number of comparisons allow, and whether that can reach alpha.
 //! - [`variability`]: high variance (CV) and bimodality (a gap in the sorted samples).
 //! - [`compare_battery`]: one [`Verdict`] per (metric, platform pair), thresholds in
 //!   [`VerdictConfig`].
@@ -14,7 +16,8 @@
 //!   platform stands per group.
 //! - [`isolation_matrices`]: victim degradation per isolation cell against its no-stress
 //!   baseline, with DNR counts, the aggressors' throughput and the evidence that they overlapped.
-//! - [`anomaly`]: rules that find anomalies and the platform facts that explain them.
+//! - [`anomaly`]: rules that find anomalies and the platform facts that explain them; the fact
+//!   keys they read are in [`facts`].
 //!
 //! NaN and ±infinity are not measurements: every function ignores them (a [`Summary`]'s `n`
 //! counts only finite values), and returns `None` when nothing finite is left.
@@ -28,6 +31,8 @@ mod bootstrap;
 mod classes;
 pub mod counters;
 mod descriptive;
+mod design;
+pub mod facts;
 mod isolation;
 mod normal;
 mod outliers;
@@ -47,6 +52,7 @@ pub use counters::{
     WindowSample,
 };
 pub use descriptive::median;
+pub use design::{attainable, holm_min_adjusted_p, smallest_to_conclude, Attainable};
 pub use isolation::{
     is_isolation_scenario, isolation_matrices, parse_cell, AggressorThroughput, CellName,
     CellOutcome, DeclaredIsolation, Degradation, IsolationAnalysis, IsolationCell, IsolationInput,
@@ -56,7 +62,8 @@ pub use isolation::{
 };
 pub use outliers::{mad_outliers, DEFAULT_MAD_THRESHOLD};
 pub use significance::{
-    holm_adjust, mann_whitney_min_p, mann_whitney_u, MannWhitney, TestMethod, EXACT_MAX_TOTAL,
+    exact_min_p, holm_adjust, mann_whitney_min_p, mann_whitney_min_p_method, mann_whitney_u,
+    MannWhitney, TestMethod, EXACT_MAX_TOTAL,
 };
 pub use stopping::{relative_ci_width, stop_decision, StopDecision, StopRule};
 pub use variability::{variability, Bimodality, Variability, VariabilityConfig};

@@ -68,13 +68,42 @@ pub fn mann_whitney_u(x: &[f64], y: &[f64]) -> Option<MannWhitney> {
     })
 }
 
-/// The smallest p-value the test can give for samples of these sizes (both non-zero): that of
-/// two samples that do not overlap at all. When it is above the level a battery needs, no
-/// difference however large can be called significant: more samples are needed.
+/// The smallest p-value the test can give for samples of these sizes without ties (1 when
+/// either is empty): that of two samples that do not overlap at all, U = 0. When it is above
+/// the level a battery needs, no difference however large can be called significant: more
+/// samples are needed. Exact up to [`EXACT_MAX_TOTAL`] values in all
+/// ([`exact_min_p`]), else the normal approximation's, as [`mann_whitney_u`] computes them.
+/// (Ties within each side can make the normal approximation's p somewhat smaller; measured
+/// timings rarely tie.)
 pub fn mann_whitney_min_p(n_x: usize, n_y: usize) -> f64 {
-    let x: Vec<f64> = (0..n_x).map(|i| i as f64).collect();
-    let y: Vec<f64> = (n_x..n_x + n_y).map(|i| i as f64).collect();
-    mann_whitney_u(&x, &y).map_or(1.0, |t| t.p_value)
+    mann_whitney_min_p_method(n_x, n_y).0
+}
+
+/// [`mann_whitney_min_p`] and the method [`mann_whitney_u`] uses at these sizes without ties.
+pub fn mann_whitney_min_p_method(n_x: usize, n_y: usize) -> (f64, TestMethod) {
+    if n_x + n_y <= EXACT_MAX_TOTAL {
+        (exact_min_p(n_x, n_y), TestMethod::Exact)
+    } else {
+        (normal_p(0.0, n_x, n_y, 0.0), TestMethod::Normal)
+    }
+}
+
+/// The exact two-sided p-value of samples that do not overlap (no ties): of the C(n_x + n_y,
+/// n_x) equally likely arrangements, one puts every x below every y and one every x above, so
+/// p = 2 / C(n_x + n_y, n_x), at most 1 (1 when either sample is empty).
+pub fn exact_min_p(n_x: usize, n_y: usize) -> f64 {
+    if n_x == 0 || n_y == 0 {
+        return 1.0;
+    }
+    let k = n_x.min(n_y);
+    let n = n_x + n_y;
+    // C(n, k) = Π_{i=1..k} (n − k + i) / i, each partial product an integer; in floating point
+    // for any size (it overflows to infinity only past about C(1030, 515), giving p = 0).
+    let mut c = 1.0_f64;
+    for i in 1..=k {
+        c = c * (n - k + i) as f64 / i as f64;
+    }
+    (2.0 / c).min(1.0)
 }
 
 struct Ranked {
@@ -264,6 +293,66 @@ mod tests {
         ));
         assert_eq!(mann_whitney_min_p(1, 1), 1.0);
         assert!(mann_whitney_min_p(40, 40) < 1e-10);
+    }
+
+    #[test]
+    fn the_smallest_p_is_two_over_the_arrangements() {
+        // 6 against 6 (3 rounds x 2 samples): 2 / C(12, 6) = 2 / 924.
+        assert!(close(exact_min_p(6, 6), 2.0 / 924.0, 1e-12));
+        // 15 against 15: 2 / C(30, 15) = 2 / 155117520.
+        assert!(close(exact_min_p(15, 15), 2.0 / 155_117_520.0, 1e-12));
+        assert!(close(exact_min_p(2, 5), 2.0 / 21.0, 1e-12));
+        assert_eq!(exact_min_p(5, 2), exact_min_p(2, 5));
+        assert_eq!((exact_min_p(1, 1), exact_min_p(0, 4)), (1.0, 1.0));
+        assert_eq!(exact_min_p(2000, 2000), 0.0);
+        // The closed form is what the test itself gives on samples that do not overlap, exact
+        // or (past EXACT_MAX_TOTAL values) normal, in either order.
+        for (n_x, n_y) in [
+            (1, 1),
+            (1, 5),
+            (3, 3),
+            (6, 6),
+            (4, 9),
+            (15, 15),
+            (30, 30),
+            (31, 30),
+            (40, 40),
+        ] {
+            let x: Vec<f64> = (0..n_x).map(|i| i as f64).collect();
+            let y: Vec<f64> = (n_x..n_x + n_y).map(|i| i as f64).collect();
+            let (min_p, method) = mann_whitney_min_p_method(n_x, n_y);
+            for t in [
+                mann_whitney_u(&x, &y).unwrap(),
+                mann_whitney_u(&y, &x).unwrap(),
+            ] {
+                assert_eq!(t.method, method, "({n_x}, {n_y})");
+                assert!(
+                    close(t.p_value, min_p, 1e-9),
+                    "({n_x}, {n_y}): {t:?} vs {min_p}"
+                );
+            }
+            // No arrangement gives less.
+            let other: Vec<f64> = y.iter().map(|v| v - 1.5).collect();
+            let t = mann_whitney_u(&x, &other).unwrap();
+            assert!(t.p_value >= min_p * (1.0 - 1e-12), "({n_x}, {n_y})");
+        }
+    }
+
+    #[test]
+    fn ties_take_the_normal_approximation_with_its_tie_correction() {
+        // [1, 1, 2, 3] against [3, 4, 4, 5, 6]: small samples, but a tie across them, so no
+        // exact p. U = 0.5, Σ(t³ − t) = 18, var = 20/12 (10 − 18/72) = 16.25,
+        // z = (10 − 0.5 − 0.5) / √16.25, p = erfc(z / √2) = 0.025573669368214647 (by hand,
+        // with Python's math.erfc).
+        let t = mann_whitney_u(&[1.0, 1.0, 2.0, 3.0], &[3.0, 4.0, 4.0, 5.0, 6.0]).unwrap();
+        assert_eq!((t.u, t.method), (0.5, TestMethod::Normal));
+        assert!(close(t.p_value, 0.025_573_669_368_214_647, 1e-6), "{t:?}");
+        // Ties within one side only are ties too (the variance shrinks): [1,1,1] vs [2,3,4].
+        let t = mann_whitney_u(&[1.0, 1.0, 1.0], &[2.0, 3.0, 4.0]).unwrap();
+        assert_eq!(t.method, TestMethod::Normal);
+        // Σ(t³ − t) = 24, var = 9/12 (7 − 24/30) = 4.65, z = (4.5 − 0.5) / √4.65.
+        let want = 2.0 * upper_tail(4.0 / 4.65_f64.sqrt());
+        assert!(close(t.p_value, want, 1e-12), "{t:?} vs {want}");
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub enum TrialEnd {
     /// hvbench did not send; a machine that cannot be reached). Nothing says the trial itself
     /// failed: it is recorded as interrupted and run again by `--resume`.
     Lost(String),
+    /// The lab failed under the trial (docs/architecture.md, "The lab"): its emulated host
+    /// wedged, or the emulator lost the nested guest. Not the platform's failure: the runner
+    /// records it with what the lab said and runs the trial again.
+    LabFault(String),
 }
 
 impl TrialEnd {
@@ -43,7 +47,7 @@ impl TrialEnd {
     pub fn reason(&self) -> Option<&str> {
         match self {
             TrialEnd::Completed => None,
-            TrialEnd::Failed(r) | TrialEnd::Lost(r) => Some(r),
+            TrialEnd::Failed(r) | TrialEnd::Lost(r) | TrialEnd::LabFault(r) => Some(r),
         }
     }
 }

@@ -407,7 +407,7 @@ fn launch(
         let stopped = stop.is_some_and(|s| s.load(Ordering::SeqCst));
         let (ok, reason) = match end {
             TrialEnd::Completed => (true, None),
-            TrialEnd::Failed(r) | TrialEnd::Lost(r) => (false, Some(r)),
+            TrialEnd::Failed(r) | TrialEnd::Lost(r) | TrialEnd::LabFault(r) => (false, Some(r)),
         };
         // The cgroup goes once the instance's processes are gone.
         drop(platform);

@@ -11,7 +11,7 @@ use crate::evidence;
 use crate::image::{self, Kernel};
 use crate::{agent, Platform, PlatformError, Result, TrialRequest};
 use hvbench_proto::{AgentPlan, Event};
-use hvbench_spec::{GuestSpec, XenGuestType, XenSpec};
+use hvbench_spec::{GuestSpec, TscMode, XenGuestType, XenSpec};
 use std::collections::BTreeMap;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,26 @@ pub fn guest_extra(kind: XenGuestType) -> &'static str {
         XenGuestType::Hvm => "console=ttyS0 panic=-1 quiet loglevel=3",
         _ => "console=hvc0 panic=-1 quiet loglevel=3",
     }
+}
+
+/// The facts of what the experiment asked of the domain: its type, pinning, credit2 weight and
+/// cap, and `xen.tsc_mode.configured` (the evidence collector's `xen.tsc_mode` is the mode that
+/// was in force, read from `xl list -l`).
+pub fn spec_facts(spec: &XenSpec) -> Vec<(&'static str, String)> {
+    let mut out = vec![("xen.guest_type", spec.kind.as_str().to_string())];
+    if let Some(c) = &spec.cpus {
+        out.push(("xen.cpus", c.clone()));
+    }
+    if let Some(w) = spec.weight {
+        out.push(("xen.credit2.weight", w.to_string()));
+    }
+    if let Some(c) = spec.cap {
+        out.push(("xen.credit2.cap", c.to_string()));
+    }
+    if let Some(m) = spec.tsc_mode {
+        out.push(("xen.tsc_mode.configured", m.as_str().to_string()));
+    }
+    out
 }
 
 /// Everything an xl config depends on; [`xl_config`] is a pure function of it.
@@ -41,6 +61,8 @@ pub struct XlConfig {
     /// credit2 weight and cap, applied with the domain.
     pub weight: Option<u32>,
     pub cap: Option<u32>,
+    /// `tsc_mode=` (xl.cfg(5)); `None`: not written, Xen's default.
+    pub tsc_mode: Option<TscMode>,
     /// A raw image given to the guest as `xvda` (blkback in dom0, blkfront in the guest).
     pub disk: Option<PathBuf>,
     /// A NIC (netfront in the guest, a vif of netback in dom0), whose vif this hotplug script
@@ -91,6 +113,9 @@ pub fn xl_config(c: &XlConfig) -> std::result::Result<String, UnsafeValue> {
     }
     if let Some(cap) = c.cap {
         lines.push(format!("cap = {cap}"));
+    }
+    if let Some(mode) = c.tsc_mode {
+        lines.push(format!("tsc_mode = {}", quote(mode.as_str())?));
     }
     if let Some(d) = &c.disk {
         // xl-disk-configuration(5): target= must come last; the path may then hold commas.
@@ -211,6 +236,7 @@ impl XenPlatform {
             cpus: spec.cpus.clone(),
             weight: spec.weight,
             cap: spec.cap,
+            tsc_mode: spec.tsc_mode,
             disk: None,
             vif_script: None,
         };
@@ -224,7 +250,9 @@ impl XenPlatform {
         };
         fact("hypervisor", "xen".into());
         fact("accel", "xen".into());
-        fact("xen.guest_type", spec.kind.as_str().into());
+        for (k, v) in spec_facts(spec) {
+            fact(k, v);
+        }
         for (k, key) in [
             ("xen_version", "xen.version"),
             ("xen_scheduler", "xen.scheduler"),
@@ -236,15 +264,6 @@ impl XenPlatform {
             if let Some(v) = info.get(k) {
                 fact(key, v.clone());
             }
-        }
-        if let Some(c) = &spec.cpus {
-            fact("xen.cpus", c.clone());
-        }
-        if let Some(w) = spec.weight {
-            fact("xen.credit2.weight", w.to_string());
-        }
-        if let Some(c) = spec.cap {
-            fact("xen.credit2.cap", c.to_string());
         }
         fact("guest.vcpus", guest.vcpus.to_string());
         fact("guest.memory_mib", guest.memory_mib.to_string());
@@ -547,6 +566,7 @@ mod tests {
             cpus: None,
             weight: None,
             cap: None,
+            tsc_mode: None,
             disk: None,
             vif_script: None,
         }
@@ -582,6 +602,7 @@ mod tests {
         c.cpus = Some("1".into());
         c.weight = Some(512);
         c.cap = Some(50);
+        c.tsc_mode = Some(TscMode::AlwaysEmulate);
         assert_eq!(
             xl_config(&c).unwrap(),
             "name = \"hvbench-xen-pv-1\"\n\
@@ -596,8 +617,39 @@ mod tests {
              on_crash = \"destroy\"\n\
              cpus = \"1\"\n\
              weight = 512\n\
-             cap = 50\n"
+             cap = 50\n\
+             tsc_mode = \"always_emulate\"\n"
         );
+    }
+
+    /// Without `tsc_mode` in the experiment, the config says nothing of it: Xen's default.
+    #[test]
+    fn tsc_mode_is_written_only_when_set() {
+        let c = config();
+        assert!(!xl_config(&c).unwrap().contains("tsc_mode"));
+        for mode in TscMode::ALL {
+            let mut c = config();
+            c.tsc_mode = Some(mode);
+            let text = xl_config(&c).unwrap();
+            assert!(
+                text.ends_with(&format!("on_crash = \"destroy\"\ntsc_mode = \"{mode}\"\n")),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_configured_tsc_mode_is_a_fact_of_its_own() {
+        let mut spec = XenSpec::default();
+        let facts = spec_facts(&spec);
+        assert_eq!(facts, [("xen.guest_type", "pvh".to_string())]);
+        spec.tsc_mode = Some(TscMode::Native);
+        spec.weight = Some(512);
+        let facts: BTreeMap<_, _> = spec_facts(&spec).into_iter().collect();
+        assert_eq!(facts["xen.tsc_mode.configured"], "native");
+        assert_eq!(facts["xen.credit2.weight"], "512");
+        // `xen.tsc_mode` stays the evidence collector's: the mode in force.
+        assert!(!facts.contains_key("xen.tsc_mode"));
     }
 
     #[test]

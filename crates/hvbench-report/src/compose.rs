@@ -33,6 +33,7 @@ pub(crate) fn compose(model: &Model, cfg: &BootstrapConfig, target: Target) -> V
     let mut blocks = header(model);
     blocks.extend(tcg_warning(model));
     blocks.extend(lab_warning(model));
+    blocks.extend(lab_and_real_warning(model));
     blocks.extend(slirp_warning(model));
     blocks.extend(boots::warning(model));
     blocks.extend(findings::summary(model));
@@ -103,6 +104,26 @@ fn lab_warning(model: &Model) -> Option<Block> {
             "{who} ran inside hvbench's emulated lab host (a real Xen or KVM host nested under QEMU's TCG): \
              {whose} timings are emulated; they show that the pipeline works against the real toolstack, not how \
              the hypervisor performs on hardware."
+        )
+    })
+}
+
+/// Guests in the lab beside guests on real hardware in one run: lab timings are emulated, so
+/// the two kinds of platform are not comparable with each other.
+fn lab_and_real_warning(model: &Model) -> Option<Block> {
+    let (concerned, lab) = model.lab_and_real_guests();
+    let real: Vec<&str> = concerned
+        .iter()
+        .copied()
+        .filter(|p| !lab.contains(p))
+        .collect();
+    platforms_warning(concerned, |who, whose| {
+        format!(
+            "{who} mix guests in hvbench's emulated lab ({}) with guests on real hardware ({}) in one comparison: \
+             {whose} timings are not comparable across the two kinds, as lab timings are emulated. Compare lab \
+             platforms only with each other and real ones only with each other, or measure them in separate runs.",
+            lab.join(", "),
+            real.join(", ")
         )
     })
 }
@@ -577,6 +598,17 @@ fn failures(model: &Model) -> Vec<Block> {
     if failures.is_empty() {
         blocks.push(Block::Paragraph("No failures.".into()));
         return blocks;
+    }
+    let lab_faults = failures
+        .iter()
+        .filter(|f| f.workload.is_none() && f.reason.starts_with(hvbench_store::LAB_FAULT))
+        .count();
+    if lab_faults > 0 {
+        blocks.push(Block::Paragraph(format!(
+            "The lab failed under {lab_faults} trial(s) (its emulated host wedged, or the emulator \
+             lost the nested guest): each is listed below with what the lab said, and was run \
+             again; its samples are left out of the results."
+        )));
     }
     let mut table = Table::new(&[
         ("platform", Align::Left),

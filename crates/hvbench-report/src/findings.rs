@@ -234,6 +234,20 @@ fn platform_warnings(model: &Model) -> Vec<String> {
             if lab.len() == 1 { "its" } else { "their" }
         ));
     }
+    let (mixed, in_lab) = model.lab_and_real_guests();
+    if !mixed.is_empty() {
+        let real: Vec<&str> = mixed
+            .iter()
+            .copied()
+            .filter(|p| !in_lab.contains(p))
+            .collect();
+        out.push(format!(
+            "Do not rank {} (real hardware) against {} (emulated lab) by these figures: lab and real timings are \
+             not comparable. Give each kind its own run.",
+            real.join(", "),
+            in_lab.join(", ")
+        ));
+    }
     out
 }
 

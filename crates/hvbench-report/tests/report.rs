@@ -1,7 +1,9 @@
 //! The renderers on hand-built rows, as the store would return them.
 
 use hvbench_analysis::BootstrapConfig;
-use hvbench_report::{markdown, results_csv, results_json, summary_json, terminal, ReportInput};
+use hvbench_report::{
+    html, markdown, results_csv, results_json, summary_json, terminal, ReportInput,
+};
 use hvbench_store::{BootRow, FailureRow, PlatformRow, RunRow, RunStatus, SampleRow, TrialRow};
 use std::collections::BTreeMap;
 
@@ -560,6 +562,74 @@ fn lab_platforms_are_marked_as_emulated() {
         out.contains("ran in the emulated lab"),
         "the recommendation says so too: {out}"
     );
+}
+
+#[test]
+fn lab_and_real_guests_in_one_run_are_said_not_to_compare() {
+    let mut f = empty_run("mixed");
+    f.platform("host", "host", &[("accel", "none")]);
+    f.platform("kvm-real", "qemu", &[("accel", "kvm")]);
+    f.platform(
+        "xen-pv",
+        "xen",
+        &[("accel", "xen"), ("lab", "xen"), ("xen.guest_type", "pv")],
+    );
+    let out = terminal(&f.input(), &cfg());
+    let warning: String = out
+        .lines()
+        .filter(|l| l.starts_with("!! "))
+        .map(|l| l.trim_start_matches("!! "))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        warning.contains(
+            "Platforms kvm-real, xen-pv mix guests in hvbench's emulated lab (xen-pv) with guests on real \
+             hardware (kvm-real) in one comparison: their timings are not comparable"
+        ),
+        "{out}"
+    );
+    assert!(
+        !warning.contains("host,"),
+        "the baseline is no guest: {out}"
+    );
+    assert!(
+        out.contains("Do not rank kvm-real (real hardware) against xen-pv (emulated lab)"),
+        "the recommendation says so too: {out}"
+    );
+    let md = markdown(&f.input(), &cfg());
+    assert!(
+        md.contains(
+            "> **Warning:** Platforms kvm-real, xen-pv mix guests in hvbench's emulated lab"
+        ),
+        "{md}"
+    );
+    let page = html(&f.input(), &cfg());
+    assert!(
+        page.contains(
+            "<strong>Warning:</strong> Platforms kvm-real, xen-pv mix guests in hvbench&#39;s emulated lab"
+        ),
+        "{page}"
+    );
+    // Guests all in the lab, or all outside it: nothing mixed.
+    for (name, facts) in [
+        ("lab-only", vec![("accel", "kvm"), ("lab", "kvm")]),
+        ("real-only", vec![("accel", "kvm"), ("lab", "false")]),
+    ] {
+        let mut f = empty_run(name);
+        f.platform("host", "host", &[("accel", "none")]);
+        f.platform("kvm", "qemu", &facts);
+        f.platform(
+            "xen-pv",
+            "xen",
+            &[
+                ("accel", "xen"),
+                ("xen.guest_type", "pv"),
+                ("lab", facts[1].1),
+            ],
+        );
+        let out = terminal(&f.input(), &cfg());
+        assert!(!out.contains("mix guests"), "{name}: {out}");
+    }
 }
 
 #[test]

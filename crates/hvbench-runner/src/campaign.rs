@@ -290,101 +290,129 @@ impl Campaign {
         }
         let boots_guest = platform.boots_guest();
         let timeout = trial_timeout(plan.guest.timeout_s, !boots_guest);
-        let (end, samples) = match &shared.alts[a] {
-            Alternative::Battery(_) => {
-                shared.progress(|p| p.trial_started(round, &name));
-                let role = if boots_guest {
-                    Role::Guest
-                } else {
-                    Role::HostProcess
-                };
-                let trial =
-                    store.start_trial(self.ids[i], round, &role.name(), BATTERY_SCENARIO)?;
-                let req = TrialRequest {
-                    plan: shared.agent_plan,
-                    timeout,
-                    console_log: Some(logs.join(format!("r{round}-{name}.log"))),
-                    stop: None,
-                    place: None,
-                };
-                let mut sink = TrialSink {
-                    store,
-                    trial,
-                    platform: self.ids[i],
-                    samples: 0,
-                    error: None,
-                    measured: &shared.measured,
-                };
-                let end = platform.run_trial(&req, &mut |ev| sink.event(ev));
-                self.record_boots(store, self.ids[i], platform)?;
-                if let Some(e) = sink.error.take() {
-                    return Err(RunnerError::Store(e));
-                }
-                let samples = sink.samples;
-                self.close(store, &[trial], &end)?;
-                (end, samples)
-            }
-            Alternative::Cell { cell, .. } => {
-                let cell = &cells[*cell].cell;
-                let label = format!("{name} {}", cell.scenario);
-                shared.progress(|p| p.trial_started(round, &label));
-                let dir = logs.join(format!(
-                    "r{round}-{name}-{}",
-                    cell.scenario.replace('/', "-")
-                ));
-                if let Err(e) = std::fs::create_dir_all(&dir) {
-                    return Err(RunnerError::Logs(dir, e));
-                }
-                let victim =
-                    store.start_trial(self.ids[i], round, &Role::Victim.name(), &cell.scenario)?;
-                let mut sink = CellSink {
-                    store,
-                    platform: self.ids[i],
-                    round,
-                    scenario: &cell.scenario,
-                    trials: BTreeMap::from([(Role::Victim, victim)]),
-                    ended: BTreeSet::new(),
-                    samples: 0,
-                    error: None,
-                };
-                let end = platform.run_cell(cell, timeout, Some(&dir), &mut |m| sink.message(m));
-                self.record_boots(store, self.ids[i], platform)?;
-                if let Some(e) = sink.error.take() {
-                    return Err(RunnerError::Store(e));
-                }
-                let open: Vec<TrialId> = sink
-                    .trials
-                    .iter()
-                    .filter(|(n, _)| !sink.ended.contains(*n))
-                    .map(|(_, t)| *t)
-                    .collect();
-                // Instances the cell never heard end stopped reporting with it (a lab host or
-                // a remote machine that died or hung): DNR.
-                let end_for_open = match &end {
-                    TrialEnd::Failed(r) => TrialEnd::Failed(format!(
-                        "DNR: the cell ended without this instance's end: {r}"
-                    )),
-                    // Lost with its machine: the cell runs again on resume.
-                    TrialEnd::Lost(r) => TrialEnd::Lost(r.clone()),
-                    TrialEnd::Completed => TrialEnd::Completed,
-                };
-                self.close(store, &open, &end_for_open)?;
-                // The cell's outcome is its victim's.
-                let victim_ok = store
-                    .trials(self.run)?
-                    .into_iter()
-                    .find(|t| t.id == victim)
-                    .is_some_and(|t| t.status == "ok");
-                let end = if victim_ok {
-                    TrialEnd::Completed
-                } else {
-                    match end {
-                        TrialEnd::Completed => TrialEnd::Failed("the victim did not report".into()),
-                        failed => failed,
+        let mut faults = 0;
+        let (end, samples) = loop {
+            let (end, samples) = match &shared.alts[a] {
+                Alternative::Battery(_) => {
+                    shared.progress(|p| p.trial_started(round, &name));
+                    let role = if boots_guest {
+                        Role::Guest
+                    } else {
+                        Role::HostProcess
+                    };
+                    let trial =
+                        store.start_trial(self.ids[i], round, &role.name(), BATTERY_SCENARIO)?;
+                    let req = TrialRequest {
+                        plan: shared.agent_plan,
+                        timeout,
+                        console_log: Some(logs.join(format!("r{round}-{name}.log"))),
+                        stop: None,
+                        place: None,
+                    };
+                    let mut sink = TrialSink {
+                        store,
+                        trial,
+                        platform: self.ids[i],
+                        samples: 0,
+                        error: None,
+                        measured: &shared.measured,
+                    };
+                    let end = settle(platform.run_trial(&req, &mut |ev| sink.event(ev)), faults);
+                    self.record_boots(store, self.ids[i], platform)?;
+                    if let Some(e) = sink.error.take() {
+                        return Err(RunnerError::Store(e));
                     }
-                };
-                (end, sink.samples)
+                    let samples = sink.samples;
+                    self.close(store, &[trial], &end)?;
+                    (end, samples)
+                }
+                Alternative::Cell { cell, .. } => {
+                    let cell = &cells[*cell].cell;
+                    let label = format!("{name} {}", cell.scenario);
+                    shared.progress(|p| p.trial_started(round, &label));
+                    let dir = logs.join(format!(
+                        "r{round}-{name}-{}",
+                        cell.scenario.replace('/', "-")
+                    ));
+                    if let Err(e) = std::fs::create_dir_all(&dir) {
+                        return Err(RunnerError::Logs(dir, e));
+                    }
+                    let victim = store.start_trial(
+                        self.ids[i],
+                        round,
+                        &Role::Victim.name(),
+                        &cell.scenario,
+                    )?;
+                    let mut sink = CellSink {
+                        store,
+                        platform: self.ids[i],
+                        round,
+                        scenario: &cell.scenario,
+                        trials: BTreeMap::from([(Role::Victim, victim)]),
+                        ended: BTreeSet::new(),
+                        samples: 0,
+                        error: None,
+                    };
+                    let end = settle(
+                        platform.run_cell(cell, timeout, Some(&dir), &mut |m| sink.message(m)),
+                        faults,
+                    );
+                    self.record_boots(store, self.ids[i], platform)?;
+                    if let Some(e) = sink.error.take() {
+                        return Err(RunnerError::Store(e));
+                    }
+                    // A lab fault runs the whole cell again: every trial of this one is set aside.
+                    let open: Vec<TrialId> = sink
+                        .trials
+                        .iter()
+                        .filter(|(n, _)| {
+                            !sink.ended.contains(*n) || matches!(end, TrialEnd::LabFault(_))
+                        })
+                        .map(|(_, t)| *t)
+                        .collect();
+                    // Instances the cell never heard end stopped reporting with it (a lab host or
+                    // a remote machine that died or hung): DNR.
+                    let end_for_open = match &end {
+                        TrialEnd::Failed(r) => TrialEnd::Failed(format!(
+                            "DNR: the cell ended without this instance's end: {r}"
+                        )),
+                        // Lost with its machine: the cell runs again on resume.
+                        TrialEnd::Lost(r) => TrialEnd::Lost(r.clone()),
+                        TrialEnd::LabFault(r) => TrialEnd::LabFault(r.clone()),
+                        TrialEnd::Completed => TrialEnd::Completed,
+                    };
+                    self.close(store, &open, &end_for_open)?;
+                    // The cell's outcome is its victim's.
+                    let victim_ok = store
+                        .trials(self.run)?
+                        .into_iter()
+                        .find(|t| t.id == victim)
+                        .is_some_and(|t| t.status == "ok");
+                    let end = if matches!(end, TrialEnd::LabFault(_)) {
+                        end
+                    } else if victim_ok {
+                        TrialEnd::Completed
+                    } else {
+                        match end {
+                            TrialEnd::Completed => {
+                                TrialEnd::Failed("the victim did not report".into())
+                            }
+                            failed => failed,
+                        }
+                    };
+                    (end, sink.samples)
+                }
+            };
+            // A lab fault (docs/architecture.md, "The lab"): recorded (its trials are set aside as
+            // interrupted, with the fault as their reason) and the trial runs again, at most
+            // MAX_LAB_FAULTS times; `settle` made the last one a failure.
+            if let TrialEnd::LabFault(reason) = &end {
+                faults += 1;
+                shared.lock_out().lab_faults += 1;
+                shared.progress(|p| p.lab_fault(round, &name, reason));
+                continue;
             }
+            break (end, samples);
         };
         {
             let mut out = shared.lock_out();
@@ -392,6 +420,7 @@ impl Campaign {
                 TrialEnd::Completed => out.trials_ok += 1,
                 TrialEnd::Failed(_) => out.trials_failed += 1,
                 TrialEnd::Lost(_) => out.trials_lost += 1,
+                TrialEnd::LabFault(_) => unreachable!("a lab fault runs the trial again"),
             }
             out.samples += samples;
         }
@@ -443,7 +472,10 @@ impl Campaign {
                 }
                 Ok(())
             }
-            (TrialEnd::Failed(reason) | TrialEnd::Lost(reason), Some(signal)) => {
+            (
+                TrialEnd::Failed(reason) | TrialEnd::Lost(reason) | TrialEnd::LabFault(reason),
+                Some(signal),
+            ) => {
                 for &t in open {
                     store.interrupt_trial(t, reason)?;
                 }
@@ -458,6 +490,14 @@ impl Campaign {
                 }
                 Ok(())
             }
+            // The lab failed under the trial: set aside as interrupted, the fault its reason;
+            // the trial runs again at once (a later trial of its round replaces it).
+            (TrialEnd::LabFault(reason), None) => {
+                for &t in open {
+                    store.interrupt_trial(t, &format!("{LAB_FAULT}{reason}"))?;
+                }
+                Ok(())
+            }
             // The machine or its connection was lost: interrupted, so that `--resume` runs the
             // trial again; the campaign goes on with the other trials.
             (TrialEnd::Lost(reason), None) => {
@@ -467,6 +507,23 @@ impl Campaign {
                 Ok(())
             }
         }
+    }
+}
+
+/// A trial the lab failed under runs again at most this many times; the last fault fails it.
+pub const MAX_LAB_FAULTS: u32 = 2;
+
+/// How the reason of a trial set aside for a lab fault begins (the report counts them by it).
+pub use hvbench_store::LAB_FAULT;
+
+/// A lab fault past [`MAX_LAB_FAULTS`] (`faults` before this one) is a failure of the trial.
+fn settle(end: TrialEnd, faults: u32) -> TrialEnd {
+    match end {
+        TrialEnd::LabFault(r) if faults >= MAX_LAB_FAULTS => TrialEnd::Failed(format!(
+            "{LAB_FAULT}{r} (the lab failed under this trial {} times in a row; not run again)",
+            faults + 1
+        )),
+        end => end,
     }
 }
 

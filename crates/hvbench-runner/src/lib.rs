@@ -20,6 +20,7 @@ pub use plan::{
 };
 
 use campaign::{Campaign, StoredSamples};
+pub use campaign::{LAB_FAULT, MAX_LAB_FAULTS};
 use hvbench_analysis::StopRule;
 use hvbench_platform::{interrupt, Platform, TrialEnd};
 use hvbench_proto::names::Role;
@@ -53,6 +54,8 @@ pub trait Progress: Send {
     fn start(&mut self, _run: RunId, _trials: u64) {}
     fn trial_started(&mut self, _round: u32, _platform: &str) {}
     fn trial_finished(&mut self, _round: u32, _platform: &str, _end: &TrialEnd, _samples: u32) {}
+    /// The lab failed under a trial, which runs again.
+    fn lab_fault(&mut self, _round: u32, _platform: &str, _reason: &str) {}
     fn finish(&mut self) {}
 }
 
@@ -79,6 +82,9 @@ pub struct Outcome {
     /// Trials lost with their machine or its connection: recorded as interrupted, the run left
     /// interrupted, and run again by `--resume`.
     pub trials_lost: u32,
+    /// Times the lab failed under a trial of this invocation, which then ran again
+    /// (docs/architecture.md, "The lab"); each is a trial set aside as interrupted.
+    pub lab_faults: u32,
     pub samples: u32,
     pub seed: u64,
     /// Rounds run: the plan's `repetitions`, or fewer when the stop rule ended the campaign.
@@ -94,6 +100,7 @@ impl Outcome {
             trials_ok: 0,
             trials_failed: 0,
             trials_lost: 0,
+            lab_faults: 0,
             samples: 0,
             seed,
             rounds: 0,

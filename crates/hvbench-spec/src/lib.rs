@@ -13,6 +13,9 @@
 //! samples = 1               # measured windows per workload per round; 1..=1000; default 1
 //! min_window_ms = 200       # shortest measurement window; 1..=60000; default 200
 //! seed = 42                 # optional; makes the platform order of every round reproducible
+//! evidence = true           # count VM exits, hypervisor events and steal time in one extra
+//!                           # window per workload (docs/architecture.md, "Evidence"); default
+//!                           # true, false turns it off
 //!
 //! [guest]                   # required when a VM platform is listed; one shape for every platform
 //! vcpus = 1                 # 1..=64, default 1
@@ -66,6 +69,17 @@
 //! cpu = "max"               # qemu only; default: host with kvm, max with tcg
 //! disk_cache = "none"       # qemu only: the scratch disk's cache mode; default none
 //! net = "auto"              # qemu only: auto (tap, else slirp) | tap | user (slirp); default auto
+//!
+//! [[platform]]
+//! name = "xen-pvh"
+//! driver = "xen"
+//! type = "pvh"              # xen only: pv | pvh | hvm; default pvh
+//! weight = 256              # xen only, optional: credit2 weight, 1..=65535
+//! cap = 50                  # xen only, optional: credit2 cap in % of one CPU, 0..=6400
+//! tsc_mode = "default"      # xen only, optional: xl.cfg's tsc_mode, default | always_emulate |
+//!                           # native | native_paravirt; left out: not written, Xen's default
+//! # cpus = "1"              # qemu and xen, optional: host CPUs the vCPUs are pinned to
+//! # lab = true              # qemu and xen, optional: run in hvbench's emulated lab host
 //!
 //! [[workload]]             # the battery; may be left out when there is an [[isolation]]
 //! name = "mem-bandwidth"    # one of hvbench_proto::catalog::WORKLOADS
@@ -139,7 +153,7 @@ pub use host::{
     DEFAULT_CACHE_DIR, DEFAULT_REBOOT, SSH_FORMS,
 };
 pub use platform::{
-    parse_cpu_list, Accel, DiskCache, Driver, GuestSpec, NetMode, PlatformSpec, QemuSpec,
+    parse_cpu_list, Accel, DiskCache, Driver, GuestSpec, NetMode, PlatformSpec, QemuSpec, TscMode,
     XenGuestType, XenSpec,
 };
 pub(crate) use scenario::{distinct_labels, json_text};
@@ -169,8 +183,9 @@ pub struct Plan {
     pub stop_early: Option<StopEarly>,
     /// Collect evidence (docs/architecture.md, "Evidence"): one counted window per workload and
     /// metric, after the measured ones, beside which the machine running the guest counts VM
-    /// exits, hypervisor events and host-side CPU time, and the guest its steal time. Default
-    /// false.
+    /// exits, hypervisor events and host-side CPU time, and the guest its steal time. On unless
+    /// the experiment says `evidence = false`; a stored plan without the field is from before
+    /// evidence existed, and collected none.
     #[serde(default)]
     pub evidence: bool,
     /// The one guest shape used on every VM platform (defaults when no platform is a VM).
@@ -387,6 +402,71 @@ impl Plan {
         self.isolation
             .iter()
             .fold(battery, |n, s| n.saturating_add(s.guest_boots(self)))
+    }
+
+    /// The platform the report compares the others with when they have no baseline of their
+    /// own: the first `host`-driver platform, else the first (docs/architecture.md, "Analysis
+    /// and report").
+    pub fn baseline(&self) -> Option<&PlatformSpec> {
+        self.platforms
+            .iter()
+            .find(|p| p.driver == Driver::Host)
+            .or(self.platforms.first())
+    }
+
+    /// The platform the report compares `platform` with: its machine's baseline (the first
+    /// `host`-driver platform of its `[[host]]`, or of this machine), else the run's
+    /// ([`Plan::baseline`]); `None` for a baseline itself.
+    pub fn baseline_of(&self, platform: &PlatformSpec) -> Option<&PlatformSpec> {
+        let run_base = self.baseline()?;
+        let base = self
+            .platforms
+            .iter()
+            .find(|b| b.driver == Driver::Host && b.host == platform.host)
+            .unwrap_or(run_base);
+        let is_base = |b: &PlatformSpec| b.name == platform.name;
+        (!is_base(base) && !is_base(run_base)).then_some(base)
+    }
+
+    /// The platforms the report compares with a baseline ([`Plan::baseline_of`]), in file order.
+    pub fn compared_platforms(&self) -> Vec<&PlatformSpec> {
+        self.platforms
+            .iter()
+            .filter(|p| self.baseline_of(p).is_some())
+            .collect()
+    }
+
+    /// The metrics of the battery: one per workload, except `mem-latency`, which reports one
+    /// per working-set size (the catalog: sizes double from 16 KiB up to `max_size_mib`).
+    pub fn battery_metrics(&self) -> u64 {
+        self.workloads
+            .iter()
+            .map(|w| {
+                if w.name != "mem-latency" {
+                    return 1;
+                }
+                let max_kib = w
+                    .params
+                    .get("max_size_mib")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(256)
+                    .saturating_mul(1024);
+                // 16 KiB, 32 KiB, ... below the maximum, then the maximum itself.
+                let mut n = 1;
+                let mut size = 16u64;
+                while size < max_kib {
+                    n += 1;
+                    size *= 2;
+                }
+                n
+            })
+            .sum()
+    }
+
+    /// The battery's tests: each compared platform against its baseline on each metric, Holm
+    /// corrected together ([`Plan::compared_platforms`] x [`Plan::battery_metrics`]).
+    pub fn battery_comparisons(&self) -> u64 {
+        (self.compared_platforms().len() as u64).saturating_mul(self.battery_metrics())
     }
 
     /// Measured battery samples per platform: rounds x workloads x measured windows (0 without

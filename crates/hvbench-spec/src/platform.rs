@@ -263,6 +263,10 @@ pub struct XenSpec {
     /// credit2 weight (1..=65535, Xen's default 256) and cap (% of one CPU, 0 = none).
     pub weight: Option<u32>,
     pub cap: Option<u32>,
+    /// xl.cfg `tsc_mode=`: how the guest's TSC reads are served (xen-tscmode(7)); `None`: not
+    /// written, Xen's own default. Plans stored before the key existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsc_mode: Option<TscMode>,
 }
 
 impl Default for XenSpec {
@@ -272,7 +276,54 @@ impl Default for XenSpec {
             cpus: None,
             weight: None,
             cap: None,
+            tsc_mode: None,
         }
+    }
+}
+
+/// Xen's TSC modes (xl.cfg(5) `tsc_mode`, xen-tscmode(7)): whether the guest's `rdtsc` runs
+/// natively or traps to Xen to be emulated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TscMode {
+    /// Native where the TSC is safe to expose (invariant, not migrated), else emulated.
+    Default,
+    /// Every TSC read traps and is emulated.
+    AlwaysEmulate,
+    /// Every TSC read is native, whatever the hardware's TSC.
+    Native,
+    /// Native TSC reads, Xen keeping `TSC_AUX` so that a pvclock-aware guest can adjust after a
+    /// restore or migration. Not every Xen still accepts it: where `xl` refuses it, the trial
+    /// fails with xl's message.
+    NativeParavirt,
+}
+
+impl TscMode {
+    pub const ALL: [TscMode; 4] = [
+        TscMode::Default,
+        TscMode::AlwaysEmulate,
+        TscMode::Native,
+        TscMode::NativeParavirt,
+    ];
+
+    /// The spelling of the spec file and of xl.cfg.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TscMode::Default => "default",
+            TscMode::AlwaysEmulate => "always_emulate",
+            TscMode::Native => "native",
+            TscMode::NativeParavirt => "native_paravirt",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<TscMode> {
+        TscMode::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+impl fmt::Display for TscMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

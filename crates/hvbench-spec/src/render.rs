@@ -90,9 +90,9 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
         o,
         "  evidence: {}",
         if p.evidence {
-            "on (VM exits, hypervisor events, host-side CPU time and steal time in one counted window per workload after the measured ones)"
+            "on (VM exits, hypervisor events, host-side CPU time and steal time in one counted window per workload after the measured ones; evidence = false turns it off)"
         } else {
-            "off (evidence = true counts VM exits and hypervisor events beside the samples)"
+            "off (evidence = false; by default VM exits and hypervisor events are counted beside the samples)"
         }
     )?;
 
@@ -164,6 +164,9 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
                 if let Some(c) = xen.cap {
                     s.push_str(&format!(", cap {c}%"));
                 }
+                if let Some(m) = xen.tsc_mode {
+                    s.push_str(&format!(", tsc_mode {m}"));
+                }
                 s
             }
         };
@@ -179,6 +182,8 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
             writeln!(o, "  {:width$}  on {on:where_width$}  {what}{lab}", x.name)?;
         }
     }
+
+    write_lab_mix(o, p)?;
 
     if n_vms > 0 {
         let g = &p.guest;
@@ -229,7 +234,15 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
     }
 
     // Saturating: a deserialized plan need not respect the spec's limits.
-    let windows_per_run = n_workloads.saturating_mul(warmup + samples);
+    // With evidence, one counted window per metric after the measured ones.
+    let counted = if p.evidence && n_workloads > 0 {
+        p.battery_metrics()
+    } else {
+        0
+    };
+    let windows_per_run = n_workloads
+        .saturating_mul(warmup + samples)
+        .saturating_add(counted);
     let runs = if n_workloads == 0 {
         0
     } else {
@@ -265,7 +278,8 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
             victims = victims.saturating_add(victim_runs);
             aggressors =
                 aggressors.saturating_add(stress_cells.saturating_mul(u64::from(s.aggressors)));
-            let victim_windows = (s.victim.len() as u64).saturating_mul(warmup + samples);
+            let victim_windows =
+                (s.victim.len() as u64).saturating_mul(warmup + samples + u64::from(p.evidence));
             measuring_ms = measuring_ms
                 .saturating_add(
                     victim_runs
@@ -301,11 +315,16 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
     if n_workloads > 0 {
         writeln!(
             o,
-            "  windows per run:   {} ({} x ({} warm-up + {} measured))",
+            "  windows per run:   {} ({} x ({} warm-up + {} measured){})",
             windows_per_run,
             plural(n_workloads, "workload", "workloads"),
             warmup,
-            samples
+            samples,
+            if counted > 0 {
+                format!(" + {counted} counted for evidence")
+            } else {
+                String::new()
+            }
         )?;
         writeln!(
             o,
@@ -355,6 +374,63 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
             o,
             "  guest time limit:  {} in all, if every boot ran to its timeout",
             duration(boots.saturating_mul(p.guest.timeout_s).saturating_mul(1000))
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether a platform's timings are emulated: it runs in the lab (`lab = true`, or on the
+/// emulated dual-boot lab machine, a `[[host]]` with `lab = true`).
+fn emulated(p: &Plan, x: &crate::PlatformSpec) -> bool {
+    x.lab || p.host_of(x).is_some_and(|h| h.lab)
+}
+
+/// A warning when one comparison mixes lab platforms (emulated timings) with real ones: guests
+/// on this machine or on a `[[host]]`, or a `[[host]]`'s baseline. The host baseline on this
+/// machine against lab guests is the usual default comparison: a note, not a warning.
+fn write_lab_mix(o: &mut String, p: &Plan) -> std::fmt::Result {
+    let names = |f: &dyn Fn(&&crate::PlatformSpec) -> bool| -> Vec<&str> {
+        p.platforms
+            .iter()
+            .filter(f)
+            .map(|x| x.name.as_str())
+            .collect()
+    };
+    let lab = names(&|x| emulated(p, x));
+    let real = names(&|x| !emulated(p, x) && (x.is_vm() || x.host.is_some()));
+    // Lab platforms compared with a baseline on real hardware, and those baselines.
+    let (mut on_real, mut real_bases): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    for x in p.platforms.iter().filter(|x| emulated(p, x)) {
+        if let Some(b) = p.baseline_of(x).filter(|b| !emulated(p, b)) {
+            on_real.push(&x.name);
+            if !real_bases.contains(&b.name.as_str()) {
+                real_bases.push(&b.name);
+            }
+        }
+    }
+    let mixed = !lab.is_empty() && !real.is_empty();
+    if mixed || !on_real.is_empty() {
+        writeln!(o)?;
+    }
+    if mixed {
+        writeln!(
+            o,
+            "warning: this experiment mixes real platforms ({}) with lab platforms ({}): lab \
+             timings are emulated (a Xen or KVM host nested under QEMU's TCG), so figures of the \
+             one kind are not comparable with the other's; compare real platforms with real ones \
+             and lab platforms with lab ones (e.g. in two experiments)",
+            real.join(", "),
+            lab.join(", ")
+        )?;
+    }
+    if !on_real.is_empty() {
+        writeln!(
+            o,
+            "note: the lab platforms ({}) are compared with the host baseline ({}), which runs \
+             on real hardware: their ratios measure emulation as well as the hypervisor (the \
+             report says lab figures are emulated)",
+            on_real.join(", "),
+            real_bases.join(", ")
         )?;
     }
     Ok(())

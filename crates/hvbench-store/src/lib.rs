@@ -18,6 +18,10 @@ use std::path::Path;
 
 pub use time::{format_utc, now_ms};
 
+/// How the reason of a trial set aside for a lab fault begins (docs/architecture.md, "The
+/// lab"): the runner writes it, the report counts lab faults by it.
+pub const LAB_FAULT: &str = "lab fault, run again: ";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the database {path}")]

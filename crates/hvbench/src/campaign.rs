@@ -199,7 +199,9 @@ pub(crate) fn stored_plan(row: &hvbench_store::RunRow) -> Result<Plan> {
         ))
     })?;
     let differs = plan_differences(&plan, &reparsed);
-    if differs.iter().any(|d| *d != "guest") {
+    // "evidence": a run stored before evidence was on by default has it off in its plan, while
+    // its file, read again now, turns it on; the stored plan is what ran.
+    if differs.iter().any(|d| *d != "guest" && *d != "evidence") {
         return Err(bad(format!(
             "its stored plan disagrees with its stored experiment file in: {}",
             differs.join(", ")
@@ -227,6 +229,7 @@ pub(crate) fn plan_differences(a: &Plan, b: &Plan) -> Vec<&'static str> {
         a.seed.is_none() || b.seed.is_none() || a.seed == b.seed,
     );
     check("stop_early", a.stop_early == b.stop_early);
+    check("evidence", a.evidence == b.evidence);
     check("guest", a.guest == b.guest);
     check("platforms", a.platforms == b.platforms);
     check("workloads", a.workloads == b.workloads);
@@ -311,6 +314,13 @@ pub(crate) fn finish_campaign(
         outcome.samples,
         db.display()
     );
+    if outcome.lab_faults > 0 {
+        eprintln!(
+            "the lab failed under {} trial(s), which ran again (the report's failures say what \
+             the lab said)",
+            outcome.lab_faults
+        );
+    }
     if outcome.trials_lost > 0 {
         eprintln!(
             "{} trial(s) were lost with their machine or its connection (the report says why); \
@@ -670,5 +680,18 @@ stressors = ["cpu"]
         let e = stored_plan(&row(ISOLATION_ONLY, &other)).unwrap_err();
         assert!(format!("{e:#}").contains("isolation"), "{e:#}");
         assert_eq!(plan_differences(&plan, &other), ["isolation"]);
+    }
+
+    #[test]
+    fn a_run_stored_before_evidence_was_the_default_still_resumes() {
+        // Its file says nothing of evidence: read again now it turns evidence on, while the
+        // stored plan, what ran, has it off.
+        let plan = hvbench_spec::parse("iso.toml", ISOLATION_ONLY).unwrap();
+        assert!(plan.evidence);
+        let mut stored = plan.clone();
+        stored.evidence = false;
+        assert_eq!(stored_plan(&row(ISOLATION_ONLY, &stored)).unwrap(), stored);
+        // A SPEC given to --resume that differs in it is named.
+        assert_eq!(plan_differences(&stored, &plan), ["evidence"]);
     }
 }

@@ -30,10 +30,12 @@ fn check(level: Level, what: &str, detail: impl Into<String>, fix: Option<String
 }
 
 pub fn report(cache: &Cache) -> String {
+    let kvm = kvm::status();
+    let xen = xen_status();
     let checks = vec![
         qemu_check(),
-        kvm_check(),
-        xen_check(),
+        kvm_check(&kvm),
+        xen_check(&xen),
         lab_check(cache),
         network_check(),
         kernel_check(cache),
@@ -45,7 +47,9 @@ pub fn report(cache: &Cache) -> String {
     ];
     let mut out = String::new();
     write_checks(&mut out, &checks);
-    let tcg = !kvm::status().is_usable();
+    out.push('\n');
+    out.push_str(&what_runs_here(kvm.is_usable(), xen.usable()));
+    let tcg = !kvm.is_usable();
     let _ = writeln!(
         out,
         "\n{}",
@@ -86,8 +90,59 @@ fn qemu_check() -> Check {
     }
 }
 
-fn kvm_check() -> Check {
-    match kvm::status() {
+/// What this machine can run on its own hypervisors, and where a fair Xen-vs-KVM comparison
+/// runs instead: real hardware needs two machines (`[[host]]` over SSH) or one dual-boot
+/// machine (`[[host.boot]]`); the lab (`lab = true`) runs both nested under TCG, with emulated
+/// timings (docs/architecture.md, "The lab", "Machines over SSH", "Dual-boot hosts").
+fn what_runs_here(kvm_usable: bool, xen_usable: bool) -> String {
+    let mut out = String::from("Where guests run:\n");
+    let mut line = |s: &str| {
+        let _ = writeln!(out, "  {s}");
+    };
+    if !kvm_usable && !xen_usable {
+        line(
+            "this machine can run neither KVM nor Xen guests itself: platforms with `lab = true` (as in \
+             examples/xen-vs-kvm.toml) run them in hvbench's lab, a real Xen or KVM host nested under \
+             QEMU's TCG here; their timings are emulated. With `lab = false`, qemu platforms run under TCG \
+             here (accel = \"auto\") and xen platforms cannot run.",
+        );
+        line(
+            "for real numbers, run the guests on machines that can: Xen and KVM on two machines \
+             ([[host]] over SSH, examples/two-hosts.toml; check each with `hvbench doctor --host`), or \
+             one dual-boot machine rebooted between them ([[host.boot]], examples/dual-boot.toml).",
+        );
+        return out;
+    }
+    if kvm_usable {
+        line(
+            "KVM: usable here — `lab = false` qemu platforms run on this machine's own KVM (accel = \"kvm\"), \
+             with real timings.",
+        );
+    } else {
+        line("KVM: not usable in this boot (see the KVM check above).");
+    }
+    if xen_usable {
+        line(
+            "Xen: usable here (this is a dom0 and `xl` answers) — `lab = false` xen platforms run on this \
+             machine's own Xen, with real timings.",
+        );
+    } else {
+        line("Xen: not running here (this machine is not booted into Xen as a dom0).");
+    }
+    line(
+        "examples/xen-vs-kvm.toml sets `lab = true` on every guest platform, so as written its guests run in \
+         the lab here too (emulated timings); set `lab = false` to run them on this machine's own hypervisor.",
+    );
+    line(
+        "a fair Xen-vs-KVM comparison on real hardware needs both hypervisors on bare metal: two machines \
+         ([[host]] over SSH, one booted into Xen, one with KVM: examples/two-hosts.toml) or one dual-boot \
+         machine rebooted between Xen and KVM ([[host.boot]], examples/dual-boot.toml), not the lab.",
+    );
+    out
+}
+
+fn kvm_check(status: &KvmStatus) -> Check {
+    match status.clone() {
         KvmStatus::Usable { module, nested } => check(
             Level::Ok,
             "KVM",
@@ -131,15 +186,34 @@ fn network_check() -> Check {
     }
 }
 
+/// Whether this machine runs under Xen, is its dom0, and `xl info` answers.
+struct XenStatus {
+    hypervisor: String,
+    dom0: bool,
+    xl: bool,
+}
+
+impl XenStatus {
+    /// A dom0 whose toolstack answers: Xen guests run here.
+    fn usable(&self) -> bool {
+        self.hypervisor == "xen" && self.dom0 && self.xl
+    }
+}
+
+fn xen_status() -> XenStatus {
+    XenStatus {
+        hypervisor: read_trim("/sys/hypervisor/type").unwrap_or_default(),
+        dom0: read_trim("/proc/xen/capabilities").is_some_and(|c| c.contains("control_d")),
+        xl: std::process::Command::new("xl")
+            .arg("info")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+    }
+}
+
 /// Xen directly: this machine is a dom0 with a working toolstack.
-fn xen_check() -> Check {
-    let hv = read_trim("/sys/hypervisor/type").unwrap_or_default();
-    let dom0 = read_trim("/proc/xen/capabilities").is_some_and(|c| c.contains("control_d"));
-    let xl = std::process::Command::new("xl")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    match (hv.as_str(), dom0, xl) {
+fn xen_check(status: &XenStatus) -> Check {
+    match (status.hypervisor.as_str(), status.dom0, status.xl) {
         ("xen", true, true) => check(Level::Ok, "Xen", "usable directly: this is a dom0 and `xl info` answers", None),
         ("xen", true, false) => check(
             Level::Warn,
@@ -448,4 +522,51 @@ pub fn host_report(host: &hvbench_spec::HostSpec) -> (String, bool) {
     });
     write_checks(&mut out, &checks);
     (out, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::what_runs_here;
+
+    #[test]
+    fn without_kvm_or_xen_the_lab_runs_the_guests() {
+        let text = what_runs_here(false, false);
+        assert!(
+            text.contains("can run neither KVM nor Xen guests itself")
+                && text.contains("`lab = true`")
+                && text.contains("[[host]] over SSH")
+                && text.contains("examples/dual-boot.toml"),
+            "{text}"
+        );
+        assert!(!text.contains("usable here"), "{text}");
+    }
+
+    #[test]
+    fn with_kvm_it_says_what_runs_here_and_where_a_fair_comparison_runs() {
+        let text = what_runs_here(true, false);
+        assert!(
+            text.contains(
+                "KVM: usable here — `lab = false` qemu platforms run on this machine's own KVM"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Xen: not running here"), "{text}");
+        assert!(
+            text.contains("two machines ([[host]] over SSH")
+                && text.contains("one dual-boot machine")
+                && text.contains("[[host.boot]], examples/dual-boot.toml")
+                && text.contains("not the lab"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_dom0_runs_xen_guests_itself() {
+        let text = what_runs_here(false, true);
+        assert!(
+            text.contains("Xen: usable here") && text.contains("KVM: not usable in this boot"),
+            "{text}"
+        );
+        assert!(text.contains("examples/dual-boot.toml"), "{text}");
+    }
 }

@@ -3,6 +3,7 @@
 
 mod args;
 mod campaign;
+mod design;
 mod doctor;
 mod executor;
 mod progress;
@@ -72,7 +73,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         } => resume(&which, spec.as_deref(), &db, report.as_deref()),
         Command::Plan { spec } => {
             let plan = hvbench_spec::load(&spec)?;
-            print!("{}", plan.render());
+            print!("{}{}", plan.render(), design::text(&plan));
             Ok(ExitCode::SUCCESS)
         }
         Command::Report {

@@ -47,6 +47,18 @@ impl Progress for Bar {
         }
     }
 
+    fn lab_fault(&mut self, round: u32, platform: &str, reason: &str) {
+        let first = reason.lines().next().unwrap_or("");
+        let line = format!(
+            "round {} on {platform}: lab fault, running it again: {first}",
+            round + 1
+        );
+        match &self.bar {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
     fn finish(&mut self) {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();

@@ -320,6 +320,44 @@ fn plan_prints_the_expanded_plan() {
 }
 
 #[test]
+fn plan_says_whether_the_design_can_conclude() {
+    // The default comparison is sized to conclude: 15 values a side over 27 tests.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = hvbench(&["plan", "examples/xen-vs-kvm.toml"], &root);
+    assert!(out.status.success(), "{}", text(&out));
+    let s = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "tests:             27 (3 platforms x 9 metrics)",
+        "values per test:   15 against 15 (3 rounds x 5 measured",
+        "smallest adjusted: 3.48e-7",
+        "note: the lab platforms (kvm, xen-pv, xen-pvh) are compared with the host baseline (host)",
+    ] {
+        assert!(s.contains(needle), "missing {needle:?} in:\n{s}");
+    }
+    assert!(!s.contains("warning:"), "{s}");
+    // The same at 2 samples a round cannot.
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(root.join("examples/xen-vs-kvm.toml")).unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "six.toml",
+        &example.replace("\nsamples = 5\n", "\nsamples = 2\n"),
+    );
+    let out = hvbench(&["plan", spec.to_str().unwrap()], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        s.contains("smallest adjusted: 0.0584 (Holm over 27 tests: 27 x 0.00216)"),
+        "{s}"
+    );
+    assert!(
+        s.contains("warning: this design can never conclude")
+            && s.contains("raise samples or repetitions"),
+        "{s}"
+    );
+}
+
+#[test]
 fn reports_of_a_missing_database_say_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let out = hvbench(&["report", "--db", "none.db"], dir.path());
@@ -344,4 +382,9 @@ fn doctor_names_qemu_and_kvm() {
     if !kvm::status().is_usable() {
         assert!(s.contains("TCG"), "{s}");
     }
+    // Where the guests of an experiment run: here, in the lab, or on other machines.
+    assert!(
+        s.contains("Where guests run:") && s.contains("`lab = true`") && s.contains("[[host]]"),
+        "{s}"
+    );
 }

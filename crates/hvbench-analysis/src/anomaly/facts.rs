@@ -1,6 +1,7 @@
 //! Reading platform facts for the rules: look-ups that remember which fact supported a cause.
 
 use super::{Cause, FactRef, PlatformFacts};
+use crate::facts as key;
 
 /// The value of `key` on `p`, trimmed; None when absent or empty.
 pub(crate) fn get<'a>(p: &'a PlatformFacts<'a>, key: &str) -> Option<&'a str> {
@@ -68,31 +69,36 @@ pub(crate) fn number(value: &str) -> Option<f64> {
 /// host (`lab`, `lab.emulation`), or on a host that is itself emulated (`host.emulated`).
 pub(crate) fn is_emulated(p: &PlatformFacts) -> bool {
     is_tcg(p)
-        || get(p, "lab").is_some()
-        || get(p, "lab.emulation").is_some()
-        || get(p, "host.emulated").is_some_and(is_on)
+        || get(p, key::LAB).is_some()
+        || get(p, key::LAB_EMULATION).is_some()
+        || get(p, key::HOST_EMULATED).is_some_and(is_on)
 }
 
 /// The fact keys that say "emulated" ([`is_emulated`]): two platforms that are both emulated
 /// share them, whatever their values.
-pub(crate) const EMULATION_KEYS: &[&str] = &["accel", "lab", "lab.emulation", "host.emulated"];
+pub(crate) const EMULATION_KEYS: &[&str] =
+    &[key::ACCEL, key::LAB, key::LAB_EMULATION, key::HOST_EMULATED];
 
 /// The platform ran under QEMU's software emulation.
 pub(crate) fn is_tcg(p: &PlatformFacts) -> bool {
-    get(p, "accel").is_some_and(|a| a.eq_ignore_ascii_case("tcg"))
+    get(p, key::ACCEL).is_some_and(|a| a.eq_ignore_ascii_case("tcg"))
+}
+
+/// The platform ran in hvbench's lab (a `lab` fact that is not "false", or any `lab.*` fact):
+/// on a lab host, not on the machine of a baseline outside the lab.
+pub(crate) fn is_lab(p: &PlatformFacts) -> bool {
+    get(p, key::LAB).is_some_and(|l| !is_off(l))
+        || p.facts
+            .iter()
+            .any(|(k, v)| k.starts_with(key::LAB_PREFIX) && !v.trim().is_empty())
 }
 
 /// The platform runs on hardware virtualization (KVM, or a Xen HVM/PVH guest): where EPT/NPT
 /// matter.
 pub(crate) fn is_hardware_virtualized(p: &PlatformFacts) -> bool {
-    get(p, "accel").is_some_and(|a| a.eq_ignore_ascii_case("kvm"))
-        || get(p, "xen.guest_type")
+    get(p, key::ACCEL).is_some_and(|a| a.eq_ignore_ascii_case("kvm"))
+        || get(p, key::XEN_GUEST_TYPE)
             .is_some_and(|t| t.eq_ignore_ascii_case("hvm") || t.eq_ignore_ascii_case("pvh"))
-}
-
-/// A CPU-flags fact that has neither `ept` nor `npt`: the hypervisor must shadow page tables.
-pub(crate) fn lacks_two_dimensional_paging(p: &PlatformFacts) -> bool {
-    get(p, "cpu.flags").is_some_and(|f| !has_flag(f, "ept") && !has_flag(f, "npt"))
 }
 
 fn one_line(s: &str, max_chars: usize) -> String {

@@ -15,6 +15,7 @@ use super::profiles::{
 };
 use super::{Anomaly, Cause, Context, CounterRef, FactRef, Peer, PlatformFacts, Versus, RULES};
 use crate::counters::{ExitProfile, PerOp};
+use crate::facts as key;
 
 /// Fact keys whose different values on two guests can explain a gap between them, with what a
 /// difference means.
@@ -23,7 +24,11 @@ const DIFFERING_KEYS: &[(&str, &str)] = &[
     ("clocksource", "a different time source"),
     ("xen.guest_type", "a different Xen guest type"),
     ("xen.spec.xpti", "XPTI is set differently"),
-    ("xen.tsc_mode", "a different TSC mode"),
+    (key::XEN_TSC_MODE, "a different TSC mode"),
+    (
+        key::XEN_VTSC,
+        "Xen emulates the TSC on one and not the other",
+    ),
     ("cpu.tsc_flags", "different TSC features reach the guest"),
     ("kvm.halt_poll_ns", "a different halt-polling window"),
     ("guest.cmdline", "a different guest kernel command line"),

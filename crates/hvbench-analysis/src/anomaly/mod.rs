@@ -20,6 +20,7 @@
 
 mod facts;
 mod gap;
+mod paging;
 mod profiles;
 mod rules;
 
@@ -186,14 +187,16 @@ pub struct Anomaly {
     pub peer: Option<Peer>,
     /// Causes the platform shares with its peer: true of it, but no explanation of the gap.
     pub shared: Vec<Cause>,
-    /// With no cause: what to look at next.
+    /// What to look at next: with no cause, what could find one; with causes, what a rule
+    /// could not tell from the recorded facts (the paging support of an unrecorded machine).
     pub next: Vec<String>,
 }
 
 impl Anomaly {
     /// "likely cause: ... (fact: key=value on platform; counter: source key on platform [in
     /// scenario])", or
-    /// "cause unknown: ...; next: ...", then what the peer shares.
+    /// "cause unknown: ...; next: ...", then what the peer shares, then (with causes) what to
+    /// look at next.
     pub fn explanation(&self) -> String {
         let gap = self.peer.as_ref().map(|p| {
             format!(
@@ -236,6 +239,9 @@ impl Anomaly {
                 p.platform,
                 parts.join("; ")
             ));
+        }
+        if !self.causes.is_empty() && !self.next.is_empty() {
+            out.push_str(&format!("; next: {}", self.next.join(" / ")));
         }
         out
     }
@@ -299,7 +305,8 @@ pub fn detect_anomalies(evidence: &Evidence, cfg: &AnomalyConfig) -> Vec<Anomaly
                 gap::account_for_peer(&ctx, a);
             }
             if a.causes.is_empty() {
-                a.next = gap::next_steps(&ctx, a);
+                let steps = gap::next_steps(&ctx, a);
+                a.next.extend(steps);
             }
         }
     }
@@ -396,3 +403,5 @@ pub(crate) fn times(x: f64) -> String {
 mod tests;
 #[cfg(test)]
 mod tests_evidence;
+#[cfg(test)]
+mod tests_machines;

@@ -555,6 +555,52 @@ pub fn xpti_domu_on(spec: &BTreeMap<String, String>) -> Option<bool> {
     }
 }
 
+/// What Xen's `s` debug key (`xl debug-keys s`, then `xl dmesg`) said last of the host's TSC:
+/// `Some(true)` for "TSC marked as reliable" or "... deemed reliable", `Some(false)` for "not
+/// reliable" or "TSC not marked as either constant or reliable", `None` when the log holds
+/// neither (Xen's `dump_softtsc`).
+pub fn xen_tsc_reliable(dmesg: &str) -> Option<bool> {
+    dmesg.lines().rev().find_map(|l| {
+        let l = l.trim_start_matches("(XEN)").trim();
+        if l.starts_with("TSC marked as reliable") || l.contains("deemed reliable") {
+            Some(true)
+        } else if l.starts_with("TSC not marked")
+            || (l.starts_with("TSC has constant rate") && l.contains("not reliable"))
+        {
+            Some(false)
+        } else {
+            None
+        }
+    })
+}
+
+/// Whether Xen emulates a domain's `rdtsc`, as xen-tscmode(7) and Xen's `tsc_set_info` decide it
+/// for a domain whose TSC frequency is the host's (hvbench's guests never set one): always for
+/// `always_emulate`; never for `native` and `native_paravirt`; for `default`, natively only
+/// when the host's TSC is safe — marked reliable, or a single physical CPU. `None` when the
+/// mode is unknown.
+pub fn xen_vtsc(
+    mode: &str,
+    tsc_reliable: Option<bool>,
+    nr_cpus: Option<u32>,
+) -> Option<&'static str> {
+    match mode {
+        "always_emulate" => Some("emulated"),
+        "native" | "native_paravirt" => Some("native"),
+        "default" => {
+            let safe = tsc_reliable == Some(true) || nr_cpus == Some(1);
+            if safe {
+                Some("native")
+            } else if tsc_reliable == Some(false) {
+                Some("emulated")
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
 /// `xl info`: its `key : value` lines (split at the first colon; values may hold colons).
 pub fn xl_info(text: &str) -> BTreeMap<String, String> {
     text.lines()

@@ -461,3 +461,33 @@ fn truncated_and_garbage_input_never_panics() {
             .all(|d| d.running_s == 0.0 && d.exits.is_empty() && d.pv_events.is_empty()));
     }
 }
+
+#[test]
+fn xen_tsc_reliability_from_the_s_debug_key() {
+    // As Xen 4.17 printed it in the lab with the server CPU (invtsc), and with qemu64.
+    let reliable = "(XEN) Freed 656kB init memory\n(XEN) TSC marked as reliable, warp = 0 (count=2)\n(XEN) No domains have emulated TSC\n";
+    assert_eq!(xen_tsc_reliable(reliable), Some(true));
+    let not = "(XEN) TSC not marked as either constant or reliable, warp=0 (count=2)\n(XEN) dom1: mode=0,ofs=0x1d5f,khz=2596133\n";
+    assert_eq!(xen_tsc_reliable(not), Some(false));
+    let deep =
+        "(XEN) TSC has constant rate, deep Cstates possible, so not reliable, warp=3 (count=2)\n";
+    assert_eq!(xen_tsc_reliable(deep), Some(false));
+    // The last word counts.
+    assert_eq!(xen_tsc_reliable(&format!("{not}{reliable}")), Some(true));
+    assert_eq!(xen_tsc_reliable("(XEN) nothing\n"), None);
+}
+
+#[test]
+fn xen_emulates_the_tsc_as_its_mode_and_the_host_say() {
+    assert_eq!(xen_vtsc("default", Some(true), Some(2)), Some("native"));
+    assert_eq!(xen_vtsc("default", Some(false), Some(2)), Some("emulated"));
+    assert_eq!(xen_vtsc("default", Some(false), Some(1)), Some("native"));
+    assert_eq!(xen_vtsc("default", None, Some(2)), None);
+    assert_eq!(
+        xen_vtsc("always_emulate", Some(true), Some(2)),
+        Some("emulated")
+    );
+    assert_eq!(xen_vtsc("native", Some(false), Some(2)), Some("native"));
+    assert_eq!(xen_vtsc("native_paravirt", None, None), Some("native"));
+    assert_eq!(xen_vtsc("odd", Some(true), Some(2)), None);
+}

@@ -10,7 +10,9 @@
 //! its window, not all of it: its counts are a rate over the trace's own span (xenalyze's
 //! "Total time"), which the analysis turns into a count per operation.
 
-use super::parse::{tsc_mode, xen_spec_ctrl, xenalyze_summary, xentop_domain};
+use super::parse::{
+    tsc_mode, xen_spec_ctrl, xen_tsc_reliable, xen_vtsc, xenalyze_summary, xentop_domain, xl_info,
+};
 use super::{delta, Collector, Counted, WindowKey};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -220,7 +222,8 @@ impl Collector for XenCollector {
 }
 
 /// What [`XenCollector::learn`] asks `xl`: the domain's id, and as facts Xen's mitigations
-/// (`xl dmesg`), the domain's `tsc_mode` and credit2's rate limit.
+/// (`xl dmesg`), the domain's `tsc_mode`, whether the host's TSC is reliable and so whether Xen
+/// emulates the guest's `rdtsc` (`xen.tsc_reliable`, `xen.vtsc`), and credit2's rate limit.
 fn learn(domain: &str) -> Learnt {
     let domid = output("xl", &["domid", domain]).and_then(|o| o.trim().parse().ok());
     let mut facts = BTreeMap::new();
@@ -228,6 +231,18 @@ fn learn(domain: &str) -> Learnt {
         facts.extend(xen_spec_ctrl(&dmesg));
     }
     if let Some(mode) = output("xl", &["list", "-l", domain]).and_then(|j| tsc_mode(&j)) {
+        // Whether the host's TSC is reliable, as Xen's `s` debug key says it into its log.
+        let reliable = output("xl", &["debug-keys", "s"])
+            .and_then(|_| output("xl", &["dmesg"]))
+            .and_then(|d| xen_tsc_reliable(&d));
+        let cpus = output("xl", &["info"])
+            .and_then(|i| xl_info(&i).get("nr_cpus").and_then(|n| n.parse().ok()));
+        if let Some(r) = reliable {
+            facts.insert("xen.tsc_reliable".into(), r.to_string());
+        }
+        if let Some(v) = xen_vtsc(&mode, reliable, cpus) {
+            facts.insert("xen.vtsc".into(), v.to_string());
+        }
         facts.insert("xen.tsc_mode".into(), mode);
     }
     if let Some(text) = output("xl", &["sched-credit2", "-s"]) {

@@ -23,10 +23,11 @@ use std::path::{Path, PathBuf};
 
 mod argv;
 mod build;
+pub mod fault;
 pub mod serve;
 
 pub(crate) use argv::guest_plan_variants;
-pub use argv::{dual_argv, host_argv};
+pub use argv::{cpu_model, dual_argv, host_argv, server_cpu, KVM_HOST_CPU, XEN_HOST_CPU};
 pub use build::{build, cached};
 
 /// The Debian release the lab host runs.

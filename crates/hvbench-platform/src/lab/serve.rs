@@ -45,6 +45,9 @@ const DUAL_SELECT_BYTES: usize = 4096;
 /// [`DUAL_QUICK_BOOT_S`] of their start.
 const DUAL_QUICK_BOOTS: u32 = 3;
 const DUAL_QUICK_BOOT_S: u32 = 30;
+/// How long a lab host may take to answer a probe after a failed trial before it counts as
+/// wedged (a busy emulated host answers within seconds).
+const LAB_PROBE: Duration = Duration::from_secs(60);
 
 /// A lab host that is up: what `hvbench lab up` recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +65,9 @@ pub struct LabMachine {
     pub images: String,
     /// Its console log on this machine.
     pub console: PathBuf,
+    /// Its emulated CPU, QEMU's `-cpu` value (empty in records of older hvbench versions).
+    #[serde(default)]
+    pub cpu: String,
 }
 
 impl LabMachine {
@@ -86,6 +92,7 @@ impl LabMachine {
                 format!("{what} host nested under QEMU TCG on this machine: timings are emulated"),
             ),
             ("lab.ssh", format!("127.0.0.1:{}", self.port)),
+            ("lab.cpu", self.cpu.clone()),
             ("lab.boot_s", format!("{:.1}", self.boot_s)),
             ("host.emulated", "true".to_string()),
         ]
@@ -453,6 +460,7 @@ fn serve_until_ssh(
         boot_s: 0.0,
         images: images.key.clone(),
         console: console.to_path_buf(),
+        cpu: lab_cpu(host),
     };
     // Not waited for here: it is reaped by whoever ends it, or by init once this process ends.
     std::mem::forget(child);
@@ -499,6 +507,26 @@ fn serve_until_ssh(
         machine.boot_s
     ));
     Ok(machine)
+}
+
+/// The emulated CPU of lab machine `host` (`xen`, `kvm` or the dual machine, whose two boots
+/// have one CPU unless an override gives each its own).
+fn lab_cpu(host: &str) -> String {
+    match host {
+        "xen" => super::argv::cpu_model(LabHost::Xen),
+        "kvm" => super::argv::cpu_model(LabHost::Kvm),
+        _ => {
+            let (x, k) = (
+                super::argv::cpu_model(LabHost::Xen),
+                super::argv::cpu_model(LabHost::Kvm),
+            );
+            if x == k {
+                x
+            } else {
+                format!("xen: {x}; kvm: {k}")
+            }
+        }
+    }
 }
 
 /// The boot selector disk saying `boot`: its first line, then zeros.
@@ -849,6 +877,61 @@ impl ServedLabPlatform {
         Ok(inner)
     }
 
+    /// How long the lab host's console log is now (where a trial's part of it begins).
+    fn console_len(&self) -> u64 {
+        running(&self.args.cache, self.host)
+            .and_then(|m| std::fs::metadata(&m.console).ok())
+            .map_or(0, |m| m.len())
+    }
+
+    /// A trial that did not complete: a lab fault ([`super::fault`]) when the lab host's console
+    /// since `from`, its sshd or the trial's reason say the lab failed under it (a wedged host is
+    /// stopped, so that the next trial boots it again), else the trial's own end.
+    fn lab_fault(&mut self, end: crate::TrialEnd, from: u64) -> crate::TrialEnd {
+        let reason = match &end {
+            crate::TrialEnd::Failed(r) | crate::TrialEnd::Lost(r) => r.clone(),
+            _ => return end,
+        };
+        if crate::interrupt::requested().is_some() {
+            return end;
+        }
+        let machine = running(&self.args.cache, self.host);
+        let console = machine
+            .as_ref()
+            .and_then(|m| std::fs::read(&m.console).ok())
+            .map(|b| {
+                String::from_utf8_lossy(b.get(from as usize..).unwrap_or_default()).into_owned()
+            })
+            .unwrap_or_default();
+        let ssh = machine.as_ref().and_then(|m| {
+            let keys = LabKeys::ensure(&self.args.cache).ok()?;
+            Some(Ssh::new(
+                &m.host_spec(&keys).ok()?,
+                &crate::remote::control_dir(),
+            ))
+        });
+        let answers = ssh.as_ref().is_some_and(|s| {
+            s.run("true", b"", LAB_PROBE)
+                .is_ok_and(|o| o.status.success())
+        });
+        let Some(fault) = super::fault::diagnose(&reason, &console, answers) else {
+            return end;
+        };
+        let logs = match (&ssh, answers) {
+            (Some(s), true) => s
+                .run(super::fault::LOGS_SCRIPT, b"", LAB_PROBE)
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        if fault.kind == super::fault::FaultKind::HostWedged {
+            if let Some(m) = &machine {
+                stop(m);
+            }
+        }
+        crate::TrialEnd::LabFault(fault.explain(self.host.as_str(), &reason, &logs))
+    }
+
     /// The lab host this platform runs on.
     pub fn lab_host(&self) -> LabHost {
         self.host
@@ -906,7 +989,9 @@ impl crate::Platform for ServedLabPlatform {
         if let Err(e) = self.ensure_up() {
             return crate::TrialEnd::Failed(e);
         }
-        self.inner.run_trial(req, on_event)
+        let from = self.console_len();
+        let end = self.inner.run_trial(req, on_event);
+        self.lab_fault(end, from)
     }
     fn run_cell(
         &mut self,
@@ -918,7 +1003,9 @@ impl crate::Platform for ServedLabPlatform {
         if let Err(e) = self.ensure_up() {
             return crate::TrialEnd::Failed(e);
         }
-        self.inner.run_cell(cell, timeout, logs, on_message)
+        let from = self.console_len();
+        let end = self.inner.run_cell(cell, timeout, logs, on_message);
+        self.lab_fault(end, from)
     }
 }
 
@@ -1169,6 +1256,7 @@ mod tests {
             boot_s: 0.0,
             images: String::new(),
             console: PathBuf::new(),
+            cpu: String::new(),
         };
         assert_eq!(m.name(), "lab-dual");
         // This test's process is no supervisor.

@@ -178,7 +178,7 @@ pub fn exec_job(
     send_elapsed(out, &format!("{label}.guest_trial_s"), trial_started)?;
     match end {
         TrialEnd::Completed => Ok(true),
-        TrialEnd::Failed(reason) | TrialEnd::Lost(reason) => {
+        TrialEnd::Failed(reason) | TrialEnd::Lost(reason) | TrialEnd::LabFault(reason) => {
             send(
                 out,
                 &Message::Failed {
@@ -217,6 +217,7 @@ mod tests {
                 name: "xen-pv".into(),
                 driver: Driver::Xen(hvbench_spec::XenSpec {
                     kind: hvbench_spec::XenGuestType::Pv,
+                    tsc_mode: Some(hvbench_spec::TscMode::AlwaysEmulate),
                     ..Default::default()
                 }),
                 lab: false,
@@ -238,6 +239,8 @@ mod tests {
         };
         let text = serde_json::to_string(&job).unwrap();
         assert!(!text.contains("cell"), "a battery job has no cell: {text}");
+        // The platform's keys travel flat, as in the spec file, Xen's tsc_mode included.
+        assert!(text.contains("\"tsc_mode\":\"always_emulate\""), "{text}");
         assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), job);
         // A cell travels whole.
         let mut with_cell = job.clone();

@@ -50,9 +50,18 @@ impl Platform<'_> {
         self.facts.and_then(|f| f.get(key)).map(String::as_str)
     }
 
-    /// The guest ran inside hvbench's emulated lab host (Xen or KVM nested under TCG).
+    /// The guest ran inside hvbench's emulated lab host (Xen or KVM nested under TCG): fact
+    /// `lab` present and not false.
     pub(crate) fn is_lab(&self) -> bool {
-        self.fact("lab").is_some_and(|l| !l.trim().is_empty())
+        self.fact(hvbench_analysis::facts::LAB).is_some_and(|l| {
+            let l = l.trim();
+            !l.is_empty() && !["false", "0", "no", "off"].contains(&l.to_ascii_lowercase().as_str())
+        })
+    }
+
+    /// The platform booted a guest: its driver is known (it has facts) and is not `host`.
+    pub(crate) fn is_guest(&self) -> bool {
+        self.facts.is_some() && self.driver != HOST_DRIVER
     }
 
     /// The guest ran under QEMU's software emulation.
@@ -289,6 +298,18 @@ impl<'a> Model<'a> {
             .filter(|p| p.is_lab())
             .map(|p| p.name)
             .collect()
+    }
+
+    /// When the run mixes guests in the lab with guests outside it (real ones): the guest
+    /// platforms of both kinds, in platform order, and which of them ran in the lab; none
+    /// otherwise. Lab timings are emulated, so the two kinds are not comparable.
+    pub(crate) fn lab_and_real_guests(&self) -> (Vec<&str>, Vec<&str>) {
+        let guests = || self.platforms.iter().filter(|p| p.is_guest());
+        let lab: Vec<&str> = guests().filter(|p| p.is_lab()).map(|p| p.name).collect();
+        if lab.is_empty() || guests().all(|p| p.is_lab()) {
+            return (Vec::new(), Vec::new());
+        }
+        (guests().map(|p| p.name).collect(), lab)
     }
 
     pub(crate) fn tcg_platforms(&self) -> Vec<&str> {

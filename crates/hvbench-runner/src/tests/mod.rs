@@ -493,3 +493,101 @@ fn an_aggressor_that_dies_early_is_dnr() {
         .iter()
         .any(|f| f.reason.contains("unknown instance `intruder`")));
 }
+
+/// A platform whose first `faults` trials the lab fails under (after a sample arrived).
+struct LabFaulty {
+    faults: u32,
+    calls: u32,
+}
+
+impl Platform for LabFaulty {
+    fn name(&self) -> &str {
+        "lab-kvm"
+    }
+    fn driver(&self) -> &'static str {
+        "qemu"
+    }
+    fn facts(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([("lab".to_string(), "kvm".to_string())])
+    }
+    fn run_trial(&mut self, _req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
+        let call = self.calls;
+        self.calls += 1;
+        let console = encode(&Message::Sample {
+            workload: "syscall".into(),
+            metric: "latency".into(),
+            unit: "ns".into(),
+            better: Better::Lower,
+            warmup: false,
+            index: 0,
+            value: 100.0 + call as f64,
+            iterations: 10,
+            elapsed_ns: 1000,
+        });
+        for ev in hvbench_proto::Decoder::new().push(&console) {
+            on_event(ev);
+        }
+        if call < self.faults {
+            TrialEnd::LabFault("the nested guest was lost under the emulator".into())
+        } else {
+            TrialEnd::Completed
+        }
+    }
+}
+
+fn run_lab_faulty(faults: u32, rounds: u32) -> (Store, Outcome) {
+    let mut plan = Plan::default_plan();
+    plan.repetitions = rounds;
+    plan.seed = Some(1);
+    let store = Store::open_in_memory().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut platforms: Vec<Box<dyn Platform>> = vec![Box::new(LabFaulty { faults, calls: 0 })];
+    let opts = Options {
+        logs_dir: dir.path().into(),
+        hvbench_version: "test".into(),
+        stop: None,
+    };
+    let out = run(&plan, &mut platforms, &store, &opts, &mut Quiet).unwrap();
+    (store, out)
+}
+
+#[test]
+fn a_lab_fault_is_recorded_and_the_trial_runs_again() {
+    let (store, out) = run_lab_faulty(1, 2);
+    assert_eq!(
+        (out.trials_ok, out.trials_failed, out.lab_faults),
+        (2, 0, 1)
+    );
+    // The faulted attempt's sample is stored but left out: one value per round counts.
+    let values: Vec<f64> = store
+        .samples(out.run)
+        .unwrap()
+        .iter()
+        .map(|s| s.value)
+        .collect();
+    assert_eq!(values.len(), 2, "{values:?}");
+    assert!(
+        !values.contains(&100.0),
+        "the faulted attempt's sample counted: {values:?}"
+    );
+    let failures = store.failures(out.run).unwrap();
+    assert_eq!(failures.len(), 1);
+    assert!(
+        failures[0].reason.starts_with(LAB_FAULT),
+        "{}",
+        failures[0].reason
+    );
+    assert!(failures[0].reason.contains("nested guest was lost"));
+    assert_eq!(store.run(out.run).unwrap().status, RunStatus::Complete);
+}
+
+#[test]
+fn a_trial_the_lab_keeps_failing_under_fails_after_its_reruns() {
+    let (store, out) = run_lab_faulty(u32::MAX, 1);
+    assert_eq!(out.lab_faults, MAX_LAB_FAULTS);
+    assert_eq!((out.trials_ok, out.trials_failed), (0, 1));
+    let failures = store.failures(out.run).unwrap();
+    assert_eq!(failures.len(), MAX_LAB_FAULTS as usize + 1);
+    let last = &failures.last().unwrap().reason;
+    assert!(last.contains("3 times in a row; not run again"), "{last}");
+}

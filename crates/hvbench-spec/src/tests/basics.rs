@@ -239,9 +239,101 @@ fn render_shows_platforms_workloads_and_totals() {
         "mem-bandwidth[kernel=copy]   MB/s, higher is better; kernel=copy size_mib=64",
         "agent runs:        21 (7 rounds x 3 platforms)",
         "guest boots:       14 (7 rounds x 2 VM platforms)",
-        "windows per run:   15 (3 workloads x (2 warm-up + 3 measured))",
+        "windows per run:   18 (3 workloads x (2 warm-up + 3 measured) + 3 counted for evidence)",
         "measured samples:  21 per workload per platform, 63 per platform, 189 in all",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
+}
+
+#[test]
+fn evidence_is_on_unless_turned_off() {
+    let text = "name = \"e\"\n[[platform]]\nname = \"host\"\ndriver = \"host\"\n\
+                [[workload]]\nname = \"syscall\"\n";
+    let plan = parse("e.toml", text).unwrap();
+    assert!(plan.evidence && plan.agent_plan().evidence);
+    assert!(
+        plan.render().contains("  evidence: on ("),
+        "{}",
+        plan.render()
+    );
+    assert!(Plan::default_plan().evidence);
+    let off = parse(
+        "e.toml",
+        &text.replace("name = \"e\"\n", "name = \"e\"\nevidence = false\n"),
+    )
+    .unwrap();
+    assert!(!off.evidence && !off.agent_plan().evidence);
+    assert!(
+        off.render().contains("  evidence: off ("),
+        "{}",
+        off.render()
+    );
+    // The counted windows count in the totals, one per metric and run.
+    assert!(plan.render().contains(
+        "windows per run:   3 (1 workload x (1 warm-up + 1 measured) + 1 counted for evidence)"
+    ));
+    assert!(off
+        .render()
+        .contains("windows per run:   2 (1 workload x (1 warm-up + 1 measured))\n"));
+    // A plan stored before evidence existed collected none.
+    let mut value = serde_json::to_value(&plan).unwrap();
+    value.as_object_mut().unwrap().remove("evidence");
+    assert!(!serde_json::from_value::<Plan>(value).unwrap().evidence);
+    // A wrong type is reported with a hint that says what the default is.
+    let bad = text.replace("name = \"e\"\n", "name = \"e\"\nevidence = \"yes\"\n");
+    let d = expect_one(&bad, 2, 12, "\"yes\"", "`evidence` must be true or false");
+    assert!(d.hint.unwrap().contains("evidence = false turns it off"));
+}
+
+#[test]
+fn the_battery_counts_its_comparisons() {
+    // VALID: host, kvm, tcg; 3 workloads: two compared platforms x 3 metrics.
+    let plan = parse("valid.toml", VALID).unwrap();
+    assert_eq!(plan.baseline().map(|p| p.name.as_str()), Some("host"));
+    let compared: Vec<&str> = plan
+        .compared_platforms()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(compared, ["kvm", "tcg"]);
+    assert_eq!((plan.battery_metrics(), plan.battery_comparisons()), (3, 6));
+    // mem-latency reports one metric per size: 16 KiB doubling up to max_size_mib.
+    let text = VALID.replace(
+        "[[workload]]\nname = \"cpu-int\"\n",
+        "[[workload]]\nname = \"mem-latency\"\nmax_size_mib = 1\n",
+    );
+    let plan = parse("valid.toml", &text).unwrap();
+    // 16, 32, 64, 128, 256, 512 KiB and 1 MiB, then the two mem-bandwidth entries.
+    assert_eq!(plan.battery_metrics(), 9);
+    let default_latency = VALID.replace(
+        "[[workload]]\nname = \"cpu-int\"\n",
+        "[[workload]]\nname = \"mem-latency\"\n",
+    );
+    // 16 KiB .. 256 MiB: 15 sizes.
+    assert_eq!(
+        parse("v.toml", &default_latency).unwrap().battery_metrics(),
+        17
+    );
+    // Each machine's own host platform is its baseline and is not compared.
+    let text = "name = \"h\"\n[guest]\n[[host]]\nname = \"box\"\nssh = \"root@192.0.2.1\"\n\
+                [[platform]]\nname = \"kvm\"\ndriver = \"qemu\"\n\
+                [[platform]]\nname = \"host\"\ndriver = \"host\"\n\
+                [[platform]]\nname = \"box-bare\"\ndriver = \"host\"\nhost = \"box\"\n\
+                [[platform]]\nname = \"box-xen\"\ndriver = \"xen\"\nhost = \"box\"\n\
+                [[workload]]\nname = \"syscall\"\n";
+    let plan = parse("h.toml", text).unwrap();
+    let bases: Vec<Option<&str>> = plan
+        .platforms
+        .iter()
+        .map(|p| plan.baseline_of(p).map(|b| b.name.as_str()))
+        .collect();
+    assert_eq!(bases, [Some("host"), None, None, Some("box-bare")]);
+    assert_eq!(plan.battery_comparisons(), 2);
+    // Without a host platform the first platform is the baseline.
+    let text = "name = \"q\"\n[guest]\n[[platform]]\nname = \"a\"\ndriver = \"qemu\"\n\
+                [[platform]]\nname = \"b\"\ndriver = \"qemu\"\n[[workload]]\nname = \"syscall\"\n";
+    let plan = parse("q.toml", text).unwrap();
+    assert_eq!(plan.baseline().map(|p| p.name.as_str()), Some("a"));
+    assert_eq!(plan.battery_comparisons(), 1);
 }

@@ -188,6 +188,7 @@ name = "syscall"
                 cpus: Some("1".into()),
                 weight: Some(512),
                 cap: Some(50),
+                tsc_mode: None,
             }),
             lab: true,
             host: None,
@@ -494,4 +495,228 @@ name = "syscall"
         .as_deref()
         .unwrap()
         .contains("did you mean `tap`?"));
+}
+
+#[test]
+fn tsc_mode_is_a_xen_key() {
+    let text = r#"name = "tsc"
+[guest]
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[platform]]
+name = "xen-pvh"
+driver = "xen"
+type = "pvh"
+tsc_mode = "always_emulate"
+
+[[platform]]
+name = "xen-pv"
+driver = "xen"
+type = "pv"
+
+[[workload]]
+name = "clock-gettime"
+"#;
+    let plan = parse("tsc.toml", text).unwrap();
+    let modes: Vec<Option<TscMode>> = plan
+        .platforms
+        .iter()
+        .map(|p| match &p.driver {
+            Driver::Xen(x) => x.tsc_mode,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(modes, [None, Some(TscMode::AlwaysEmulate), None]);
+    // Stored (and sent to a machine over SSH or the lab) flat, as in the file; left out when
+    // not set, so that plans stored before the key existed read back the same.
+    let value = serde_json::to_value(&plan).unwrap();
+    assert_eq!(value["platforms"][1]["tsc_mode"], "always_emulate");
+    assert!(value["platforms"][2].get("tsc_mode").is_none());
+    assert_eq!(serde_json::from_value::<Plan>(value).unwrap(), plan);
+    // `hvbench plan` shows it.
+    let rendered = plan.render();
+    assert!(
+        rendered.contains("xen-pvh  xen, type pvh, tsc_mode always_emulate"),
+        "{rendered}"
+    );
+    assert!(rendered.contains("xen-pv   xen, type pv\n"), "{rendered}");
+    for mode in ["default", "always_emulate", "native", "native_paravirt"] {
+        let m = TscMode::from_name(mode).unwrap();
+        assert_eq!(m.as_str(), mode);
+        assert_eq!(serde_json::to_value(m).unwrap(), mode);
+        let one = text.replace("\"always_emulate\"", &format!("{mode:?}"));
+        assert!(parse("tsc.toml", &one).is_ok(), "{mode}");
+    }
+    assert_eq!(TscMode::from_name("emulate"), None);
+}
+
+#[test]
+fn tsc_mode_errors() {
+    let text = r#"name = "x"
+[guest]
+
+[[platform]]
+name = "xen-a"
+driver = "xen"
+tsc_mode = "always-emulate"
+
+[[platform]]
+name = "xen-b"
+driver = "xen"
+tsc_mode = 2
+
+[[platform]]
+name = "kvm"
+driver = "qemu"
+tsc_mode = "native"
+
+[[platform]]
+name = "host"
+driver = "host"
+tsc_mode = "native"
+
+[[workload]]
+name = "clock-gettime"
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (
+                7,
+                12,
+                "\"always-emulate\"",
+                "`tsc_mode` must be one of \"default\", \"always_emulate\", \"native\", \
+                 \"native_paravirt\", got \"always-emulate\"",
+            ),
+            (12, 12, "2", "`tsc_mode` must be a string, got an integer 2"),
+            (
+                17,
+                1,
+                "tsc_mode",
+                "`tsc_mode` applies only to driver = \"xen\", not \"qemu\"",
+            ),
+            (
+                22,
+                1,
+                "tsc_mode",
+                "`tsc_mode` applies only to driver = \"xen\", not \"host\"",
+            ),
+        ],
+    );
+    let hint = |i: usize| err.diagnostics[i].hint.clone().unwrap();
+    assert!(
+        hint(0).contains("did you mean `always_emulate`?"),
+        "{}",
+        hint(0)
+    );
+    assert!(hint(0).contains("xen-tscmode(7)"), "{}", hint(0));
+    assert_eq!(hint(2), "remove it, or set driver = \"xen\"");
+    assert!(hint(3).contains("driver = \"xen\""), "{}", hint(3));
+    // file:line:column in the rendered error.
+    assert!(err.to_string().contains("t.toml:7:12"), "{err}");
+}
+
+/// Host, lab guests and, per test, more platforms.
+fn lab_mix(more: &str) -> String {
+    format!(
+        "name = \"mix\"\n[guest]\n\
+         [[platform]]\nname = \"host\"\ndriver = \"host\"\n\
+         [[platform]]\nname = \"kvm\"\ndriver = \"qemu\"\nlab = true\n\
+         [[platform]]\nname = \"xen-pv\"\ndriver = \"xen\"\ntype = \"pv\"\nlab = true\n\
+         {more}[[workload]]\nname = \"syscall\"\n"
+    )
+}
+
+#[test]
+fn plan_warns_when_lab_and_real_platforms_are_compared() {
+    // The default comparison: the host against lab guests. A note, not a warning.
+    let plan = parse("mix.toml", &lab_mix("")).unwrap();
+    let shown = plan.render();
+    assert!(!shown.contains("warning:"), "{shown}");
+    let notes: Vec<&str> = shown.lines().filter(|l| l.starts_with("note:")).collect();
+    assert_eq!(notes.len(), 1, "{shown}");
+    assert!(
+        notes[0].starts_with(
+            "note: the lab platforms (kvm, xen-pv) are compared with the host baseline (host), \
+             which runs on real hardware"
+        ),
+        "{shown}"
+    );
+
+    // A real guest on this machine beside the lab's.
+    let plan = parse(
+        "mix.toml",
+        &lab_mix("[[platform]]\nname = \"kvm-real\"\ndriver = \"qemu\"\naccel = \"kvm\"\n"),
+    )
+    .unwrap();
+    let shown = plan.render();
+    let warning = shown
+        .lines()
+        .find(|l| l.starts_with("warning:"))
+        .unwrap_or_else(|| panic!("no warning in:\n{shown}"));
+    assert!(
+        warning.starts_with(
+            "warning: this experiment mixes real platforms (kvm-real) with lab platforms (kvm, \
+             xen-pv): lab timings are emulated"
+        ),
+        "{warning}"
+    );
+    assert!(warning.contains("not comparable"), "{warning}");
+
+    // Platforms on a [[host]] over SSH are real, its bare baseline included.
+    let plan = parse(
+        "mix.toml",
+        &lab_mix(
+            "[[host]]\nname = \"box\"\nssh = \"root@192.0.2.1\"\n\
+             [[platform]]\nname = \"box-bare\"\ndriver = \"host\"\nhost = \"box\"\n",
+        ),
+    )
+    .unwrap();
+    let shown = plan.render();
+    assert!(
+        shown.contains("warning: this experiment mixes real platforms (box-bare) with lab platforms (kvm, xen-pv)"),
+        "{shown}"
+    );
+
+    // Lab guests alone, or real ones alone: nothing to say.
+    let lab_only = "name = \"l\"\n[guest]\n[[platform]]\nname = \"kvm\"\ndriver = \"qemu\"\n\
+                    lab = true\n[[platform]]\nname = \"xen\"\ndriver = \"xen\"\nlab = true\n\
+                    [[workload]]\nname = \"syscall\"\n";
+    let shown = parse("l.toml", lab_only).unwrap().render();
+    assert!(
+        !shown.contains("warning:") && !shown.contains("note:"),
+        "{shown}"
+    );
+    let shown = parse("valid.toml", VALID).unwrap().render();
+    assert!(
+        !shown.contains("warning:") && !shown.contains("note:"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn the_dual_boot_lab_machine_counts_as_lab() {
+    // Platforms on a [[host]] with lab = true run in the emulated machine: beside lab = true
+    // guests they are no mix; beside a real guest they are.
+    let text = "name = \"x\"\n[guest]\n[[host]]\nname = \"lab\"\nlab = true\n\
+                [[platform]]\nname = \"bare\"\ndriver = \"host\"\nhost = \"lab\"\n\
+                [[platform]]\nname = \"xen\"\ndriver = \"xen\"\nhost = \"lab\"\n\
+                [[platform]]\nname = \"kvm\"\ndriver = \"qemu\"\nlab = true\n\
+                [[workload]]\nname = \"syscall\"\n";
+    let shown = parse("t.toml", text).unwrap().render();
+    assert!(
+        !shown.contains("warning:") && !shown.contains("note:"),
+        "{shown}"
+    );
+    let text = text.replace("lab = true\n[[workload]]", "[[workload]]");
+    let shown = parse("t.toml", &text).unwrap().render();
+    assert!(
+        shown.contains(
+            "warning: this experiment mixes real platforms (kvm) with lab platforms (bare, xen)"
+        ),
+        "{shown}"
+    );
 }

@@ -389,22 +389,30 @@ impl Validator<'_> {
 
     /// `target_ci_pct` (and optionally `min_repetitions`): stop adding rounds once every
     /// median's interval is this narrow. `Some(None)` when absent, `None` after an error.
-    /// `evidence = true | false` (default false: the counted windows cost time, and nested KVM
-    /// guests in the lab were sometimes reset with it on); `None` after reporting a wrong type.
+    /// `evidence = true | false` (default true: docs/architecture.md, "Evidence"; false saves
+    /// the one counted window per workload); `None` after reporting a wrong type.
     fn evidence(&mut self, root: &Table) -> Option<bool> {
-        self.flag(
+        self.flag_or(
             root,
             "evidence",
-            "evidence = true counts what the hypervisor did (VM exits by reason, hypervisor \
-             traces, steal time) in one extra window per workload after the samples",
+            true,
+            "evidence (on by default) counts what the hypervisor did (VM exits by reason, \
+             hypervisor traces, steal time) in one extra window per workload after the samples; \
+             evidence = false turns it off",
         )
     }
 
     /// A `key = true | false` of `t`, false when absent; `None` after reporting a wrong type,
     /// with `hint` saying what the key does.
     fn flag(&mut self, t: &Table, key: &str, hint: &str) -> Option<bool> {
+        self.flag_or(t, key, false, hint)
+    }
+
+    /// A `key = true | false` of `t`, `default` when absent; `None` after reporting a wrong
+    /// type, with `hint` saying what the key does.
+    fn flag_or(&mut self, t: &Table, key: &str, default: bool, hint: &str) -> Option<bool> {
         let Some(e) = t.get(key) else {
-            return Some(false);
+            return Some(default);
         };
         match &e.value.kind {
             Kind::Bool(b) => Some(*b),

@@ -7,7 +7,8 @@ use super::{did_you_mean, got, one_of, sanitize, Validator};
 use crate::diag::Span;
 use crate::tree::{Kind, Table};
 use crate::{
-    Accel, DiskCache, Driver, GuestSpec, NetMode, PlatformSpec, QemuSpec, XenGuestType, XenSpec,
+    Accel, DiskCache, Driver, GuestSpec, NetMode, PlatformSpec, QemuSpec, TscMode, XenGuestType,
+    XenSpec,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ const PLATFORM_KEYS: &[&str] = &["name", "driver", "host", "boot"];
 /// Keys every VM platform takes, whatever its driver.
 const VM_KEYS: &[&str] = &["lab", "cpus"];
 const QEMU_KEYS: &[&str] = &["accel", "machine", "cpu", "disk_cache", "net"];
-const XEN_KEYS: &[&str] = &["type", "weight", "cap"];
+const XEN_KEYS: &[&str] = &["type", "weight", "cap", "tsc_mode"];
 const DRIVERS: &[&str] = &["host", "qemu", "xen"];
 /// Drivers that are planned but not built yet.
 const FUTURE_DRIVERS: &[&str] = &["libvirt", "ssh"];
@@ -218,7 +219,14 @@ impl Validator<'_> {
                             format!("`{key}` applies only to driver = \"qemu\", not \"host\""),
                             "remove it, or set driver = \"qemu\"",
                         );
-                    } else if XEN_KEYS.contains(&key) || VM_KEYS.contains(&key) {
+                    } else if XEN_KEYS.contains(&key) {
+                        self.sink.error(
+                            &e.key_span,
+                            format!("`{key}` applies only to driver = \"xen\", not \"host\""),
+                            "remove it: the host platform runs the agent as a plain process here; \
+                             or set driver = \"xen\" to boot a Xen guest",
+                        );
+                    } else if VM_KEYS.contains(&key) {
                         self.sink.error(
                             &e.key_span,
                             format!("`{key}` applies only to guests (driver = \"qemu\" or \"xen\"), not to \"host\""),
@@ -402,6 +410,19 @@ impl Validator<'_> {
                         ok = false;
                     }
                 },
+            }
+        }
+        if let Some(e) = t.get("tsc_mode") {
+            let names = TscMode::ALL.map(TscMode::as_str);
+            match self.choice(e, &names, |_, dym| {
+                format!(
+                    "{dym}xl.cfg's tsc_mode (xen-tscmode(7)): default (native where the TSC is \
+                     safe, else emulated), always_emulate (every TSC read traps to Xen), native \
+                     (never emulated) or native_paravirt; leave it out for Xen's default"
+                )
+            }) {
+                Some(i) => spec.tsc_mode = Some(TscMode::ALL[i]),
+                None => ok = false,
             }
         }
         match self.cpus(t) {

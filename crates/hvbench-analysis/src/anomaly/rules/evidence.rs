@@ -11,6 +11,7 @@ use crate::anomaly::facts::{cause, get, is_on, number};
 use crate::anomaly::profiles::{battery_profile, cite, counter, num, per_op};
 use crate::anomaly::{Anomaly, Cause, Context, CounterRef, PlatformFacts, Versus};
 use crate::classes::{classify, WorkloadClass};
+use crate::facts as key;
 
 /// The kernel paths that enter and leave the guest kernel (system calls, faults, context
 /// switches): XPTI's page-table switch is paid on each.
@@ -27,7 +28,7 @@ const KERNEL_ENTRY_PATHS: &[&str] = &[
 /// Whether `xen.spec.xpti` (Xen's boot line "XPTI (64-bit PV only): Dom0 disabled, DomU enabled
 /// (with PCID)") says XPTI is on for DomU; None when it does not say.
 fn xpti_domu_on(p: &PlatformFacts) -> Option<bool> {
-    let v = get(p, "xen.spec.xpti")?;
+    let v = get(p, key::XEN_SPEC_XPTI)?;
     let domu = v
         .split(',')
         .find_map(|part| part.trim().strip_prefix("DomU"))
@@ -65,7 +66,7 @@ fn workloads_of(hits: &[Versus]) -> Vec<String> {
 /// on and whose kernel paths cost more than `evidence_cost_factor` times the host's.
 pub(super) fn xpti_pv(ctx: &Context, out: &mut Vec<Anomaly>) {
     for g in ctx.guests() {
-        let pv = get(g, "xen.guest_type").is_some_and(|t| t.eq_ignore_ascii_case("pv"));
+        let pv = get(g, key::XEN_GUEST_TYPE).is_some_and(|t| t.eq_ignore_ascii_case("pv"));
         if !pv || xpti_domu_on(g) != Some(true) {
             continue;
         }
@@ -88,7 +89,7 @@ pub(super) fn xpti_pv(ctx: &Context, out: &mut Vec<Anomaly>) {
              interrupt and exception of the PV guest switches page tables in Xen and loses TLB entries \
              (fewer with PCID); PVH and HVM guests are not subject to it",
             g,
-            &["xen.spec.xpti", "xen.guest_type"],
+            &[key::XEN_SPEC_XPTI, key::XEN_GUEST_TYPE],
         ));
         out.push(a);
     }
@@ -104,17 +105,17 @@ fn xen_flushes_l1d(text: &str) -> bool {
 
 /// The fact that says the hypervisor flushes the L1 data cache on VM entry for `g`, if any.
 fn l1d_flush_key(g: &PlatformFacts) -> Option<&'static str> {
-    if get(g, "kvm.vmentry_l1d_flush")
+    if get(g, key::KVM_VMENTRY_L1D_FLUSH)
         .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "always" | "cond"))
     {
-        return Some("kvm.vmentry_l1d_flush");
+        return Some(key::KVM_VMENTRY_L1D_FLUSH);
     }
-    let hvm = get(g, "xen.guest_type")
+    let hvm = get(g, key::XEN_GUEST_TYPE)
         .is_some_and(|t| t.eq_ignore_ascii_case("hvm") || t.eq_ignore_ascii_case("pvh"));
     if !hvm {
         return None; // PV guests are covered by shadow paging (xen.spec.l1tf_shadow) instead
     }
-    ["xen.spec.l1d_flush", "xen.spec.settings"]
+    [key::XEN_SPEC_L1D_FLUSH, key::XEN_SPEC_SETTINGS]
         .into_iter()
         .find(|k| get(g, k).is_some_and(xen_flushes_l1d))
 }
@@ -126,10 +127,10 @@ fn l1d_flush_key(g: &PlatformFacts) -> Option<&'static str> {
 /// that reports `cpu.vuln.l1tf: Not affected` is exempt.
 pub(super) fn l1tf_flush(ctx: &Context, out: &mut Vec<Anomaly>) {
     for g in ctx.guests() {
-        let Some(key) = l1d_flush_key(g) else {
+        let Some(flush_key) = l1d_flush_key(g) else {
             continue;
         };
-        if get(g, "cpu.vuln.l1tf")
+        if get(g, key::CPU_VULN_L1TF)
             .is_some_and(|v| v.to_ascii_lowercase().starts_with("not affected"))
         {
             continue;
@@ -175,7 +176,7 @@ pub(super) fn l1tf_flush(ctx: &Context, out: &mut Vec<Anomaly>) {
              Documentation/admin-guide/hw-vuln/l1tf.rst): each entry refills L1D, so cost grows with the \
              entries per operation",
             g,
-            &[key, "cpu.vuln.l1tf"],
+            &[flush_key, key::CPU_VULN_L1TF],
         );
         c.counters = counters;
         a.causes.push(c);
@@ -183,15 +184,51 @@ pub(super) fn l1tf_flush(ctx: &Context, out: &mut Vec<Anomaly>) {
     }
 }
 
-/// Whether Xen's `tsc_mode` emulates the TSC (`always_emulate`, or a mode recorded with
-/// "emulated"); xen-tscmode(7).
-fn tsc_emulated(mode: &str) -> bool {
-    mode.to_ascii_lowercase().contains("emulat")
+/// What a Xen TSC mode (xen-tscmode(7)) says of the guest's TSC reads: Some(true) for
+/// `always_emulate` (1), Some(false) for `native` and `native_paravirt` (2, 3), None for
+/// `default` (0), where Xen decides by the hardware, and for anything else.
+fn mode_emulates(mode: &str) -> Option<bool> {
+    let m = mode.trim().to_ascii_lowercase();
+    if m.contains("emulat") || m == "1" {
+        Some(true)
+    } else if m.starts_with("native") || m == "2" || m == "3" {
+        Some(false)
+    } else {
+        None
+    }
 }
 
-/// Time reads that trap: Xen emulating the TSC (`xen.tsc_mode`, xen-tscmode(7)), or, whatever
-/// the mode, `rdtsc`/`rdtscp` exits counted beside clock-gettime (at least one per call). Fires
-/// on the counter alone, or on the fact when clock-gettime is slower than the host's.
+/// The fact keys that say how Xen treats a domain's TSC, the most direct first.
+const TSC_KEYS: &[&str] = &[
+    key::XEN_VTSC,
+    key::XEN_TSC_MODE,
+    key::XEN_TSC_MODE_CONFIGURED,
+];
+
+/// Whether the platform's own facts show its guest's TSC reads emulated (true) or native
+/// (false), and the fact that shows it: `xen.vtsc` (`emulated` / `native`, what Xen did) before
+/// the domain's `xen.tsc_mode` and the mode hvbench configured; None when none of them says
+/// (absent, or `default`).
+fn tsc_reads_emulated(g: &PlatformFacts) -> Option<(bool, &'static str)> {
+    if let Some(v) = get(g, key::XEN_VTSC) {
+        let v = v.to_ascii_lowercase();
+        if v.starts_with("emulat") {
+            return Some((true, key::XEN_VTSC));
+        }
+        if v.starts_with("native") {
+            return Some((false, key::XEN_VTSC));
+        }
+    }
+    [key::XEN_TSC_MODE, key::XEN_TSC_MODE_CONFIGURED]
+        .into_iter()
+        .find_map(|k| get(g, k).and_then(mode_emulates).map(|e| (e, k)))
+}
+
+/// Time reads that trap: the platform's own facts showing Xen emulating the guest's TSC
+/// (`xen.vtsc`, `xen.tsc_mode`, `xen.tsc_mode.configured`; xen-tscmode(7)), or, whatever they
+/// say, `rdtsc`/`rdtscp` exits counted beside clock-gettime (at least one per call). Fires on
+/// the counter alone, or on the facts when clock-gettime is slower than the host's. A `default`
+/// mode says nothing either way (Xen decides by the hardware), so it explains nothing.
 pub(super) fn tsc_emulation(ctx: &Context, out: &mut Vec<Anomaly>) {
     for g in ctx.guests() {
         let slow: Option<Versus> = ctx
@@ -213,8 +250,9 @@ pub(super) fn tsc_emulation(ctx: &Context, out: &mut Vec<Anomaly>) {
                 .unwrap_or_default();
         let traps: f64 = trapping.iter().map(|(_, r)| r.median).sum();
         let counted = traps >= 1.0;
-        let mode_emulates = get(g, "xen.tsc_mode").is_some_and(tsc_emulated);
-        if !(counted || (mode_emulates && slow.is_some())) {
+        let said = tsc_reads_emulated(g);
+        let facts_emulate = said.is_some_and(|(e, _)| e);
+        if !(counted || (facts_emulate && slow.is_some())) {
             continue;
         }
         let mut seen = Vec::new();
@@ -233,27 +271,35 @@ pub(super) fn tsc_emulation(ctx: &Context, out: &mut Vec<Anomaly>) {
             vec!["clock-gettime".to_string()],
             format!("time reads trap into the hypervisor: {}", seen.join("; ")),
         );
-        if mode_emulates {
+        if facts_emulate {
             a.causes.push(cause(
-                "Xen emulates the guest's TSC (xen-tscmode(7)): every rdtsc traps into Xen, so even the vDSO's \
-                 clock_gettime costs a hypervisor entry",
+                "guest TSC reads are emulated: Xen traps every rdtsc of the guest (xen-tscmode(7)), so even the \
+                 vDSO's clock_gettime costs a hypervisor entry",
                 g,
-                &["xen.tsc_mode"],
+                TSC_KEYS,
             ));
         }
         if counted {
-            a.causes.push(Cause {
-                text: format!(
+            let native = match said {
+                Some((false, k)) => format!(
+                    "; the platform's {k} says the TSC is not emulated, so something other than Xen's TSC mode \
+                     traps them"
+                ),
+                _ => String::new(),
+            };
+            let mut keys = TSC_KEYS.to_vec();
+            keys.push(key::CLOCKSOURCE);
+            let mut c = cause(
+                format!(
                     "{} rdtsc/rdtscp exits per clock-gettime call: the guest's time reads trap instead of \
-                     reading the TSC directly",
+                     reading the TSC directly{native}",
                     num(traps)
                 ),
-                facts: ["xen.tsc_mode", "clocksource"]
-                    .iter()
-                    .filter_map(|k| crate::anomaly::facts::fact(g, k))
-                    .collect(),
-                counters: trapping.iter().map(|(p, r)| cite(p, r)).collect(),
-            });
+                g,
+                &keys,
+            );
+            c.counters = trapping.iter().map(|(p, r)| cite(p, r)).collect();
+            a.causes.push(c);
         }
         out.push(a);
     }
@@ -264,7 +310,7 @@ pub(super) fn tsc_emulation(ctx: &Context, out: &mut Vec<Anomaly>) {
 /// (`kvm.stats` `halt_poll_success_ns` or `halt_successful_poll` above zero) in any window.
 pub(super) fn halt_polling(ctx: &Context, out: &mut Vec<Anomaly>) {
     for g in ctx.guests() {
-        let Some(window) = get(g, "kvm.halt_poll_ns")
+        let Some(window) = get(g, key::KVM_HALT_POLL_NS)
             .and_then(number)
             .filter(|n| *n > 0.0)
         else {
@@ -317,7 +363,7 @@ pub(super) fn halt_polling(ctx: &Context, out: &mut Vec<Anomaly>) {
              latency looks better than a real halt's, and the spinning takes CPU time its neighbours could \
              have used",
             g,
-            &["kvm.halt_poll_ns"],
+            &[key::KVM_HALT_POLL_NS],
         );
         c.counters = counters;
         a.causes.push(c);

@@ -3,11 +3,11 @@
 //! workload with the host and read the guest kernel's and hypervisor's facts.
 
 use super::{anomaly, costs_more, tcg_cause, worse_text};
-use crate::anomaly::facts::{
-    cause, get, is_hardware_virtualized, is_off, lacks_two_dimensional_paging,
-};
+use crate::anomaly::facts::{cause, get, is_hardware_virtualized, is_off};
+use crate::anomaly::paging::{paging, Paging};
 use crate::anomaly::{geomean, times, Anomaly, Context, Versus};
 use crate::classes::WorkloadClass;
+use crate::facts as key;
 
 pub(super) fn slow_time_calls(ctx: &Context, out: &mut Vec<Anomaly>) {
     for g in ctx.guests() {
@@ -22,8 +22,8 @@ pub(super) fn slow_time_calls(ctx: &Context, out: &mut Vec<Anomaly>) {
         }
         let list: Vec<String> = slow.iter().map(worse_text).collect();
         let clocks = match (
-            get(g, "clocksource"),
-            ctx.baseline().and_then(|h| get(h, "clocksource")),
+            get(g, key::CLOCKSOURCE),
+            ctx.baseline().and_then(|h| get(h, key::CLOCKSOURCE)),
         ) {
             (Some(gc), Some(hc)) => format!(" (clocksource {gc} in the guest, {hc} on the host)"),
             _ => String::new(),
@@ -34,7 +34,7 @@ pub(super) fn slow_time_calls(ctx: &Context, out: &mut Vec<Anomaly>) {
             &slow.iter().collect::<Vec<_>>(),
             format!("{} of the host's cost{clocks}", list.join(", ")),
         );
-        if let Some(cs) = get(g, "clocksource") {
+        if let Some(cs) = get(g, key::CLOCKSOURCE) {
             match cs.to_ascii_lowercase().as_str() {
                 "hpet" | "acpi_pm" | "pit" | "jiffies" | "refined-jiffies" => a.causes.push(cause(
                     format!(
@@ -42,30 +42,32 @@ pub(super) fn slow_time_calls(ctx: &Context, out: &mut Vec<Anomaly>) {
                          system call that reads an emulated timer device (a VM exit each time)"
                     ),
                     g,
-                    &["clocksource"],
+                    &[key::CLOCKSOURCE],
                 )),
                 "xen" => a.causes.push(cause(
                     "the guest's clocksource is xen (pvclock): the vDSO reads it only when the hypervisor maps a \
                      stable time page; otherwise clock_gettime falls back to a system call",
                     g,
-                    &["clocksource"],
+                    &[key::CLOCKSOURCE],
                 )),
                 _ => {}
             }
         }
-        if get(g, "vdso").is_some_and(is_off) {
+        if get(g, key::VDSO).is_some_and(is_off) {
             a.causes.push(cause(
                 "the guest's vDSO is disabled: clock_gettime is a system call",
                 g,
-                &["vdso"],
+                &[key::VDSO],
             ));
         }
-        for key in ["kernel.cmdline", "guest.cmdline"] {
-            if get(g, key).is_some_and(|c| c.split_whitespace().any(|w| w == "vdso=0")) {
+        for k in [key::KERNEL_CMDLINE, key::GUEST_CMDLINE] {
+            if get(g, k).is_some_and(|c| c.split_whitespace().any(|w| w == "vdso=0")) {
                 a.causes.push(cause(
-                    format!("the guest kernel boots with vdso=0 ({key}): clock_gettime is a system call"),
+                    format!(
+                        "the guest kernel boots with vdso=0 ({k}): clock_gettime is a system call"
+                    ),
                     g,
-                    &[key],
+                    &[k],
                 ));
                 break;
             }
@@ -112,35 +114,41 @@ pub(super) fn kernel_path_cost(ctx: &Context, out: &mut Vec<Anomaly>) {
         }) else {
             continue;
         };
-        if get(g, "xen.guest_type").is_some_and(|t| t.eq_ignore_ascii_case("pv")) {
+        if get(g, key::XEN_GUEST_TYPE).is_some_and(|t| t.eq_ignore_ascii_case("pv")) {
             a.causes.push(cause(
                 "a Xen PV guest: its kernel runs deprivileged, so every system call passes through Xen and every \
                  page-table update (fork, mmap, page faults) is a hypercall; PVH and HVM guests avoid this",
                 g,
-                &["xen.guest_type"],
+                &[key::XEN_GUEST_TYPE],
             ));
         }
-        if get(g, "kvm.module").is_some_and(|m| m.contains("pvm")) {
+        if get(g, key::KVM_MODULE).is_some_and(|m| m.contains("pvm")) {
             a.causes.push(cause(
                 "KVM's PVM module runs the guest kernel deprivileged, like Xen PV: system calls and page-table \
                  updates switch through the hypervisor",
                 g,
-                &["kvm.module"],
+                &[key::KVM_MODULE],
             ));
         }
         let touches_page_tables = hits
             .iter()
             .any(|v| PAGE_TABLE_PATHS.contains(&v.series.workload));
-        if let Some(h) = ctx.baseline() {
-            if touches_page_tables && is_hardware_virtualized(g) && lacks_two_dimensional_paging(h)
+        // The paging of the machine that runs g's hypervisor, from that machine's facts only.
+        if touches_page_tables && is_hardware_virtualized(g) {
+            let support = paging(ctx, g);
+            if let (Some(what), Paging::Shadow { on, key: k }) =
+                (support.shadow_text(g.name), &support)
             {
                 a.causes.push(cause(
-                    "the host CPU offers neither EPT nor NPT: the hypervisor shadows the guest's page tables, so \
-                     fork, mmap and page faults trap to it",
-                    h,
-                    &["cpu.flags"],
+                    format!(
+                        "{what}: the hypervisor shadows the guest's page tables, so fork, mmap and page \
+                         faults trap to it"
+                    ),
+                    on,
+                    &[k],
                 ));
             }
+            a.next.extend(support.next_step(g));
         }
         a.causes.extend(tcg_cause(
             g,

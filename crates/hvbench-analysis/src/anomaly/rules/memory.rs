@@ -2,10 +2,10 @@
 //! (no huge pages, nested or shadow paging), with the parsing of its `latency@SIZE` metrics.
 
 use super::{anomaly, tcg_cause};
-use crate::anomaly::facts::{
-    cause, get, is_hardware_virtualized, is_tcg, lacks_two_dimensional_paging, selected,
-};
+use crate::anomaly::facts::{cause, get, is_hardware_virtualized, is_tcg, selected};
+use crate::anomaly::paging::{elsewhere, paging, Paging};
 use crate::anomaly::{times, Anomaly, Context, PlatformFacts, Versus};
+use crate::facts as key;
 
 /// The working set of a mem-latency metric: `latency@64KiB` -> 65536. Units B, K/KB/KiB,
 /// M/MB/MiB, G/GB/GiB (all powers of 1024); None without an `@SIZE` suffix.
@@ -81,7 +81,7 @@ pub(super) fn tlb_nested_paging(ctx: &Context, out: &mut Vec<Anomaly>) {
             ),
         );
         let thp_off = |p: &PlatformFacts| {
-            get(p, "thp.enabled").is_some_and(|v| matches!(selected(v), "never" | "madvise"))
+            get(p, key::THP_ENABLED).is_some_and(|v| matches!(selected(v), "never" | "madvise"))
         };
         if thp_off(g) {
             a.causes.push(cause(
@@ -89,26 +89,35 @@ pub(super) fn tlb_nested_paging(ctx: &Context, out: &mut Vec<Anomaly>) {
                  the TLB's reach every miss walks the guest's page tables, and under nested paging the host's for \
                  each level (up to 24 memory accesses instead of 4)",
                 g,
-                &["thp.enabled"],
+                &[key::THP_ENABLED],
             ));
         }
-        if let Some(h) = ctx.baseline() {
+        // The baseline's THP setting backs the guest's memory only where the guest runs on the
+        // baseline's machine.
+        if let Some(h) = ctx.baseline().filter(|h| elsewhere(g, h).is_none()) {
             if thp_off(h) && !is_tcg(g) {
                 a.causes.push(cause(
                     "transparent huge pages are not used on the host: the guest's memory is backed by 4 KiB host \
                      pages, which lengthens the second-level (EPT/NPT) walk of every TLB miss",
                     h,
-                    &["thp.enabled"],
+                    &[key::THP_ENABLED],
                 ));
             }
-            if is_hardware_virtualized(g) && lacks_two_dimensional_paging(h) {
+        }
+        if is_hardware_virtualized(g) {
+            let support = paging(ctx, g);
+            if let (Some(what), Paging::Shadow { on, key: k }) =
+                (support.shadow_text(g.name), &support)
+            {
                 a.causes.push(cause(
-                    "the host CPU offers neither EPT nor NPT: shadow page tables make TLB misses and page-table \
-                     updates costly",
-                    h,
-                    &["cpu.flags"],
+                    format!(
+                        "{what}: shadow page tables make TLB misses and page-table updates costly"
+                    ),
+                    on,
+                    &[k],
                 ));
             }
+            a.next.extend(support.next_step(g));
         }
         a.causes.extend(tcg_cause(
             g,

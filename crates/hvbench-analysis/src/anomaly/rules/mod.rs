@@ -15,6 +15,7 @@ mod scheduling;
 
 use super::facts::{cause, get, is_tcg};
 use super::{times, Anomaly, Cause, PlatformFacts, Rule, Versus};
+use crate::facts as key;
 use contention::{credit2_tails, steal_in_isolation};
 use evidence::{halt_polling, l1tf_flush, tsc_emulation, xen_block_ring_full, xpti_pv};
 use io::{guest_faster_io, io_latency_vs_bulk};
@@ -45,11 +46,11 @@ pub const RULES: &[Rule] = &[
         title: "slow time calls",
         detects: "clock-gettime cost whose guest/host interval lies wholly above 3x",
         facts_read: &[
-            "clocksource",
-            "vdso",
-            "kernel.cmdline",
-            "guest.cmdline",
-            "accel",
+            key::CLOCKSOURCE,
+            key::VDSO,
+            key::KERNEL_CMDLINE,
+            key::GUEST_CMDLINE,
+            key::ACCEL,
         ],
         gap: true,
         detector: slow_time_calls,
@@ -59,7 +60,17 @@ pub const RULES: &[Rule] = &[
         title: "system call / fork cost far above CPU cost",
         detects: "a kernel path (syscall, fork, mmap, page faults, pipes, futex) whose guest/host \
                   interval lies wholly above 2x the CPU workloads' ratio",
-        facts_read: &["xen.guest_type", "kvm.module", "cpu.flags", "accel"],
+        facts_read: &[
+            key::XEN_GUEST_TYPE,
+            key::KVM_MODULE,
+            key::XEN_VIRT_CAPS,
+            key::HOST_CPU_VIRT_FLAGS,
+            key::CPU_FLAGS,
+            key::MACHINE,
+            key::BOOT_ENTRY,
+            key::LAB,
+            key::ACCEL,
+        ],
         gap: true,
         detector: kernel_path_cost,
     },
@@ -69,7 +80,16 @@ pub const RULES: &[Rule] = &[
         detects:
             "a mem-latency curve (metrics latency@SIZE) whose guest/host ratio beyond the TLB's \
                   reach is 25% above the ratio within it",
-        facts_read: &["thp.enabled", "cpu.flags", "accel"],
+        facts_read: &[
+            key::THP_ENABLED,
+            key::XEN_VIRT_CAPS,
+            key::HOST_CPU_VIRT_FLAGS,
+            key::CPU_FLAGS,
+            key::MACHINE,
+            key::BOOT_ENTRY,
+            key::LAB,
+            key::ACCEL,
+        ],
         gap: true,
         detector: tlb_nested_paging,
     },
@@ -126,7 +146,7 @@ pub const RULES: &[Rule] = &[
         title: "XPTI on a 64-bit PV guest",
         detects: "a Xen PV guest with XPTI on for DomU (XSA-254) whose kernel paths (syscall, fork, \
                   page faults, context switches) cost wholly above 2x the host's",
-        facts_read: &["xen.guest_type", "xen.spec.xpti"],
+        facts_read: &[key::XEN_GUEST_TYPE, key::XEN_SPEC_XPTI],
         gap: true,
         detector: xpti_pv,
     },
@@ -136,11 +156,11 @@ pub const RULES: &[Rule] = &[
         detects: "a guest whose hypervisor flushes L1D on VM entry (XSA-273), on workloads with at \
                   least one hypervisor entry per operation (counted) costing wholly above 2x the host's",
         facts_read: &[
-            "kvm.vmentry_l1d_flush",
-            "xen.spec.l1d_flush",
-            "xen.spec.settings",
-            "xen.guest_type",
-            "cpu.vuln.l1tf",
+            key::KVM_VMENTRY_L1D_FLUSH,
+            key::XEN_SPEC_L1D_FLUSH,
+            key::XEN_SPEC_SETTINGS,
+            key::XEN_GUEST_TYPE,
+            key::CPU_VULN_L1TF,
         ],
         gap: true,
         detector: l1tf_flush,
@@ -148,9 +168,15 @@ pub const RULES: &[Rule] = &[
     Rule {
         id: "tsc-emulation",
         title: "time reads trap (emulated TSC)",
-        detects: "rdtsc/rdtscp exits counted at one or more per clock-gettime call, or Xen's \
-                  tsc_mode emulating the TSC while clock-gettime is slower than the host's",
-        facts_read: &["xen.tsc_mode", "clocksource"],
+        detects: "rdtsc/rdtscp exits counted at one or more per clock-gettime call, or the \
+                  platform's own Xen facts (xen.vtsc, else its tsc_mode) showing its TSC emulated \
+                  while clock-gettime is slower than the host's",
+        facts_read: &[
+            key::XEN_VTSC,
+            key::XEN_TSC_MODE,
+            key::XEN_TSC_MODE_CONFIGURED,
+            key::CLOCKSOURCE,
+        ],
         gap: true,
         detector: tsc_emulation,
     },
@@ -159,7 +185,7 @@ pub const RULES: &[Rule] = &[
         title: "KVM halt polling",
         detects: "kvm.halt_poll_ns above 0 with polls counted (kvm.stats halt_poll_success_ns or \
                   halt_successful_poll above 0) beside any workload",
-        facts_read: &["kvm.halt_poll_ns"],
+        facts_read: &[key::KVM_HALT_POLL_NS],
         gap: false,
         detector: halt_polling,
     },
@@ -270,14 +296,14 @@ fn tcg_cause(p: &PlatformFacts, what: &str) -> Option<Cause> {
         return Some(cause(
             format!("QEMU's software emulation (accel=tcg): {what}"),
             p,
-            &["accel"],
+            &[key::ACCEL],
         ));
     }
-    get(p, "lab").filter(|l| !l.trim().is_empty()).map(|_| {
+    get(p, key::LAB).filter(|l| !l.trim().is_empty()).map(|_| {
         cause(
             format!("the hypervisor runs inside hvbench's emulated lab host, nested under QEMU's software emulation: {what}"),
             p,
-            &["lab"],
+            &[key::LAB],
         )
     })
 }
