@@ -129,32 +129,32 @@ mod tests {
     fn the_verdicts_use_the_same_rule() {
         // `too few samples` is given exactly when the design cannot conclude.
         use crate::{compare_battery, BootstrapConfig, Direction, PairInput, Verdict};
-        let base: Vec<f64> = (0..6).map(|i| 100.0 + i as f64 * 0.1).collect();
-        let far: Vec<f64> = base.iter().map(|v| v * 600.0).collect();
-        let boot = BootstrapConfig {
-            resamples: 500,
-            ..BootstrapConfig::default()
+        // 27 comparisons of `n` values a side, the other `factor` times the baseline.
+        let verdicts = |n: usize, factor: f64| {
+            let base: Vec<f64> = (0..n).map(|i| 100.0 + i as f64 * 0.1).collect();
+            let far: Vec<f64> = base.iter().map(|v| v * factor).collect();
+            let boot = BootstrapConfig {
+                resamples: 500,
+                ..BootstrapConfig::default()
+            };
+            let pairs: Vec<PairInput> = (0..27)
+                .map(|_| PairInput {
+                    baseline: &base,
+                    other: &far,
+                    direction: Some(Direction::LowerIsBetter),
+                })
+                .collect();
+            compare_battery(&pairs, &Default::default(), &boot)
+                .into_iter()
+                .map(|c| c.verdict)
+                .collect::<Vec<_>>()
         };
-        let pairs: Vec<PairInput> = (0..27)
-            .map(|_| PairInput {
-                baseline: &base,
-                other: &far,
-                direction: Some(Direction::LowerIsBetter),
-            })
-            .collect();
-        let out = compare_battery(&pairs, &Default::default(), &boot);
-        assert!(out.iter().all(|c| c.verdict == Verdict::TooFewSamples));
+        assert!(verdicts(6, 600.0)
+            .iter()
+            .all(|v| *v == Verdict::TooFewSamples));
         // 15 a side concludes: 651x worse is dramatically worse.
-        let base: Vec<f64> = (0..15).map(|i| 100.0 + i as f64 * 0.1).collect();
-        let far: Vec<f64> = base.iter().map(|v| v * 651.0).collect();
-        let pairs: Vec<PairInput> = (0..27)
-            .map(|_| PairInput {
-                baseline: &base,
-                other: &far,
-                direction: Some(Direction::LowerIsBetter),
-            })
-            .collect();
-        let out = compare_battery(&pairs, &Default::default(), &boot);
-        assert!(out.iter().all(|c| c.verdict == Verdict::DramaticallyWorse));
+        assert!(verdicts(15, 651.0)
+            .iter()
+            .all(|v| *v == Verdict::DramaticallyWorse));
     }
 }

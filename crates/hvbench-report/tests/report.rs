@@ -545,11 +545,7 @@ fn lab_platforms_are_marked_as_emulated() {
         &[("accel", "xen"), ("lab", "xen"), ("xen.guest_type", "pv")],
     );
     let out = terminal(&f.input(), &cfg());
-    let warning: String = out
-        .lines()
-        .filter(|l| l.starts_with("!! "))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let warning = banner(&out);
     assert!(
         warning.contains("Platform xen-pv ran inside hvbench's emulated lab host"),
         "{out}"
@@ -575,12 +571,7 @@ fn lab_and_real_guests_in_one_run_are_said_not_to_compare() {
         &[("accel", "xen"), ("lab", "xen"), ("xen.guest_type", "pv")],
     );
     let out = terminal(&f.input(), &cfg());
-    let warning: String = out
-        .lines()
-        .filter(|l| l.starts_with("!! "))
-        .map(|l| l.trim_start_matches("!! "))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let warning = banner(&out);
     assert!(
         warning.contains(
             "Platforms kvm-real, xen-pv mix guests in hvbench's emulated lab (xen-pv) with guests on real \
@@ -647,12 +638,7 @@ fn user_network_platforms_are_said_to_measure_slirp() {
         &[("accel", "kvm"), ("net.backend", "tap+vhost-net")],
     );
     let out = terminal(&f.input(), &cfg());
-    let warning: String = out
-        .lines()
-        .filter(|l| l.starts_with("!! "))
-        .map(|l| l.trim_start_matches("!! "))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let warning = banner(&out);
     assert!(
         warning.contains("Platform kvm-user had the guest's NIC on QEMU's user network"),
         "{out}"
@@ -776,12 +762,7 @@ fn boots_of_a_dual_boot_host_are_counted_and_listed() {
     assert_eq!(rows[2][7..10], ["65.5", "refused:", "came"]);
 
     // The refused boot is a warning at the top, too.
-    let warning: String = out
-        .lines()
-        .filter(|l| l.starts_with("!! "))
-        .map(|l| l.trim_start_matches("!! "))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let warning = banner(&out);
     assert!(
         warning.contains(
             "1 boot of a dual-boot host came up other than the entry wanted and was refused: #3 \
@@ -842,4 +823,12 @@ fn a_run_without_boots_has_no_boots_section() {
     let summary: serde_json::Value =
         serde_json::from_str(&summary_json(&campaign().input(), &cfg())).unwrap();
     assert!(summary.get("boots").is_none());
+}
+
+/// The terminal report's warning banner (its `!! ` lines) as one line.
+fn banner(out: &str) -> String {
+    out.lines()
+        .filter_map(|l| l.strip_prefix("!! "))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

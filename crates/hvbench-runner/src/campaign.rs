@@ -513,8 +513,7 @@ impl Campaign {
 /// A trial the lab failed under runs again at most this many times; the last fault fails it.
 pub const MAX_LAB_FAULTS: u32 = 2;
 
-/// How the reason of a trial set aside for a lab fault begins (the report counts them by it).
-pub use hvbench_store::LAB_FAULT;
+use hvbench_store::LAB_FAULT;
 
 /// A lab fault past [`MAX_LAB_FAULTS`] (`faults` before this one) is a failure of the trial.
 fn settle(end: TrialEnd, faults: u32) -> TrialEnd {

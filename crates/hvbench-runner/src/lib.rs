@@ -19,8 +19,8 @@ pub use plan::{
     cell_plans, isolation_cells, plan_json, schedule, PlannedCell, AGGRESSOR_REPORT_MS,
 };
 
+pub use campaign::MAX_LAB_FAULTS;
 use campaign::{Campaign, StoredSamples};
-pub use campaign::{LAB_FAULT, MAX_LAB_FAULTS};
 use hvbench_analysis::StopRule;
 use hvbench_platform::{interrupt, Platform, TrialEnd};
 use hvbench_proto::names::Role;

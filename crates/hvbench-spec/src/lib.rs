@@ -146,6 +146,7 @@ mod render;
 mod scenario;
 mod tree;
 mod validate;
+pub use validate::{MAX_REPETITIONS, MAX_SAMPLES};
 
 pub use diag::{Diagnostic, SpecError};
 pub use host::{

@@ -9,9 +9,9 @@ use hvbench_analysis::{attainable, smallest_to_conclude, TestMethod, VerdictConf
 use hvbench_spec::Plan;
 use std::fmt::Write;
 
-/// The most `samples` and `repetitions` an experiment file may ask for (hvbench-spec's rules).
-const MAX_SAMPLES: usize = 1000;
-const MAX_REPETITIONS: usize = 10_000;
+/// The most `samples` and `repetitions` an experiment file may ask for.
+const MAX_SAMPLES: usize = hvbench_spec::MAX_SAMPLES as usize;
+const MAX_REPETITIONS: usize = hvbench_spec::MAX_REPETITIONS as usize;
 
 /// A p-value in 3 significant digits, small ones in scientific notation.
 fn p_text(p: f64) -> String {

@@ -45,6 +45,12 @@ impl ExecOptions {
     };
 }
 
+/// The pseudo-workload of the failure [`exec_job`] sends when the guest trial it ran did not
+/// complete: the controller reads the trial's own reason from it (`(remote trial)`).
+pub fn trial_failure(label: &str) -> String {
+    format!("({label} trial)")
+}
+
 /// Prepare the job's platform with its real driver (its private files under `workdir`, created
 /// if missing), run one trial or the job's isolation cell, and write everything — the driver's
 /// facts, the guest's frames, a failure — as frames on `out`. Returns whether the trial
@@ -182,7 +188,7 @@ pub fn exec_job(
             send(
                 out,
                 &Message::Failed {
-                    workload: format!("({label} trial)"),
+                    workload: trial_failure(label),
                     reason,
                 },
             )?;

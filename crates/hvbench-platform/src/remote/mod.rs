@@ -273,8 +273,22 @@ impl RemotePlatform {
         line.push(b'\n');
         let started = Instant::now();
         let cmd = self.ssh.command(&self.executor_line);
-        let mut end = console::run_ssh(cmd, line, timeout, log, on_event);
+        // The executor says why its guest trial failed before it exits 1: that reason, not
+        // ssh's exit status, is the trial's.
+        let failed_as = job::trial_failure(job::ExecOptions::REMOTE.label);
+        let mut why = None;
+        let mut end = console::run_ssh(cmd, line, timeout, log, &mut |ev: Event| {
+            if let Event::Frame(Message::Failed { workload, reason }) = &ev {
+                if *workload == failed_as {
+                    why = Some(reason.clone());
+                }
+            }
+            on_event(ev)
+        });
         if let TrialEnd::Failed(reason) | TrialEnd::Lost(reason) = &mut end {
+            if let Some(why) = why {
+                *reason = format!("{why} ({reason})");
+            }
             reason.insert_str(
                 0,
                 &format!(

@@ -11,7 +11,7 @@ use hvbench_platform::isolation::{Cell, VICTIM};
 use hvbench_platform::TrialRequest;
 use hvbench_proto::names::Role;
 use hvbench_proto::{Event, InstanceEvent, Message};
-use hvbench_store::{NewSample, RunStatus};
+use hvbench_store::{NewSample, RunStatus, LAB_FAULT};
 use std::collections::BTreeSet;
 use std::time::Duration;
 

@@ -8,6 +8,7 @@ mod host;
 mod isolation;
 mod platform;
 mod rules;
+pub use rules::{MAX_REPETITIONS, MAX_SAMPLES};
 mod workload;
 
 use self::host::HostSeen;

@@ -15,10 +15,15 @@ pub(super) struct IntRule {
     high: &'static str,
 }
 
+/// The most rounds an experiment may ask for.
+pub const MAX_REPETITIONS: i64 = 10_000;
+/// The most measured windows per workload per round an experiment may ask for.
+pub const MAX_SAMPLES: i64 = 1000;
+
 pub(super) const REPETITIONS: IntRule = IntRule {
     key: "repetitions",
     min: 1,
-    max: 10_000,
+    max: MAX_REPETITIONS,
     default: 5,
     low: "run at least one round",
     high: "at most 10000 rounds; 5 to 30 is typical",
@@ -34,7 +39,7 @@ pub(super) const WARMUP: IntRule = IntRule {
 pub(super) const SAMPLES: IntRule = IntRule {
     key: "samples",
     min: 1,
-    max: 1000,
+    max: MAX_SAMPLES,
     default: 1,
     low: "measure at least one window per workload per round",
     high: "at most 1000 measured windows per round; add rounds (`repetitions`) instead",
