@@ -114,10 +114,9 @@ fn one_line(s: &str) -> String {
 }
 
 /// What to ask a lab host after a fault: the last lines of its kernel log, and of Xen's where it
-/// is dom0, keeping only lines that say something went wrong when there are any.
-pub const LOGS_SCRIPT: &str =
-    "{ dmesg 2>/dev/null | tail -n 200; xl dmesg 2>/dev/null | tail -n 200; } \
-     | grep -i -E 'lockup|stall|blocked for|panic|crash|fault|triple|error|killed|oom|reset|bug' \
+/// is dom0, that say something went wrong (a guest's triple fault, a crashed domain, a lockup).
+pub const LOGS_SCRIPT: &str = "{ dmesg 2>/dev/null | tail -n 200; xl dmesg 2>/dev/null | tail -n 200; } \
+     | grep -i -E 'lockup|stall|blocked for|panic|crash|triple|oom|killed process|segfault|general protection|bug:|oops' \
      | tail -n 8";
 
 #[cfg(test)]

@@ -74,7 +74,8 @@ pub(super) fn slow_time_calls(ctx: &Context, out: &mut Vec<Anomaly>) {
         }
         a.causes.extend(tcg_cause(
             g,
-            "reading the time stamp counter is an emulated instruction",
+            "every clock read, and the system call it may fall back to, is emulated instruction by \
+             instruction (whatever the hypervisor's TSC mode)",
         ));
         out.push(a);
     }
