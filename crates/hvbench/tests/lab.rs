@@ -287,7 +287,10 @@ name = "syscall"
     // A lab host gone mid-trial is a lab fault: the trial is set aside, the host booted again
     // and the trial run again, so the run completes (docs/architecture.md, "The lab").
     assert_eq!(status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("lab fault, running it again"), "{stderr}");
+    assert!(
+        stderr.contains("the lab failed under 1 trial(s), which ran again"),
+        "{stderr}"
+    );
 
     let store = Store::open(&dir.path().join("kill.db")).unwrap();
     let run = store.resolve_run(None).unwrap();
