@@ -12,9 +12,9 @@
 //!   lines, for `hvbench doctor`.
 //! - `hvbench-executor version` prints the version.
 
-use hvbench_platform::cache::Cache;
-use hvbench_platform::interrupt;
+use hvbench_platform::guest::cache::Cache;
 use hvbench_platform::remote::{exec_job, ExecOptions, Job};
+use hvbench_platform::trial::interrupt;
 use hvbench_proto::{encode, Message};
 use std::ffi::OsString;
 use std::io::{BufRead, Read, Write};
@@ -250,7 +250,7 @@ fn check(cache: &Path) -> Vec<(&'static str, String)> {
     };
     let control_d = std::fs::read_to_string("/proc/xen/capabilities")
         .is_ok_and(|c| c.split_whitespace().any(|w| w == "control_d"));
-    let qemu = hvbench_platform::qemu::qemu_binary();
+    let qemu = hvbench_platform::drivers::qemu::qemu_binary();
     let qemu = if qemu.components().count() > 1 {
         executable(&qemu).then_some(qemu)
     } else {
@@ -268,7 +268,7 @@ fn check(cache: &Path) -> Vec<(&'static str, String)> {
         ("cpus", cpus.to_string()),
         (
             "host.virtual",
-            hvbench_platform::host::host_is_virtual().to_string(),
+            hvbench_platform::drivers::host::host_is_virtual().to_string(),
         ),
         ("kvm.rw", kvm_rw.to_string()),
     ];
@@ -282,11 +282,11 @@ fn check(cache: &Path) -> Vec<(&'static str, String)> {
         // Guests' networks: a tap on a bridge in a namespace per trial, vhost-net for KVM.
         (
             "net.tap",
-            hvbench_platform::vnet::unavailable(true).unwrap_or_else(|| "ok".into()),
+            hvbench_platform::trial::vnet::unavailable(true).unwrap_or_else(|| "ok".into()),
         ),
         (
             "net.vhost",
-            hvbench_platform::vnet::vhost_unavailable().unwrap_or_else(|| "ok".into()),
+            hvbench_platform::trial::vnet::vhost_unavailable().unwrap_or_else(|| "ok".into()),
         ),
         ("cache.dir", cache.display().to_string()),
     ]);

@@ -6,34 +6,20 @@
 //! A driver is chosen by the plan (`driver = ...`), never by `if` chains in the runner: each
 //! implements [`Platform`].
 
-pub mod affinity;
-pub mod agent;
-pub mod apt;
-pub mod cache;
-pub mod console;
+pub mod drivers;
 pub mod evidence;
-pub mod host;
-pub mod image;
-pub mod interrupt;
+pub mod guest;
 pub mod isolation;
-pub mod kernel;
-pub mod kvm;
 pub mod lab;
-pub mod modules;
-pub mod peer;
-pub mod placement;
-pub mod qemu;
-pub mod qmp;
 pub mod remote;
-pub mod vnet;
-pub mod xen;
+pub mod trial;
 
 use hvbench_proto::{AgentPlan, Event};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use console::TrialEnd;
+pub use trial::console::TrialEnd;
 
 /// Errors found while preparing a platform, before any trial runs. Each says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +60,7 @@ pub struct TrialRequest<'a> {
     /// is done): the driver asks it to end and tears it down.
     pub stop: Option<&'a std::sync::atomic::AtomicBool>,
     /// An isolation instance's CPUs, weight and cap; None: the platform's own configuration.
-    pub place: Option<&'a placement::InstancePlace>,
+    pub place: Option<&'a isolation::placement::InstancePlace>,
 }
 
 /// A way of running the agent: host process, QEMU guest, Xen domain, or one of those inside an

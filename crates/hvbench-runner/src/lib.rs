@@ -22,7 +22,8 @@ pub use plan::{
 pub use campaign::MAX_LAB_FAULTS;
 use campaign::{Campaign, StoredSamples};
 use hvbench_analysis::StopRule;
-use hvbench_platform::{interrupt, Platform, TrialEnd};
+use hvbench_platform::trial::interrupt;
+use hvbench_platform::{Platform, TrialEnd};
 use hvbench_proto::names::Role;
 use hvbench_spec::Plan;
 use hvbench_store::{PlatformId, RunEventKind, RunId, Store, StoreError};

@@ -4,7 +4,7 @@
 //! `Instance` frames carry their arrival time and end (DNR when one stops too early). Both
 //! record an agent's frame through [`record_frame`], the one decoding path.
 
-use hvbench_platform::interrupt;
+use hvbench_platform::trial::interrupt;
 use hvbench_proto::names::Role;
 use hvbench_proto::{Event, InstanceEvent, Message};
 use hvbench_store::{NewCounters, NewSample, PlatformId, Store, StoreError, TrialId};

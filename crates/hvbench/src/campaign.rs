@@ -5,7 +5,7 @@
 use crate::{open_existing, RunData, Usage};
 use anyhow::{bail, Context, Result};
 use hvbench_analysis::BootstrapConfig;
-use hvbench_platform::cache::Cache;
+use hvbench_platform::guest::cache::Cache;
 use hvbench_platform::isolation;
 use hvbench_platform::lab::serve::{self, ServedLabPlatform};
 use hvbench_platform::lab::LabHost;
@@ -250,7 +250,7 @@ pub(crate) fn private_workdir() -> Result<tempfile::TempDir> {
 
 /// From here on Ctrl-C and SIGTERM stop the campaign cleanly instead of killing hvbench.
 pub(crate) fn catch_signals() -> Result<()> {
-    hvbench_platform::interrupt::install().context("cannot install the Ctrl-C handler")
+    hvbench_platform::trial::interrupt::install().context("cannot install the Ctrl-C handler")
 }
 
 pub(crate) fn runner_options(plan: &Plan, db: &Path) -> hvbench_runner::Options {
@@ -281,12 +281,12 @@ pub(crate) fn finish_campaign(
                 "hvbench: run {run} interrupted by {}; the trial in flight was recorded as \
                  interrupted and its guests were stopped.\n  `hvbench run --resume {run} --db {}` \
                  continues it",
-                hvbench_platform::interrupt::signal_name(signal),
+                hvbench_platform::trial::interrupt::signal_name(signal),
                 db.display()
             );
-            return Ok(ExitCode::from(hvbench_platform::interrupt::exit_code(
-                signal,
-            )));
+            return Ok(ExitCode::from(
+                hvbench_platform::trial::interrupt::exit_code(signal),
+            ));
         }
         Err(e) => {
             return Err(anyhow::Error::new(e).context(format!(

@@ -1,8 +1,8 @@
 //! `hvbench doctor`: what this machine can run, and what would hurt measurement, each with the fix.
 
-use hvbench_platform::cache::Cache;
-use hvbench_platform::kvm::{self, KvmStatus};
-use hvbench_platform::qemu;
+use hvbench_platform::drivers::kvm::{self, KvmStatus};
+use hvbench_platform::drivers::qemu;
+use hvbench_platform::guest::cache::Cache;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -164,7 +164,7 @@ fn kvm_check(status: &KvmStatus) -> Check {
 /// Guests' networks: a tap on a bridge in a network namespace made per trial, and vhost-net for
 /// KVM guests (docs/architecture.md, "Guests' networks").
 fn network_check() -> Check {
-    match hvbench_platform::vnet::unavailable(true) {
+    match hvbench_platform::trial::vnet::unavailable(true) {
         Some(why) => check(
             Level::Warn,
             "guest network",
@@ -172,7 +172,7 @@ fn network_check() -> Check {
             Some("run hvbench as root with iproute2 installed and the tun module available".into()),
         ),
         None => {
-            let vhost = match hvbench_platform::vnet::vhost_unavailable() {
+            let vhost = match hvbench_platform::trial::vnet::vhost_unavailable() {
                 None => "vhost-net available for KVM guests".to_string(),
                 Some(why) => format!("no vhost-net ({why})"),
             };
@@ -341,7 +341,7 @@ fn smt_check() -> Check {
 }
 
 fn virtual_host_check() -> Check {
-    if hvbench_platform::host::host_is_virtual() {
+    if hvbench_platform::drivers::host::host_is_virtual() {
         check(
             Level::Warn,
             "bare metal",

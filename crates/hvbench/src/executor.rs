@@ -9,7 +9,7 @@ pub const EXECUTOR: &[u8] = include_bytes!(env!("HVBENCH_EXECUTOR_BIN"));
 /// copy per hvbench build and never runs a stale one.
 #[cfg(test)]
 fn sha256_hex() -> String {
-    hvbench_platform::cache::sha256_hex(EXECUTOR)
+    hvbench_platform::guest::cache::sha256_hex(EXECUTOR)
 }
 
 #[cfg(test)]

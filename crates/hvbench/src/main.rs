@@ -14,7 +14,7 @@ use args::*;
 use campaign::{resume, run};
 use clap::Parser;
 use hvbench_analysis::BootstrapConfig;
-use hvbench_platform::cache::Cache;
+use hvbench_platform::guest::cache::Cache;
 use hvbench_platform::lab;
 use hvbench_report::ReportInput;
 use hvbench_spec::SpecError;

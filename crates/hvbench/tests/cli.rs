@@ -6,7 +6,7 @@
 mod common;
 use common::{hvbench, require_qemu, text};
 
-use hvbench_platform::kvm;
+use hvbench_platform::drivers::kvm;
 use hvbench_store::Store;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -145,7 +145,7 @@ fn disk_and_network_on_host_and_guest() {
     assert_eq!(vm["net.interface"], "eth0");
     assert_eq!(vm["net.address"], "10.0.2.15/24");
     assert_eq!(vm["net.peer"], "10.0.2.100:5201");
-    match hvbench_platform::vnet::unavailable(true) {
+    match hvbench_platform::trial::vnet::unavailable(true) {
         None => assert_eq!(vm["net.port"], "hvtap0", "{vm:?}"),
         Some(_) => assert!(vm["qemu.nic"].contains("restrict=on"), "{vm:?}"),
     }
@@ -171,8 +171,8 @@ fn disk_and_network_on_host_and_guest() {
 #[test]
 fn a_user_kernel_without_drivers_fails_clearly() {
     require_qemu();
-    let cache = hvbench_platform::cache::Cache::from_env();
-    let kernel = hvbench_platform::image::resolve_kernel(None, &cache)
+    let cache = hvbench_platform::guest::cache::Cache::from_env();
+    let kernel = hvbench_platform::guest::image::resolve_kernel(None, &cache)
         .expect("Debian's cloud kernel (fetched by the first guest test)");
     let dir = tempfile::tempdir().unwrap();
     let spec = format!(

@@ -50,7 +50,7 @@ fn namespaces() -> BTreeSet<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(hvbench_platform::vnet::NETNS_PREFIX))
+        .filter(|n| n.starts_with(hvbench_platform::trial::vnet::NETNS_PREFIX))
         .map(String::from)
         .collect()
 }
@@ -58,7 +58,7 @@ fn namespaces() -> BTreeSet<String> {
 #[test]
 fn tap_and_user_networks_and_nothing_left_after_a_killed_run() {
     require_qemu();
-    if let Some(why) = hvbench_platform::vnet::unavailable(true) {
+    if let Some(why) = hvbench_platform::trial::vnet::unavailable(true) {
         eprintln!("skipped: a tap network cannot be made here: {why}");
         return;
     }
@@ -73,7 +73,11 @@ fn tap_and_user_networks_and_nothing_left_after_a_killed_run() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mine = format!("{}{}-", hvbench_platform::vnet::NETNS_PREFIX, child.id());
+    let mine = format!(
+        "{}{}-",
+        hvbench_platform::trial::vnet::NETNS_PREFIX,
+        child.id()
+    );
     let started = Instant::now();
     let left = loop {
         if let Some(n) = namespaces().into_iter().find(|n| n.starts_with(&mine)) {
@@ -118,7 +122,11 @@ fn tap_and_user_networks_and_nothing_left_after_a_killed_run() {
     let facts = |name: &str| &platforms.iter().find(|p| p.name == name).unwrap().facts;
     let tap = facts("tap");
     assert_eq!(tap["net.backend"], "tap", "{tap:?}");
-    assert_eq!(tap["net.port"], hvbench_platform::vnet::TAP, "{tap:?}");
+    assert_eq!(
+        tap["net.port"],
+        hvbench_platform::trial::vnet::TAP,
+        "{tap:?}"
+    );
     assert_eq!(tap["net.address"], "10.0.2.15/24", "{tap:?}");
     assert!(
         tap["net.port.mtu"].parse::<u32>().unwrap() >= 576,
@@ -149,6 +157,6 @@ fn tap_and_user_networks_and_nothing_left_after_a_killed_run() {
         "{report}"
     );
     assert!(!Path::new("/sys/class/net")
-        .join(hvbench_platform::vnet::BRIDGE)
+        .join(hvbench_platform::trial::vnet::BRIDGE)
         .exists());
 }

@@ -9,7 +9,7 @@
 
 use super::parse::{kvm_exit_hist, svm_exit_name, task_cpu_ticks, vmx_exit_name};
 use super::{delta, tick_ns, Collector, Counted, WindowKey};
-use crate::qmp::Qmp;
+use crate::drivers::qemu::qmp::Qmp;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;

@@ -198,7 +198,7 @@ pub(crate) fn guest_plan_variants(plan: &AgentPlan) -> Vec<AgentPlan> {
     let mut out = vec![plan.clone()];
     if plan.needs(hvbench_proto::Device::Network) {
         let mut p = plan.clone();
-        p.peer = Some(crate::qemu::GUEST_PEER.to_string());
+        p.peer = Some(crate::drivers::qemu::GUEST_PEER.to_string());
         out.push(p);
     }
     out
@@ -258,7 +258,7 @@ mod tests {
     }
 
     fn qemu_warns_only_of_invtsc(cpu: &str) {
-        let qemu = crate::qemu::qemu_binary();
+        let qemu = crate::drivers::qemu::qemu_binary();
         let mut child = std::process::Command::new(&qemu)
             .args([
                 "-accel",

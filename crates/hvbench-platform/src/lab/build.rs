@@ -3,8 +3,9 @@
 //! apart. Needs root; everything here runs on the controller, once per package versions.
 
 use super::{write_file, LabImages, INIT, SUITE};
-use crate::cache::Cache;
-use crate::{apt, PlatformError, Result};
+use crate::guest::apt;
+use crate::guest::cache::Cache;
+use crate::{PlatformError, Result};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use std::io::Write;

@@ -86,7 +86,7 @@ impl LabImages {
 }
 
 fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    crate::cache::write_atomic(path, data, mode).map_err(PlatformError::io(format!(
+    crate::guest::cache::write_atomic(path, data, mode).map_err(PlatformError::io(format!(
         "cannot write {}",
         path.display()
     )))

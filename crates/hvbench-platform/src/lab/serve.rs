@@ -13,8 +13,8 @@
 
 use super::argv::{dual_argv, SELECT_SERIAL};
 use super::{build, write_file, LabHost, LabImages, INIT};
-use crate::cache::{sha256_hex, Cache};
-use crate::image::{self, Entry};
+use crate::guest::cache::{sha256_hex, Cache};
+use crate::guest::image::{self, Entry};
 use crate::remote::ssh::Ssh;
 use crate::{PlatformError, Result};
 use flate2::write::GzEncoder;
@@ -355,7 +355,7 @@ pub fn up(cache: &Cache, host: LabHost, say: &mut dyn FnMut(&str)) -> Result<Lab
     let console = dir.join(format!("{}-console.log", host.as_str()));
     let mut argv = super::host_argv(&format!("serve-{}", host.as_str()), host, &images, &initrd);
     argv.extend(serve_net(port));
-    let mut cmd = Command::new(crate::qemu::qemu_binary());
+    let mut cmd = Command::new(crate::drivers::qemu::qemu_binary());
     cmd.args(&argv);
     say(&format!(
         "booting the {} lab host (ssh on 127.0.0.1:{port})",
@@ -400,7 +400,7 @@ pub fn up_dual(cache: &Cache, say: &mut dyn FnMut(&str)) -> Result<LabMachine> {
     write_file(
         &script,
         &supervisor_script(
-            &crate::qemu::qemu_binary(),
+            &crate::drivers::qemu::qemu_binary(),
             &select,
             &console,
             &boot(LabHost::Xen),
@@ -892,7 +892,7 @@ impl ServedLabPlatform {
             crate::TrialEnd::Failed(r) | crate::TrialEnd::Lost(r) => r.clone(),
             _ => return end,
         };
-        if crate::interrupt::requested().is_some() {
+        if crate::trial::interrupt::requested().is_some() {
             return end;
         }
         let machine = running(&self.args.cache, self.host);

@@ -9,8 +9,9 @@
 
 use super::ssh::{quote, Ssh};
 use super::RemotePlatform;
-use crate::cache::Cache;
-use crate::{interrupt, Platform, TrialEnd, TrialRequest};
+use crate::guest::cache::Cache;
+use crate::trial::interrupt;
+use crate::{Platform, TrialEnd, TrialRequest};
 use hvbench_proto::{AgentPlan, Event, Message};
 use hvbench_spec::{BootEntry, GuestSpec, HostSpec, Hypervisor, PlatformSpec};
 use std::collections::BTreeMap;

@@ -3,9 +3,10 @@
 //! platform with its real driver, runs the trial or the isolation cell, and writes every event
 //! as a frame on its stdout, which the controller reads over the SSH channel.
 
-use crate::cache::Cache;
-use crate::console::TrialEnd;
-use crate::{interrupt, Platform, PlatformError, Result, TrialRequest};
+use crate::guest::cache::Cache;
+use crate::trial::console::TrialEnd;
+use crate::trial::interrupt;
+use crate::{Platform, PlatformError, Result, TrialRequest};
 use hvbench_proto::AgentPlan;
 use hvbench_proto::{encode, Event, Message};
 use hvbench_spec::{Driver, GuestSpec, PlatformSpec};
@@ -54,7 +55,7 @@ pub fn trial_failure(label: &str) -> String {
 /// Prepare the job's platform with its real driver (its private files under `workdir`, created
 /// if missing), run one trial or the job's isolation cell, and write everything — the driver's
 /// facts, the guest's frames, a failure — as frames on `out`. Returns whether the trial
-/// completed; an interrupt ([`crate::interrupt`]) tears the guests down and fails it.
+/// completed; an interrupt ([`crate::trial::interrupt`]) tears the guests down and fails it.
 pub fn exec_job(
     job: &Job,
     cache: &Cache,

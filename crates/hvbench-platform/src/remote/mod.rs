@@ -14,9 +14,10 @@ pub mod ssh;
 
 pub use job::{exec_job, ExecOptions, Job};
 
-use crate::cache::{sha256_hex, Cache};
-use crate::console::{self, TrialEnd};
-use crate::{image, Platform, PlatformError, Result, TrialRequest};
+use crate::guest::cache::{sha256_hex, Cache};
+use crate::guest::image;
+use crate::trial::console::{self, TrialEnd};
+use crate::{Platform, PlatformError, Result, TrialRequest};
 use hvbench_proto::{AgentPlan, Event, Message};
 use hvbench_spec::{GuestSpec, HostSpec, PlatformSpec};
 use ship::{ship, Shipment};
@@ -133,7 +134,7 @@ impl RemotePlatform {
                 format!("`hvbench doctor --host {}` checks the host", host.name),
             )
         })?;
-        let agent = crate::agent::agent_bytes()?;
+        let agent = crate::guest::agent::agent_bytes()?;
         let mut files = vec![
             Shipment {
                 rel: String::new(),

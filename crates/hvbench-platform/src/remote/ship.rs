@@ -6,7 +6,7 @@
 //! objects. Directories are private (0700).
 
 use super::ssh::{quote, Ssh, SshError};
-use crate::cache::sha256_hex;
+use crate::guest::cache::sha256_hex;
 use std::collections::BTreeSet;
 use std::time::Duration;
 

@@ -21,7 +21,7 @@ mod rows;
 
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use hvbench_platform::cache::Cache;
+use hvbench_platform::guest::cache::Cache;
 use measure::{find_program, last_level_cache_bytes, measure_hvbench, measure_reference, Outcome};
 use render::render;
 use rows::{rows, Effort, Row};
@@ -69,7 +69,7 @@ fn fidelity(args: &FidelityArgs) -> Result<ExitCode> {
         Effort::Full
     };
     let rounds = if args.quick { 1 } else { args.rounds.max(1) };
-    let agent = hvbench_platform::agent::agent_path(&Cache::from_env())?;
+    let agent = hvbench_platform::guest::agent::agent_path(&Cache::from_env())?;
     let llc = last_level_cache_bytes(Path::new("/sys"), 0).unwrap_or(16 << 20);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rows: Vec<Row> = rows(effort, llc, cpus)

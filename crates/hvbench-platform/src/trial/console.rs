@@ -1,6 +1,6 @@
 //! Running a child whose stdout is an agent's console: decode frames as bytes arrive, enforce
 //! the trial's deadline, kill the child's whole process group when it is over, and explain a
-//! failure with what the child said. A Ctrl-C or SIGTERM ([`crate::interrupt`]) ends the wait
+//! failure with what the child said. A Ctrl-C or SIGTERM ([`crate::trial::interrupt`]) ends the wait
 //! the same way as a timeout: the group is killed and the trial fails as interrupted.
 
 use hvbench_proto::{Decoder, Event, Message};
@@ -214,7 +214,7 @@ fn run_inner_with(
         }
     };
     loop {
-        if let Some(sig) = crate::interrupt::requested() {
+        if let Some(sig) = crate::trial::interrupt::requested() {
             interrupted = Some(sig);
             break;
         }
@@ -232,7 +232,7 @@ fn run_inner_with(
             silent = true;
             break;
         }
-        match rx.recv_timeout((deadline - now).min(crate::interrupt::POLL)) {
+        match rx.recv_timeout((deadline - now).min(crate::trial::interrupt::POLL)) {
             Ok(bytes) => {
                 last_output = Instant::now();
                 if let Some(f) = log_file.as_mut() {
@@ -273,7 +273,7 @@ fn run_inner_with(
     } else if let Some(sig) = interrupted {
         format!(
             "interrupted by {} and killed",
-            crate::interrupt::signal_name(sig)
+            crate::trial::interrupt::signal_name(sig)
         )
     } else if timed_out {
         format!("timed out after {} s and was killed", timeout.as_secs())

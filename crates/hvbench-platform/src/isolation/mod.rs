@@ -17,9 +17,13 @@
 //! asked to stop, or a victim that fails, is reported as such (`Ended` with `ok: false`): the
 //! report calls it DNR.
 
-use crate::cache::Cache;
-use crate::placement::{available_cpus, split_cpus, CpuGroup, InstancePlace};
-use crate::{interrupt, Platform, Result, TrialEnd, TrialRequest};
+pub mod affinity;
+pub mod placement;
+
+use crate::guest::cache::Cache;
+use crate::isolation::placement::{available_cpus, split_cpus, CpuGroup, InstancePlace};
+use crate::trial::interrupt;
+use crate::{Platform, Result, TrialEnd, TrialRequest};
 use hvbench_proto::{AgentPlan, Event, InstanceEvent, Message};
 use hvbench_spec::{Driver, GuestSpec, PlatformSpec};
 use serde::{Deserialize, Serialize};
@@ -434,15 +438,15 @@ pub fn prepare_local(
     workdir: &Path,
 ) -> Result<Box<dyn Platform>> {
     Ok(match &spec.driver {
-        Driver::Host => Box::new(crate::host::HostPlatform::prepare(
+        Driver::Host => Box::new(crate::drivers::host::HostPlatform::prepare(
             name,
             cache,
             workdir.to_path_buf(),
         )?),
-        Driver::Qemu(q) => Box::new(crate::qemu::QemuPlatform::prepare(
+        Driver::Qemu(q) => Box::new(crate::drivers::qemu::QemuPlatform::prepare(
             name, q, guest, plan, cache,
         )?),
-        Driver::Xen(x) => Box::new(crate::xen::XenPlatform::prepare(
+        Driver::Xen(x) => Box::new(crate::drivers::xen::XenPlatform::prepare(
             name,
             x,
             guest,
@@ -477,7 +481,7 @@ impl InstanceFactory for LocalFactory {
     fn cpus(&self) -> Vec<usize> {
         match &self.spec.driver {
             // Physical CPUs of the Xen host, which dom0's own affinity does not show.
-            Driver::Xen(_) => crate::xen::host_cpus().unwrap_or_else(available_cpus),
+            Driver::Xen(_) => crate::drivers::xen::host_cpus().unwrap_or_else(available_cpus),
             _ => available_cpus(),
         }
     }

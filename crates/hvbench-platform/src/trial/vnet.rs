@@ -9,7 +9,7 @@
 //! trial on the machine removes every such namespace whose process is gone ([`leftovers`]).
 //!
 //! The guest's side is the same everywhere: the agent gives its first NIC 10.0.2.15/24 and
-//! finds the peer at [`crate::qemu::GUEST_PEER`] (10.0.2.100), the bridge's address.
+//! finds the peer at [`crate::drivers::qemu::GUEST_PEER`] (10.0.2.100), the bridge's address.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -28,11 +28,11 @@ pub const BRIDGE: &str = hvbench_proto::PEER_BRIDGE;
 /// A QEMU guest's tap in the trial's namespace.
 pub const TAP: &str = "hvtap0";
 
-/// The bridge's address and prefix: the peer's address in [`crate::qemu::GUEST_PEER`].
+/// The bridge's address and prefix: the peer's address in [`crate::drivers::qemu::GUEST_PEER`].
 pub fn bridge_address() -> String {
-    let ip = crate::qemu::GUEST_PEER
+    let ip = crate::drivers::qemu::GUEST_PEER
         .split_once(':')
-        .map_or(crate::qemu::GUEST_PEER, |(ip, _)| ip);
+        .map_or(crate::drivers::qemu::GUEST_PEER, |(ip, _)| ip);
     format!("{ip}/24")
 }
 
@@ -589,11 +589,12 @@ mod tests {
         assert!(!Path::new("/sys/class/net").join(BRIDGE).exists());
         // The peer listens on the bridge inside it (it refuses that address anywhere else).
         let d = tempfile::tempdir().unwrap();
-        let agent = crate::agent::agent_path(&crate::cache::Cache::at(d.path())).unwrap();
-        let peer =
-            crate::peer::PeerProcess::start_in(&agent, Duration::from_secs(5), &net).unwrap();
-        assert_eq!(peer.addr().to_string(), crate::qemu::GUEST_PEER);
-        assert!(crate::peer::PeerProcess::spawn_outside_for_test(&agent).is_err());
+        let agent =
+            crate::guest::agent::agent_path(&crate::guest::cache::Cache::at(d.path())).unwrap();
+        let peer = crate::trial::peer::PeerProcess::start_in(&agent, Duration::from_secs(5), &net)
+            .unwrap();
+        assert_eq!(peer.addr().to_string(), crate::drivers::qemu::GUEST_PEER);
+        assert!(crate::trial::peer::PeerProcess::spawn_outside_for_test(&agent).is_err());
         drop(peer);
         drop(net);
         assert!(!list().contains(&name));

@@ -6,13 +6,14 @@ use super::{
     argv, qemu_binary, qemu_version, resolve_accel, DiskConfig, NetConfig, QemuConfig, RunAccel,
     GUEST_APPEND, GUEST_PEER,
 };
-use crate::cache::Cache;
-use crate::console::{self, TrialEnd};
+use crate::drivers::kvm::{self, KvmStatus};
 use crate::evidence;
-use crate::image::{self, Kernel};
-use crate::kvm::{self, KvmStatus};
-use crate::peer::PeerProcess;
-use crate::{agent, Platform, PlatformError, Result, TrialRequest};
+use crate::guest::agent;
+use crate::guest::cache::Cache;
+use crate::guest::image::{self, Kernel};
+use crate::trial::console::{self, TrialEnd};
+use crate::trial::peer::PeerProcess;
+use crate::{Platform, PlatformError, Result, TrialRequest};
 use hvbench_proto::{AgentPlan, Device, Event, Message};
 use hvbench_spec::{GuestSpec, NetMode, QemuSpec};
 use std::collections::BTreeMap;
@@ -40,7 +41,7 @@ pub struct QemuPlatform {
 enum NetBackend {
     /// QEMU's user network (slirp), the peer on the host's loopback.
     User,
-    /// A tap on a bridge in a network namespace made for the trial (`crate::vnet`), the peer
+    /// A tap on a bridge in a network namespace made for the trial (`crate::trial::vnet`), the peer
     /// on the bridge, vhost-net when `vhost`.
     Tap { vhost: bool },
 }
@@ -59,7 +60,7 @@ fn choose_net(
     fact("net.mode", mode.as_str().into());
     let tap_missing = match mode {
         NetMode::User => Some("net = \"user\" was asked for".to_string()),
-        _ => crate::vnet::unavailable(true),
+        _ => crate::trial::vnet::unavailable(true),
     };
     let backend = match (mode, tap_missing) {
         (NetMode::Tap, Some(why)) => {
@@ -84,7 +85,7 @@ fn choose_net(
         }
         (_, None) => {
             let vhost_missing = match accel {
-                RunAccel::Kvm => crate::vnet::vhost_unavailable(),
+                RunAccel::Kvm => crate::trial::vnet::vhost_unavailable(),
                 RunAccel::Tcg => {
                     Some("vhost-net serves KVM guests only (this guest runs under TCG)".into())
                 }
@@ -101,16 +102,16 @@ fn choose_net(
                     Some(why) => format!("off: {why}"),
                 },
             );
-            fact("net.bridge", crate::vnet::BRIDGE.into());
+            fact("net.bridge", crate::trial::vnet::BRIDGE.into());
             fact(
                 "qemu.nic",
                 format!(
                     "virtio-net-pci on tap {} (vhost={}), on bridge {} ({}) in a network \
                      namespace made for each trial, with the peer on the bridge",
-                    crate::vnet::TAP,
+                    crate::trial::vnet::TAP,
                     if vhost { "on" } else { "off" },
-                    crate::vnet::BRIDGE,
-                    crate::vnet::bridge_address(),
+                    crate::trial::vnet::BRIDGE,
+                    crate::trial::vnet::bridge_address(),
                 ),
             );
             NetBackend::Tap { vhost }
@@ -145,8 +146,8 @@ impl Pinning {
         let (sock, flag) = (socket.clone(), stop.clone());
         let deadline = std::time::Instant::now() + timeout;
         let worker = std::thread::spawn(move || {
-            let threads = crate::qmp::vcpu_threads(&sock, deadline, &flag)?;
-            crate::qmp::pin(&threads, &cpus)
+            let threads = crate::drivers::qemu::qmp::vcpu_threads(&sock, deadline, &flag)?;
+            crate::drivers::qemu::qmp::pin(&threads, &cpus)
         });
         Ok(Pinning {
             _dir: dir,
@@ -224,7 +225,7 @@ impl QemuPlatform {
             None => None,
             Some(list) => {
                 let cpus = hvbench_spec::parse_cpu_list(list).unwrap_or_default();
-                let allowed = crate::qmp::allowed_cpus();
+                let allowed = crate::drivers::qemu::qmp::allowed_cpus();
                 if let Some(bad) = cpus.iter().find(|c| !allowed.contains(c)) {
                     return Err(PlatformError::unavailable(
                         format!("cpus = \"{list}\" names CPU {bad}, which hvbench may not use here (allowed: {allowed:?})"),
@@ -274,7 +275,10 @@ impl QemuPlatform {
                 .as_ref()
                 .map_or("none".to_string(), |m| m.names()),
         );
-        fact("host.emulated", crate::host::host_is_virtual().to_string());
+        fact(
+            "host.emulated",
+            crate::drivers::host::host_is_virtual().to_string(),
+        );
         // The host CPU's virtualization extensions: EPT/NPT decide nested-paging costs.
         let flags = kvm::cpu_flags(Path::new("/proc/cpuinfo"));
         let virt: Vec<&str> = ["vmx", "svm", "ept", "npt", "vpid", "nrip_save", "avic"]
@@ -359,7 +363,7 @@ impl Platform for QemuPlatform {
         let mut _peer = None;
         match (&self.peer_agent, self.net) {
             (Some(agent), Some(NetBackend::Tap { vhost })) => {
-                let net = match crate::vnet::TrialNet::create(true) {
+                let net = match crate::trial::vnet::TrialNet::create(true) {
                     Ok(n) => n,
                     Err(e) => return TrialEnd::Failed(e),
                 };
@@ -368,7 +372,7 @@ impl Platform for QemuPlatform {
                     Err(e) => return TrialEnd::Failed(e),
                 }
                 config.net = Some(NetConfig::Tap {
-                    ifname: crate::vnet::TAP.into(),
+                    ifname: crate::trial::vnet::TAP.into(),
                     vhost,
                 });
                 trial_net = Some(net);
@@ -448,7 +452,7 @@ impl Platform for QemuPlatform {
         if let Some(p) = pinning {
             on_event(p.finish());
         }
-        if let Some(facts) = port.map(crate::vnet::PortWatch::finish) {
+        if let Some(facts) = port.map(crate::trial::vnet::PortWatch::finish) {
             on_event(Event::Frame(Message::Facts { facts }));
         }
         end

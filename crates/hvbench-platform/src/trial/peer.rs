@@ -1,6 +1,6 @@
 //! The far end of the network workloads: `hvbench-agent --peer ADDR`, started for one trial —
 //! on the host's loopback, or on the bridge of the trial's network namespace
-//! ([`crate::vnet`]) — and killed, with its whole process group, when the trial ends.
+//! ([`crate::trial::vnet`]) — and killed, with its whole process group, when the trial ends.
 
 use hvbench_proto::PEER_READY;
 use std::io::{BufRead, BufReader, Read};
@@ -33,20 +33,20 @@ impl PeerProcess {
     }
 
     /// Start the peer inside the trial's network namespace, on the bridge's address, where
-    /// the guest finds it ([`crate::qemu::GUEST_PEER`]).
+    /// the guest finds it ([`crate::drivers::qemu::GUEST_PEER`]).
     pub fn start_in(
         agent: &Path,
         trial: Duration,
-        net: &crate::vnet::TrialNet,
+        net: &crate::trial::vnet::TrialNet,
     ) -> Result<Self, String> {
-        Self::spawn(agent, crate::qemu::GUEST_PEER, trial, Some(net))
+        Self::spawn(agent, crate::drivers::qemu::GUEST_PEER, trial, Some(net))
     }
 
     fn spawn(
         agent: &Path,
         bind: &str,
         trial: Duration,
-        net: Option<&crate::vnet::TrialNet>,
+        net: Option<&crate::trial::vnet::TrialNet>,
     ) -> Result<Self, String> {
         let lifetime = trial.saturating_add(LIFETIME_MARGIN).as_secs().max(1);
         let mut cmd = Command::new(agent);
@@ -105,7 +105,12 @@ impl PeerProcess {
     /// The bridge's address outside any namespace of hvbench's: refused by the peer.
     #[cfg(test)]
     pub(crate) fn spawn_outside_for_test(agent: &Path) -> Result<Self, String> {
-        Self::spawn(agent, crate::qemu::GUEST_PEER, Duration::from_secs(5), None)
+        Self::spawn(
+            agent,
+            crate::drivers::qemu::GUEST_PEER,
+            Duration::from_secs(5),
+            None,
+        )
     }
 
     /// Where it listens.
@@ -145,7 +150,8 @@ mod tests {
     #[test]
     fn the_embedded_agent_serves_as_peer_until_dropped() {
         let d = tempfile::tempdir().unwrap();
-        let agent = crate::agent::agent_path(&crate::cache::Cache::at(d.path())).unwrap();
+        let agent =
+            crate::guest::agent::agent_path(&crate::guest::cache::Cache::at(d.path())).unwrap();
         let peer = PeerProcess::start(&agent, Duration::from_secs(5)).unwrap();
         let addr = peer.addr();
         assert!(addr.ip().is_loopback() && addr.port() != 0);

@@ -1,5 +1,5 @@
 //! Ctrl-C, SIGTERM and SIGHUP (a closed terminal or SSH session) during a campaign. The handler
-//! only records which signal came; the console loop ([`crate::console::run`]) sees it within
+//! only records which signal came; the console loop ([`crate::trial::console::run`]) sees it within
 //! [`POLL`], kills the child's process group (guest, lab host, host agent) and returns, and the
 //! runner then closes the trial as interrupted, marks the run and stops — so the store is left
 //! consistent and the run can be resumed. A second signal of the same kind gets the default

@@ -3,10 +3,11 @@
 //! starts a peer on loopback for each trial; disk workloads make their own scratch file (see
 //! the agent's `workloads::disk`).
 
-use crate::cache::Cache;
-use crate::console::{self, TrialEnd};
-use crate::peer::PeerProcess;
-use crate::{agent, Platform, Result, TrialRequest};
+use crate::guest::agent;
+use crate::guest::cache::Cache;
+use crate::trial::console::{self, TrialEnd};
+use crate::trial::peer::PeerProcess;
+use crate::{Platform, Result, TrialRequest};
 use hvbench_proto::{Device, Event};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,14 +1,14 @@
 //! Guest images: a Linux kernel (Debian's cloud kernel, fetched into the cache, or the user's)
 //! and an initramfs that hvbench builds — the static agent as `/init`, `/etc/hosts`, the
 //! guest's part of the plan, and the kernel's disk and network modules with their load order
-//! (see [`crate::modules`]) — cached by content hash.
+//! (see [`crate::guest::modules`]) — cached by content hash.
 
-use crate::cache::{sha256_hex, write_atomic, Cache};
-pub use crate::kernel::{
+use crate::guest::cache::{sha256_hex, write_atomic, Cache};
+pub use crate::guest::kernel::{
     debian_cloud_kernel, resolve_kernel, Kernel, CLOUD_KERNEL_META, KERNEL_ENTRY_ENV,
     KERNEL_ENTRY_SUFFIX,
 };
-use crate::modules::KernelModules;
+use crate::guest::modules::KernelModules;
 use crate::{PlatformError, Result};
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -319,7 +319,7 @@ mod tests {
         let file = |name: &str, rel: &str, deps: &[&str]| {
             let path = dir.join(format!("{name}.ko"));
             std::fs::write(&path, format!("module {name}")).unwrap();
-            crate::modules::ModuleFile {
+            crate::guest::modules::ModuleFile {
                 name: name.into(),
                 depends: deps.iter().map(|d| d.to_string()).collect(),
                 path,

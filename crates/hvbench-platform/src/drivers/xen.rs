@@ -5,11 +5,12 @@
 //! the domain runs, so nothing is lost); the domain is destroyed after every trial, whatever
 //! happened, so a hung guest cannot outlive its timeout.
 
-use crate::cache::Cache;
-use crate::console::{self, TrialEnd};
 use crate::evidence;
-use crate::image::{self, Kernel};
-use crate::{agent, Platform, PlatformError, Result, TrialRequest};
+use crate::guest::agent;
+use crate::guest::cache::Cache;
+use crate::guest::image::{self, Kernel};
+use crate::trial::console::{self, TrialEnd};
+use crate::{Platform, PlatformError, Result, TrialRequest};
 use hvbench_proto::{AgentPlan, Event};
 use hvbench_spec::{GuestSpec, TscMode, XenGuestType, XenSpec};
 use std::collections::BTreeMap;
@@ -66,7 +67,7 @@ pub struct XlConfig {
     /// A raw image given to the guest as `xvda` (blkback in dom0, blkfront in the guest).
     pub disk: Option<PathBuf>,
     /// A NIC (netfront in the guest, a vif of netback in dom0), whose vif this hotplug script
-    /// puts on the trial's bridge ([`crate::vnet::xen_vif_hook`]).
+    /// puts on the trial's bridge ([`crate::trial::vnet::xen_vif_hook`]).
     pub vif_script: Option<PathBuf>,
 }
 
@@ -213,13 +214,13 @@ impl XenPlatform {
         let agent = agent::agent_bytes()?;
         let mut plan = plan.clone();
         let peer_agent = if plan.needs(hvbench_proto::Device::Network) {
-            if let Some(why) = crate::vnet::unavailable(false) {
+            if let Some(why) = crate::trial::vnet::unavailable(false) {
                 return Err(PlatformError::unavailable(
                     format!("network workloads on Xen need a bridge in dom0, which cannot be set up: {why}"),
                     "run hvbench as root in dom0 with iproute2 installed",
                 ));
             }
-            plan.peer = Some(crate::qemu::GUEST_PEER.to_string());
+            plan.peer = Some(crate::drivers::qemu::GUEST_PEER.to_string());
             Some(agent::agent_path(cache)?)
         } else {
             None
@@ -271,7 +272,7 @@ impl XenPlatform {
         fact("guest.kernel.origin", kernel.origin);
         fact("guest.initramfs.sha256", initrd_hash);
         fact("guest.cmdline", config.extra.clone());
-        let disk_bytes = crate::qemu::disk_mib_needed(&plan).map(|mib| mib << 20);
+        let disk_bytes = crate::drivers::qemu::disk_mib_needed(&plan).map(|mib| mib << 20);
         if let Some(b) = disk_bytes {
             fact(
                 "xen.disk",
@@ -280,14 +281,14 @@ impl XenPlatform {
         }
         if peer_agent.is_some() {
             fact("net.backend", "xen-netback (vif)".into());
-            fact("net.bridge", crate::vnet::BRIDGE.into());
+            fact("net.bridge", crate::trial::vnet::BRIDGE.into());
             fact(
                 "xen.nic",
                 format!(
                     "netfront in the guest, a vif of netback in dom0 on bridge {} ({}) in a \
                      network namespace made for each trial, with the peer on the bridge",
-                    crate::vnet::BRIDGE,
-                    crate::vnet::bridge_address()
+                    crate::trial::vnet::BRIDGE,
+                    crate::trial::vnet::bridge_address()
                 ),
             );
         }
@@ -323,7 +324,7 @@ impl Platform for XenPlatform {
         if let Some(place) = req.place {
             // An isolation instance: its CPUs and credit2 weight/cap, applied with the domain.
             if !place.cpus.is_empty() {
-                config.cpus = Some(crate::placement::cpu_list(&place.cpus));
+                config.cpus = Some(crate::isolation::placement::cpu_list(&place.cpus));
             }
             if let Some(w) = place.weight {
                 config.weight = Some(xen_weight(w));
@@ -357,11 +358,11 @@ impl Platform for XenPlatform {
         let mut _peer = None;
         let mut _hook = None;
         if let Some(agent) = &self.peer_agent {
-            let net = match crate::vnet::TrialNet::create(false) {
+            let net = match crate::trial::vnet::TrialNet::create(false) {
                 Ok(n) => n,
                 Err(e) => return TrialEnd::Failed(e),
             };
-            match crate::peer::PeerProcess::start_in(agent, req.timeout, &net) {
+            match crate::trial::peer::PeerProcess::start_in(agent, req.timeout, &net) {
                 Ok(peer) => _peer = Some(peer),
                 Err(e) => return TrialEnd::Failed(e),
             }
@@ -375,7 +376,7 @@ impl Platform for XenPlatform {
                 .and_then(|mut f| {
                     std::io::Write::write_all(
                         &mut f,
-                        crate::vnet::xen_vif_hook(net.name()).as_bytes(),
+                        crate::trial::vnet::xen_vif_hook(net.name()).as_bytes(),
                     )
                 });
             if let Err(e) = written {
@@ -415,7 +416,7 @@ impl Platform for XenPlatform {
         // The vif's facts, read once the guest's netfront has connected it.
         let port = trial_net
             .as_ref()
-            .map(|n: &crate::vnet::TrialNet| n.watch_port(req.timeout));
+            .map(|n: &crate::trial::vnet::TrialNet| n.watch_port(req.timeout));
         let end = counting.around(on_event, |on_event| {
             console::run_until(
                 cmd,
@@ -428,7 +429,7 @@ impl Platform for XenPlatform {
         if let Some(facts) = watch.and_then(|w| w.join().ok()).flatten() {
             on_event(Event::Frame(hvbench_proto::Message::Facts { facts }));
         }
-        if let Some(facts) = port.map(crate::vnet::PortWatch::finish) {
+        if let Some(facts) = port.map(crate::trial::vnet::PortWatch::finish) {
             on_event(Event::Frame(hvbench_proto::Message::Facts { facts }));
         }
         // Whatever happened, the domain must not outlive its trial (nor its vif the
@@ -472,7 +473,7 @@ fn applied_placement(
     while started.elapsed() < std::time::Duration::from_secs(120) {
         // Asked to stop (Ctrl-C, a dropped SSH connection): the trial's `xl destroy` waits
         // for this thread, so it must not hold it back.
-        if crate::interrupt::requested().is_some() {
+        if crate::trial::interrupt::requested().is_some() {
             break;
         }
         if !applied

@@ -2,8 +2,8 @@
 //! modules its guests load), a cache entry a controller named (`HVBENCH_KERNEL_ENTRY`), or the
 //! user's own kernel file.
 
-use crate::cache::Cache;
-use crate::modules::{self, KernelModules};
+use crate::guest::cache::Cache;
+use crate::guest::modules::{self, KernelModules};
 use crate::{PlatformError, Result};
 use std::path::{Path, PathBuf};
 
@@ -123,7 +123,7 @@ fn newest_cached(kernels: &Path) -> Option<Kernel> {
 
 /// The concrete kernel package the metapackage points to now, and its version.
 fn candidate_kernel_package() -> Result<(String, String)> {
-    crate::apt::candidate(
+    crate::guest::apt::candidate(
         CLOUD_KERNEL_META,
         "linux-image-",
         "run `apt-get update` (as root), or set `kernel = \"/path/to/vmlinuz\"` in [guest]",
@@ -138,7 +138,7 @@ fn fetch_kernel(pkg: &str, version: &str, dir: &Path) -> Result<()> {
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch)
         .map_err(PlatformError::io("cannot create a scratch directory"))?;
-    let root = crate::apt::download_and_unpack(pkg, version, &scratch)?;
+    let root = crate::guest::apt::download_and_unpack(pkg, version, &scratch)?;
     let boot = root.join("boot");
     let entries: Vec<PathBuf> = std::fs::read_dir(&boot)
         .map_err(PlatformError::io(format!("the package {pkg} has no /boot")))?

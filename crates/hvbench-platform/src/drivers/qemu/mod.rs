@@ -11,7 +11,7 @@
 //! This file keeps the accelerator and the QEMU binary; `cmdline` builds the argument vector,
 //! `scratch` the per-trial scratch disks, and `platform` runs the guest ([`QemuPlatform`]).
 
-use crate::kvm::KvmStatus;
+use crate::drivers::kvm::KvmStatus;
 use crate::{PlatformError, Result};
 use hvbench_spec::Accel;
 use std::path::{Path, PathBuf};
@@ -19,6 +19,7 @@ use std::process::Command;
 
 mod cmdline;
 mod platform;
+pub mod qmp;
 mod scratch;
 
 pub use cmdline::{argv, DiskConfig, NetConfig, QemuConfig};

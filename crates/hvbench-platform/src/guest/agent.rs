@@ -1,6 +1,6 @@
 //! The static hvbench-agent, embedded in this crate at build time (see build.rs).
 
-use crate::cache::{sha256_hex, write_atomic, Cache};
+use crate::guest::cache::{sha256_hex, write_atomic, Cache};
 use crate::{PlatformError, Result};
 use std::path::PathBuf;
 

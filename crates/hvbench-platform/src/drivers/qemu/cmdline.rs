@@ -40,7 +40,7 @@ pub enum NetConfig {
     /// QEMU's user network (slirp), which forwards [`GUEST_PEER`] to the host's
     /// `127.0.0.1:host_port` and lets the guest reach nothing else (`restrict=on`).
     User { host_port: u16 },
-    /// An existing tap, `ifname`, in the network namespace QEMU runs in (see `crate::vnet`),
+    /// An existing tap, `ifname`, in the network namespace QEMU runs in (see `crate::trial::vnet`),
     /// with the virtio rings served by the vhost-net kernel thread when `vhost`.
     Tap { ifname: String, vhost: bool },
 }

@@ -31,7 +31,7 @@ impl InstancePlace {
     /// Make `cmd`'s process (and every thread and child it starts) run on `cpus` and in the
     /// cgroup. Applied in the child between fork and exec, so nothing runs unplaced.
     pub fn apply_to(&self, cmd: &mut Command) {
-        let set = (!self.cpus.is_empty()).then(|| crate::affinity::cpu_set(&self.cpus));
+        let set = (!self.cpus.is_empty()).then(|| crate::isolation::affinity::cpu_set(&self.cpus));
         let procs = self
             .cgroup
             .as_ref()
@@ -43,7 +43,7 @@ impl InstancePlace {
         unsafe {
             cmd.pre_exec(move || {
                 if let Some(set) = &set {
-                    crate::affinity::set_affinity(0, set)?;
+                    crate::isolation::affinity::set_affinity(0, set)?;
                 }
                 if let Some(path) = &procs {
                     // Writing "0" to cgroup.procs moves the writing process (v1 and v2).
@@ -117,7 +117,7 @@ pub fn cpu_list(cpus: &[usize]) -> String {
 /// The CPUs this process may run on (its affinity mask), in order; CPU 0 alone when it cannot
 /// be read.
 pub fn available_cpus() -> Vec<usize> {
-    crate::affinity::allowed_cpus().unwrap_or_else(|_| vec![0])
+    crate::isolation::affinity::allowed_cpus().unwrap_or_else(|_| vec![0])
 }
 
 /// The victim's and the aggressors' CPU sets for a placement over `cpus` (the CPUs available):

@@ -128,13 +128,13 @@ pub fn pin(threads: &[VcpuThread], cpus: &[usize]) -> Result<String, String> {
 }
 
 fn set_affinity(tid: i32, cpu: usize) -> std::io::Result<()> {
-    crate::affinity::set_affinity(tid, &crate::affinity::cpu_set(&[cpu]))
+    crate::isolation::affinity::set_affinity(tid, &crate::isolation::affinity::cpu_set(&[cpu]))
 }
 
 /// The CPUs this process may run on (its affinity mask), for checking a pinning request; none
 /// when it cannot be read.
 pub fn allowed_cpus() -> Vec<usize> {
-    crate::affinity::allowed_cpus().unwrap_or_default()
+    crate::isolation::affinity::allowed_cpus().unwrap_or_default()
 }
 
 #[cfg(test)]

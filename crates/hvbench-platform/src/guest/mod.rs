@@ -1,0 +1,10 @@
+//! The guest image: the embedded static agent, Debian packages fetched as files ([`apt`]), the
+//! guest kernel and its modules, the initramfs built around the agent, and the cache that
+//! keeps all of them by version or content hash.
+
+pub mod agent;
+pub mod apt;
+pub mod cache;
+pub mod image;
+pub mod kernel;
+pub mod modules;
