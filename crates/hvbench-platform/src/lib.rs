@@ -114,3 +114,59 @@ pub trait Platform: Send {
         ))
     }
 }
+
+/// What a notice is about; the CLI prints it before the text ("lab: ...", "boot: ...").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// Lab hosts and machines: images built, hosts booted, restarted, taken down.
+    Lab,
+    /// Machines over SSH: shipping files, preparing a platform there.
+    Ssh,
+    /// Dual-boot machines: reboots and the boot each one came up in.
+    Boot,
+    /// Something the user should know that does not stop the campaign.
+    Warning,
+}
+
+impl Topic {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::Lab => "lab",
+            Topic::Ssh => "ssh",
+            Topic::Boot => "boot",
+            Topic::Warning => "warning",
+        }
+    }
+}
+
+/// The one channel through which library code says what it is doing — while platforms are
+/// built and during trials (a lab host booted again, a machine rebooted) — so that the CLI
+/// decides what the user sees. Cheap to clone; platforms keep one.
+#[derive(Clone)]
+pub struct Notices(std::sync::Arc<dyn Fn(Topic, &str) + Send + Sync>);
+
+impl Notices {
+    pub fn new(f: impl Fn(Topic, &str) + Send + Sync + 'static) -> Notices {
+        Notices(std::sync::Arc::new(f))
+    }
+
+    /// Notices dropped (tests, and callers that report otherwise).
+    pub fn silent() -> Notices {
+        Notices::new(|_, _| {})
+    }
+
+    pub fn say(&self, topic: Topic, text: &str) {
+        (self.0)(topic, text)
+    }
+
+    /// A `say` callback for one topic, for functions that take `&mut dyn FnMut(&str)`.
+    pub fn on(&self, topic: Topic) -> impl FnMut(&str) + '_ {
+        move |m: &str| self.say(topic, m)
+    }
+}
+
+impl std::fmt::Debug for Notices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Notices")
+    }
+}
