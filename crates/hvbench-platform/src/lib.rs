@@ -6,6 +6,7 @@
 //! A driver is chosen by the plan (`driver = ...`), never by `if` chains in the runner: each
 //! implements [`Platform`].
 
+pub mod builder;
 pub mod drivers;
 pub mod evidence;
 pub mod guest;
@@ -143,7 +144,10 @@ impl Topic {
 /// built and during trials (a lab host booted again, a machine rebooted) — so that the CLI
 /// decides what the user sees. Cheap to clone; platforms keep one.
 #[derive(Clone)]
-pub struct Notices(std::sync::Arc<dyn Fn(Topic, &str) + Send + Sync>);
+pub struct Notices(std::sync::Arc<SayFn>);
+
+/// What receives the notices.
+type SayFn = dyn Fn(Topic, &str) + Send + Sync;
 
 impl Notices {
     pub fn new(f: impl Fn(Topic, &str) + Send + Sync + 'static) -> Notices {

@@ -3,23 +3,17 @@
 //! report written, and the exit code that says how it went.
 
 use crate::{open_existing, RunData, Usage};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use hvbench_analysis::BootstrapConfig;
+use hvbench_platform::builder;
 use hvbench_platform::guest::cache::Cache;
-use hvbench_platform::isolation;
-use hvbench_platform::lab::serve::{self, ServedLabPlatform};
-use hvbench_platform::lab::LabHost;
-use hvbench_platform::remote::boot::{DualBootPlatform, DualHost};
-use hvbench_platform::remote::{RemotePlatform, Unreachable};
-use hvbench_platform::Platform;
+use hvbench_platform::Notices;
 use hvbench_report::{Report, ReportInput};
-use hvbench_spec::{HostSpec, Plan, PlatformSpec};
+use hvbench_spec::Plan;
 use hvbench_store::{RunStatus, Store};
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 
 pub(crate) fn run(spec: Option<&Path>, db: &Path, report_dir: Option<&Path>) -> Result<ExitCode> {
     let (plan, is_default) = match spec {
@@ -29,8 +23,10 @@ pub(crate) fn run(spec: Option<&Path>, db: &Path, report_dir: Option<&Path>) -> 
     let cache = Cache::from_env();
     // A private directory for the files handed to host agents; removed when the run ends.
     let workdir = private_workdir()?;
-    let _lab = LabHosts::of(&plan, &cache);
-    let mut platforms = prepare_platforms(&plan, &cache, workdir.path(), is_default)?;
+    let builder::Built {
+        lab: _lab,
+        mut platforms,
+    } = prepare_platforms(&plan, &cache, workdir.path(), is_default)?;
     let store = Store::open(db)?;
     let opts = runner_options(&plan, db);
     let mut progress = crate::progress::for_stderr(std::io::stderr().is_terminal());
@@ -88,8 +84,10 @@ pub(crate) fn resume(
     to_prepare.platforms.retain(|p| ran.contains(&p.name));
     let cache = Cache::from_env();
     let workdir = private_workdir()?;
-    let _lab = LabHosts::of(&to_prepare, &cache);
-    let mut platforms = prepare_platforms(&to_prepare, &cache, workdir.path(), false)?;
+    let builder::Built {
+        lab: _lab,
+        mut platforms,
+    } = prepare_platforms(&to_prepare, &cache, workdir.path(), false)?;
     let opts = runner_options(&plan, db);
     eprintln!(
         "resuming run {} ({}): {} of {} trials already finished",
@@ -109,62 +107,6 @@ pub(crate) fn resume(
         progress.as_mut(),
     );
     finish_campaign(outcome, &store, db, report_dir)
-}
-
-/// The lab hosts a campaign needs that were not up when it started: it brings them up (they
-/// stay up across its trials) and takes them down when it ends, however it ends. Lab hosts
-/// that were up before (`hvbench lab up`) are left up.
-struct LabHosts {
-    cache: Cache,
-    hosts: Vec<LabHost>,
-    /// The dual-boot lab machine (`[[host]] lab = true`) was not up: the campaign boots it.
-    dual: bool,
-}
-
-impl LabHosts {
-    fn of(plan: &Plan, cache: &Cache) -> LabHosts {
-        let mut hosts = Vec::new();
-        for p in plan.platforms.iter().filter(|p| p.lab) {
-            if let Some(h) = LabHost::for_driver(&p.driver) {
-                if !hosts.contains(&h) && serve::running(cache, h).is_none() {
-                    hosts.push(h);
-                }
-            }
-        }
-        let dual = plan.hosts.iter().any(|h| h.lab)
-            && plan.platforms.iter().any(|p| {
-                p.host
-                    .as_deref()
-                    .is_some_and(|n| plan.hosts.iter().any(|h| h.lab && h.name == n))
-            })
-            && serve::running_dual(cache).is_none();
-        LabHosts {
-            cache: cache.clone(),
-            hosts,
-            dual,
-        }
-    }
-}
-
-impl Drop for LabHosts {
-    fn drop(&mut self) {
-        if self.dual {
-            for m in serve::down_dual(&self.cache) {
-                eprintln!(
-                    "lab: the {} lab machine is down (it was up for this run only)",
-                    m.host
-                );
-            }
-        }
-        for &h in &self.hosts {
-            for m in serve::down(&self.cache, Some(h)) {
-                eprintln!(
-                    "lab: the {} lab host is down (it was up for this run only)",
-                    m.host
-                );
-            }
-        }
-    }
 }
 
 /// The plan stored with a run, checked: it must read back, carry the seed its schedule was
@@ -350,274 +292,24 @@ pub(crate) fn run_exit_code(outcome: &hvbench_runner::Outcome) -> u8 {
 /// `hvbench run` finished, but some trials failed.
 pub(crate) const EXIT_SOME_TRIALS_FAILED: u8 = 3;
 
-/// Boot the lab hosts the plan needs at once (each takes tens of seconds under TCG); one that
-/// fails is reported when its platforms are prepared.
-fn boot_lab_hosts(plan: &Plan, cache: &Cache) {
-    let mut hosts: Vec<LabHost> = Vec::new();
-    for p in plan.platforms.iter().filter(|p| p.lab) {
-        if let Some(h) = LabHost::for_driver(&p.driver) {
-            if !hosts.contains(&h) && serve::running(cache, h).is_none() {
-                hosts.push(h);
-            }
-        }
-    }
-    if hosts.len() < 2 {
-        return; // one host boots when its first platform is prepared
-    }
-    // The images first, once, before two threads would race to build them.
-    if let Err(e) = hvbench_platform::lab::build(cache, &mut |m: &str| eprintln!("lab: {m}")) {
-        eprintln!("lab: {e}");
-        return;
-    }
-    std::thread::scope(|s| {
-        for h in hosts {
-            s.spawn(move || {
-                if let Err(e) = serve::up(cache, h, &mut |m: &str| eprintln!("lab: {m}")) {
-                    eprintln!("lab: the {} lab host did not come up: {e}", h.as_str());
-                }
-            });
-        }
-    });
-}
-
-/// The `[[host]]` a platform runs on; None for this machine.
-fn plan_host<'p>(plan: &'p Plan, p: &PlatformSpec) -> Option<&'p HostSpec> {
-    let name = p.host.as_deref()?;
-    plan.hosts.iter().find(|h| h.name == name)
-}
-
-/// Platform `p` on `host`, which cannot be reached: its trials are lost with `reason`.
-fn unreachable_platform(p: &PlatformSpec, host: &HostSpec, reason: String) -> Box<dyn Platform> {
-    Box::new(Unreachable {
-        name: p.name.clone(),
-        machine: host.name.clone(),
-        driver: p.driver.as_str(),
-        boots_guest: p.is_vm(),
-        reason,
-    })
-}
-
-/// A platform on a machine over SSH. A machine that cannot be prepared (down, key not trusted,
-/// login refused) does not stop the campaign: its platforms fail every trial with the reason,
-/// said here and stored with each trial, and the other machines' platforms run.
-fn prepare_remote(
-    plan: &Plan,
-    p: &PlatformSpec,
-    host: &HostSpec,
-    agent_plan: &hvbench_proto::AgentPlan,
-    cache: &Cache,
-    unreachable: &mut BTreeMap<String, String>,
-) -> Box<dyn Platform> {
-    let failed = |reason: String| unreachable_platform(p, host, reason);
-    if let Some(reason) = unreachable.get(&host.name) {
-        return failed(reason.clone());
-    }
-    let cell_plans = hvbench_runner::cell_plans(plan, &p.name);
-    let mut say = |m: &str| eprintln!("ssh: {m}");
-    match RemotePlatform::prepare(
-        p,
-        host,
-        &plan.guest,
-        agent_plan,
-        &cell_plans,
-        cache,
-        crate::executor::EXECUTOR,
-        &mut say,
-    ) {
-        Ok(r) => Box::new(r),
-        Err(e) => {
-            let reason = format!("{e}");
-            eprintln!(
-                "warning: platform `{}` cannot run, its trials will be recorded as lost (`--resume` runs them once it is fixed): {reason}",
-                p.name
-            );
-            if matches!(e, hvbench_platform::PlatformError::Unavailable { .. }) {
-                unreachable.insert(host.name.clone(), reason.clone());
-            }
-            failed(reason)
-        }
-    }
-}
-
-/// A dual-boot machine as its platforms share it: connected (the lab's booted first), or why
-/// not.
-enum DualMachine {
-    Up {
-        spec: HostSpec,
-        host: Arc<Mutex<DualHost>>,
-        /// The lab's facts for its platforms, when it is the lab's dual-boot machine.
-        lab: Option<BTreeMap<String, String>>,
-    },
-    Down(String),
-}
-
-impl DualMachine {
-    fn connect(host: &HostSpec, cache: &Cache) -> DualMachine {
-        let (spec, lab) = if host.lab {
-            let mut say = |m: &str| eprintln!("lab: {m}");
-            let machine = match serve::up_dual(cache, &mut say) {
-                Ok(m) => m,
-                Err(e) => return DualMachine::Down(format!("the dual-boot lab machine: {e}")),
-            };
-            let spec = match serve::LabKeys::ensure(cache).and_then(|k| machine.host_spec(&k)) {
-                Ok(s) => s,
-                Err(e) => return DualMachine::Down(e.to_string()),
-            };
-            let facts = machine.facts();
-            // The user's name and boot entries, the lab's address and keys.
-            let spec = HostSpec {
-                name: host.name.clone(),
-                boots: host.boots.clone(),
-                lab: true,
-                ..spec
-            };
-            (spec, Some(facts))
-        } else {
-            (host.clone(), None)
-        };
-        match DualHost::connect(&spec) {
-            Ok(dual) => {
-                if let Some((o, entry)) = dual.current() {
-                    eprintln!(
-                        "boot: host `{}` is in {} ({}, kernel {}, boot id {})",
-                        spec.name,
-                        entry
-                            .as_deref()
-                            .map_or("no boot entry".to_string(), |e| format!("boot `{e}`")),
-                        o.seen(),
-                        o.kernel,
-                        o.boot_id
-                    );
-                }
-                DualMachine::Up {
-                    spec,
-                    host: Arc::new(Mutex::new(dual)),
-                    lab,
-                }
-            }
-            Err(e) => DualMachine::Down(format!("dual-boot host `{}`: {e}", spec.name)),
-        }
-    }
-}
-
-/// A platform on a dual-boot machine: prepared now when the machine is in its boot, else
-/// before its first trial there. A machine that cannot be reached fails its trials as lost.
-fn prepare_dual(
-    plan: &Plan,
-    p: &PlatformSpec,
-    host: &HostSpec,
-    agent_plan: &hvbench_proto::AgentPlan,
-    cache: &Cache,
-    duals: &mut BTreeMap<String, DualMachine>,
-) -> Box<dyn Platform> {
-    let machine = duals
-        .entry(host.name.clone())
-        .or_insert_with(|| DualMachine::connect(host, cache));
-    match machine {
-        DualMachine::Down(reason) => {
-            eprintln!(
-                "warning: platform `{}` cannot run, its trials will be recorded as lost (`--resume` runs them once it is fixed): {reason}",
-                p.name
-            );
-            unreachable_platform(p, host, reason.clone())
-        }
-        DualMachine::Up { spec, host, lab } => {
-            let cell_plans = hvbench_runner::cell_plans(plan, &p.name);
-            let (machine, extra) = match lab {
-                // The lab runs on this machine's CPUs: its platforms are this machine's.
-                Some(facts) => (None, facts.clone()),
-                None => (Some(spec.name.clone()), BTreeMap::new()),
-            };
-            Box::new(DualBootPlatform::new(
-                p,
-                spec,
-                host.clone(),
-                &plan.guest,
-                agent_plan,
-                &cell_plans,
-                cache,
-                crate::executor::EXECUTOR,
-                machine,
-                extra,
-            ))
-        }
-    }
-}
-
-/// Build every platform of the plan before the first trial, so that a missing QEMU or kernel is
-/// reported before anything runs. The built-in default drops what this machine cannot run.
+/// Build every platform of the plan before the first trial ([`builder::build`]), its notices
+/// on stderr. The built-in default drops what this machine cannot run.
 pub(crate) fn prepare_platforms(
     plan: &Plan,
     cache: &Cache,
     workdir: &Path,
     is_default: bool,
-) -> Result<Vec<Box<dyn Platform>>> {
-    let agent_plan = plan.agent_plan();
-    let mut out: Vec<Box<dyn Platform>> = Vec::new();
-    boot_lab_hosts(plan, cache);
-    // A machine that could not be prepared once is not tried again for its next platform.
-    let mut unreachable: BTreeMap<String, String> = BTreeMap::new();
-    // Dual-boot machines, each connected once and shared by its platforms.
-    let mut duals: BTreeMap<String, DualMachine> = BTreeMap::new();
-    for p in &plan.platforms {
-        if let Some(host) = plan_host(plan, p).filter(|h| !h.boots.is_empty()) {
-            out.push(prepare_dual(plan, p, host, &agent_plan, cache, &mut duals));
-            continue;
-        }
-        if let Some(host) = plan_host(plan, p) {
-            out.push(prepare_remote(
-                plan,
-                p,
-                host,
-                &agent_plan,
-                cache,
-                &mut unreachable,
-            ));
-            continue;
-        }
-        let mut say = |m: &str| eprintln!("lab: {m}");
-        let prepared: hvbench_platform::Result<Box<dyn Platform>> = if p.lab {
-            let cell_plans = hvbench_runner::cell_plans(plan, &p.name);
-            ServedLabPlatform::prepare(
-                p,
-                &plan.guest,
-                &agent_plan,
-                &cell_plans,
-                cache,
-                crate::executor::EXECUTOR,
-                &mut say,
-            )
-            .map(|h| Box::new(h) as _)
-        } else {
-            // Battery trials on the platform prepared here; isolation cells on instances
-            // prepared on demand (their images are cached by content).
-            isolation::prepare_local(p, &p.name, &plan.guest, &agent_plan, cache, workdir).map(
-                |inner| {
-                    Box::new(isolation::Isolating::new(
-                        inner,
-                        isolation::LocalFactory {
-                            spec: p.clone(),
-                            guest: plan.guest.clone(),
-                            cache: cache.clone(),
-                            workdir: workdir.to_path_buf(),
-                        },
-                    )) as _
-                },
-            )
-        };
-        match prepared {
-            Ok(platform) => out.push(platform),
-            Err(e) if is_default => eprintln!(
-                "warning: platform `{}` left out of the default comparison: {e}",
-                p.name
-            ),
-            Err(e) => return Err(e).with_context(|| format!("platform `{}` cannot run", p.name)),
-        }
-    }
-    if out.is_empty() {
-        bail!("no platform can run on this machine (see `hvbench doctor`)");
-    }
-    Ok(out)
+) -> Result<builder::Built> {
+    let ctx = builder::Context {
+        plan,
+        cache,
+        workdir,
+        executor: crate::executor::EXECUTOR,
+        cell_plans: hvbench_runner::cell_plans,
+        notices: Notices::new(|topic, text| eprintln!("{}: {text}", topic.as_str())),
+        leave_out_unavailable: is_default,
+    };
+    Ok(builder::build(&ctx)?)
 }
 
 pub(crate) fn write_report_dir(dir: &Path, report: &Report, input: &ReportInput) -> Result<()> {

@@ -428,35 +428,6 @@ fn launch(
     })
 }
 
-/// Prepare a platform that runs on this machine (not in the lab) with `plan`, under `name`.
-pub fn prepare_local(
-    spec: &PlatformSpec,
-    name: &str,
-    guest: &GuestSpec,
-    plan: &AgentPlan,
-    cache: &Cache,
-    workdir: &Path,
-) -> Result<Box<dyn Platform>> {
-    Ok(match &spec.driver {
-        Driver::Host => Box::new(crate::drivers::host::HostPlatform::prepare(
-            name,
-            cache,
-            workdir.to_path_buf(),
-        )?),
-        Driver::Qemu(q) => Box::new(crate::drivers::qemu::QemuPlatform::prepare(
-            name, q, guest, plan, cache,
-        )?),
-        Driver::Xen(x) => Box::new(crate::drivers::xen::XenPlatform::prepare(
-            name,
-            x,
-            guest,
-            plan,
-            cache,
-            workdir.to_path_buf(),
-        )?),
-    })
-}
-
 /// Makes the instances of a platform that runs on this machine.
 pub struct LocalFactory {
     pub spec: PlatformSpec,
@@ -475,7 +446,7 @@ impl InstanceFactory for LocalFactory {
             Driver::Host => {}
         }
         let full = format!("{}-{name}", self.spec.name);
-        prepare_local(&spec, &full, &self.guest, plan, &self.cache, &self.workdir)
+        crate::builder::local(&spec, &full, &self.guest, plan, &self.cache, &self.workdir)
     }
 
     fn cpus(&self) -> Vec<usize> {

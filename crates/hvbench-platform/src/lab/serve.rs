@@ -13,10 +13,11 @@
 
 use super::argv::{dual_argv, SELECT_SERIAL};
 use super::{build, write_file, LabHost, LabImages, INIT};
+use crate::builder::Recipe;
 use crate::guest::cache::{sha256_hex, Cache};
 use crate::guest::image::{self, Entry};
 use crate::remote::ssh::Ssh;
-use crate::{PlatformError, Result};
+use crate::{PlatformError, Result, Topic};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use hvbench_spec::{HostSpec, SshTarget};
@@ -804,45 +805,22 @@ pub struct ServedLabPlatform {
     host: LabHost,
     /// Whether this campaign booted the lab host (then it takes it down at the end).
     booted_here: bool,
-    args: Prepared,
-}
-
-/// What preparing the platform again needs.
-struct Prepared {
-    spec: hvbench_spec::PlatformSpec,
-    guest: hvbench_spec::GuestSpec,
-    plan: hvbench_proto::AgentPlan,
-    cell_plans: Vec<hvbench_proto::AgentPlan>,
-    cache: Cache,
-    executor: &'static [u8],
+    args: Recipe,
 }
 
 impl ServedLabPlatform {
-    pub fn prepare(
-        spec: &hvbench_spec::PlatformSpec,
-        guest: &hvbench_spec::GuestSpec,
-        plan: &hvbench_proto::AgentPlan,
-        cell_plans: &[hvbench_proto::AgentPlan],
-        cache: &Cache,
-        executor: &'static [u8],
-        say: &mut dyn FnMut(&str),
-    ) -> Result<ServedLabPlatform> {
-        let host = LabHost::for_driver(&spec.driver).ok_or_else(|| {
+    /// The platform on its hypervisor's lab host, booted first if it is not up.
+    pub fn prepare(recipe: Recipe) -> Result<ServedLabPlatform> {
+        let host = LabHost::for_driver(&recipe.spec.driver).ok_or_else(|| {
             PlatformError::unavailable(
                 "the host driver cannot run in the lab",
                 "remove `lab = true` from the host platform",
             )
         })?;
-        let args = Prepared {
-            spec: spec.clone(),
-            guest: guest.clone(),
-            plan: plan.clone(),
-            cell_plans: cell_plans.to_vec(),
-            cache: cache.clone(),
-            executor,
-        };
+        let args = recipe;
+        let cache = &args.cache;
         let was_up = running(cache, host).is_some();
-        let inner = Self::on_host(&args, host, say)?;
+        let inner = Self::on_host(&args, host)?;
         Ok(ServedLabPlatform {
             inner,
             host,
@@ -852,24 +830,11 @@ impl ServedLabPlatform {
     }
 
     /// Bring the lab host up if needed and prepare the platform on it.
-    fn on_host(
-        args: &Prepared,
-        host: LabHost,
-        say: &mut dyn FnMut(&str),
-    ) -> Result<crate::remote::RemotePlatform> {
-        let machine = up(&args.cache, host, say)?;
+    fn on_host(args: &Recipe, host: LabHost) -> Result<crate::remote::RemotePlatform> {
+        let machine = up(&args.cache, host, &mut args.notices.on(Topic::Lab))?;
         let keys = LabKeys::ensure(&args.cache)?;
         let spec = machine.host_spec(&keys)?;
-        let mut inner = crate::remote::RemotePlatform::prepare(
-            &args.spec,
-            &spec,
-            &args.guest,
-            &args.plan,
-            &args.cell_plans,
-            &args.cache,
-            args.executor,
-            say,
-        )?;
+        let mut inner = crate::remote::RemotePlatform::prepare(args, &spec)?;
         let facts = inner.facts_mut();
         // The lab runs on this machine: its platforms are this machine's in the report.
         facts.remove("machine");
@@ -947,12 +912,14 @@ impl ServedLabPlatform {
         if running(&self.args.cache, self.host).is_some() {
             return Ok(());
         }
-        let mut say = |m: &str| eprintln!("lab: {m}");
-        say(&format!(
-            "the {} lab host is gone; booting it again",
-            self.host.as_str()
-        ));
-        match Self::on_host(&self.args, self.host, &mut say) {
+        self.args.notices.say(
+            Topic::Lab,
+            &format!(
+                "the {} lab host is gone; booting it again",
+                self.host.as_str()
+            ),
+        );
+        match Self::on_host(&self.args, self.host) {
             Ok(inner) => {
                 self.inner = inner;
                 self.booted_here = true;

@@ -9,11 +9,11 @@
 
 use super::ssh::{quote, Ssh};
 use super::RemotePlatform;
-use crate::guest::cache::Cache;
+use crate::builder::Recipe;
 use crate::trial::interrupt;
-use crate::{Platform, TrialEnd, TrialRequest};
-use hvbench_proto::{AgentPlan, Event, Message};
-use hvbench_spec::{BootEntry, GuestSpec, HostSpec, Hypervisor, PlatformSpec};
+use crate::{Notices, Platform, Topic, TrialEnd, TrialRequest};
+use hvbench_proto::{Event, Message};
+use hvbench_spec::{BootEntry, HostSpec, Hypervisor, PlatformSpec};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -160,6 +160,8 @@ pub struct DualHost {
     records: Vec<BootRecord>,
     /// How often to poll for SSH while the machine reboots.
     poll: Duration,
+    /// Where reboots and the boot each one came up in are said.
+    notices: Notices,
 }
 
 fn now_ms() -> u64 {
@@ -195,7 +197,7 @@ impl DualHost {
     /// Connect to the machine and see which boot it is in; recorded as the first boot. The
     /// machine may be between boots (a run stopped while it rebooted, resumed at once): it is
     /// waited for as long as its slowest boot entry allows.
-    pub fn connect(host: &HostSpec) -> Result<DualHost, String> {
+    pub fn connect(host: &HostSpec, notices: Notices) -> Result<DualHost, String> {
         let ssh = Ssh::new(host, &super::make_control_dir().map_err(|e| e.to_string())?);
         let limit = Duration::from_secs(host.boots.iter().map(|b| b.timeout_s).max().unwrap_or(0));
         let started = Instant::now();
@@ -212,11 +214,14 @@ impl DualHost {
                 }
                 Err(e) => {
                     if !said {
-                        eprintln!(
-                            "boot: host `{}` does not answer SSH ({e}); it may be rebooting: \
-                             waiting up to {} s",
-                            host.name,
-                            limit.as_secs()
+                        notices.say(
+                            Topic::Boot,
+                            &format!(
+                                "host `{}` does not answer SSH ({e}); it may be rebooting: \
+                                 waiting up to {} s",
+                                host.name,
+                                limit.as_secs()
+                            ),
                         );
                         said = true;
                     }
@@ -232,6 +237,7 @@ impl DualHost {
             gone: None,
             records: Vec::new(),
             poll: Duration::from_secs(2),
+            notices,
         };
         let at_ms = now_ms();
         let observed = dual.observe()?;
@@ -317,9 +323,12 @@ impl DualHost {
             .unwrap_or_default();
         let at_ms = now_ms();
         let started = Instant::now();
-        eprintln!(
-            "boot: rebooting host `{host}` into `{}` ({}, then {})",
-            want.name, want.select, want.reboot
+        self.notices.say(
+            Topic::Boot,
+            &format!(
+                "rebooting host `{host}` into `{}` ({}, then {})",
+                want.name, want.select, want.reboot
+            ),
         );
         // The select command first, on its own: if it fails, the machine is not rebooted.
         let out = self
@@ -383,16 +392,19 @@ impl DualHost {
         };
         let seconds = started.elapsed().as_secs_f64();
         let verdict = observed.verify(want.hypervisor);
-        eprintln!(
-            "boot: host `{host}` answers after {seconds:.1} s: {}, kernel {}, boot id {}{}",
-            observed.seen(),
-            observed.kernel,
-            observed.boot_id,
-            if verdict.is_ok() {
-                ""
-            } else {
-                " (the wrong boot)"
-            }
+        self.notices.say(
+            Topic::Boot,
+            &format!(
+                "host `{host}` answers after {seconds:.1} s: {}, kernel {}, boot id {}{}",
+                observed.seen(),
+                observed.kernel,
+                observed.boot_id,
+                if verdict.is_ok() {
+                    ""
+                } else {
+                    " (the wrong boot)"
+                }
+            ),
         );
         let matched = matching_entry(&self.entries, &observed);
         self.records.push(BootRecord {
@@ -437,38 +449,30 @@ pub struct DualBootPlatform {
     facts: BTreeMap<String, String>,
     /// Facts a wrapper adds (the lab's).
     extra: BTreeMap<String, String>,
-    args: DualArgs,
+    args: Recipe,
+    /// The machine's `[[host]]` as reached (for the lab's, its address and keys).
+    host_spec: HostSpec,
 }
 
-/// What preparing the platform again needs.
-struct DualArgs {
-    spec: PlatformSpec,
-    host: HostSpec,
-    guest: GuestSpec,
-    plan: AgentPlan,
-    cell_plans: Vec<AgentPlan>,
-    cache: Cache,
-    executor: &'static [u8],
+/// A dual-boot machine, connected, as its platforms share it.
+pub struct DualSeat {
+    /// The machine's `[[host]]` as reached (for the lab's, its address and keys).
+    pub spec: HostSpec,
+    pub host: Arc<Mutex<DualHost>>,
+    /// The lab's facts for its platforms when it is the lab's dual-boot machine: its CPUs are
+    /// this machine's, and its platforms this machine's in the report.
+    pub lab: Option<BTreeMap<String, String>>,
 }
 
 impl DualBootPlatform {
-    /// The platform on `host`'s machine (shared by its platforms); prepared now if the machine
-    /// is in its boot, else before its first trial. `machine` is None for the lab (its CPUs
-    /// are this machine's, and its platforms this machine's in the report); `extra` facts are
-    /// added.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        spec: &PlatformSpec,
-        host_spec: &HostSpec,
-        host: Arc<Mutex<DualHost>>,
-        guest: &GuestSpec,
-        plan: &AgentPlan,
-        cell_plans: &[AgentPlan],
-        cache: &Cache,
-        executor: &'static [u8],
-        machine: Option<String>,
-        extra: BTreeMap<String, String>,
-    ) -> DualBootPlatform {
+    /// The platform on `seat`'s machine; prepared now if the machine is in its boot, else
+    /// before its first trial.
+    pub fn new(recipe: Recipe, seat: &DualSeat) -> DualBootPlatform {
+        let spec = &recipe.spec;
+        let (machine, extra) = match &seat.lab {
+            Some(facts) => (None, facts.clone()),
+            None => (Some(seat.spec.name.clone()), BTreeMap::new()),
+        };
         let entry = spec.boot.clone().unwrap_or_default();
         let mut p = DualBootPlatform {
             name: spec.name.clone(),
@@ -476,20 +480,13 @@ impl DualBootPlatform {
             boots_guest: spec.is_vm(),
             machine,
             entry,
-            host,
+            host: seat.host.clone(),
             inner: None,
             prepared_in: String::new(),
             facts: BTreeMap::new(),
             extra,
-            args: DualArgs {
-                spec: spec.clone(),
-                host: host_spec.clone(),
-                guest: guest.clone(),
-                plan: plan.clone(),
-                cell_plans: cell_plans.to_vec(),
-                cache: cache.clone(),
-                executor,
-            },
+            args: recipe.clone(),
+            host_spec: seat.spec.clone(),
         };
         p.set_facts(None);
         let here = {
@@ -500,9 +497,12 @@ impl DualBootPlatform {
         };
         if let Some(observed) = here {
             if let Err(e) = p.prepare(&observed) {
-                eprintln!(
-                    "warning: platform `{}`: {e}; tried again before its first trial",
-                    p.name
+                p.args.notices.say(
+                    Topic::Warning,
+                    &format!(
+                        "platform `{}`: {e}; tried again before its first trial",
+                        p.name
+                    ),
                 );
             }
         }
@@ -516,7 +516,7 @@ impl DualBootPlatform {
             None => facts.remove("machine"),
         };
         facts.insert("boot.entry".into(), self.entry.clone());
-        if let Some(e) = self.args.host.boots.iter().find(|e| e.name == self.entry) {
+        if let Some(e) = self.host_spec.boots.iter().find(|e| e.name == self.entry) {
             facts.insert("boot.select".into(), e.select.clone());
             facts.insert("boot.hypervisor".into(), e.hypervisor.as_str().into());
         }
@@ -531,22 +531,14 @@ impl DualBootPlatform {
 
     /// Prepare the platform in the current boot (`observed`), its facts with it.
     fn prepare(&mut self, observed: &Observed) -> Result<(), String> {
-        let a = &self.args;
-        let mut say = |m: &str| eprintln!("ssh: {m}");
-        let inner = RemotePlatform::prepare(
-            &PlatformSpec {
+        let recipe = Recipe {
+            spec: PlatformSpec {
                 boot: None,
-                ..a.spec.clone()
+                ..self.args.spec.clone()
             },
-            &a.host,
-            &a.guest,
-            &a.plan,
-            &a.cell_plans,
-            &a.cache,
-            a.executor,
-            &mut say,
-        )
-        .map_err(|e| e.to_string())?;
+            ..self.args.clone()
+        };
+        let inner = RemotePlatform::prepare(&recipe, &self.host_spec).map_err(|e| e.to_string())?;
         self.inner = Some(inner);
         self.prepared_in = observed.boot_id.clone();
         self.set_facts(Some(observed));
@@ -570,7 +562,7 @@ impl DualBootPlatform {
             if let Err(e) = self.prepare(&observed) {
                 return Err(TrialEnd::Failed(format!(
                     "platform `{}` cannot be prepared in boot `{}` of host `{}`: {e}",
-                    self.name, self.entry, self.args.host.name
+                    self.name, self.entry, self.host_spec.name
                 )));
             }
         }

@@ -72,7 +72,7 @@ pub fn exec_job(
             "the host driver cannot run in the lab",
             "remove `lab = true`",
         )),
-        _ => crate::isolation::prepare_local(
+        _ => crate::builder::local(
             &job.platform,
             &job.platform.name,
             &job.guest,

@@ -14,11 +14,12 @@ pub mod ssh;
 
 pub use job::{exec_job, ExecOptions, Job};
 
-use crate::guest::cache::{sha256_hex, Cache};
+use crate::builder::Recipe;
+use crate::guest::cache::sha256_hex;
 use crate::guest::image;
 use crate::trial::console::{self, TrialEnd};
-use crate::{Platform, PlatformError, Result, TrialRequest};
-use hvbench_proto::{AgentPlan, Event, Message};
+use crate::{Platform, PlatformError, Result, Topic, TrialRequest};
+use hvbench_proto::{Event, Message};
 use hvbench_spec::{GuestSpec, HostSpec, PlatformSpec};
 use ship::{ship, Shipment};
 use ssh::{quote, Ssh};
@@ -114,19 +115,19 @@ fn check_facts(text: &str) -> BTreeMap<String, String> {
 }
 
 impl RemotePlatform {
-    /// Connect to the platform's host, ship what its trials need (only what the host lacks),
-    /// and check the machine with the executor. `executor` is the static executor's bytes.
-    #[allow(clippy::too_many_arguments)]
-    pub fn prepare(
-        spec: &PlatformSpec,
-        host: &HostSpec,
-        guest: &GuestSpec,
-        plan: &AgentPlan,
-        cell_plans: &[AgentPlan],
-        cache: &Cache,
-        executor: &[u8],
-        say: &mut dyn FnMut(&str),
-    ) -> Result<RemotePlatform> {
+    /// Connect to `host`, ship what the platform's trials need (only what the host lacks), and
+    /// check the machine with the executor.
+    pub fn prepare(recipe: &Recipe, host: &HostSpec) -> Result<RemotePlatform> {
+        let Recipe {
+            spec,
+            guest,
+            plan,
+            cell_plans,
+            cache,
+            executor,
+            notices,
+        } = recipe;
+        let say = &mut notices.on(Topic::Ssh);
         let ssh = Ssh::new(host, &make_control_dir()?);
         ssh.connect().map_err(|e| {
             PlatformError::unavailable(
