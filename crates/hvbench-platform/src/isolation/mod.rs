@@ -91,244 +91,361 @@ pub fn run_cell(
     logs: Option<&Path>,
     on_message: &mut dyn FnMut(Message),
 ) -> TrialEnd {
-    let t0 = Instant::now();
-    let mut emit = |instance: &str, at_ms: u64, event: InstanceEvent| {
-        on_message(Message::Instance {
-            instance: instance.to_string(),
-            at_ms,
-            event,
-        })
+    let (tx, rx) = mpsc::channel::<Report>();
+    let mut run = CellRun {
+        t0: Instant::now(),
+        tag: unique_tag(),
+        logs,
+        on_message,
+        tx,
+        rx,
+        stop: Arc::new(AtomicBool::new(false)),
+        threads: Vec::new(),
+        warming: BTreeSet::new(),
+        running: BTreeSet::new(),
     };
-    let fail_victim =
-        |emit: &mut dyn FnMut(&str, u64, InstanceEvent), reason: String| -> TrialEnd {
-            emit(
-                VICTIM,
-                ms_since(t0),
-                InstanceEvent::Ended {
-                    ok: false,
-                    stopped: false,
-                    reason: Some(reason.clone()),
-                },
-            );
-            TrialEnd::Failed(reason)
-        };
     let (victim_cpus, aggressor_cpus) = match split_cpus(
         &factory.cpus(),
         cell.victim_cpus as usize,
         cell.pinned_apart,
     ) {
         Ok(split) => split,
-        Err(e) => return fail_victim(&mut emit, format!("not run: {e}")),
+        Err(e) => return run.fail_victim(format!("not run: {e}")),
     };
-    let tag = unique_tag();
-    let (tx, rx) = mpsc::channel::<Report>();
-    let stop = Arc::new(AtomicBool::new(false));
-    let log = |name: &str| logs.map(|d| d.join(format!("{name}.log")));
-    let mut threads = Vec::new();
-    // Aggressors still to report their first window, and those that have not ended.
-    let mut warming: BTreeSet<String> = BTreeSet::new();
-    let mut running: BTreeSet<String> = BTreeSet::new();
+    // 1. The aggressors. 2. Wait for every aggressor's first window, then settle.
+    run.start_aggressors(cell, factory, aggressor_cpus, timeout);
+    let aborted = run.settle(cell, timeout);
+    // 3. The victim.
+    let victim_end = match aborted {
+        Some(reason) => run.fail_victim(reason),
+        None => run.victim(cell, factory, victim_cpus, timeout),
+    };
+    // 4. Stop the aggressors and wait until they are gone.
+    run.stop_aggressors();
+    victim_end
+}
 
-    // 1. The aggressors.
-    if let Some(plan) = &cell.aggressor {
-        for i in 1..=cell.aggressors {
-            let name = aggressor_name(i);
-            let place = place(
-                factory.uses_cgroups(),
-                &format!("{tag}-{name}"),
-                aggressor_cpus.clone(),
-                cell.weight,
-                cell.cap_pct,
-            );
-            emit(
-                &name,
-                ms_since(t0),
-                InstanceEvent::Started {
-                    placement: place.facts(),
-                },
-            );
-            match factory.instance(&name, plan) {
-                Ok(platform) => {
-                    warming.insert(name.clone());
-                    running.insert(name.clone());
-                    threads.push(launch(
-                        &name,
-                        platform,
-                        plan.clone(),
-                        place,
-                        Some(stop.clone()),
-                        // Stopped once the victim is done; the limit only catches a hang.
-                        timeout * 2 + Duration::from_millis(cell.settle_ms),
-                        log(&name),
-                        tx.clone(),
-                        t0,
-                    ));
-                }
-                Err(e) => emit(
-                    &name,
-                    ms_since(t0),
-                    InstanceEvent::Ended {
-                        ok: false,
-                        stopped: false,
-                        reason: Some(format!("cannot start: {e}")),
-                    },
-                ),
-            }
-        }
+/// One cell while it runs: its instances' threads, their reports, and who is still loading.
+struct CellRun<'a> {
+    t0: Instant,
+    /// Keeps this cell's cgroups apart from concurrent cells'.
+    tag: String,
+    logs: Option<&'a Path>,
+    on_message: &'a mut dyn FnMut(Message),
+    tx: mpsc::Sender<Report>,
+    rx: mpsc::Receiver<Report>,
+    /// Set when the aggressors are to stop.
+    stop: Arc<AtomicBool>,
+    threads: Vec<thread::JoinHandle<()>>,
+    /// Aggressors still to report their first window.
+    warming: BTreeSet<String>,
+    /// Instances that have not ended.
+    running: BTreeSet<String>,
+}
+
+/// One instance to launch on a thread of its own.
+struct Instance {
+    name: String,
+    platform: Box<dyn Platform>,
+    plan: AgentPlan,
+    place: InstancePlace,
+    /// Set when the instance is to stop (aggressors); None: it runs to its end (the victim).
+    stop: Option<Arc<AtomicBool>>,
+    timeout: Duration,
+}
+
+impl CellRun<'_> {
+    fn emit(&mut self, instance: &str, at_ms: u64, event: InstanceEvent) {
+        (self.on_message)(Message::Instance {
+            instance: instance.to_string(),
+            at_ms,
+            event,
+        })
     }
-    let forward = |r: Report,
-                   warming: &mut BTreeSet<String>,
-                   running: &mut BTreeSet<String>,
-                   emit: &mut dyn FnMut(&str, u64, InstanceEvent)|
-     -> bool {
+
+    fn now_ms(&self) -> u64 {
+        ms_since(self.t0)
+    }
+
+    fn fail_victim(&mut self, reason: String) -> TrialEnd {
+        let at = self.now_ms();
+        self.emit(
+            VICTIM,
+            at,
+            InstanceEvent::Ended {
+                ok: false,
+                stopped: false,
+                reason: Some(reason.clone()),
+            },
+        );
+        TrialEnd::Failed(reason)
+    }
+
+    /// Pass an instance's report on, keeping track of who loads and who runs; true when it is
+    /// the victim's end.
+    fn forward(&mut self, r: Report) -> bool {
         let (name, at, event) = r;
         let mut victim_ended = false;
         match &event {
             InstanceEvent::Frame { message } if matches!(**message, Message::Sample { .. }) => {
-                warming.remove(&name);
+                self.warming.remove(&name);
             }
             InstanceEvent::Ended { .. } => {
-                warming.remove(&name);
-                running.remove(&name);
+                self.warming.remove(&name);
+                self.running.remove(&name);
                 victim_ended = name == VICTIM;
             }
             _ => {}
         }
-        emit(&name, at, event);
+        self.emit(&name, at, event);
         victim_ended
-    };
-
-    // 2. Wait for every aggressor's first window, then settle.
-    let start_deadline = t0 + timeout;
-    let mut settle_until: Option<Instant> = None;
-    let mut aborted: Option<String> = None;
-    loop {
-        if let Some(sig) = interrupt::requested() {
-            aborted = Some(format!(
-                "not run: interrupted by {}",
-                interrupt::signal_name(sig)
-            ));
-            break;
-        }
-        let now = Instant::now();
-        if warming.is_empty() {
-            let until = *settle_until.get_or_insert(now + Duration::from_millis(cell.settle_ms));
-            if now >= until {
-                break;
-            }
-        } else if now >= start_deadline {
-            aborted = Some(format!(
-                "not run: aggressor(s) {} did not start loading within {} s",
-                warming.iter().cloned().collect::<Vec<_>>().join(", "),
-                timeout.as_secs()
-            ));
-            break;
-        }
-        if let Ok(r) = rx.recv_timeout(interrupt::POLL) {
-            forward(r, &mut warming, &mut running, &mut emit);
-        }
     }
-    if aborted.is_none() && cell.aggressor.is_some() && running.is_empty() {
-        aborted = Some(
-            "not run: every aggressor stopped before the victim started (aggressor DNR)".into(),
+
+    /// Announce `place` for instance `name`, and make its platform with `plan`.
+    fn instance(
+        &mut self,
+        factory: &mut dyn InstanceFactory,
+        name: &str,
+        plan: &AgentPlan,
+        place: &InstancePlace,
+    ) -> Result<Box<dyn Platform>> {
+        let at = self.now_ms();
+        self.emit(
+            name,
+            at,
+            InstanceEvent::Started {
+                placement: place.facts(),
+            },
         );
+        factory.instance(name, plan)
     }
 
-    // 3. The victim.
-    let victim_end = match aborted {
-        Some(reason) => fail_victim(&mut emit, reason),
-        None => {
+    fn start_aggressors(
+        &mut self,
+        cell: &Cell,
+        factory: &mut dyn InstanceFactory,
+        cpus: Vec<usize>,
+        timeout: Duration,
+    ) {
+        let Some(plan) = &cell.aggressor else {
+            return;
+        };
+        for i in 1..=cell.aggressors {
+            let name = aggressor_name(i);
             let place = place(
                 factory.uses_cgroups(),
-                &format!("{tag}-{VICTIM}"),
-                victim_cpus,
-                // The victim keeps the default weight, in a group of its own only when the
-                // aggressors have one, so both compete as equals but for the knobs.
-                cell.weight.map(|_| 100),
-                None,
+                &format!("{}-{name}", self.tag),
+                cpus.clone(),
+                cell.weight,
+                cell.cap_pct,
             );
-            emit(
-                VICTIM,
-                ms_since(t0),
-                InstanceEvent::Started {
-                    placement: place.facts(),
-                },
-            );
-            match factory.instance(VICTIM, &cell.victim) {
-                Err(e) => fail_victim(&mut emit, format!("cannot start: {e}")),
+            match self.instance(factory, &name, plan, &place) {
                 Ok(platform) => {
-                    threads.push(launch(
-                        VICTIM,
+                    self.warming.insert(name.clone());
+                    self.running.insert(name.clone());
+                    self.launch(Instance {
+                        name,
                         platform,
-                        cell.victim.clone(),
+                        plan: plan.clone(),
                         place,
-                        None,
-                        timeout,
-                        log(VICTIM),
-                        tx.clone(),
-                        t0,
-                    ));
-                    let mut end = None;
-                    while end.is_none() {
-                        match rx.recv() {
-                            Ok(r) => {
-                                let ended = match &r.2 {
-                                    InstanceEvent::Ended { ok, reason, .. } if r.0 == VICTIM => {
-                                        Some(if *ok {
-                                            TrialEnd::Completed
-                                        } else {
-                                            TrialEnd::Failed(reason.clone().unwrap_or_default())
-                                        })
-                                    }
-                                    _ => None,
-                                };
-                                forward(r, &mut warming, &mut running, &mut emit);
-                                end = ended;
-                            }
-                            Err(_) => {
-                                end = Some(TrialEnd::Failed("the victim's thread vanished".into()))
-                            }
-                        }
-                    }
-                    end.unwrap_or(TrialEnd::Completed)
+                        stop: Some(self.stop.clone()),
+                        // Stopped once the victim is done; the limit only catches a hang.
+                        timeout: timeout * 2 + Duration::from_millis(cell.settle_ms),
+                    });
+                }
+                Err(e) => {
+                    let at = self.now_ms();
+                    self.emit(
+                        &name,
+                        at,
+                        InstanceEvent::Ended {
+                            ok: false,
+                            stopped: false,
+                            reason: Some(format!("cannot start: {e}")),
+                        },
+                    )
                 }
             }
         }
-    };
+    }
 
-    // 4. Stop the aggressors and wait until they are gone.
-    stop.store(true, Ordering::SeqCst);
-    drop(tx);
-    let gone_by = Instant::now() + STOP_WAIT;
-    while !running.is_empty() && Instant::now() < gone_by {
-        match rx.recv_timeout(interrupt::POLL) {
-            Ok(r) => {
-                forward(r, &mut warming, &mut running, &mut emit);
+    /// Wait for every aggressor's first window, then settle. Some(reason): the victim is not
+    /// run.
+    fn settle(&mut self, cell: &Cell, timeout: Duration) -> Option<String> {
+        let start_deadline = self.t0 + timeout;
+        let mut settle_until: Option<Instant> = None;
+        loop {
+            if let Some(sig) = interrupt::requested() {
+                return Some(format!(
+                    "not run: interrupted by {}",
+                    interrupt::signal_name(sig)
+                ));
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            let now = Instant::now();
+            if self.warming.is_empty() {
+                let until =
+                    *settle_until.get_or_insert(now + Duration::from_millis(cell.settle_ms));
+                if now >= until {
+                    break;
+                }
+            } else if now >= start_deadline {
+                return Some(format!(
+                    "not run: aggressor(s) {} did not start loading within {} s",
+                    self.warming.iter().cloned().collect::<Vec<_>>().join(", "),
+                    timeout.as_secs()
+                ));
+            }
+            if let Ok(r) = self.rx.recv_timeout(interrupt::POLL) {
+                self.forward(r);
+            }
         }
+        if cell.aggressor.is_some() && self.running.is_empty() {
+            return Some(
+                "not run: every aggressor stopped before the victim started (aggressor DNR)".into(),
+            );
+        }
+        None
     }
-    for name in running {
-        emit(
-            &name,
-            ms_since(t0),
-            InstanceEvent::Ended {
-                ok: false,
-                stopped: true,
-                reason: Some(format!(
-                    "did not end within {} s of being asked to stop",
-                    STOP_WAIT.as_secs()
-                )),
-            },
+
+    /// Run the victim to its end.
+    fn victim(
+        &mut self,
+        cell: &Cell,
+        factory: &mut dyn InstanceFactory,
+        cpus: Vec<usize>,
+        timeout: Duration,
+    ) -> TrialEnd {
+        let place = place(
+            factory.uses_cgroups(),
+            &format!("{}-{VICTIM}", self.tag),
+            cpus,
+            // The victim keeps the default weight, in a group of its own only when the
+            // aggressors have one, so both compete as equals but for the knobs.
+            cell.weight.map(|_| 100),
+            None,
         );
-    }
-    for t in threads {
-        if t.is_finished() {
-            let _ = t.join();
+        let platform = match self.instance(factory, VICTIM, &cell.victim, &place) {
+            Ok(p) => p,
+            Err(e) => return self.fail_victim(format!("cannot start: {e}")),
+        };
+        self.launch(Instance {
+            name: VICTIM.to_string(),
+            platform,
+            plan: cell.victim.clone(),
+            place,
+            stop: None,
+            timeout,
+        });
+        loop {
+            let Ok(r) = self.rx.recv() else {
+                return TrialEnd::Failed("the victim's thread vanished".into());
+            };
+            let ended = match &r.2 {
+                InstanceEvent::Ended { ok, reason, .. } if r.0 == VICTIM => Some(if *ok {
+                    TrialEnd::Completed
+                } else {
+                    TrialEnd::Failed(reason.clone().unwrap_or_default())
+                }),
+                _ => None,
+            };
+            self.forward(r);
+            if let Some(end) = ended {
+                return end;
+            }
         }
     }
-    victim_end
+
+    /// Run `i` on a thread of its own, its events and end sent to this cell.
+    fn launch(&mut self, i: Instance) {
+        let Instance {
+            name,
+            mut platform,
+            plan,
+            place,
+            stop,
+            timeout,
+        } = i;
+        let console_log = self.logs.map(|d| d.join(format!("{name}.log")));
+        let tx = self.tx.clone();
+        let t0 = self.t0;
+        let handle = thread::spawn(move || {
+            let req = TrialRequest {
+                plan: &plan,
+                timeout,
+                console_log,
+                stop: stop.as_deref(),
+                place: Some(&place),
+            };
+            let end = platform.run_trial(&req, &mut |ev| {
+                let event = match ev {
+                    Event::Frame(m) => InstanceEvent::Frame {
+                        message: Box::new(m),
+                    },
+                    Event::Bad { error, excerpt } => InstanceEvent::Bad {
+                        error: error.to_string(),
+                        excerpt,
+                    },
+                };
+                let _ = tx.send((name.clone(), ms_since(t0), event));
+            });
+            let stopped = stop.is_some_and(|s| s.load(Ordering::SeqCst));
+            let (ok, reason) = match end {
+                TrialEnd::Completed => (true, None),
+                TrialEnd::Failed(r) | TrialEnd::Lost(r) | TrialEnd::LabFault(r) => (false, Some(r)),
+            };
+            // The cgroup goes once the instance's processes are gone.
+            drop(platform);
+            drop(place);
+            let _ = tx.send((
+                name,
+                ms_since(t0),
+                InstanceEvent::Ended {
+                    ok,
+                    stopped,
+                    reason,
+                },
+            ));
+        });
+        self.threads.push(handle);
+    }
+
+    /// Stop the aggressors and wait until they are gone (those that are not by
+    /// [`STOP_WAIT`] are said to have ended, stopped).
+    fn stop_aggressors(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let (tx, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.tx, tx));
+        let gone_by = Instant::now() + STOP_WAIT;
+        while !self.running.is_empty() && Instant::now() < gone_by {
+            match self.rx.recv_timeout(interrupt::POLL) {
+                Ok(r) => {
+                    self.forward(r);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        for name in std::mem::take(&mut self.running) {
+            let at = self.now_ms();
+            self.emit(
+                &name,
+                at,
+                InstanceEvent::Ended {
+                    ok: false,
+                    stopped: true,
+                    reason: Some(format!(
+                        "did not end within {} s of being asked to stop",
+                        STOP_WAIT.as_secs()
+                    )),
+                },
+            );
+        }
+        for t in self.threads.drain(..) {
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 fn ms_since(t0: Instant) -> u64 {
@@ -373,59 +490,6 @@ fn place(
         }
     }
     place
-}
-
-#[allow(clippy::too_many_arguments)]
-fn launch(
-    name: &str,
-    mut platform: Box<dyn Platform>,
-    plan: AgentPlan,
-    place: InstancePlace,
-    stop: Option<Arc<AtomicBool>>,
-    timeout: Duration,
-    console_log: Option<PathBuf>,
-    tx: mpsc::Sender<Report>,
-    t0: Instant,
-) -> thread::JoinHandle<()> {
-    let name = name.to_string();
-    thread::spawn(move || {
-        let req = TrialRequest {
-            plan: &plan,
-            timeout,
-            console_log,
-            stop: stop.as_deref(),
-            place: Some(&place),
-        };
-        let end = platform.run_trial(&req, &mut |ev| {
-            let event = match ev {
-                Event::Frame(m) => InstanceEvent::Frame {
-                    message: Box::new(m),
-                },
-                Event::Bad { error, excerpt } => InstanceEvent::Bad {
-                    error: error.to_string(),
-                    excerpt,
-                },
-            };
-            let _ = tx.send((name.clone(), ms_since(t0), event));
-        });
-        let stopped = stop.is_some_and(|s| s.load(Ordering::SeqCst));
-        let (ok, reason) = match end {
-            TrialEnd::Completed => (true, None),
-            TrialEnd::Failed(r) | TrialEnd::Lost(r) | TrialEnd::LabFault(r) => (false, Some(r)),
-        };
-        // The cgroup goes once the instance's processes are gone.
-        drop(platform);
-        drop(place);
-        let _ = tx.send((
-            name,
-            ms_since(t0),
-            InstanceEvent::Ended {
-                ok,
-                stopped,
-                reason,
-            },
-        ));
-    })
 }
 
 /// Makes the instances of a platform that runs on this machine.

@@ -75,7 +75,17 @@ pub fn run_watched(
     log: Option<&Path>,
     on_event: &mut dyn FnMut(Event),
 ) -> TrialEnd {
-    run_inner(cmd, timeout, Some(idle), log, None, on_event)
+    watch(
+        cmd,
+        Watch {
+            input: None,
+            timeout,
+            idle: Some(idle),
+            log,
+            stop: None,
+        },
+        on_event,
+    )
 }
 
 /// [`run`], and once `stop` becomes true (an isolation cell's victim is done), ask the child's
@@ -88,7 +98,17 @@ pub fn run_until(
     stop: Option<&std::sync::atomic::AtomicBool>,
     on_event: &mut dyn FnMut(Event),
 ) -> TrialEnd {
-    run_inner(cmd, timeout, None, log, stop, on_event)
+    watch(
+        cmd,
+        Watch {
+            input: None,
+            timeout,
+            idle: None,
+            log,
+            stop,
+        },
+        on_event,
+    )
 }
 
 /// [`run`] of an `ssh` session, with `input` written to its stdin, which then stays open until
@@ -103,7 +123,17 @@ pub fn run_ssh(
     log: Option<&Path>,
     on_event: &mut dyn FnMut(Event),
 ) -> TrialEnd {
-    run_inner_with(cmd, Some(input), timeout, None, log, None, on_event)
+    watch(
+        cmd,
+        Watch {
+            input: Some(input),
+            timeout,
+            idle: None,
+            log,
+            stop: None,
+        },
+        on_event,
+    )
 }
 
 /// Whether an ssh client's own exit means its connection was lost.
@@ -112,29 +142,40 @@ fn ssh_lost(status: &std::process::ExitStatus) -> bool {
     status.code() == Some(255) || status.signal().is_some()
 }
 
-fn run_inner(
-    cmd: Command,
-    timeout: Duration,
-    idle: Option<Duration>,
-    log: Option<&Path>,
-    stop: Option<&std::sync::atomic::AtomicBool>,
-    on_event: &mut dyn FnMut(Event),
-) -> TrialEnd {
-    run_inner_with(cmd, None, timeout, idle, log, stop, on_event)
-}
-
-fn run_inner_with(
-    mut cmd: Command,
+/// How one child is watched.
+struct Watch<'a> {
+    /// Written to its stdin (kept open until the child is gone); None: stdin is /dev/null.
     input: Option<Vec<u8>>,
     timeout: Duration,
+    /// Give up when the child has printed nothing for this long.
     idle: Option<Duration>,
-    log: Option<&Path>,
-    stop: Option<&std::sync::atomic::AtomicBool>,
-    on_event: &mut dyn FnMut(Event),
-) -> TrialEnd {
-    let program = cmd.get_program().to_string_lossy().into_owned();
-    let has_input = input.is_some();
-    cmd.stdin(if input.is_some() {
+    log: Option<&'a Path>,
+    stop: Option<&'a std::sync::atomic::AtomicBool>,
+}
+
+/// How the wait for a child ended.
+#[derive(Default)]
+struct Ending {
+    /// The agent said `Done`.
+    done: bool,
+    timed_out: bool,
+    /// Silent for the idle limit.
+    silent: bool,
+    interrupted: Option<i32>,
+    /// Asked to stop (an isolation cell was over).
+    stopping: bool,
+}
+
+impl Ending {
+    /// Whether the child ended on its own (hvbench did not end it).
+    fn alone(&self) -> bool {
+        !(self.silent || self.stopping || self.timed_out || self.interrupted.is_some())
+    }
+}
+
+/// Start `cmd` in a process group of its own, to die with hvbench.
+fn spawn(cmd: &mut Command, has_input: bool) -> std::io::Result<Child> {
+    cmd.stdin(if has_input {
         Stdio::piped()
     } else {
         Stdio::null()
@@ -152,7 +193,34 @@ fn run_inner_with(
             Ok(())
         });
     }
-    let mut child = match cmd.spawn() {
+    cmd.spawn()
+}
+
+/// Read `stdout` on a thread of its own, each read sent as it arrives.
+fn read_chunks(
+    mut stdout: impl Read + Send + 'static,
+) -> (mpsc::Receiver<Vec<u8>>, thread::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let reader = thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (rx, reader)
+}
+
+fn watch(mut cmd: Command, mut w: Watch<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let has_input = w.input.is_some();
+    let mut child = match spawn(&mut cmd, has_input) {
         Ok(c) => c,
         Err(e) => return TrialEnd::Failed(format!("cannot start {program}: {e}")),
     };
@@ -166,7 +234,7 @@ fn run_inner_with(
         .child
         .stdin
         .take()
-        .zip(input)
+        .zip(w.input.take())
         .map(|(mut stdin, data)| {
             thread::spawn(move || {
                 let _ = stdin.write_all(&data);
@@ -177,34 +245,47 @@ fn run_inner_with(
     let stdout = guard.child.stdout.take().expect("stdout is piped");
     let stderr = guard.child.stderr.take().expect("stderr is piped");
     let stderr_reader = thread::spawn(move || read_capped(stderr, STDERR_CAP));
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    let reader = thread::spawn(move || {
-        let mut stdout = stdout;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match stdout.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if tx.send(buf[..n].to_vec()).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-
-    let mut log_file = log.and_then(|p| File::create(p).ok());
-    let mut decoder = Decoder::new();
+    let (rx, reader) = read_chunks(stdout);
     let mut tail = Tail::default();
-    let started = Instant::now();
-    let mut deadline = started + timeout;
-    let mut done = false;
-    let mut timed_out = false;
-    let mut interrupted = None;
-    let mut stopping = false;
-    let mut silent = false;
+    let ending = pump(&rx, &mut guard, &w, &mut tail, on_event);
+    if ending.timed_out || ending.silent || ending.interrupted.is_some() {
+        guard.kill_group();
+    }
+    let status = guard.wait();
+    drop(guard);
+    drop(writer.map(|w| w.join()));
+    let _ = reader.join();
+    let stderr_text = stderr_reader.join().unwrap_or_default();
+    if ending.done {
+        return TrialEnd::Completed;
+    }
+    let mut reason = why(&ending, status.as_ref(), &program, &w);
+    append_framed(&mut reason, "last console lines", &tail.text());
+    append_framed(&mut reason, &format!("{program} stderr"), &stderr_text);
+    if let Some(p) = w.log {
+        reason.push_str(&format!("\nconsole log: {}", p.display()));
+    }
+    if has_input && ending.alone() && status.as_ref().is_some_and(ssh_lost) {
+        return TrialEnd::Lost(reason);
+    }
+    TrialEnd::Failed(reason)
+}
+
+/// Decode the child's console as it arrives until it ends, its deadline passes, it is silent
+/// for the idle limit, or hvbench is interrupted; a stop asks its group to end.
+fn pump(
+    rx: &mpsc::Receiver<Vec<u8>>,
+    guard: &mut GroupGuard<'_>,
+    w: &Watch<'_>,
+    tail: &mut Tail,
+    on_event: &mut dyn FnMut(Event),
+) -> Ending {
+    let mut log_file = w.log.and_then(|p| File::create(p).ok());
+    let mut decoder = Decoder::new();
+    let mut deadline = Instant::now() + w.timeout;
+    let mut e = Ending::default();
     let mut last_output = Instant::now();
-    let mut handle = |bytes: &[u8], events: Vec<Event>, done: &mut bool, tail: &mut Tail| {
+    let mut handle = |bytes: &[u8], events: Vec<Event>, done: &mut bool| {
         tail.push(bytes);
         for ev in events {
             if matches!(ev, Event::Frame(Message::Done { .. })) {
@@ -215,21 +296,24 @@ fn run_inner_with(
     };
     loop {
         if let Some(sig) = crate::trial::interrupt::requested() {
-            interrupted = Some(sig);
+            e.interrupted = Some(sig);
             break;
         }
-        if !stopping && stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
-            stopping = true;
+        if !e.stopping
+            && w.stop
+                .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            e.stopping = true;
             guard.signal_group(libc::SIGTERM);
             deadline = deadline.min(Instant::now() + STOP_GRACE);
         }
         let now = Instant::now();
         if now >= deadline {
-            timed_out = true;
+            e.timed_out = true;
             break;
         }
-        if idle.is_some_and(|i| now.duration_since(last_output) >= i) {
-            silent = true;
+        if w.idle.is_some_and(|i| now.duration_since(last_output) >= i) {
+            e.silent = true;
             break;
         }
         match rx.recv_timeout((deadline - now).min(crate::trial::interrupt::POLL)) {
@@ -239,9 +323,9 @@ fn run_inner_with(
                     let _ = f.write_all(&bytes);
                 }
                 let events = decoder.push(&bytes);
-                let was_done = done;
-                handle(&bytes, events, &mut done, &mut tail);
-                if done && !was_done {
+                let was_done = e.done;
+                handle(&bytes, events, &mut e.done);
+                if e.done && !was_done {
                     deadline = deadline.min(Instant::now() + EXIT_GRACE);
                 }
             }
@@ -250,49 +334,37 @@ fn run_inner_with(
         }
     }
     let events = decoder.finish();
-    handle(&[], events, &mut done, &mut tail);
-    if timed_out || silent || interrupted.is_some() {
-        guard.kill_group();
-    }
-    let status = guard.wait();
-    drop(guard);
-    drop(writer.map(|w| w.join()));
-    let _ = reader.join();
-    let stderr_text = stderr_reader.join().unwrap_or_default();
+    handle(&[], events, &mut e.done);
+    e
+}
 
-    if done {
-        return TrialEnd::Completed;
-    }
-    let mut reason = if silent {
+/// Why a child that did not complete ended, in words.
+fn why(
+    e: &Ending,
+    status: Option<&std::process::ExitStatus>,
+    program: &str,
+    w: &Watch<'_>,
+) -> String {
+    if e.silent {
         format!(
             "silent for {} s (no console output) and was killed",
-            idle.unwrap_or_default().as_secs()
+            w.idle.unwrap_or_default().as_secs()
         )
-    } else if stopping {
+    } else if e.stopping {
         "stopped by hvbench (its isolation cell was over) before the agent said Done".to_string()
-    } else if let Some(sig) = interrupted {
+    } else if let Some(sig) = e.interrupted {
         format!(
             "interrupted by {} and killed",
             crate::trial::interrupt::signal_name(sig)
         )
-    } else if timed_out {
-        format!("timed out after {} s and was killed", timeout.as_secs())
+    } else if e.timed_out {
+        format!("timed out after {} s and was killed", w.timeout.as_secs())
     } else {
         match status {
             Some(s) => format!("{program} exited ({s}) before the agent finished"),
             None => format!("{program} ended before the agent finished"),
         }
-    };
-    append_framed(&mut reason, "last console lines", &tail.text());
-    append_framed(&mut reason, &format!("{program} stderr"), &stderr_text);
-    if let Some(p) = log {
-        reason.push_str(&format!("\nconsole log: {}", p.display()));
     }
-    let ended_alone = !(silent || stopping || timed_out || interrupted.is_some());
-    if has_input && ended_alone && status.as_ref().is_some_and(ssh_lost) {
-        return TrialEnd::Lost(reason);
-    }
-    TrialEnd::Failed(reason)
 }
 
 fn append_framed(out: &mut String, title: &str, body: &str) {
