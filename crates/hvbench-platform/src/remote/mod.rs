@@ -114,6 +114,68 @@ fn check_facts(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// What a machine gets for a platform, and what is known from building it.
+struct Shipments {
+    files: Vec<Shipment>,
+    /// How the guests' kernel travels (None: no guest).
+    kernel: Option<KernelShipped>,
+    facts: BTreeMap<String, String>,
+}
+
+/// What a machine gets for `recipe`'s platform: the executor, the agent and, for guests, the
+/// kernel with its modules and every initramfs its trials and cells boot — built here, as for
+/// every other platform, so that every machine boots the same bytes. Also the kernel as
+/// shipped, and the facts known from building.
+fn shipments(recipe: &Recipe, agent: &[u8]) -> Result<Shipments> {
+    let mut files = vec![
+        Shipment {
+            rel: String::new(),
+            data: recipe.executor.to_vec(),
+            executable: true,
+        },
+        Shipment {
+            rel: String::new(),
+            data: agent.to_vec(),
+            executable: true,
+        },
+    ];
+    let mut facts = BTreeMap::new();
+    if !recipe.spec.is_vm() {
+        return Ok(Shipments {
+            files,
+            kernel: None,
+            facts,
+        });
+    }
+    let cache = &recipe.cache;
+    let kernel = image::resolve_kernel(recipe.guest.kernel.as_deref(), cache)?;
+    let rel = kernel_files(&kernel, &mut files)?;
+    for p in std::iter::once(&recipe.plan).chain(&recipe.cell_plans) {
+        for variant in crate::lab::guest_plan_variants(p) {
+            let (initrd, _) = image::guest_initramfs_for(&kernel, agent, &variant, cache)?;
+            let name = initrd
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let data = std::fs::read(&initrd).map_err(PlatformError::io(format!(
+                "cannot read {}",
+                initrd.display()
+            )))?;
+            files.push(Shipment {
+                rel: format!("initramfs/{name}"),
+                data,
+                executable: false,
+            });
+        }
+    }
+    facts.insert("guest.kernel.origin".to_string(), kernel.origin);
+    Ok(Shipments {
+        files,
+        kernel: Some(rel),
+        facts,
+    })
+}
+
 impl RemotePlatform {
     /// Connect to `host`, ship what the platform's trials need (only what the host lacks), and
     /// check the machine with the executor.
@@ -122,10 +184,9 @@ impl RemotePlatform {
             spec,
             guest,
             plan,
-            cell_plans,
-            cache,
             executor,
             notices,
+            ..
         } = recipe;
         let say = &mut notices.on(Topic::Ssh);
         let ssh = Ssh::new(host, &make_control_dir()?);
@@ -136,50 +197,15 @@ impl RemotePlatform {
             )
         })?;
         let agent = crate::guest::agent::agent_bytes()?;
-        let mut files = vec![
-            Shipment {
-                rel: String::new(),
-                data: executor.to_vec(),
-                executable: true,
-            },
-            Shipment {
-                rel: String::new(),
-                data: agent.clone(),
-                executable: true,
-            },
-        ];
+        let Shipments {
+            files,
+            kernel: kernel_rel,
+            mut facts,
+        } = shipments(recipe, &agent)?;
         let mut job_guest = GuestSpec {
             kernel: None,
             ..guest.clone()
         };
-        let mut kernel_rel = None;
-        let mut facts = BTreeMap::new();
-        if spec.is_vm() {
-            // The guests are built here, as for every other platform, so that every machine
-            // boots the same bytes; the machine gets the kernel with its modules and the images.
-            let kernel = image::resolve_kernel(guest.kernel.as_deref(), cache)?;
-            let rel = kernel_files(&kernel, &mut files)?;
-            for p in std::iter::once(plan).chain(cell_plans) {
-                for variant in crate::lab::guest_plan_variants(p) {
-                    let (initrd, _) = image::guest_initramfs_for(&kernel, &agent, &variant, cache)?;
-                    let name = initrd
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    let data = std::fs::read(&initrd).map_err(PlatformError::io(format!(
-                        "cannot read {}",
-                        initrd.display()
-                    )))?;
-                    files.push(Shipment {
-                        rel: format!("initramfs/{name}"),
-                        data,
-                        executable: false,
-                    });
-                }
-            }
-            facts.insert("guest.kernel.origin".to_string(), kernel.origin);
-            kernel_rel = Some(rel);
-        }
         let shipped = ship(&ssh, host.cache_dir.as_deref(), &files, say).map_err(|e| {
             PlatformError::unavailable(
                 format!(
