@@ -9,6 +9,7 @@
 
 use crate::drivers::{host::HostPlatform, qemu::QemuPlatform, xen::XenPlatform};
 use crate::guest::cache::Cache;
+use crate::isolation::placement::available_cpus;
 use crate::isolation::{Isolating, LocalFactory};
 use crate::lab::serve::{self, ServedLabPlatform};
 use crate::lab::LabHost;
@@ -159,6 +160,32 @@ pub fn local(
             workdir.to_path_buf(),
         )?),
     })
+}
+
+/// `spec` without the platform's own vCPU pinning: an isolation instance is placed by its cell.
+pub fn unpinned(spec: &PlatformSpec) -> PlatformSpec {
+    let mut spec = spec.clone();
+    match &mut spec.driver {
+        Driver::Qemu(q) => q.cpus = None,
+        Driver::Xen(x) => x.cpus = None,
+        Driver::Host => {}
+    }
+    spec
+}
+
+/// The CPUs a driver's isolation instances may be placed on, on this machine.
+pub fn instance_cpus(driver: &Driver) -> Vec<usize> {
+    match driver {
+        // Physical CPUs of the Xen host, which dom0's own affinity does not show.
+        Driver::Xen(_) => crate::drivers::xen::host_cpus().unwrap_or_else(available_cpus),
+        Driver::Qemu(_) | Driver::Host => available_cpus(),
+    }
+}
+
+/// Whether a driver's instances get weight and cap through cgroups (host processes, QEMU),
+/// rather than from the driver itself (Xen's credit2 parameters).
+pub fn uses_cgroups(driver: &Driver) -> bool {
+    !matches!(driver, Driver::Xen(_))
 }
 
 /// The state shared while one plan's platforms are built.

@@ -21,11 +21,11 @@ pub mod affinity;
 pub mod placement;
 
 use crate::guest::cache::Cache;
-use crate::isolation::placement::{available_cpus, split_cpus, CpuGroup, InstancePlace};
+use crate::isolation::placement::{split_cpus, CpuGroup, InstancePlace};
 use crate::trial::interrupt;
 use crate::{Platform, Result, TrialEnd, TrialRequest};
 use hvbench_proto::{AgentPlan, Event, InstanceEvent, Message};
-use hvbench_spec::{Driver, GuestSpec, PlatformSpec};
+use hvbench_spec::{GuestSpec, PlatformSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -502,27 +502,18 @@ pub struct LocalFactory {
 
 impl InstanceFactory for LocalFactory {
     fn instance(&mut self, name: &str, plan: &AgentPlan) -> Result<Box<dyn Platform>> {
-        let mut spec = self.spec.clone();
         // An instance is placed by its cell, not by the platform's own pinning.
-        match &mut spec.driver {
-            Driver::Qemu(q) => q.cpus = None,
-            Driver::Xen(x) => x.cpus = None,
-            Driver::Host => {}
-        }
+        let spec = crate::builder::unpinned(&self.spec);
         let full = format!("{}-{name}", self.spec.name);
         crate::builder::local(&spec, &full, &self.guest, plan, &self.cache, &self.workdir)
     }
 
     fn cpus(&self) -> Vec<usize> {
-        match &self.spec.driver {
-            // Physical CPUs of the Xen host, which dom0's own affinity does not show.
-            Driver::Xen(_) => crate::drivers::xen::host_cpus().unwrap_or_else(available_cpus),
-            _ => available_cpus(),
-        }
+        crate::builder::instance_cpus(&self.spec.driver)
     }
 
     fn uses_cgroups(&self) -> bool {
-        !matches!(self.spec.driver, Driver::Xen(_))
+        crate::builder::uses_cgroups(&self.spec.driver)
     }
 }
 
