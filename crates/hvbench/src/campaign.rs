@@ -12,7 +12,7 @@ use hvbench_platform::lab::LabHost;
 use hvbench_platform::remote::boot::{DualBootPlatform, DualHost};
 use hvbench_platform::remote::{RemotePlatform, Unreachable};
 use hvbench_platform::Platform;
-use hvbench_report::{Report, ReportInput};
+use hvbench_report::{Format, Report};
 use hvbench_spec::{HostSpec, Plan, PlatformSpec};
 use hvbench_store::{RunStatus, Store};
 use std::collections::BTreeMap;
@@ -303,7 +303,7 @@ pub(crate) fn finish_campaign(
     let report = Report::new(&input, &cfg);
     print!("{}", report.terminal());
     if let Some(dir) = report_dir {
-        write_report_dir(dir, &report, &input)?;
+        write_report_dir(dir, &report)?;
         eprintln!("report written to {}", dir.display());
     }
     eprintln!(
@@ -620,19 +620,11 @@ pub(crate) fn prepare_platforms(
     Ok(out)
 }
 
-pub(crate) fn write_report_dir(dir: &Path, report: &Report, input: &ReportInput) -> Result<()> {
+pub(crate) fn write_report_dir(dir: &Path, report: &Report) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let files = [
-        ("report.md", report.markdown()),
-        ("report.txt", report.terminal()),
-        ("summary.json", report.summary_json()),
-        ("results.json", hvbench_report::results_json(input)),
-        ("results.csv", hvbench_report::results_csv(input)),
-        ("report.html", report.html()),
-        ("summary.csv", report.summary_csv()),
-    ];
-    for (name, text) in files {
-        let path = dir.join(name);
+    for format in Format::ALL {
+        let path = dir.join(format.file_name());
+        let text = report.render(format);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
