@@ -12,6 +12,15 @@ use hvbench_spec::Plan;
 use hvbench_store::{BootRow, PlatformId, RunEventKind, RunId, RunStatus, Store, TrialId};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What a campaign's rounds run with: the plan, the store, the options and the directory of
+/// this run's logs.
+struct Setup<'a> {
+    plan: &'a Plan,
+    store: &'a Store,
+    opts: &'a Options,
+    logs: &'a std::path::Path,
+}
+
 /// Measured samples of finished battery trials by (platform, round): (workload, metric, value).
 pub(crate) type StoredSamples = BTreeMap<(String, u32), Vec<(String, String, f64)>>;
 
@@ -43,7 +52,13 @@ impl Campaign {
             return Err(RunnerError::Logs(logs, e));
         }
         let mut out = Outcome::empty(run, self.seed);
-        let result = self.rounds(plan, platforms, store, opts, progress, &logs, &mut out);
+        let setup = Setup {
+            plan,
+            store,
+            opts,
+            logs: &logs,
+        };
+        let result = self.rounds(&setup, platforms, progress, &mut out);
         progress.finish();
         match result {
             Ok(()) if out.trials_lost > 0 => {
@@ -89,17 +104,19 @@ impl Campaign {
     /// The rounds: every machine's alternatives in their own seeded order, the machines at
     /// once (one thread each; a round ends when every machine has finished it, then the stop
     /// rule looks at everything measured so far).
-    #[allow(clippy::too_many_arguments)]
     fn rounds(
         &self,
-        plan: &Plan,
+        setup: &Setup<'_>,
         platforms: &mut [Box<dyn Platform>],
-        store: &Store,
-        opts: &Options,
         progress: &mut dyn Progress,
-        logs: &std::path::Path,
         out: &mut Outcome,
     ) -> Result<(), RunnerError> {
+        let &Setup {
+            plan,
+            store,
+            opts,
+            logs,
+        } = setup;
         let agent_plan = plan.agent_plan();
         let cells = isolation_cells(plan);
         let alts = alternatives(plan, platforms, &cells);
