@@ -20,6 +20,9 @@
 //! - [`results_json`] and [`results_csv`]: the raw measured samples (warm-ups excluded).
 //! - [`compare_terminal`], [`compare_markdown`], [`compare_json`]: two runs side by side.
 //!
+//! [`Format`] lists the formats of one run with their `--format` names and file names, and
+//! renders any of them.
+//!
 //! The baseline is the first platform whose driver is "host"; without one, the first platform
 //! (the report says which). A run on several machines (platforms with a `machine` fact, see
 //! docs/architecture.md "Machines over SSH"; the others are on [`LOCAL_MACHINE`]) compares each
@@ -48,6 +51,7 @@ mod machines;
 mod manifest;
 mod markdown;
 mod model;
+mod output;
 mod summary;
 mod terminal;
 
@@ -58,6 +62,7 @@ use model::Model;
 
 pub use export::{results_csv, results_json};
 pub use model::LOCAL_MACHINE;
+pub use output::Format;
 
 /// Everything stored about one run, as the store returns it.
 #[derive(Debug, Clone, Copy)]

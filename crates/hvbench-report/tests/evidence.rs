@@ -3,9 +3,11 @@
 //! guests' steal time (battery and an isolation victim), the cost of counting, the HTML chart,
 //! the JSON summary, and a run without evidence.
 
-use hvbench_analysis::BootstrapConfig;
-use hvbench_report::{html, markdown, summary_json, terminal, ReportInput};
-use hvbench_store::{CounterRow, FailureRow, PlatformRow, RunRow, RunStatus, SampleRow, TrialRow};
+use hvbench_report::{html, markdown, summary_json, terminal};
+use hvbench_store::{CounterRow, SampleRow};
+
+mod support;
+use support::{cfg, row, table_past_paragraphs, Run};
 
 const SPEC: &str = r#"name = "evidence"
 repetitions = 3
@@ -49,28 +51,7 @@ const ELAPSED_NS: u64 = 1_000_000;
 /// The collectors counted over 10 ms: ten times the window (a rate, so the same per operation).
 const SPAN_NS: u64 = 10_000_000;
 
-struct Run {
-    run: RunRow,
-    platforms: Vec<PlatformRow>,
-    trials: Vec<TrialRow>,
-    samples: Vec<SampleRow>,
-    failures: Vec<FailureRow>,
-    counters: Vec<CounterRow>,
-}
-
 impl Run {
-    fn input(&self) -> ReportInput<'_> {
-        ReportInput {
-            run: &self.run,
-            platforms: &self.platforms,
-            trials: &self.trials,
-            samples: &self.samples,
-            failures: &self.failures,
-            counters: &self.counters,
-            boots: &[],
-        }
-    }
-
     /// One agent run's windows of one workload: a warm-up, then `WINDOWS` measured windows of
     /// `value` ns. `per_op` are the counters per operation in each measured window, `(source,
     /// key, per op)`, stored as counts over `SPAN_NS`; the guest's steal is a fraction of it.
@@ -156,51 +137,13 @@ impl Run {
             ]);
         }
     }
-
-    fn trial(&mut self, platform: &str, round: u32, scenario: &str, guest: &str) {
-        self.trials.push(TrialRow {
-            id: self.trials.len() as i64 + 1,
-            platform: platform.into(),
-            round,
-            guest: guest.into(),
-            scenario: scenario.into(),
-            status: "ok".into(),
-            reason: None,
-            started_ms: 0,
-            finished_ms: Some(1),
-        });
-    }
 }
 
 fn empty_run() -> Run {
-    let plan = hvbench_spec::parse("test.toml", SPEC).unwrap_or_else(|e| panic!("{e}"));
-    let platform = |id: i64, name: &str, driver: &str| PlatformRow {
-        id,
-        name: name.into(),
-        driver: driver.into(),
-        facts: Default::default(),
-    };
-    Run {
-        run: RunRow {
-            id: 11,
-            name: "evidence".into(),
-            started_ms: 1_795_000_000_000,
-            finished_ms: Some(1_795_000_060_000),
-            status: RunStatus::Complete,
-            hvbench_version: "0.1.0".into(),
-            spec: SPEC.into(),
-            plan_json: serde_json::to_string(&plan).unwrap(),
-        },
-        platforms: vec![
-            platform(1, "host", "host"),
-            platform(2, "kvm", "qemu"),
-            platform(3, "xen-pv", "xen"),
-        ],
-        trials: Vec::new(),
-        samples: Vec::new(),
-        failures: Vec::new(),
-        counters: Vec::new(),
-    }
+    Run::new(11, "evidence", SPEC)
+        .platform("host", "host", &[])
+        .platform("kvm", "qemu", &[])
+        .platform("xen-pv", "xen", &[])
 }
 
 /// Counters per operation of one workload: `(source, key, per op)`.
@@ -276,7 +219,7 @@ fn run(evidence: bool) -> Run {
     let mut r = empty_run();
     for round in 0..ROUNDS {
         for b in &BATTERY {
-            r.trial(b.platform, round, "baseline", b.guest);
+            r.push_trial(b.platform, round, "baseline", b.guest, None);
             for (k, workload) in WORKLOADS.iter().enumerate() {
                 let latency = b.latency[k];
                 r.windows(
@@ -297,7 +240,7 @@ fn run(evidence: bool) -> Run {
             ("noisy/cpu/shared", 160.0, 0.30),
             ("noisy/cpu/pinned-apart", 112.0, 0.015),
         ] {
-            r.trial("kvm", round, scenario, "victim");
+            r.push_trial("kvm", round, scenario, "victim", None);
             r.windows(
                 "kvm",
                 scenario,
@@ -315,48 +258,6 @@ fn run(evidence: bool) -> Run {
         r.counters.clear();
     }
     r
-}
-
-fn cfg() -> BootstrapConfig {
-    BootstrapConfig {
-        resamples: 1_000,
-        ..BootstrapConfig::default()
-    }
-}
-
-/// The lines of the table right under the line that starts with `heading`, skipping any
-/// paragraph in between.
-fn table_under<'a>(report: &'a str, heading: &str) -> Vec<&'a str> {
-    let mut lines = report
-        .lines()
-        .skip_while(|l| !l.starts_with(heading))
-        .peekable();
-    assert!(
-        lines.next().is_some(),
-        "no heading {heading:?} in\n{report}"
-    );
-    let mut table: Vec<&str> = Vec::new();
-    for l in lines {
-        if l.is_empty() {
-            if table
-                .iter()
-                .any(|t| t.starts_with("platform") || t.contains("---"))
-            {
-                break;
-            }
-            table.clear();
-        } else {
-            table.push(l);
-        }
-    }
-    table
-}
-
-fn row<'a>(table: &[&'a str], first: &str) -> &'a str {
-    table
-        .iter()
-        .find(|l| l.split_whitespace().next() == Some(first))
-        .unwrap_or_else(|| panic!("no row for {first} in {table:#?}"))
 }
 
 /// The Evidence section of a text report, up to the next section (a line underlined with
@@ -391,7 +292,7 @@ fn terminal_report_shows_entries_steal_and_counting_cost() {
     );
     assert!(!ev.contains("Trials and failures") && !ev.contains("\nIsolation\n"));
 
-    let cpuid = table_under(ev, "Entries per operation: cpuid / latency");
+    let cpuid = table_past_paragraphs(ev, "Entries per operation: cpuid / latency");
     // 10 000 cpuid exits in 10 ms, windows of 1000 operations in 1 ms: 1.00 per operation.
     let kvm = row(&cpuid, "kvm");
     assert!(kvm.contains(" 12 "), "12 measured windows: {kvm}");
@@ -408,12 +309,12 @@ fn terminal_report_shows_entries_steal_and_counting_cost() {
     assert!(host.contains("—") && host.contains("guest"), "{host}");
     assert!(ev.contains("host: the bare host has no hypervisor"), "{ev}");
 
-    let syscall = table_under(ev, "Entries per operation: syscall / latency");
+    let syscall = table_past_paragraphs(ev, "Entries per operation: syscall / latency");
     assert!(row(&syscall, "kvm").contains("external_interrupt 0.00300, hlt <0.001"));
     assert!(row(&syscall, "xen-pv").contains("hypercall.iret 1.00, pv.page_fault 0.00500"));
 
     // Steal: the battery per platform and workload, then the victim alone and beside the hog.
-    let steal = table_under(ev, "Steal time");
+    let steal = table_past_paragraphs(ev, "Steal time");
     assert!(
         steal[0].contains("host") && steal[0].contains("xen-pv"),
         "{steal:#?}"
@@ -426,7 +327,7 @@ fn terminal_report_shows_entries_steal_and_counting_cost() {
         "{cpuid_steal}"
     );
     assert!(ev.contains("Scenario noisy: the victim's steal time alone (noisy/none)"));
-    let victim = table_under(ev, "Scenario noisy: the victim's steal time");
+    let victim = table_past_paragraphs(ev, "Scenario noisy: the victim's steal time");
     assert!(
         victim[0].contains("alone")
             && victim[0].contains("shared")
@@ -444,7 +345,7 @@ fn terminal_report_shows_entries_steal_and_counting_cost() {
     );
 
     // Counting: kvm's counted windows are 1/0.98 = 1.02 times slower than its measured ones.
-    let cost = table_under(ev, "Counting cost");
+    let cost = table_past_paragraphs(ev, "Counting cost");
     let kvm_cost: Vec<&&str> = cost.iter().filter(|l| l.starts_with("kvm ")).collect();
     assert_eq!(kvm_cost.len(), 2, "{cost:#?}");
     assert!(kvm_cost[0].contains("cpuid / latency") && kvm_cost[0].contains("1.02x"));

@@ -1,24 +1,18 @@
 //! Summary, verdicts, anomalies, HTML charts, the manifest, run comparison and isolation
 //! experiments, on hand-built rows as the store would return them.
 //!
-//! Over 600 lines on purpose: the hand-built runs (a `Run` builder and its fixtures, the
-//! known-cause and isolation experiments) are shared by every test here; splitting the file
-//! would duplicate them or add a test-support crate.
+//! Over 600 lines on purpose: the hand-built runs (the known-cause and isolation experiments,
+//! built with `support::Run` and the isolation cells' builders here) are shared by every test
+//! here; splitting the file would duplicate them.
 
-use hvbench_analysis::BootstrapConfig;
 use hvbench_report::{
     compare_json, compare_terminal, html, isolation_csv, markdown, summary_csv, summary_json,
-    terminal, ReportInput,
+    terminal,
 };
-use hvbench_store::{FailureRow, PlatformRow, RunRow, RunStatus, SampleRow, TrialRow};
+use hvbench_store::SampleRow;
 
-struct Run {
-    run: RunRow,
-    platforms: Vec<PlatformRow>,
-    trials: Vec<TrialRow>,
-    samples: Vec<SampleRow>,
-    failures: Vec<FailureRow>,
-}
+mod support;
+use support::{cfg, plan_json, Run};
 
 /// The experiment file of the known-cause runs; its plan is stored as the runner stores it.
 const SPEC: &str = r#"name = "known-causes"
@@ -42,88 +36,7 @@ mode = "direct"
 size_mib = 256
 "#;
 
-/// The stored plan of `spec`, built with the plan type as the runner builds it.
-fn plan_json(spec: &str) -> String {
-    let plan = hvbench_spec::parse("test.toml", spec).unwrap_or_else(|e| panic!("{e}"));
-    serde_json::to_string(&plan).unwrap()
-}
-
 impl Run {
-    fn new(id: i64, name: &str) -> Run {
-        Run {
-            run: RunRow {
-                id,
-                name: name.into(),
-                started_ms: 1_795_000_000_000,
-                finished_ms: Some(1_795_000_060_000),
-                status: RunStatus::Complete,
-                hvbench_version: "0.1.0".into(),
-                spec: SPEC.into(),
-                plan_json: plan_json(SPEC),
-            },
-            platforms: Vec::new(),
-            trials: Vec::new(),
-            samples: Vec::new(),
-            failures: Vec::new(),
-        }
-    }
-
-    fn input(&self) -> ReportInput<'_> {
-        ReportInput {
-            run: &self.run,
-            platforms: &self.platforms,
-            trials: &self.trials,
-            samples: &self.samples,
-            failures: &self.failures,
-            counters: &[],
-            boots: &[],
-        }
-    }
-
-    fn platform(mut self, name: &str, driver: &str, facts: &[(&str, &str)]) -> Run {
-        self.platforms.push(PlatformRow {
-            id: self.platforms.len() as i64 + 1,
-            name: name.into(),
-            driver: driver.into(),
-            facts: facts
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        });
-        self
-    }
-
-    /// Ten rounds of one measured sample each, `center` ± 1 % deterministically.
-    fn series(
-        mut self,
-        platform: &str,
-        scenario: &str,
-        workload: &str,
-        metric: &str,
-        better: &str,
-        center: f64,
-    ) -> Run {
-        for round in 0..10u32 {
-            self.samples.push(SampleRow {
-                platform: platform.into(),
-                guest: "guest0".into(),
-                scenario: scenario.into(),
-                round,
-                workload: workload.into(),
-                metric: metric.into(),
-                unit: "u".into(),
-                better: better.into(),
-                warmup: false,
-                index: 1,
-                value: center * (1.0 + f64::from((round * 7) % 11) / 500.0 - 0.01),
-                iterations: 100,
-                elapsed_ns: 1_000_000,
-                at_ms: None,
-            });
-        }
-        self
-    }
-
     fn both(
         self,
         guest: &str,
@@ -135,27 +48,6 @@ impl Run {
     ) -> Run {
         self.series("host", "baseline", workload, metric, better, host)
             .series(guest, "baseline", workload, metric, better, g)
-    }
-
-    fn push_trial(
-        &mut self,
-        platform: &str,
-        round: u32,
-        scenario: &str,
-        guest: &str,
-        failure: Option<&str>,
-    ) {
-        self.trials.push(TrialRow {
-            id: self.trials.len() as i64 + 1,
-            platform: platform.into(),
-            round,
-            guest: guest.into(),
-            scenario: scenario.into(),
-            status: if failure.is_some() { "failed" } else { "ok" }.into(),
-            reason: failure.map(str::to_string),
-            started_ms: 0,
-            finished_ms: Some(1),
-        });
     }
 
     /// An isolation cell's victim over `ISO_ROUNDS` rounds: per round a trial of guest
@@ -318,24 +210,17 @@ fn with_isolation(r: Run) -> Run {
 
 /// An isolation run: no battery at all.
 fn isolation_run() -> Run {
-    let mut r = Run::new(9, "isolation")
+    let mut r = Run::new(9, "isolation", SPEC)
         .platform("host", "host", &[("cpu.model", "AMD EPYC 7B13")])
         .platform("kvm", "qemu", &[("accel", "kvm")]);
     r.run.plan_json = plan_json(ISOLATION_SPEC);
     with_isolation(r)
 }
 
-fn cfg() -> BootstrapConfig {
-    BootstrapConfig {
-        resamples: 1_000,
-        ..BootstrapConfig::default()
-    }
-}
-
 /// A known-cause experiment: the guest's random-read IOPS beat the host's with QEMU's
 /// writeback cache, and its clock_gettime costs 20x the host's on the HPET clocksource.
 fn known_causes() -> Run {
-    Run::new(7, "known-causes")
+    Run::new(7, "known-causes", SPEC)
         .platform(
             "host",
             "host",
@@ -470,7 +355,7 @@ fn summary_and_verdicts_read_per_class() {
 
 #[test]
 fn too_few_samples_are_called_so_and_the_fix_is_named() {
-    let mut r = Run::new(1, "short")
+    let mut r = Run::new(1, "short", SPEC)
         .platform("host", "host", &[])
         .platform("kvm", "qemu", &[("accel", "kvm")])
         .both("kvm", "syscall", "latency", "lower", 100.0, 1000.0);
@@ -950,7 +835,7 @@ fn summary_csv_has_one_row_per_metric_and_platform() {
 #[test]
 fn compare_two_runs_before_and_after_a_tuning_change() {
     let before = known_causes();
-    let mut after = Run::new(8, "after")
+    let mut after = Run::new(8, "after", SPEC)
         .platform("host", "host", &[("clocksource", "tsc")])
         .platform(
             "kvm",

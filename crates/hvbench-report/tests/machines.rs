@@ -6,12 +6,12 @@
 //! Over 600 lines on purpose: the hand-built two-machine run (its builder, the facts each
 //! machine's executor and agent record) is shared by every test here.
 
-use hvbench_analysis::BootstrapConfig;
-use hvbench_report::{
-    html, markdown, summary_csv, summary_json, terminal, ReportInput, LOCAL_MACHINE,
-};
-use hvbench_store::{PlatformRow, RunRow, RunStatus, SampleRow, TrialRow};
+use hvbench_report::{html, markdown, summary_csv, summary_json, terminal, LOCAL_MACHINE};
+use hvbench_store::TrialRow;
 use serde_json::Value;
+
+mod support;
+use support::{cfg, close, row, table_under, Run};
 
 /// A Xen box and a KVM box, each with its bare-metal baseline and one guest platform.
 const SPEC: &str = r#"name = "two-hosts"
@@ -60,98 +60,18 @@ name = "mem-bandwidth"
 const EPYC: &str = "AMD EPYC 7B13 64-Core Processor";
 const XEON: &str = "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz";
 
-/// The stored plan of `spec`, built with the plan type as the runner builds it.
-fn plan_json(spec: &str) -> String {
-    let plan = hvbench_spec::parse("test.toml", spec).unwrap_or_else(|e| panic!("{e}"));
-    serde_json::to_string(&plan).unwrap()
-}
-
-struct Run {
-    run: RunRow,
-    platforms: Vec<PlatformRow>,
-    trials: Vec<TrialRow>,
-    samples: Vec<SampleRow>,
-}
-
 impl Run {
-    fn new(spec: &str) -> Run {
-        Run {
-            run: RunRow {
-                id: 12,
-                name: "two-hosts".into(),
-                started_ms: 1_795_000_000_000,
-                finished_ms: Some(1_795_000_060_000),
-                status: RunStatus::Complete,
-                hvbench_version: "0.1.0".into(),
-                spec: spec.into(),
-                plan_json: plan_json(spec),
-            },
-            platforms: Vec::new(),
-            trials: Vec::new(),
-            samples: Vec::new(),
-        }
-    }
-
-    fn input(&self) -> ReportInput<'_> {
-        ReportInput {
-            run: &self.run,
-            platforms: &self.platforms,
-            trials: &self.trials,
-            samples: &self.samples,
-            failures: &[],
-            counters: &[],
-            boots: &[],
-        }
-    }
-
-    fn platform(mut self, name: &str, driver: &str, facts: &[(&str, &str)]) -> Run {
-        self.platforms.push(PlatformRow {
-            id: self.platforms.len() as i64 + 1,
-            name: name.into(),
-            driver: driver.into(),
-            facts: facts
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        });
-        self
-    }
-
-    /// Ten rounds of one measured sample each, `center` ± 1 % with the same deterministic
-    /// pattern on every platform, so that a ratio of medians is the ratio of the centers.
-    fn series(
-        mut self,
-        platform: &str,
-        workload: &str,
-        metric: &str,
-        better: &str,
-        center: f64,
-    ) -> Run {
-        for round in 0..10u32 {
-            self.samples.push(SampleRow {
-                platform: platform.into(),
-                guest: "guest0".into(),
-                scenario: "baseline".into(),
-                round,
-                workload: workload.into(),
-                metric: metric.into(),
-                unit: "u".into(),
-                better: better.into(),
-                warmup: false,
-                index: 1,
-                value: center * (1.0 + f64::from((round * 7) % 11) / 500.0 - 0.01),
-                iterations: 100,
-                elapsed_ns: 1_000_000,
-                at_ms: None,
-            });
-        }
-        self
-    }
-
     /// syscall latency (lower is better) and memory bandwidth (higher is better).
     fn measured(self, platform: &str, latency: f64, bandwidth: f64) -> Run {
-        self.series(platform, "syscall", "latency", "lower", latency)
-            .series(platform, "mem-bandwidth", "bandwidth", "higher", bandwidth)
+        self.series(platform, "baseline", "syscall", "latency", "lower", latency)
+            .series(
+                platform,
+                "baseline",
+                "mem-bandwidth",
+                "bandwidth",
+                "higher",
+                bandwidth,
+            )
     }
 }
 
@@ -202,7 +122,7 @@ fn with(
 fn two_machines(kvmbox_cpu: &'static str, kvmbox_mem: &'static str) -> Run {
     let xen_remote = remote("xenbox", "6.1.0-18-amd64", true, false);
     let kvm_remote = remote("kvmbox", "6.1.0-18-amd64", false, true);
-    Run::new(SPEC)
+    Run::new(12, "two-hosts", SPEC)
         .platform(
             "xenbox-host",
             "host",
@@ -245,13 +165,6 @@ fn two_machines(kvmbox_cpu: &'static str, kvmbox_mem: &'static str) -> Run {
         .measured("kvm", 220.0, 1800.0)
 }
 
-fn cfg() -> BootstrapConfig {
-    BootstrapConfig {
-        resamples: 1_000,
-        ..BootstrapConfig::default()
-    }
-}
-
 fn summary(r: &Run) -> Value {
     serde_json::from_str(&summary_json(&r.input(), &cfg())).unwrap()
 }
@@ -268,28 +181,6 @@ fn result<'a>(v: &'a Value, platform: &str, workload: &str) -> &'a Value {
 
 fn ratio(e: &Value) -> f64 {
     e["ratio"]["point"].as_f64().unwrap()
-}
-
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() < 1e-9
-}
-
-/// The lines of the terminal table under the line that starts with `heading`.
-fn table_under<'a>(report: &'a str, heading: &str) -> Vec<&'a str> {
-    report
-        .lines()
-        .skip_while(|l| !l.starts_with(heading))
-        .skip(1)
-        .skip_while(|l| l.is_empty())
-        .take_while(|l| !l.is_empty())
-        .collect()
-}
-
-fn row<'a>(table: &[&'a str], first: &str) -> &'a str {
-    table
-        .iter()
-        .find(|l| l.split_whitespace().next() == Some(first))
-        .unwrap_or_else(|| panic!("no row {first} in {table:#?}"))
 }
 
 /// The text between a Markdown heading and the next heading of any level.
@@ -495,7 +386,7 @@ fn identical_machines_raise_no_warning() {
 fn a_machine_without_a_host_platform_falls_back_and_says_so() {
     let xen_remote = remote("xenbox", "6.1.0-18-amd64", true, false);
     let kvm_remote = remote("kvmbox", "6.12.9-amd64", false, true);
-    let r = Run::new(SPEC)
+    let r = Run::new(12, "two-hosts", SPEC)
         .platform(
             "xenbox-host",
             "host",
@@ -583,7 +474,7 @@ fn a_machine_without_a_host_platform_falls_back_and_says_so() {
 #[test]
 fn the_controllers_machine_is_this_machine() {
     let spec = SPEC.replace("host = \"xenbox\"\n", "");
-    let r = Run::new(&spec)
+    let r = Run::new(12, "two-hosts", &spec)
         .platform("host", "host", &bare(EPYC, "263921340", "6.1.0-18-amd64"))
         .platform("xen-pvh", "xen", &[("xen.guest_type", "pvh")])
         .platform(
@@ -630,7 +521,7 @@ fn one_machine_reads_as_before() {
     let spec = SPEC
         .replace("host = \"xenbox\"\n", "")
         .replace("host = \"kvmbox\"\n", "");
-    let r = Run::new(&spec)
+    let r = Run::new(12, "two-hosts", &spec)
         .platform("host", "host", &bare(EPYC, "263921340", "6.1.0-18-amd64"))
         .platform("kvm", "qemu", &[("accel", "kvm")])
         .measured("host", 100.0, 1000.0)
@@ -656,7 +547,7 @@ fn one_machine_reads_as_before() {
     assert!(close(ratio(result(&v, "kvm", "syscall")), 2.2));
 
     // All on one remote machine: grouped under its name, one baseline, nothing side by side.
-    let r = Run::new(SPEC)
+    let r = Run::new(12, "two-hosts", SPEC)
         .platform(
             "xenbox-host",
             "host",

@@ -1,50 +1,15 @@
 //! The renderers on hand-built rows, as the store would return them.
 
-use hvbench_analysis::BootstrapConfig;
-use hvbench_report::{
-    html, markdown, results_csv, results_json, summary_json, terminal, ReportInput,
-};
-use hvbench_store::{BootRow, FailureRow, PlatformRow, RunRow, RunStatus, SampleRow, TrialRow};
-use std::collections::BTreeMap;
+use hvbench_report::{html, markdown, results_csv, results_json, summary_json, terminal};
+use hvbench_store::{BootRow, FailureRow, RunStatus, SampleRow, TrialRow};
+
+mod support;
+use support::{bootstrap, row, table_under, Run};
 
 const ROUNDS: u32 = 5;
 const PER_ROUND: u32 = 4;
 
-/// Owned rows of one run; `input()` borrows them as the renderers want.
-struct Fixture {
-    run: RunRow,
-    platforms: Vec<PlatformRow>,
-    trials: Vec<TrialRow>,
-    samples: Vec<SampleRow>,
-    failures: Vec<FailureRow>,
-    boots: Vec<BootRow>,
-}
-
-impl Fixture {
-    fn input(&self) -> ReportInput<'_> {
-        ReportInput {
-            run: &self.run,
-            platforms: &self.platforms,
-            trials: &self.trials,
-            samples: &self.samples,
-            failures: &self.failures,
-            counters: &[],
-            boots: &self.boots,
-        }
-    }
-
-    fn platform(&mut self, name: &str, driver: &str, facts: &[(&str, &str)]) {
-        self.platforms.push(PlatformRow {
-            id: self.platforms.len() as i64 + 1,
-            name: name.into(),
-            driver: driver.into(),
-            facts: facts
-                .iter()
-                .map(|&(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-        });
-    }
-
+impl Run {
     fn trial(&mut self, platform: &str, round: u32, failure: Option<&str>) {
         self.trials.push(TrialRow {
             id: self.trials.len() as i64 + 1,
@@ -70,7 +35,7 @@ impl Fixture {
     /// One warm-up (a wild value that must never show) and PER_ROUND measured samples per round,
     /// `base` times a deterministic jitter of at most ±1 %.
     #[allow(clippy::too_many_arguments)]
-    fn series(
+    fn series_with_warmups(
         &mut self,
         platform: &str,
         rounds: &[u32],
@@ -108,31 +73,15 @@ impl Fixture {
     }
 }
 
-fn empty_run(name: &str) -> Fixture {
-    Fixture {
-        run: RunRow {
-            id: 7,
-            name: name.into(),
-            started_ms: 1_795_000_000_000,
-            finished_ms: Some(1_795_000_060_000),
-            status: RunStatus::Complete,
-            hvbench_version: "0.1.0".into(),
-            spec: String::new(),
-            plan_json: "{}".into(),
-        },
-        platforms: Vec::new(),
-        trials: Vec::new(),
-        samples: Vec::new(),
-        failures: Vec::new(),
-        boots: Vec::new(),
-    }
+fn empty_run(name: &str) -> Run {
+    Run::with_plan(7, name, "", "{}".into())
 }
 
 /// host (baseline); kvm under TCG, exactly 2x worse on both metrics; xen faster on syscalls,
 /// with one failed trial and a failed memory-bandwidth workload.
-fn campaign() -> Fixture {
+fn campaign() -> Run {
     let mut f = empty_run("xen-vs-kvm");
-    f.platform(
+    f.add_platform(
         "host",
         "host",
         &[
@@ -141,7 +90,7 @@ fn campaign() -> Fixture {
             ("clocksource", "tsc"),
         ],
     );
-    f.platform(
+    f.add_platform(
         "kvm",
         "qemu",
         &[
@@ -154,7 +103,7 @@ fn campaign() -> Fixture {
             ("cpu.model", "QEMU TCG CPU version 2.5+"),
         ],
     );
-    f.platform(
+    f.add_platform(
         "xen",
         "xen",
         &[("cpuid.hypervisor", "XenVMMXenVMM"), ("clocksource", "xen")],
@@ -166,10 +115,10 @@ fn campaign() -> Fixture {
         f.trial("kvm", r, None);
         f.trial("xen", r, (r == 2).then_some("guest timed out after 30 s"));
     }
-    f.series("host", &all, "syscall", "latency", "ns", "lower", 100.0);
-    f.series("kvm", &all, "syscall", "latency", "ns", "lower", 200.0);
-    f.series("xen", &xen_ok, "syscall", "latency", "ns", "lower", 50.0);
-    f.series(
+    f.series_with_warmups("host", &all, "syscall", "latency", "ns", "lower", 100.0);
+    f.series_with_warmups("kvm", &all, "syscall", "latency", "ns", "lower", 200.0);
+    f.series_with_warmups("xen", &xen_ok, "syscall", "latency", "ns", "lower", 50.0);
+    f.series_with_warmups(
         "host",
         &all,
         "mem-bandwidth",
@@ -178,7 +127,7 @@ fn campaign() -> Fixture {
         "higher",
         12_000.0,
     );
-    f.series(
+    f.series_with_warmups(
         "kvm",
         &all,
         "mem-bandwidth",
@@ -198,47 +147,10 @@ fn campaign() -> Fixture {
     f
 }
 
-fn cfg() -> BootstrapConfig {
-    BootstrapConfig {
-        resamples: 2_000,
-        ..BootstrapConfig::default()
-    }
-}
-
-/// The lines of the table under the heading that starts with `heading`.
-fn table_under<'a>(report: &'a str, heading: &str) -> Vec<&'a str> {
-    let mut lines = report
-        .lines()
-        .skip_while(|l| !l.starts_with(heading))
-        .peekable();
-    assert!(
-        lines.next().is_some(),
-        "no heading {heading:?} in\n{report}"
-    );
-    // A section's underline and the blank line after it.
-    if lines
-        .peek()
-        .is_some_and(|l| !l.is_empty() && l.chars().all(|c| c == '-' || c == '='))
-    {
-        lines.next();
-    }
-    lines
-        .skip_while(|l| l.is_empty())
-        .take_while(|l| !l.is_empty())
-        .collect()
-}
-
-fn row<'a>(table: &[&'a str], platform: &str) -> &'a str {
-    table
-        .iter()
-        .find(|l| l.split_whitespace().next() == Some(platform))
-        .unwrap_or_else(|| panic!("no row for {platform} in {table:#?}"))
-}
-
 #[test]
 fn terminal_report_shows_every_platform_workload_and_reading() {
     let f = campaign();
-    let out = terminal(&f.input(), &cfg());
+    let out = terminal(&f.input(), &bootstrap(2_000));
     println!("{out}");
 
     assert!(out.contains("run 7 (xen-vs-kvm)"));
@@ -288,9 +200,9 @@ fn terminal_report_shows_every_platform_workload_and_reading() {
 #[test]
 fn higher_is_better_gain_reads_faster() {
     let mut f = empty_run("r");
-    f.platform("host", "host", &[]);
-    f.platform("kvm", "qemu", &[("accel", "kvm")]);
-    f.series(
+    f.add_platform("host", "host", &[]);
+    f.add_platform("kvm", "qemu", &[("accel", "kvm")]);
+    f.series_with_warmups(
         "host",
         &[0, 1, 2],
         "cpu-int",
@@ -299,7 +211,7 @@ fn higher_is_better_gain_reads_faster() {
         "higher",
         1000.0,
     );
-    f.series(
+    f.series_with_warmups(
         "kvm",
         &[0, 1, 2],
         "cpu-int",
@@ -308,7 +220,7 @@ fn higher_is_better_gain_reads_faster() {
         "higher",
         2000.0,
     );
-    let out = terminal(&f.input(), &cfg());
+    let out = terminal(&f.input(), &bootstrap(2_000));
     let kvm = row(&table_under(&out, "cpu-int / rate"), "kvm");
     assert!(
         kvm.contains("2.00 [") && kvm.contains("2.00x faster"),
@@ -320,7 +232,7 @@ fn higher_is_better_gain_reads_faster() {
 #[test]
 fn tcg_is_called_out() {
     let f = campaign();
-    let out = terminal(&f.input(), &cfg());
+    let out = terminal(&f.input(), &bootstrap(2_000));
     let warning: String = out.lines().filter(|l| l.starts_with("!! ")).collect();
     assert!(
         warning
@@ -330,7 +242,7 @@ fn tcg_is_called_out() {
     assert!(warning.contains("measure emulation, not hardware virtualization"));
     let platforms = table_under(&out, "Platforms");
     assert!(row(&platforms, "kvm").contains("tcg") && row(&platforms, "kvm").contains("7.2.9"));
-    let md = markdown(&f.input(), &cfg());
+    let md = markdown(&f.input(), &bootstrap(2_000));
     assert!(md.contains(
         "> **Warning:** Platform kvm ran the guest under QEMU's software emulation (TCG"
     ));
@@ -339,7 +251,7 @@ fn tcg_is_called_out() {
 #[test]
 fn failures_are_listed_and_counted() {
     let f = campaign();
-    let out = terminal(&f.input(), &cfg());
+    let out = terminal(&f.input(), &bootstrap(2_000));
     let failures: Vec<&str> = out
         .lines()
         .skip_while(|l| *l != "Trials and failures")
@@ -366,7 +278,8 @@ fn failures_are_listed_and_counted() {
 #[test]
 fn summary_json_has_ratios_and_gaps() {
     let f = campaign();
-    let v: serde_json::Value = serde_json::from_str(&summary_json(&f.input(), &cfg())).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&summary_json(&f.input(), &bootstrap(2_000))).unwrap();
     assert_eq!(v["baseline"], "host");
     assert_eq!(v["run"]["status"], "complete");
     let results = v["results"].as_array().unwrap();
@@ -438,8 +351,8 @@ fn results_json_has_exactly_the_documented_keys_and_no_warmups() {
 #[test]
 fn results_csv_quotes_by_rfc_4180() {
     let mut f = empty_run("kvm, \"pinned\"");
-    f.platform("host", "host", &[]);
-    f.series("host", &[3], "syscall", "latency", "ns", "lower", 2.5);
+    f.add_platform("host", "host", &[]);
+    f.series_with_warmups("host", &[3], "syscall", "latency", "ns", "lower", 2.5);
     let csv = results_csv(&f.input());
     let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
     assert_eq!(
@@ -462,11 +375,11 @@ fn results_csv_quotes_by_rfc_4180() {
 #[test]
 fn no_host_platform_means_the_first_is_the_baseline() {
     let mut f = empty_run("r");
-    f.platform("kvm", "qemu", &[("accel", "kvm")]);
-    f.platform("xen", "xen", &[]);
-    f.series("kvm", &[0, 1], "syscall", "latency", "ns", "lower", 100.0);
-    f.series("xen", &[0, 1], "syscall", "latency", "ns", "lower", 300.0);
-    let out = terminal(&f.input(), &cfg());
+    f.add_platform("kvm", "qemu", &[("accel", "kvm")]);
+    f.add_platform("xen", "xen", &[]);
+    f.series_with_warmups("kvm", &[0, 1], "syscall", "latency", "ns", "lower", 100.0);
+    f.series_with_warmups("xen", &[0, 1], "syscall", "latency", "ns", "lower", 300.0);
+    let out = terminal(&f.input(), &bootstrap(2_000));
     assert!(
         out.contains("Baseline: kvm. No platform has driver \"host\""),
         "{out}"
@@ -479,10 +392,10 @@ fn an_unfinished_run_says_so() {
     let mut f = empty_run("r");
     f.run.status = RunStatus::Running;
     f.run.finished_ms = None;
-    f.platform("host", "host", &[]);
-    f.platform("kvm", "qemu", &[]);
-    f.series("host", &[0], "syscall", "latency", "ns", "lower", 100.0);
-    let out = terminal(&f.input(), &cfg());
+    f.add_platform("host", "host", &[]);
+    f.add_platform("kvm", "qemu", &[]);
+    f.series_with_warmups("host", &[0], "syscall", "latency", "ns", "lower", 100.0);
+    let out = terminal(&f.input(), &bootstrap(2_000));
     assert!(out.contains("Status:    incomplete: interrupted or still running"));
     assert!(out.contains("Finished:  -"));
     assert!(row(&table_under(&out, "syscall / latency"), "kvm")
@@ -493,9 +406,10 @@ fn an_unfinished_run_says_so() {
 fn an_empty_run_renders_everywhere() {
     let f = empty_run("nothing");
     let input = f.input();
-    assert!(terminal(&input, &cfg()).contains("No measured sample"));
-    assert!(markdown(&input, &cfg()).contains("No measured sample"));
-    let v: serde_json::Value = serde_json::from_str(&summary_json(&input, &cfg())).unwrap();
+    assert!(terminal(&input, &bootstrap(2_000)).contains("No measured sample"));
+    assert!(markdown(&input, &bootstrap(2_000)).contains("No measured sample"));
+    let v: serde_json::Value =
+        serde_json::from_str(&summary_json(&input, &bootstrap(2_000))).unwrap();
     assert!(v["baseline"].is_null() && v["results"].as_array().unwrap().is_empty());
     assert_eq!(results_csv(&input).lines().count(), 1);
 }
@@ -503,7 +417,7 @@ fn an_empty_run_renders_everywhere() {
 #[test]
 fn markdown_has_the_same_tables() {
     let f = campaign();
-    let md = markdown(&f.input(), &cfg());
+    let md = markdown(&f.input(), &bootstrap(2_000));
     println!("{md}");
     assert!(md.starts_with("# hvbench report: run 7 (xen-vs-kvm)\n"));
     assert!(md
@@ -515,8 +429,8 @@ fn markdown_has_the_same_tables() {
 #[test]
 fn outliers_are_counted_not_dropped() {
     let mut f = empty_run("r");
-    f.platform("host", "host", &[]);
-    f.series(
+    f.add_platform("host", "host", &[]);
+    f.series_with_warmups(
         "host",
         &[0, 1, 2],
         "syscall",
@@ -526,11 +440,12 @@ fn outliers_are_counted_not_dropped() {
         100.0,
     );
     f.samples[3].value = 5_000.0;
-    let out = terminal(&f.input(), &cfg());
+    let out = terminal(&f.input(), &bootstrap(2_000));
     let t = table_under(&out, "syscall / latency");
     assert!(t[0].ends_with("outliers"), "{t:#?}");
     assert!(row(&t, "host").ends_with(" 1"));
-    let v: serde_json::Value = serde_json::from_str(&summary_json(&f.input(), &cfg())).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&summary_json(&f.input(), &bootstrap(2_000))).unwrap();
     assert_eq!(v["results"][0]["n"], 12);
     assert_eq!(v["results"][0]["max"], 5_000.0);
 }
@@ -538,13 +453,13 @@ fn outliers_are_counted_not_dropped() {
 #[test]
 fn lab_platforms_are_marked_as_emulated() {
     let mut f = empty_run("lab");
-    f.platform("host", "host", &[("accel", "none")]);
-    f.platform(
+    f.add_platform("host", "host", &[("accel", "none")]);
+    f.add_platform(
         "xen-pv",
         "xen",
         &[("accel", "xen"), ("lab", "xen"), ("xen.guest_type", "pv")],
     );
-    let out = terminal(&f.input(), &cfg());
+    let out = terminal(&f.input(), &bootstrap(2_000));
     let warning = banner(&out);
     assert!(
         warning.contains("Platform xen-pv ran inside hvbench's emulated lab host"),
@@ -563,14 +478,14 @@ fn lab_platforms_are_marked_as_emulated() {
 #[test]
 fn lab_and_real_guests_in_one_run_are_said_not_to_compare() {
     let mut f = empty_run("mixed");
-    f.platform("host", "host", &[("accel", "none")]);
-    f.platform("kvm-real", "qemu", &[("accel", "kvm")]);
-    f.platform(
+    f.add_platform("host", "host", &[("accel", "none")]);
+    f.add_platform("kvm-real", "qemu", &[("accel", "kvm")]);
+    f.add_platform(
         "xen-pv",
         "xen",
         &[("accel", "xen"), ("lab", "xen"), ("xen.guest_type", "pv")],
     );
-    let out = terminal(&f.input(), &cfg());
+    let out = terminal(&f.input(), &bootstrap(2_000));
     let warning = banner(&out);
     assert!(
         warning.contains(
@@ -587,14 +502,14 @@ fn lab_and_real_guests_in_one_run_are_said_not_to_compare() {
         out.contains("Do not rank kvm-real (real hardware) against xen-pv (emulated lab)"),
         "the recommendation says so too: {out}"
     );
-    let md = markdown(&f.input(), &cfg());
+    let md = markdown(&f.input(), &bootstrap(2_000));
     assert!(
         md.contains(
             "> **Warning:** Platforms kvm-real, xen-pv mix guests in hvbench's emulated lab"
         ),
         "{md}"
     );
-    let page = html(&f.input(), &cfg());
+    let page = html(&f.input(), &bootstrap(2_000));
     assert!(
         page.contains(
             "<strong>Warning:</strong> Platforms kvm-real, xen-pv mix guests in hvbench&#39;s emulated lab"
@@ -607,9 +522,9 @@ fn lab_and_real_guests_in_one_run_are_said_not_to_compare() {
         ("real-only", vec![("accel", "kvm"), ("lab", "false")]),
     ] {
         let mut f = empty_run(name);
-        f.platform("host", "host", &[("accel", "none")]);
-        f.platform("kvm", "qemu", &facts);
-        f.platform(
+        f.add_platform("host", "host", &[("accel", "none")]);
+        f.add_platform("kvm", "qemu", &facts);
+        f.add_platform(
             "xen-pv",
             "xen",
             &[
@@ -618,7 +533,7 @@ fn lab_and_real_guests_in_one_run_are_said_not_to_compare() {
                 ("lab", facts[1].1),
             ],
         );
-        let out = terminal(&f.input(), &cfg());
+        let out = terminal(&f.input(), &bootstrap(2_000));
         assert!(!out.contains("mix guests"), "{name}: {out}");
     }
 }
@@ -626,18 +541,18 @@ fn lab_and_real_guests_in_one_run_are_said_not_to_compare() {
 #[test]
 fn user_network_platforms_are_said_to_measure_slirp() {
     let mut f = empty_run("net");
-    f.platform("host", "host", &[("accel", "none")]);
-    f.platform(
+    f.add_platform("host", "host", &[("accel", "none")]);
+    f.add_platform(
         "kvm-user",
         "qemu",
         &[("accel", "kvm"), ("net.backend", "slirp")],
     );
-    f.platform(
+    f.add_platform(
         "kvm-tap",
         "qemu",
         &[("accel", "kvm"), ("net.backend", "tap+vhost-net")],
     );
-    let out = terminal(&f.input(), &cfg());
+    let out = terminal(&f.input(), &bootstrap(2_000));
     let warning = banner(&out);
     assert!(
         warning.contains("Platform kvm-user had the guest's NIC on QEMU's user network"),
@@ -669,10 +584,10 @@ fn boot(entry: &str, reboot: bool, seconds: f64, ok: bool, detail: &str) -> Boot
 
 /// A dual-boot host: found in its kvm entry, rebooted into xen, then back into kvm, which came
 /// up as Xen again and was refused.
-fn dual_boot_run() -> Fixture {
+fn dual_boot_run() -> Run {
     let mut f = empty_run("dual");
-    f.platform("bare", "host", &[("accel", "none")]);
-    f.platform("xen-pvh", "xen", &[("accel", "xen")]);
+    f.add_platform("bare", "host", &[("accel", "none")]);
+    f.add_platform("xen-pvh", "xen", &[("accel", "xen")]);
     f.boots = vec![
         boot("kvm", false, 0.0, true, "found at the start"),
         boot("xen", true, 70.5, true, ""),
@@ -689,7 +604,7 @@ fn joined(out: &str) -> String {
 #[test]
 fn boots_of_a_dual_boot_host_are_counted_and_listed() {
     let f = dual_boot_run();
-    let out = terminal(&f.input(), &cfg());
+    let out = terminal(&f.input(), &bootstrap(2_000));
     let text = joined(&out);
     assert!(
         text.contains(
@@ -772,20 +687,20 @@ fn boots_of_a_dual_boot_host_are_counted_and_listed() {
     );
 
     // Markdown and HTML have the section as well; the summary JSON has the rows.
-    let md = markdown(&f.input(), &cfg());
+    let md = markdown(&f.input(), &bootstrap(2_000));
     assert!(md.contains("## Boots"), "{md}");
     assert!(
         joined(&md).contains("Host dual was rebooted 2 times"),
         "{md}"
     );
-    let html = hvbench_report::html(&f.input(), &cfg());
+    let html = hvbench_report::html(&f.input(), &bootstrap(2_000));
     assert!(html.contains("Boots"), "{html}");
     assert!(
         html.contains("refused: came up as xen dom0, not kvm"),
         "{html}"
     );
     let summary: serde_json::Value =
-        serde_json::from_str(&summary_json(&f.input(), &cfg())).unwrap();
+        serde_json::from_str(&summary_json(&f.input(), &bootstrap(2_000))).unwrap();
     assert_eq!(summary["boots"].as_array().unwrap().len(), 3);
     assert_eq!(summary["boots"][1]["seconds"], 70.5);
     assert_eq!(summary["boots"][0]["reboot"], false);
@@ -805,7 +720,7 @@ fn the_plan_names_a_dual_boot_hosts_entries() {
     f.run.plan_json = serde_json::to_string(&plan).unwrap();
     // Every boot as wanted, one reboot.
     f.boots.truncate(2);
-    let out = joined(&terminal(&f.input(), &cfg()));
+    let out = joined(&terminal(&f.input(), &bootstrap(2_000)));
     assert!(
         out.contains(
             "Host dual was rebooted once between its boot entries (xen, kvm), 70.5 s in all \
@@ -818,10 +733,10 @@ fn the_plan_names_a_dual_boot_hosts_entries() {
 
 #[test]
 fn a_run_without_boots_has_no_boots_section() {
-    let out = terminal(&campaign().input(), &cfg());
+    let out = terminal(&campaign().input(), &bootstrap(2_000));
     assert!(!out.contains("Boots"), "{out}");
     let summary: serde_json::Value =
-        serde_json::from_str(&summary_json(&campaign().input(), &cfg())).unwrap();
+        serde_json::from_str(&summary_json(&campaign().input(), &bootstrap(2_000))).unwrap();
     assert!(summary.get("boots").is_none());
 }
 

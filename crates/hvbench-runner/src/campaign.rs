@@ -13,6 +13,15 @@ use hvbench_spec::Plan;
 use hvbench_store::{BootRow, PlatformId, RunEventKind, RunId, RunStatus, Store, TrialId};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What a campaign's rounds run with: the plan, the store, the options and the directory of
+/// this run's logs.
+struct Setup<'a> {
+    plan: &'a Plan,
+    store: &'a Store,
+    opts: &'a Options,
+    logs: &'a std::path::Path,
+}
+
 /// Measured samples of finished battery trials by (platform, round): (workload, metric, value).
 pub(crate) type StoredSamples = BTreeMap<(String, u32), Vec<(String, String, f64)>>;
 
@@ -44,7 +53,13 @@ impl Campaign {
             return Err(RunnerError::Logs(logs, e));
         }
         let mut out = Outcome::empty(run, self.seed);
-        let result = self.rounds(plan, platforms, store, opts, progress, &logs, &mut out);
+        let setup = Setup {
+            plan,
+            store,
+            opts,
+            logs: &logs,
+        };
+        let result = self.rounds(&setup, platforms, progress, &mut out);
         progress.finish();
         match result {
             Ok(()) if out.trials_lost > 0 => {
@@ -90,17 +105,19 @@ impl Campaign {
     /// The rounds: every machine's alternatives in their own seeded order, the machines at
     /// once (one thread each; a round ends when every machine has finished it, then the stop
     /// rule looks at everything measured so far).
-    #[allow(clippy::too_many_arguments)]
     fn rounds(
         &self,
-        plan: &Plan,
+        setup: &Setup<'_>,
         platforms: &mut [Box<dyn Platform>],
-        store: &Store,
-        opts: &Options,
         progress: &mut dyn Progress,
-        logs: &std::path::Path,
         out: &mut Outcome,
     ) -> Result<(), RunnerError> {
+        let &Setup {
+            plan,
+            store,
+            opts,
+            logs,
+        } = setup;
         let agent_plan = plan.agent_plan();
         let cells = isolation_cells(plan);
         let alts = alternatives(plan, platforms, &cells);
@@ -250,37 +267,16 @@ impl Campaign {
         a: usize,
         platform: &mut Box<dyn Platform>,
     ) -> Result<(), RunnerError> {
-        let (plan, cells, store, logs) = (shared.plan, shared.cells, shared.store, shared.logs);
         let (i, scenario) = match &shared.alts[a] {
             Alternative::Battery(i) => (*i, BATTERY_SCENARIO.to_string()),
-            Alternative::Cell { platform, cell } => (*platform, cells[*cell].cell.scenario.clone()),
+            Alternative::Cell { platform, cell } => {
+                (*platform, shared.cells[*cell].cell.scenario.clone())
+            }
         };
         let name = platform.name().to_string();
         let key = (name.clone(), scenario.clone(), round);
         if let Some(&ok) = self.finished.get(&key) {
-            // Finished before this invocation: count it, feed the stop rule, skip it.
-            let mut out = shared.lock_out();
-            out.trials_skipped += 1;
-            if ok {
-                out.trials_ok += 1;
-            } else {
-                out.trials_failed += 1;
-            }
-            if scenario == BATTERY_SCENARIO {
-                let mut measured = shared.measured.lock().unwrap_or_else(|e| e.into_inner());
-                for (workload, metric, value) in self
-                    .stored
-                    .get(&(name.clone(), round))
-                    .into_iter()
-                    .flatten()
-                {
-                    out.samples += 1;
-                    measured
-                        .entry((self.ids[i], workload.clone(), metric.clone()))
-                        .or_default()
-                        .push(*value);
-                }
-            }
+            self.count_finished(shared, round, i, &name, &scenario, ok);
             return Ok(());
         }
         if let Some(signal) = interrupt::requested() {
@@ -290,143 +286,203 @@ impl Campaign {
             });
         }
         let boots_guest = platform.boots_guest();
-        let timeout = trial_timeout(plan.guest.timeout_s, !boots_guest);
-        let mut faults = 0;
+        let mut attempt = Try {
+            round,
+            i,
+            name: &name,
+            boots_guest,
+            timeout: trial_timeout(shared.plan.guest.timeout_s, !boots_guest),
+            faults: 0,
+        };
         let (end, samples) = loop {
             let (end, samples) = match &shared.alts[a] {
-                Alternative::Battery(_) => {
-                    shared.progress(|p| p.trial_started(round, &name));
-                    let role = if boots_guest {
-                        Role::Guest
-                    } else {
-                        Role::HostProcess
-                    };
-                    let trial =
-                        store.start_trial(self.ids[i], round, &role.name(), BATTERY_SCENARIO)?;
-                    let req = TrialRequest {
-                        plan: shared.agent_plan,
-                        timeout,
-                        console_log: Some(logs.join(format!("r{round}-{name}.log"))),
-                        stop: None,
-                        place: None,
-                    };
-                    let mut sink = TrialSink {
-                        store,
-                        trial,
-                        platform: self.ids[i],
-                        samples: 0,
-                        error: None,
-                        measured: &shared.measured,
-                    };
-                    let end = settle(platform.run_trial(&req, &mut |ev| sink.event(ev)), faults);
-                    self.record_boots(store, self.ids[i], platform)?;
-                    if let Some(e) = sink.error.take() {
-                        return Err(RunnerError::Store(e));
-                    }
-                    let samples = sink.samples;
-                    self.close(store, &[trial], &end)?;
-                    (end, samples)
-                }
+                Alternative::Battery(_) => self.battery_trial(shared, &attempt, platform)?,
                 Alternative::Cell { cell, .. } => {
-                    let cell = &cells[*cell].cell;
-                    let label = format!("{name} {}", cell.scenario);
-                    shared.progress(|p| p.trial_started(round, &label));
-                    let dir = logs.join(format!(
-                        "r{round}-{name}-{}",
-                        cell.scenario.replace('/', "-")
-                    ));
-                    if let Err(e) = std::fs::create_dir_all(&dir) {
-                        return Err(RunnerError::Logs(dir, e));
-                    }
-                    let victim = store.start_trial(
-                        self.ids[i],
-                        round,
-                        &Role::Victim.name(),
-                        &cell.scenario,
-                    )?;
-                    let mut sink = CellSink {
-                        store,
-                        platform: self.ids[i],
-                        round,
-                        scenario: &cell.scenario,
-                        trials: BTreeMap::from([(Role::Victim, victim)]),
-                        ended: BTreeSet::new(),
-                        samples: 0,
-                        error: None,
-                    };
-                    let end = settle(
-                        platform.run_cell(cell, timeout, Some(&dir), &mut |m| sink.message(m)),
-                        faults,
-                    );
-                    self.record_boots(store, self.ids[i], platform)?;
-                    if let Some(e) = sink.error.take() {
-                        return Err(RunnerError::Store(e));
-                    }
-                    // A lab fault runs the whole cell again: every trial of this one is set aside.
-                    let open: Vec<TrialId> = sink
-                        .trials
-                        .iter()
-                        .filter(|(n, _)| {
-                            !sink.ended.contains(*n) || matches!(end, TrialEnd::LabFault(_))
-                        })
-                        .map(|(_, t)| *t)
-                        .collect();
-                    // Instances the cell never heard end stopped reporting with it (a lab host or
-                    // a remote machine that died or hung): DNR.
-                    let end_for_open = match &end {
-                        TrialEnd::Failed(r) => TrialEnd::Failed(format!(
-                            "DNR: the cell ended without this instance's end: {r}"
-                        )),
-                        // Lost with its machine: the cell runs again on resume.
-                        TrialEnd::Lost(r) => TrialEnd::Lost(r.clone()),
-                        TrialEnd::LabFault(r) => TrialEnd::LabFault(r.clone()),
-                        TrialEnd::Completed => TrialEnd::Completed,
-                    };
-                    self.close(store, &open, &end_for_open)?;
-                    // The cell's outcome is its victim's.
-                    let victim_ok = store
-                        .trials(self.run)?
-                        .into_iter()
-                        .find(|t| t.id == victim)
-                        .is_some_and(|t| t.status == "ok");
-                    let end = if matches!(end, TrialEnd::LabFault(_)) {
-                        end
-                    } else if victim_ok {
-                        TrialEnd::Completed
-                    } else {
-                        match end {
-                            TrialEnd::Completed => {
-                                TrialEnd::Failed("the victim did not report".into())
-                            }
-                            failed => failed,
-                        }
-                    };
-                    (end, sink.samples)
+                    self.cell_trial(shared, &attempt, *cell, platform)?
                 }
             };
             // A lab fault (docs/architecture.md, "The lab"): recorded (its trials are set aside as
             // interrupted, with the fault as their reason) and the trial runs again, at most
             // MAX_LAB_FAULTS times; `settle` made the last one a failure.
             if let TrialEnd::LabFault(reason) = &end {
-                faults += 1;
+                attempt.faults += 1;
                 shared.lock_out().lab_faults += 1;
                 shared.progress(|p| p.lab_fault(round, &name, reason));
                 continue;
             }
             break (end, samples);
         };
-        {
-            let mut out = shared.lock_out();
-            match end {
-                TrialEnd::Completed => out.trials_ok += 1,
-                TrialEnd::Failed(_) => out.trials_failed += 1,
-                TrialEnd::Lost(_) => out.trials_lost += 1,
-                TrialEnd::LabFault(_) => unreachable!("a lab fault runs the trial again"),
-            }
-            out.samples += samples;
-        }
+        count_end(shared, &end, samples);
         shared.progress(|p| p.trial_finished(round, &name, &end, samples));
         Ok(())
+    }
+
+    /// A trial that finished before this invocation: counted, and its stored battery samples
+    /// fed to the stop rule.
+    fn count_finished(
+        &self,
+        shared: &Shared<'_>,
+        round: u32,
+        i: usize,
+        name: &str,
+        scenario: &str,
+        ok: bool,
+    ) {
+        // Finished before this invocation: count it, feed the stop rule, skip it.
+        let mut out = shared.lock_out();
+        out.trials_skipped += 1;
+        if ok {
+            out.trials_ok += 1;
+        } else {
+            out.trials_failed += 1;
+        }
+        if scenario == BATTERY_SCENARIO {
+            let mut measured = shared.measured.lock().unwrap_or_else(|e| e.into_inner());
+            for (workload, metric, value) in self
+                .stored
+                .get(&(name.to_string(), round))
+                .into_iter()
+                .flatten()
+            {
+                out.samples += 1;
+                measured
+                    .entry((self.ids[i], workload.clone(), metric.clone()))
+                    .or_default()
+                    .push(*value);
+            }
+        }
+    }
+
+    /// One try of a battery trial: its end (before a lab fault is retried) and its samples.
+    fn battery_trial(
+        &self,
+        shared: &Shared<'_>,
+        attempt: &Try<'_>,
+        platform: &mut Box<dyn Platform>,
+    ) -> Result<(TrialEnd, u32), RunnerError> {
+        let (store, logs, round, i, name) = (
+            shared.store,
+            shared.logs,
+            attempt.round,
+            attempt.i,
+            attempt.name,
+        );
+        shared.progress(|p| p.trial_started(round, name));
+        let role = if attempt.boots_guest {
+            Role::Guest
+        } else {
+            Role::HostProcess
+        };
+        let trial = store.start_trial(self.ids[i], round, &role.name(), BATTERY_SCENARIO)?;
+        let req = TrialRequest {
+            plan: shared.agent_plan,
+            timeout: attempt.timeout,
+            console_log: Some(logs.join(format!("r{round}-{name}.log"))),
+            stop: None,
+            place: None,
+        };
+        let mut sink = TrialSink {
+            store,
+            trial,
+            platform: self.ids[i],
+            samples: 0,
+            error: None,
+            measured: &shared.measured,
+        };
+        let end = settle(
+            platform.run_trial(&req, &mut |ev| sink.event(ev)),
+            attempt.faults,
+        );
+        self.record_boots(store, self.ids[i], platform)?;
+        if let Some(e) = sink.error.take() {
+            return Err(RunnerError::Store(e));
+        }
+        let samples = sink.samples;
+        self.close(store, &[trial], &end)?;
+        Ok((end, samples))
+    }
+
+    /// One try of isolation cell `cell`: its end, which is its victim's (before a lab fault is
+    /// retried), and its samples.
+    fn cell_trial(
+        &self,
+        shared: &Shared<'_>,
+        attempt: &Try<'_>,
+        cell: usize,
+        platform: &mut Box<dyn Platform>,
+    ) -> Result<(TrialEnd, u32), RunnerError> {
+        let (store, logs, round, i, name) = (
+            shared.store,
+            shared.logs,
+            attempt.round,
+            attempt.i,
+            attempt.name,
+        );
+        let cell = &shared.cells[cell].cell;
+        let label = format!("{name} {}", cell.scenario);
+        shared.progress(|p| p.trial_started(round, &label));
+        let dir = logs.join(format!(
+            "r{round}-{name}-{}",
+            cell.scenario.replace('/', "-")
+        ));
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            return Err(RunnerError::Logs(dir, e));
+        }
+        let victim = store.start_trial(self.ids[i], round, &Role::Victim.name(), &cell.scenario)?;
+        let mut sink = CellSink {
+            store,
+            platform: self.ids[i],
+            round,
+            scenario: &cell.scenario,
+            trials: BTreeMap::from([(Role::Victim, victim)]),
+            ended: BTreeSet::new(),
+            samples: 0,
+            error: None,
+        };
+        let end = settle(
+            platform.run_cell(cell, attempt.timeout, Some(&dir), &mut |m| sink.message(m)),
+            attempt.faults,
+        );
+        self.record_boots(store, self.ids[i], platform)?;
+        if let Some(e) = sink.error.take() {
+            return Err(RunnerError::Store(e));
+        }
+        // A lab fault runs the whole cell again: every trial of this one is set aside.
+        let open: Vec<TrialId> = sink
+            .trials
+            .iter()
+            .filter(|(n, _)| !sink.ended.contains(*n) || matches!(end, TrialEnd::LabFault(_)))
+            .map(|(_, t)| *t)
+            .collect();
+        // Instances the cell never heard end stopped reporting with it (a lab host or
+        // a remote machine that died or hung): DNR.
+        let end_for_open = match &end {
+            TrialEnd::Failed(r) => TrialEnd::Failed(format!(
+                "DNR: the cell ended without this instance's end: {r}"
+            )),
+            // Lost with its machine: the cell runs again on resume.
+            TrialEnd::Lost(r) => TrialEnd::Lost(r.clone()),
+            TrialEnd::LabFault(r) => TrialEnd::LabFault(r.clone()),
+            TrialEnd::Completed => TrialEnd::Completed,
+        };
+        self.close(store, &open, &end_for_open)?;
+        // The cell's outcome is its victim's.
+        let victim_ok = store
+            .trials(self.run)?
+            .into_iter()
+            .find(|t| t.id == victim)
+            .is_some_and(|t| t.status == "ok");
+        let end = if matches!(end, TrialEnd::LabFault(_)) {
+            end
+        } else if victim_ok {
+            TrialEnd::Completed
+        } else {
+            match end {
+                TrialEnd::Completed => TrialEnd::Failed("the victim did not report".into()),
+                failed => failed,
+            }
+        };
+        Ok((end, sink.samples))
     }
 
     /// After a trial on a dual-boot machine: its boots into the store, and the platform's
@@ -525,6 +581,30 @@ fn settle(end: TrialEnd, faults: u32) -> TrialEnd {
         )),
         end => end,
     }
+}
+
+/// A visit's trial counted in the outcome by how it ended.
+fn count_end(shared: &Shared<'_>, end: &TrialEnd, samples: u32) {
+    let mut out = shared.lock_out();
+    match end {
+        TrialEnd::Completed => out.trials_ok += 1,
+        TrialEnd::Failed(_) => out.trials_failed += 1,
+        TrialEnd::Lost(_) => out.trials_lost += 1,
+        TrialEnd::LabFault(_) => unreachable!("a lab fault runs the trial again"),
+    }
+    out.samples += samples;
+}
+
+/// One visit's trial, tried again after a lab fault: its round, platform and timeout, and the
+/// lab faults so far.
+struct Try<'a> {
+    round: u32,
+    /// The platform's index.
+    i: usize,
+    name: &'a str,
+    boots_guest: bool,
+    timeout: std::time::Duration,
+    faults: u32,
 }
 
 /// What the machines' threads of one campaign share.

@@ -49,10 +49,19 @@ pub(crate) fn render(plan: &Plan) -> String {
 }
 
 fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
-    let reps = u64::from(p.repetitions);
-    let n_platforms = p.platforms.len() as u64;
-    let n_vms = p.vm_platforms().count() as u64;
-    let n_workloads = p.workloads.len() as u64;
+    write_header(o, p)?;
+    write_platforms(o, p)?;
+    write_lab_mix(o, p)?;
+    write_guest(o, p)?;
+    write_workloads(o, p)?;
+    for scenario in &p.isolation {
+        write_scenario(o, p, scenario)?;
+    }
+    write_totals(o, p)
+}
+
+/// The experiment's name, its rounds and windows, and whether evidence is counted.
+fn write_header(o: &mut String, p: &Plan) -> std::fmt::Result {
     let warmup = u64::from(p.warmup);
     let samples = u64::from(p.samples);
 
@@ -96,6 +105,11 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
         }
     )?;
 
+    Ok(())
+}
+
+/// The hosts, if any, then each platform with what it runs and where.
+fn write_platforms(o: &mut String, p: &Plan) -> std::fmt::Result {
     if !p.hosts.is_empty() {
         write_hosts(o, p)?;
     }
@@ -122,54 +136,7 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
                 })
         });
     for x in &p.platforms {
-        let what = match &x.driver {
-            Driver::Host => match &x.host {
-                None => "the agent as a plain process on this machine (baseline)".to_string(),
-                Some(h) => format!("the agent as a plain process on {h} (its baseline)"),
-            },
-            Driver::Qemu(q) => format!(
-                "qemu, accel {}{}, machine {}, cpu {}{}{}",
-                q.accel,
-                if q.accel == crate::Accel::Auto {
-                    " (kvm where usable, else tcg)"
-                } else {
-                    ""
-                },
-                q.machine,
-                match (&q.cpu, q.accel) {
-                    (Some(cpu), _) => cpu.clone(),
-                    (None, crate::Accel::Kvm) => "host".to_string(),
-                    (None, crate::Accel::Tcg) => "max".to_string(),
-                    (None, crate::Accel::Auto) => "host with kvm, max with tcg".to_string(),
-                },
-                if has_disk_workload {
-                    format!(", disk cache {}", q.disk_cache)
-                } else {
-                    String::new()
-                },
-                if q.net == crate::NetMode::Auto {
-                    String::new()
-                } else {
-                    format!(", net {}", q.net)
-                }
-            ),
-            Driver::Xen(xen) => {
-                let mut s = format!("xen, type {}", xen.kind.as_str());
-                if let Some(c) = &xen.cpus {
-                    s.push_str(&format!(", vCPUs pinned to {c}"));
-                }
-                if let Some(w) = xen.weight {
-                    s.push_str(&format!(", credit2 weight {w}"));
-                }
-                if let Some(c) = xen.cap {
-                    s.push_str(&format!(", cap {c}%"));
-                }
-                if let Some(m) = xen.tsc_mode {
-                    s.push_str(&format!(", tsc_mode {m}"));
-                }
-                s
-            }
-        };
+        let what = describe_driver(x, has_disk_workload);
         let lab = if x.lab {
             " [in the emulated lab host]"
         } else {
@@ -183,8 +150,64 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
         }
     }
 
-    write_lab_mix(o, p)?;
+    Ok(())
+}
 
+/// What a platform runs: the baseline process, or the hypervisor and its settings.
+fn describe_driver(x: &crate::PlatformSpec, has_disk_workload: bool) -> String {
+    match &x.driver {
+        Driver::Host => match &x.host {
+            None => "the agent as a plain process on this machine (baseline)".to_string(),
+            Some(h) => format!("the agent as a plain process on {h} (its baseline)"),
+        },
+        Driver::Qemu(q) => format!(
+            "qemu, accel {}{}, machine {}, cpu {}{}{}",
+            q.accel,
+            if q.accel == crate::Accel::Auto {
+                " (kvm where usable, else tcg)"
+            } else {
+                ""
+            },
+            q.machine,
+            match (&q.cpu, q.accel) {
+                (Some(cpu), _) => cpu.clone(),
+                (None, crate::Accel::Kvm) => "host".to_string(),
+                (None, crate::Accel::Tcg) => "max".to_string(),
+                (None, crate::Accel::Auto) => "host with kvm, max with tcg".to_string(),
+            },
+            if has_disk_workload {
+                format!(", disk cache {}", q.disk_cache)
+            } else {
+                String::new()
+            },
+            if q.net == crate::NetMode::Auto {
+                String::new()
+            } else {
+                format!(", net {}", q.net)
+            }
+        ),
+        Driver::Xen(xen) => {
+            let mut s = format!("xen, type {}", xen.kind.as_str());
+            if let Some(c) = &xen.cpus {
+                s.push_str(&format!(", vCPUs pinned to {c}"));
+            }
+            if let Some(w) = xen.weight {
+                s.push_str(&format!(", credit2 weight {w}"));
+            }
+            if let Some(c) = xen.cap {
+                s.push_str(&format!(", cap {c}%"));
+            }
+            if let Some(m) = xen.tsc_mode {
+                s.push_str(&format!(", tsc_mode {m}"));
+            }
+            s
+        }
+    }
+}
+
+/// The guest of every VM platform, when there is one.
+fn write_guest(o: &mut String, p: &Plan) -> std::fmt::Result {
+    let n_vms = p.vm_platforms().count() as u64;
     if n_vms > 0 {
         let g = &p.guest;
         writeln!(o)?;
@@ -201,6 +224,12 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
         )?;
     }
 
+    Ok(())
+}
+
+/// The battery's workloads, in the order every agent run measures them.
+fn write_workloads(o: &mut String, p: &Plan) -> std::fmt::Result {
+    let n_vms = p.vm_platforms().count() as u64;
     writeln!(o)?;
     if p.workloads.is_empty() {
         writeln!(
@@ -229,9 +258,17 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
         writeln!(o)?;
     }
 
-    for scenario in &p.isolation {
-        write_scenario(o, p, scenario)?;
-    }
+    Ok(())
+}
+
+/// The totals: agent runs, guest boots, windows, samples and the time it takes at least.
+fn write_totals(o: &mut String, p: &Plan) -> std::fmt::Result {
+    let reps = u64::from(p.repetitions);
+    let n_platforms = p.platforms.len() as u64;
+    let n_vms = p.vm_platforms().count() as u64;
+    let n_workloads = p.workloads.len() as u64;
+    let warmup = u64::from(p.warmup);
+    let samples = u64::from(p.samples);
 
     // Saturating: a deserialized plan need not respect the spec's limits.
     // With evidence, one counted window per metric after the measured ones.
@@ -269,30 +306,7 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
         )?;
     }
     if !p.isolation.is_empty() {
-        let (mut victims, mut aggressors) = (0u64, 0u64);
-        for s in &p.isolation {
-            let cells = s.cells().len() as u64;
-            let visits = reps.saturating_mul(s.platforms_of(p).count() as u64);
-            let victim_runs = visits.saturating_mul(cells);
-            let stress_cells = visits.saturating_mul(cells.saturating_sub(1));
-            victims = victims.saturating_add(victim_runs);
-            aggressors =
-                aggressors.saturating_add(stress_cells.saturating_mul(u64::from(s.aggressors)));
-            let victim_windows =
-                (s.victim.len() as u64).saturating_mul(warmup + samples + u64::from(p.evidence));
-            measuring_ms = measuring_ms
-                .saturating_add(
-                    victim_runs
-                        .saturating_mul(victim_windows)
-                        .saturating_mul(p.min_window_ms),
-                )
-                .saturating_add(stress_cells.saturating_mul(s.settle_ms));
-        }
-        writeln!(
-            o,
-            "  isolation runs:    {} victim + {} aggressor agent runs (rounds x cells x platforms)",
-            victims, aggressors
-        )?;
+        measuring_ms = measuring_ms.saturating_add(write_isolation_runs(o, p)?);
     }
     let boots = p.guest_boots();
     if p.isolation.is_empty() {
@@ -356,26 +370,66 @@ fn write_plan(o: &mut String, p: &Plan) -> std::fmt::Result {
         }
     )?;
     if n_vms > 0 {
-        let in_guest = |s: &&IsolationSpec| s.platforms_of(p).any(|x| x.is_vm());
-        let need = p
-            .workloads
-            .iter()
-            .chain(p.isolation.iter().filter(in_guest).flat_map(|s| &s.victim))
-            .map(|w| w.memory_need_mib())
-            .max()
-            .unwrap_or(0);
-        writeln!(
-            o,
-            "  guest memory:      {} MiB needed by the largest workload + {GUEST_BASE_MIB} MiB \
-             for the kernel, of {} MiB",
-            need, p.guest.memory_mib
-        )?;
-        writeln!(
-            o,
-            "  guest time limit:  {} in all, if every boot ran to its timeout",
-            duration(boots.saturating_mul(p.guest.timeout_s).saturating_mul(1000))
-        )?;
+        write_guest_totals(o, p, boots)?;
     }
+    Ok(())
+}
+
+/// The isolation scenarios' victim and aggressor runs; returns their measuring and settling
+/// time in ms.
+fn write_isolation_runs(o: &mut String, p: &Plan) -> Result<u64, std::fmt::Error> {
+    let reps = u64::from(p.repetitions);
+    let warmup = u64::from(p.warmup);
+    let samples = u64::from(p.samples);
+    let mut measuring_ms = 0u64;
+    let (mut victims, mut aggressors) = (0u64, 0u64);
+    for s in &p.isolation {
+        let cells = s.cells().len() as u64;
+        let visits = reps.saturating_mul(s.platforms_of(p).count() as u64);
+        let victim_runs = visits.saturating_mul(cells);
+        let stress_cells = visits.saturating_mul(cells.saturating_sub(1));
+        victims = victims.saturating_add(victim_runs);
+        aggressors =
+            aggressors.saturating_add(stress_cells.saturating_mul(u64::from(s.aggressors)));
+        let victim_windows =
+            (s.victim.len() as u64).saturating_mul(warmup + samples + u64::from(p.evidence));
+        measuring_ms = measuring_ms
+            .saturating_add(
+                victim_runs
+                    .saturating_mul(victim_windows)
+                    .saturating_mul(p.min_window_ms),
+            )
+            .saturating_add(stress_cells.saturating_mul(s.settle_ms));
+    }
+    writeln!(
+        o,
+        "  isolation runs:    {} victim + {} aggressor agent runs (rounds x cells x platforms)",
+        victims, aggressors
+    )?;
+    Ok(measuring_ms)
+}
+
+/// The guests' memory and the time limit of all their boots.
+fn write_guest_totals(o: &mut String, p: &Plan, boots: u64) -> std::fmt::Result {
+    let in_guest = |s: &&IsolationSpec| s.platforms_of(p).any(|x| x.is_vm());
+    let need = p
+        .workloads
+        .iter()
+        .chain(p.isolation.iter().filter(in_guest).flat_map(|s| &s.victim))
+        .map(|w| w.memory_need_mib())
+        .max()
+        .unwrap_or(0);
+    writeln!(
+        o,
+        "  guest memory:      {} MiB needed by the largest workload + {GUEST_BASE_MIB} MiB \
+         for the kernel, of {} MiB",
+        need, p.guest.memory_mib
+    )?;
+    writeln!(
+        o,
+        "  guest time limit:  {} in all, if every boot ran to its timeout",
+        duration(boots.saturating_mul(p.guest.timeout_s).saturating_mul(1000))
+    )?;
     Ok(())
 }
 

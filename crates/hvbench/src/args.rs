@@ -1,7 +1,9 @@
 //! The command line's arguments: subcommands, their options and the formats they take (clap
 //! derive), with no behaviour of their own.
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
+use hvbench_report::Format;
 use std::path::PathBuf;
 
 pub(crate) const DEFAULT_DB: &str = "hvbench.db";
@@ -47,8 +49,8 @@ pub(crate) enum Command {
         run: Option<String>,
         #[arg(long, default_value = DEFAULT_DB)]
         db: PathBuf,
-        #[arg(long, value_enum, default_value_t = ReportFormat::Terminal)]
-        format: ReportFormat,
+        #[arg(long, default_value = "terminal", value_parser = report_format())]
+        format: Format,
         /// Write to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -127,18 +129,17 @@ pub(crate) enum LabMachineArg {
     Dual,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-pub(crate) enum ReportFormat {
-    Terminal,
-    Markdown,
-    /// One self-contained HTML page with SVG charts.
-    Html,
-    /// The summary (medians, ratios, verdicts, anomalies, manifest) as JSON.
-    Json,
-    /// The raw samples as CSV.
-    Csv,
-    /// The summary as CSV, one row per (scenario, workload, metric, platform).
-    SummaryCsv,
+/// `hvbench report --format`: the report's formats that have a name ([`Format::name`]).
+fn report_format() -> impl TypedValueParser<Value = Format> {
+    let names = Format::ALL.into_iter().filter_map(|f| {
+        let value = PossibleValue::new(f.name()?);
+        Some(match f.help() {
+            Some(help) => value.help(help),
+            None => value,
+        })
+    });
+    PossibleValuesParser::new(names)
+        .map(|name| Format::from_name(&name).expect("a possible value is a format's name"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -152,4 +153,33 @@ pub(crate) enum CompareFormat {
 pub(crate) enum ResultsFormat {
     Json,
     Csv,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report_format_of(args: &[&str]) -> Result<Format, clap::Error> {
+        let argv = ["hvbench", "report"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Report { format, .. } => Ok(format),
+            _ => unreachable!("a report command"),
+        }
+    }
+
+    #[test]
+    fn report_format_names() {
+        assert_eq!(report_format_of(&[]).unwrap(), Format::Terminal);
+        for (name, format) in [
+            ("terminal", Format::Terminal),
+            ("markdown", Format::Markdown),
+            ("html", Format::Html),
+            ("json", Format::SummaryJson),
+            ("csv", Format::ResultsCsv),
+            ("summary-csv", Format::SummaryCsv),
+        ] {
+            assert_eq!(report_format_of(&["--format", name]).unwrap(), format);
+        }
+        assert!(report_format_of(&["--format", "results-json"]).is_err());
+    }
 }

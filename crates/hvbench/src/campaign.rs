@@ -8,7 +8,7 @@ use hvbench_analysis::BootstrapConfig;
 use hvbench_platform::builder;
 use hvbench_platform::guest::cache::Cache;
 use hvbench_platform::Notices;
-use hvbench_report::{Report, ReportInput};
+use hvbench_report::{Format, Report};
 use hvbench_spec::Plan;
 use hvbench_store::{RunStatus, Store};
 use std::io::IsTerminal;
@@ -245,7 +245,7 @@ pub(crate) fn finish_campaign(
     let report = Report::new(&input, &cfg);
     print!("{}", report.terminal());
     if let Some(dir) = report_dir {
-        write_report_dir(dir, &report, &input)?;
+        write_report_dir(dir, &report)?;
         eprintln!("report written to {}", dir.display());
     }
     eprintln!(
@@ -312,19 +312,11 @@ pub(crate) fn prepare_platforms(
     Ok(builder::build(&ctx)?)
 }
 
-pub(crate) fn write_report_dir(dir: &Path, report: &Report, input: &ReportInput) -> Result<()> {
+pub(crate) fn write_report_dir(dir: &Path, report: &Report) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let files = [
-        ("report.md", report.markdown()),
-        ("report.txt", report.terminal()),
-        ("summary.json", report.summary_json()),
-        ("results.json", hvbench_report::results_json(input)),
-        ("results.csv", hvbench_report::results_csv(input)),
-        ("report.html", report.html()),
-        ("summary.csv", report.summary_csv()),
-    ];
-    for (name, text) in files {
-        let path = dir.join(name);
+    for format in Format::ALL {
+        let path = dir.join(format.file_name());
+        let text = report.render(format);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())

@@ -89,15 +89,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let data = RunData::load(&store, run.as_deref())?;
-            let cfg = BootstrapConfig::default();
-            let text = match format {
-                ReportFormat::Terminal => hvbench_report::terminal(&data.input(), &cfg),
-                ReportFormat::Markdown => hvbench_report::markdown(&data.input(), &cfg),
-                ReportFormat::Json => hvbench_report::summary_json(&data.input(), &cfg),
-                ReportFormat::Csv => hvbench_report::results_csv(&data.input()),
-                ReportFormat::Html => hvbench_report::html(&data.input(), &cfg),
-                ReportFormat::SummaryCsv => hvbench_report::summary_csv(&data.input(), &cfg),
-            };
+            let text = format.render(&data.input(), &BootstrapConfig::default());
             emit(&text, out.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }

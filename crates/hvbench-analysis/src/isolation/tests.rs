@@ -6,6 +6,22 @@ use super::*;
 const HIGHER: Option<Direction> = Some(Direction::HigherIsBetter);
 const LOWER: Option<Direction> = Some(Direction::LowerIsBetter);
 
+/// A victim's metric and which way it improves.
+#[derive(Clone, Copy)]
+struct Metric {
+    name: &'static str,
+    direction: Option<Direction>,
+}
+
+const LATENCY: Metric = Metric {
+    name: "latency",
+    direction: LOWER,
+};
+const BANDWIDTH: Metric = Metric {
+    name: "bandwidth",
+    direction: HIGHER,
+};
+
 /// Owned rows, borrowed as an [`IsolationInput`].
 #[derive(Default)]
 struct Rows {
@@ -41,15 +57,13 @@ impl Rows {
 
     /// A victim trial per round, with `per_round` windows of 100 ms each, back to back
     /// from 1000 ms, `center` ± 1 % deterministically, after one warm-up.
-    #[allow(clippy::too_many_arguments)]
     fn victim(
         &mut self,
         platform: &str,
         scenario: &str,
         rounds: u32,
         per_round: u32,
-        metric: &str,
-        direction: Option<Direction>,
+        metric: Metric,
         center: f64,
     ) {
         for round in 0..rounds {
@@ -62,8 +76,8 @@ impl Rows {
                     scenario: scenario.into(),
                     guest: VICTIM_GUEST.into(),
                     workload: "w".into(),
-                    metric: metric.into(),
-                    direction,
+                    metric: metric.name.into(),
+                    direction: metric.direction,
                     warmup: i == 0,
                     value: if i == 0 { 1e9 } else { center * jitter },
                     elapsed_ns: 100_000_000,
@@ -73,21 +87,20 @@ impl Rows {
         }
     }
 
-    /// One aggressor's 500 ms windows ending at `from_ms + 500`, ... up to `to_ms`.
-    #[allow(clippy::too_many_arguments)]
+    /// One aggressor's 500 ms windows within `span_ms`: ending at its start + 500, ... up to its
+    /// end.
     fn aggressor(
         &mut self,
         platform: &str,
         scenario: &str,
         round: u32,
         guest: &str,
-        from_ms: u64,
-        to_ms: u64,
+        span_ms: std::ops::RangeInclusive<u64>,
         value: f64,
     ) {
         self.trial(platform, round, scenario, guest, true);
-        let mut end = from_ms + 500;
-        while end <= to_ms {
+        let mut end = span_ms.start() + 500;
+        while end <= *span_ms.end() {
             self.samples.push(Sample {
                 platform: platform.into(),
                 round,
@@ -189,10 +202,10 @@ fn cells_parse_and_battery_scenarios_do_not() {
 #[test]
 fn lower_is_better_degradation_is_significant_with_its_interval() {
     let mut r = Rows::default();
-    r.victim("host", "iso/none", 5, 4, "latency", LOWER, 100.0);
-    r.victim("host", "iso/cpu/shared", 5, 4, "latency", LOWER, 138.0);
+    r.victim("host", "iso/none", 5, 4, LATENCY, 100.0);
+    r.victim("host", "iso/cpu/shared", 5, 4, LATENCY, 138.0);
     for round in 0..5 {
-        r.aggressor("host", "iso/cpu/shared", round, "aggressor1", 0, 3000, 5e6);
+        r.aggressor("host", "iso/cpu/shared", round, "aggressor1", 0..=3000, 5e6);
     }
     let a = r.analyze();
     assert_eq!(a.tests, 1);
@@ -232,26 +245,10 @@ fn lower_is_better_degradation_is_significant_with_its_interval() {
 #[test]
 fn higher_is_better_loses_throughput_and_twice_as_slow_is_dramatic() {
     let mut r = Rows::default();
-    r.victim("host", "iso/none", 5, 4, "bandwidth", HIGHER, 1000.0);
-    r.victim(
-        "host",
-        "iso/mem-bandwidth/shared",
-        5,
-        4,
-        "bandwidth",
-        HIGHER,
-        600.0,
-    );
-    r.victim("kvm", "iso/none", 5, 4, "latency", LOWER, 10.0);
-    r.victim(
-        "kvm",
-        "iso/mem-bandwidth/shared",
-        5,
-        4,
-        "latency",
-        LOWER,
-        25.0,
-    );
+    r.victim("host", "iso/none", 5, 4, BANDWIDTH, 1000.0);
+    r.victim("host", "iso/mem-bandwidth/shared", 5, 4, BANDWIDTH, 600.0);
+    r.victim("kvm", "iso/none", 5, 4, LATENCY, 10.0);
+    r.victim("kvm", "iso/mem-bandwidth/shared", 5, 4, LATENCY, 25.0);
     let a = r.analyze();
     let host = a.matrices[0]
         .rows
@@ -291,16 +288,8 @@ fn higher_is_better_loses_throughput_and_twice_as_slow_is_dramatic() {
 #[test]
 fn same_distribution_is_no_significant_difference() {
     let mut r = Rows::default();
-    r.victim("host", "iso/none", 5, 4, "latency", LOWER, 100.0);
-    r.victim(
-        "host",
-        "iso/cpu/pinned-apart",
-        5,
-        4,
-        "latency",
-        LOWER,
-        100.0,
-    );
+    r.victim("host", "iso/none", 5, 4, LATENCY, 100.0);
+    r.victim("host", "iso/cpu/pinned-apart", 5, 4, LATENCY, 100.0);
     let d = only_cell(&r.analyze(), "host")
         .degradation()
         .unwrap()
@@ -318,21 +307,13 @@ fn holm_counts_the_whole_isolation_matrix() {
     // 5 windows against 5 alone: p = 2 / C(10, 5) = 0.0079, significant. Among 10 cells
     // Holm's first step needs 0.005: every cell is "too few samples", whatever the effect.
     let mut r = Rows::default();
-    r.victim("host", "iso/none", 1, 5, "latency", LOWER, 100.0);
-    r.victim("host", "iso/cpu/shared", 1, 5, "latency", LOWER, 300.0);
+    r.victim("host", "iso/none", 1, 5, LATENCY, 100.0);
+    r.victim("host", "iso/cpu/shared", 1, 5, LATENCY, 300.0);
     let alone = r.analyze();
     let d = only_cell(&alone, "host").degradation().unwrap().clone();
     assert_eq!((d.verdict, alone.tests), (IsolationVerdict::Dramatic, 1));
     for k in 1..10 {
-        r.victim(
-            "host",
-            &format!("iso/s{k}/shared"),
-            1,
-            5,
-            "latency",
-            LOWER,
-            300.0,
-        );
+        r.victim("host", &format!("iso/s{k}/shared"), 1, 5, LATENCY, 300.0);
     }
     let many = r.analyze();
     assert_eq!(many.tests, 10);
@@ -352,7 +333,7 @@ fn a_victim_that_never_reported_is_dnr_and_a_cell_without_trials_is_not_run() {
         placements: vec!["shared".into(), "pinned-apart".into()],
         platforms: vec![],
     });
-    r.victim("host", "iso/none", 3, 4, "latency", LOWER, 100.0);
+    r.victim("host", "iso/none", 3, 4, LATENCY, 100.0);
     for round in 0..3 {
         r.trial("host", round, "iso/fork-bomb/shared", VICTIM_GUEST, false);
         r.trial(
@@ -365,7 +346,7 @@ fn a_victim_that_never_reported_is_dnr_and_a_cell_without_trials_is_not_run() {
     }
     // The baseline itself did not report on kvm.
     r.trial("kvm", 0, "iso/none", VICTIM_GUEST, false);
-    r.victim("kvm", "iso/cpu/shared", 1, 4, "latency", LOWER, 100.0);
+    r.victim("kvm", "iso/cpu/shared", 1, 4, LATENCY, 100.0);
     let a = r.analyze();
     let m = &a.matrices[0];
     assert_eq!(m.stressors, ["fork-bomb", "cpu"]);
@@ -418,14 +399,14 @@ fn a_victim_that_never_reported_is_dnr_and_a_cell_without_trials_is_not_run() {
 fn overlap_counts_only_windows_inside_every_aggressors_span() {
     // Victim windows: [1000, 1100], ... [1300, 1400] in each of 2 rounds.
     let mut r = Rows::default();
-    r.victim("host", "iso/none", 2, 4, "latency", LOWER, 100.0);
-    r.victim("host", "iso/cpu/shared", 2, 4, "latency", LOWER, 120.0);
+    r.victim("host", "iso/none", 2, 4, LATENCY, 100.0);
+    r.victim("host", "iso/cpu/shared", 2, 4, LATENCY, 120.0);
     // Round 0: aggressor1 covers everything, aggressor2 only up to 1250 ms: 2 windows
     // ([1000, 1100], [1100, 1200]) lie within the span both were reporting.
-    r.aggressor("host", "iso/cpu/shared", 0, "aggressor1", 0, 3000, 7.0);
-    r.aggressor("host", "iso/cpu/shared", 0, "aggressor2", 250, 1250, 9.0);
+    r.aggressor("host", "iso/cpu/shared", 0, "aggressor1", 0..=3000, 7.0);
+    r.aggressor("host", "iso/cpu/shared", 0, "aggressor2", 250..=1250, 9.0);
     // Round 1: aggressor2 died before reporting a window.
-    r.aggressor("host", "iso/cpu/shared", 1, "aggressor1", 0, 3000, 7.0);
+    r.aggressor("host", "iso/cpu/shared", 1, "aggressor1", 0..=3000, 7.0);
     r.trial("host", 1, "iso/cpu/shared", "aggressor2", false);
     let c = only_cell(&r.analyze(), "host").clone();
     assert_eq!(

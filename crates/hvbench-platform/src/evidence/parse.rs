@@ -1,7 +1,7 @@
-//! Pure parsers for the evidence hvbench collects beside a trial: QEMU's QMP `query-stats` and
-//! `query-cpus-fast` replies, a tracefs `kvm:kvm_exit` histogram, the names of AMD SVM and
-//! Intel VMX exit codes, `xenalyze --summary`, `xentop -b`, `xl dmesg`, `xl info`,
-//! `xl list -l`, `/proc/PID/task/TID/stat` and `/proc/stat`.
+//! Pure parsers for the evidence hvbench collects beside a trial: QEMU's QMP `query-cpus-fast`
+//! reply, a tracefs `kvm:kvm_exit` histogram, the names of AMD SVM and Intel VMX exit codes,
+//! `xenalyze --summary`, `xentop -b`, `xl dmesg`, `xl info`, `xl list -l`,
+//! `/proc/PID/task/TID/stat` and `/proc/stat`.
 //!
 //! This module owns only the text-to-numbers step: no I/O, no commands. Every input is
 //! untrusted output of another program, so nothing here panics: garbage gives `None`, an `Err`
@@ -40,36 +40,6 @@ fn qmp_return(json: &str) -> Result<Value, String> {
         .get("return")
         .cloned()
         .ok_or_else(|| "QMP reply without \"return\"".to_string())
-}
-
-/// QEMU's `query-stats` reply (QMP, target `vcpu` or `vm`): every numeric stat of the provider
-/// `kvm`, summed over all entries (all vCPUs), keyed by stat name. Booleans (`guest_mode`,
-/// `blocking`) and arrays (the `*_hist` histograms) are skipped.
-pub fn query_stats(json: &str) -> Result<BTreeMap<String, f64>, String> {
-    let ret = qmp_return(json)?;
-    let entries = ret
-        .as_array()
-        .ok_or("query-stats: \"return\" is not an array")?;
-    let mut out = BTreeMap::new();
-    for entry in entries
-        .iter()
-        .filter(|e| e.get("provider").and_then(Value::as_str) == Some("kvm"))
-    {
-        let Some(stats) = entry.get("stats").and_then(Value::as_array) else {
-            continue;
-        };
-        for stat in stats {
-            let (Some(name), Some(value)) =
-                (stat.get("name").and_then(Value::as_str), stat.get("value"))
-            else {
-                continue;
-            };
-            if let Some(v) = value.as_f64() {
-                *out.entry(name.to_string()).or_insert(0.0) += v;
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Host thread ids of the vCPUs, in reply order, from a `query-cpus-fast` reply (`thread-id`).
@@ -139,20 +109,6 @@ pub fn kvm_exit_hist(text: &str, pids: &[u32]) -> BTreeMap<u32, u64> {
         }
     }
     out
-}
-
-/// The `Dropped:` total of a tracefs histogram (summed when the file holds several); `None`
-/// when there is none. Non-zero means the histogram's table was full and hits were lost.
-pub fn hist_dropped(text: &str) -> Option<u64> {
-    text.lines()
-        .filter_map(|l| {
-            l.trim()
-                .strip_prefix("Dropped:")?
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .reduce(u64::saturating_add)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,10 +6,10 @@
 use crate::guest::cache::Cache;
 use crate::trial::console::TrialEnd;
 use crate::trial::interrupt;
-use crate::{Platform, PlatformError, Result, TrialRequest};
+use crate::{Platform, Result, TrialRequest};
 use hvbench_proto::AgentPlan;
 use hvbench_proto::{encode, Event, Message};
-use hvbench_spec::{Driver, GuestSpec, PlatformSpec};
+use hvbench_spec::{GuestSpec, PlatformSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -29,21 +29,16 @@ pub struct Job {
     pub cell: Option<crate::isolation::Cell>,
 }
 
-/// Where [`exec_job`] runs, and what that allows.
+/// Where [`exec_job`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecOptions {
-    /// Whether the `host` driver may run (on a machine reached over SSH: its baseline).
-    pub allow_host: bool,
     /// Names the timing facts (`LABEL.ready_s`, ...) and the `(LABEL)` failures exec_job adds.
     pub label: &'static str,
 }
 
 impl ExecOptions {
     /// On a machine reached over SSH (`hvbench-executor`).
-    pub const REMOTE: ExecOptions = ExecOptions {
-        allow_host: true,
-        label: "remote",
-    };
+    pub const REMOTE: ExecOptions = ExecOptions { label: "remote" };
 }
 
 /// The pseudo-workload of the failure [`exec_job`] sends when the guest trial it ran did not
@@ -67,20 +62,14 @@ pub fn exec_job(
     let label = opts.label;
     let workdir = workdir.to_path_buf();
     std::fs::create_dir_all(&workdir)?;
-    let prepared: Result<Box<dyn Platform>> = match &job.platform.driver {
-        Driver::Host if !opts.allow_host => Err(PlatformError::unavailable(
-            "the host driver cannot run in the lab",
-            "remove `lab = true`",
-        )),
-        _ => crate::builder::local(
-            &job.platform,
-            &job.platform.name,
-            &job.guest,
-            &job.plan,
-            cache,
-            &workdir,
-        ),
-    };
+    let prepared: Result<Box<dyn Platform>> = crate::builder::local(
+        &job.platform,
+        &job.platform.name,
+        &job.guest,
+        &job.plan,
+        cache,
+        &workdir,
+    );
     let mut platform = match prepared {
         Ok(p) => p,
         Err(e) => {
@@ -99,14 +88,6 @@ pub fn exec_job(
         format!("{label}.ready_s"),
         format!("{:.1}", started.elapsed().as_secs_f64()),
     );
-    // The lab host booted for this job alone: its uptime is its boot time plus preparation.
-    if !opts.allow_host {
-        if let Ok(up) = std::fs::read_to_string("/proc/uptime") {
-            if let Some(s) = up.split_whitespace().next() {
-                facts.insert(format!("{label}.boot_to_ready_s"), s.to_string());
-            }
-        }
-    }
     send(out, &Message::Facts { facts })?;
     // Preparation (a kernel download, an image build) does not look at the flag: start no
     // guest once the controller is gone or hvbench was asked to stop.

@@ -117,40 +117,13 @@ impl Validator<'_> {
 
     pub(super) fn platform(&mut self, t: &Table, span: &Span) -> PlatformSeen {
         let mut seen = PlatformSeen {
-            name: None,
+            name: self.platform_name(t, span),
             vm_driver: None,
             host: None,
             boot: None,
             lab: false,
             spec: None,
         };
-        match t.get("name") {
-            None => self.sink.error(
-                span,
-                "this [[platform]] has no `name`",
-                "add a unique name, e.g. name = \"kvm\" (lowercase letters, digits and `-`)",
-            ),
-            Some(e) => {
-                if let Some((s, span)) = self.string(e, "kvm") {
-                    if !s.is_empty() && s.chars().count() <= 64 && s.chars().all(platform_name_char)
-                    {
-                        seen.name = Some((s.to_string(), span.clone()));
-                    } else {
-                        self.sink.error(
-                            span,
-                            format!(
-                                "a platform `name` must be 1 to 64 lowercase letters, digits or \
-                                 `-`, got {s:?}"
-                            ),
-                            format!(
-                                "try name = \"{}\"",
-                                sanitize(s, platform_name_char, true, 64)
-                            ),
-                        );
-                    }
-                }
-            }
-        }
 
         // `host = "NAME"`: which machine; `None` after a wrong type.
         let host = match t.get("host") {
@@ -206,114 +179,183 @@ impl Validator<'_> {
             },
         };
         let (driver, driver_span) = driver;
+        let name = seen.name.as_ref().map(|(n, _)| n.as_str());
         match driver {
-            "host" => {
-                for e in &t.entries {
-                    let key = e.key.as_str();
-                    if PLATFORM_KEYS.contains(&key) {
-                        continue;
-                    }
-                    if QEMU_KEYS.contains(&key) {
-                        self.sink.error(
-                            &e.key_span,
-                            format!("`{key}` applies only to driver = \"qemu\", not \"host\""),
-                            "remove it, or set driver = \"qemu\"",
-                        );
-                    } else if XEN_KEYS.contains(&key) {
-                        self.sink.error(
-                            &e.key_span,
-                            format!("`{key}` applies only to driver = \"xen\", not \"host\""),
-                            "remove it: the host platform runs the agent as a plain process here; \
-                             or set driver = \"xen\" to boot a Xen guest",
-                        );
-                    } else if VM_KEYS.contains(&key) {
-                        self.sink.error(
-                            &e.key_span,
-                            format!("`{key}` applies only to guests (driver = \"qemu\" or \"xen\"), not to \"host\""),
-                            "remove it: the host platform runs the agent as a plain process here",
-                        );
-                    } else {
-                        self.unknown_key(e, PLATFORM_KEYS, "a host platform");
-                    }
-                }
-                if let (Some((name, _)), Some(host)) = (&seen.name, host) {
-                    seen.spec = Some(PlatformSpec {
-                        name: name.clone(),
-                        driver: Driver::Host,
-                        lab: false,
-                        host,
-                        boot: None,
-                    });
-                }
-            }
+            "host" => seen.spec = self.host_platform(t, name, host),
             "qemu" => {
                 seen.vm_driver = Some(driver_span.clone());
-                self.wrong_driver_keys(t, XEN_KEYS, "xen", "qemu");
-                let known: Vec<&str> = PLATFORM_KEYS
-                    .iter()
-                    .chain(VM_KEYS)
-                    .chain(QEMU_KEYS)
-                    .copied()
-                    .collect();
-                self.unknown_keys_except(t, &known, XEN_KEYS, "a qemu platform");
-                let lab = self.lab_here(t);
-                let qemu = self.qemu(t);
-                if let (Some((name, _)), Some(qemu), Some(lab), Some(host)) =
-                    (&seen.name, qemu, lab, host)
-                {
-                    seen.spec = Some(PlatformSpec {
-                        name: name.clone(),
-                        driver: Driver::Qemu(qemu),
-                        lab,
-                        host,
-                        boot: None,
-                    });
-                }
+                seen.spec = self.qemu_platform(t, name, host);
             }
             "xen" => {
                 seen.vm_driver = Some(driver_span.clone());
-                self.wrong_driver_keys(t, QEMU_KEYS, "qemu", "xen");
-                let known: Vec<&str> = PLATFORM_KEYS
-                    .iter()
-                    .chain(VM_KEYS)
-                    .chain(XEN_KEYS)
-                    .copied()
-                    .collect();
-                self.unknown_keys_except(t, &known, QEMU_KEYS, "a xen platform");
-                let lab = self.lab_here(t);
-                let xen = self.xen(t);
-                if let (Some((name, _)), Some(xen), Some(lab), Some(host)) =
-                    (&seen.name, xen, lab, host)
-                {
-                    seen.spec = Some(PlatformSpec {
-                        name: name.clone(),
-                        driver: Driver::Xen(xen),
-                        lab,
-                        host,
-                        boot: None,
-                    });
+                seen.spec = self.xen_platform(t, name, host);
+            }
+            d => self.unsupported_driver(d, driver_span),
+        }
+        seen
+    }
+
+    /// The platform's `name`, or `None` (reported) when it is missing or not a valid name.
+    fn platform_name(&mut self, t: &Table, span: &Span) -> Option<(String, Span)> {
+        let mut name = None;
+        match t.get("name") {
+            None => self.sink.error(
+                span,
+                "this [[platform]] has no `name`",
+                "add a unique name, e.g. name = \"kvm\" (lowercase letters, digits and `-`)",
+            ),
+            Some(e) => {
+                if let Some((s, span)) = self.string(e, "kvm") {
+                    if !s.is_empty() && s.chars().count() <= 64 && s.chars().all(platform_name_char)
+                    {
+                        name = Some((s.to_string(), span.clone()));
+                    } else {
+                        self.sink.error(
+                            span,
+                            format!(
+                                "a platform `name` must be 1 to 64 lowercase letters, digits or \
+                                 `-`, got {s:?}"
+                            ),
+                            format!(
+                                "try name = \"{}\"",
+                                sanitize(s, platform_name_char, true, 64)
+                            ),
+                        );
+                    }
                 }
             }
+        }
+        name
+    }
+
+    /// A `driver = "host"` platform's keys; its spec when they and its name and host are valid.
+    fn host_platform(
+        &mut self,
+        t: &Table,
+        name: Option<&str>,
+        host: Option<Option<String>>,
+    ) -> Option<PlatformSpec> {
+        for e in &t.entries {
+            let key = e.key.as_str();
+            if PLATFORM_KEYS.contains(&key) {
+                continue;
+            }
+            if QEMU_KEYS.contains(&key) {
+                self.sink.error(
+                    &e.key_span,
+                    format!("`{key}` applies only to driver = \"qemu\", not \"host\""),
+                    "remove it, or set driver = \"qemu\"",
+                );
+            } else if XEN_KEYS.contains(&key) {
+                self.sink.error(
+                    &e.key_span,
+                    format!("`{key}` applies only to driver = \"xen\", not \"host\""),
+                    "remove it: the host platform runs the agent as a plain process here; \
+                     or set driver = \"xen\" to boot a Xen guest",
+                );
+            } else if VM_KEYS.contains(&key) {
+                self.sink.error(
+                    &e.key_span,
+                    format!("`{key}` applies only to guests (driver = \"qemu\" or \"xen\"), not to \"host\""),
+                    "remove it: the host platform runs the agent as a plain process here",
+                );
+            } else {
+                self.unknown_key(e, PLATFORM_KEYS, "a host platform");
+            }
+        }
+        if let (Some(name), Some(host)) = (name, host) {
+            return Some(PlatformSpec {
+                name: name.to_string(),
+                driver: Driver::Host,
+                lab: false,
+                host,
+                boot: None,
+            });
+        }
+        None
+    }
+
+    /// A `driver = "qemu"` platform's keys; its spec when they and its name and host are valid.
+    fn qemu_platform(
+        &mut self,
+        t: &Table,
+        name: Option<&str>,
+        host: Option<Option<String>>,
+    ) -> Option<PlatformSpec> {
+        self.wrong_driver_keys(t, XEN_KEYS, "xen", "qemu");
+        let known: Vec<&str> = PLATFORM_KEYS
+            .iter()
+            .chain(VM_KEYS)
+            .chain(QEMU_KEYS)
+            .copied()
+            .collect();
+        self.unknown_keys_except(t, &known, XEN_KEYS, "a qemu platform");
+        let lab = self.lab_here(t);
+        let qemu = self.qemu(t);
+        if let (Some(name), Some(qemu), Some(lab), Some(host)) = (name, qemu, lab, host) {
+            return Some(PlatformSpec {
+                name: name.to_string(),
+                driver: Driver::Qemu(qemu),
+                lab,
+                host,
+                boot: None,
+            });
+        }
+        None
+    }
+
+    /// A `driver = "xen"` platform's keys; its spec when they and its name and host are valid.
+    fn xen_platform(
+        &mut self,
+        t: &Table,
+        name: Option<&str>,
+        host: Option<Option<String>>,
+    ) -> Option<PlatformSpec> {
+        self.wrong_driver_keys(t, QEMU_KEYS, "qemu", "xen");
+        let known: Vec<&str> = PLATFORM_KEYS
+            .iter()
+            .chain(VM_KEYS)
+            .chain(XEN_KEYS)
+            .copied()
+            .collect();
+        self.unknown_keys_except(t, &known, QEMU_KEYS, "a xen platform");
+        let lab = self.lab_here(t);
+        let xen = self.xen(t);
+        if let (Some(name), Some(xen), Some(lab), Some(host)) = (name, xen, lab, host) {
+            return Some(PlatformSpec {
+                name: name.to_string(),
+                driver: Driver::Xen(xen),
+                lab,
+                host,
+                boot: None,
+            });
+        }
+        None
+    }
+
+    /// A driver hvbench does not run (yet), reported with what to write instead.
+    fn unsupported_driver(&mut self, driver: &str, span: &Span) {
+        match driver {
             "ssh" => self.sink.error(
-                driver_span,
+                span,
                 "the `ssh` driver is not yet supported: SSH is where a platform runs, not a driver",
                 "declare the machine in a [[host]] table (name, ssh = \"user@address\") and set \
                  host = \"NAME\" on this platform, with driver = \"host\", \"qemu\" or \"xen\"",
             ),
             d if FUTURE_DRIVERS.contains(&d) => self.sink.error(
-                driver_span,
+                span,
                 format!("the `{d}` driver is not yet supported"),
                 format!("use driver = \"host\" or \"qemu\" for now; `{d}` comes later"),
             ),
             d @ ("kvm" | "tcg") => self.sink.error(
-                driver_span,
+                span,
                 format!("unknown driver `{d}`"),
                 format!(
                     "{d} is an accelerator of QEMU: write driver = \"qemu\" and accel = \"{d}\""
                 ),
             ),
             d => self.sink.error(
-                driver_span,
+                span,
                 format!("unknown driver `{d}`"),
                 format!(
                     "{}expected one of: {}",
@@ -322,7 +364,6 @@ impl Validator<'_> {
                 ),
             ),
         }
-        seen
     }
 
     /// Keys that belong to another driver, named as such.

@@ -133,206 +133,246 @@ pub(super) fn rows(effort: Effort, llc_bytes: u64, cpus: usize) -> Vec<Row> {
         Effort::Quick => "1",
     };
     let mut rows = vec![
-        Row {
-            name: "syscall".into(),
-            unit: "ns",
-            reference_unit: "ns",
-            hvbench: vec![agent_workload("syscall", json!({}))],
-            combine_hvbench: first,
-            tools: vec![Tool::new(
-                "perf",
-                "linux-perf",
-                &[
-                    "bench",
-                    "syscall",
-                    "basic",
-                    "--loop",
-                    &effort.n(5_000_000).to_string(),
-                ],
-            )],
-            parse_reference: perf_usecs_per_op,
-            kinship: Kinship::Same {
-                conversion: "perf: usecs/op x 1000; both time getppid(2)",
-            },
-        },
-        Row {
-            name: "pipe-switch".into(),
-            unit: "ns",
-            reference_unit: "ns",
-            hvbench: vec![agent_workload("pipe-switch", json!({}))],
-            combine_hvbench: first,
-            tools: vec![Tool::new(
-                "perf",
-                "linux-perf",
-                &[
-                    "bench",
-                    "sched",
-                    "pipe",
-                    "--loop",
-                    &effort.n(50_000).to_string(),
-                ],
-            )],
-            parse_reference: perf_usecs_per_op,
-            kinship: Kinship::Same {
-                conversion: "perf: usecs/op (one op = one round trip between two processes) x 1000",
-            },
-        },
-        Row {
-            name: format!("mem-bandwidth copy, {copy_mib} MiB"),
-            unit: "MB/s",
-            reference_unit: "MB/s",
-            hvbench: vec![agent_workload(
-                "mem-bandwidth",
-                json!({"kernel": "copy", "size_mib": copy_mib}),
-            )],
-            combine_hvbench: first,
-            tools: vec![Tool::new(
-                "perf",
-                "linux-perf",
-                &[
-                    "bench",
-                    "mem",
-                    "memcpy",
-                    "-f",
-                    "default",
-                    "--size",
-                    &format!("{copy_mib}MB"),
-                    "--nr_loops",
-                    &copy_loops.to_string(),
-                ],
-            )],
-            parse_reference: perf_memcpy_as_stream_copy,
-            kinship: Kinship::Same {
-                conversion:
-                    "perf: GB/sec is GiB (2^30) of bytes copied; STREAM counts read + write, \
-                             so x 2^30 x 2 / 10^6",
-            },
-        },
-        Row {
-            name: format!("cpu-int speedup, {cpus} threads"),
-            unit: "x",
-            reference_unit: "x",
-            hvbench: vec![
-                agent_workload("cpu-int", json!({"threads": 1})),
-                agent_workload("cpu-int", json!({"threads": 0})),
+        syscall_row(effort),
+        pipe_switch_row(effort),
+        copy_row(copy_mib, copy_loops),
+        cpu_speedup_row(cpus, sysbench_time),
+        cpu_int_row(sysbench_time),
+        timer_row(effort),
+        fork_row(stress_time),
+    ];
+    if effort == Effort::Full {
+        rows.push(stream_mix_row(stream_mib, llc_bytes));
+    }
+    rows
+}
+
+/// The `syscall` row: getppid(2) against `perf bench syscall basic`.
+fn syscall_row(effort: Effort) -> Row {
+    Row {
+        name: "syscall".into(),
+        unit: "ns",
+        reference_unit: "ns",
+        hvbench: vec![agent_workload("syscall", json!({}))],
+        combine_hvbench: first,
+        tools: vec![Tool::new(
+            "perf",
+            "linux-perf",
+            &[
+                "bench",
+                "syscall",
+                "basic",
+                "--loop",
+                &effort.n(5_000_000).to_string(),
             ],
-            combine_hvbench: speedup,
-            tools: vec![
-                Tool::new(
-                    "sysbench",
-                    "sysbench",
-                    &["cpu", "--threads=1", sysbench_time, "run"],
-                ),
-                Tool::new(
-                    "sysbench",
-                    "sysbench",
-                    &["cpu", &format!("--threads={cpus}"), sysbench_time, "run"],
-                ),
-            ],
-            parse_reference: sysbench_speedup,
-            kinship: Kinship::Same {
-                conversion: "both: throughput with one thread per CPU / with one thread (a \
-                             CPU-bound loop with no memory traffic)",
-            },
+        )],
+        parse_reference: perf_usecs_per_op,
+        kinship: Kinship::Same {
+            conversion: "perf: usecs/op x 1000; both time getppid(2)",
         },
-        Row {
-            name: "cpu-int".into(),
-            unit: "Mop/s",
-            reference_unit: "events/s",
-            hvbench: vec![agent_workload("cpu-int", json!({"threads": 1}))],
-            combine_hvbench: first,
-            tools: vec![Tool::new(
+    }
+}
+
+/// The `pipe-switch` row: a round trip between two processes against `perf bench sched pipe`.
+fn pipe_switch_row(effort: Effort) -> Row {
+    Row {
+        name: "pipe-switch".into(),
+        unit: "ns",
+        reference_unit: "ns",
+        hvbench: vec![agent_workload("pipe-switch", json!({}))],
+        combine_hvbench: first,
+        tools: vec![Tool::new(
+            "perf",
+            "linux-perf",
+            &[
+                "bench",
+                "sched",
+                "pipe",
+                "--loop",
+                &effort.n(50_000).to_string(),
+            ],
+        )],
+        parse_reference: perf_usecs_per_op,
+        kinship: Kinship::Same {
+            conversion: "perf: usecs/op (one op = one round trip between two processes) x 1000",
+        },
+    }
+}
+
+/// The STREAM copy row against `perf bench mem memcpy` over `copy_mib` MiB.
+fn copy_row(copy_mib: u64, copy_loops: u64) -> Row {
+    Row {
+        name: format!("mem-bandwidth copy, {copy_mib} MiB"),
+        unit: "MB/s",
+        reference_unit: "MB/s",
+        hvbench: vec![agent_workload(
+            "mem-bandwidth",
+            json!({"kernel": "copy", "size_mib": copy_mib}),
+        )],
+        combine_hvbench: first,
+        tools: vec![Tool::new(
+            "perf",
+            "linux-perf",
+            &[
+                "bench",
+                "mem",
+                "memcpy",
+                "-f",
+                "default",
+                "--size",
+                &format!("{copy_mib}MB"),
+                "--nr_loops",
+                &copy_loops.to_string(),
+            ],
+        )],
+        parse_reference: perf_memcpy_as_stream_copy,
+        kinship: Kinship::Same {
+            conversion: "perf: GB/sec is GiB (2^30) of bytes copied; STREAM counts read + write, \
+                         so x 2^30 x 2 / 10^6",
+        },
+    }
+}
+
+/// The speedup of `cpus` threads over one, against sysbench's.
+fn cpu_speedup_row(cpus: usize, sysbench_time: &str) -> Row {
+    Row {
+        name: format!("cpu-int speedup, {cpus} threads"),
+        unit: "x",
+        reference_unit: "x",
+        hvbench: vec![
+            agent_workload("cpu-int", json!({"threads": 1})),
+            agent_workload("cpu-int", json!({"threads": 0})),
+        ],
+        combine_hvbench: speedup,
+        tools: vec![
+            Tool::new(
                 "sysbench",
                 "sysbench",
                 &["cpu", "--threads=1", sysbench_time, "run"],
-            )],
-            parse_reference: sysbench_events,
-            kinship: Kinship::Unlike {
-                why: "sysbench counts prime searches by trial division (events/s), hvbench \
-                      dependent integer operations (Mop/s); only their speedups compare",
-            },
+            ),
+            Tool::new(
+                "sysbench",
+                "sysbench",
+                &["cpu", &format!("--threads={cpus}"), sysbench_time, "run"],
+            ),
+        ],
+        parse_reference: sysbench_speedup,
+        kinship: Kinship::Same {
+            conversion: "both: throughput with one thread per CPU / with one thread (a \
+                         CPU-bound loop with no memory traffic)",
         },
-        Row {
-            name: "timer-overshoot, 100 µs".into(),
-            unit: "µs",
-            reference_unit: "µs",
-            hvbench: vec![agent_workload("timer-overshoot", json!({"sleep_us": 100}))],
-            combine_hvbench: first,
-            tools: vec![Tool::new(
-                "cyclictest",
-                "rt-tests",
-                &[
-                    "--relative",
-                    "--interval=100",
-                    &format!("--loops={}", effort.n(20_000)),
-                    "--quiet",
-                    "--laptop",
-                    "--priority=1",
-                ],
-            )],
-            parse_reference: cyclictest_avg,
-            kinship: Kinship::Same {
-                conversion: "cyclictest: Avg latency of relative clock_nanosleep, µs (whole µs); \
-                             it runs SCHED_FIFO (no timer slack), the agent SCHED_OTHER with \
-                             1 ns slack; --laptop leaves cpu_dma_latency alone, as the agent does",
-            },
-        },
-        Row {
-            name: "fork-exit".into(),
-            unit: "µs",
-            reference_unit: "µs",
-            hvbench: vec![agent_workload("fork-exit", json!({}))],
-            combine_hvbench: first,
-            tools: vec![Tool::new(
-                "stress-ng",
-                "stress-ng",
-                &["--fork", "1", "--metrics", "--timeout", stress_time],
-            )],
-            parse_reference: stress_ng_fork,
-            kinship: Kinship::Unlike {
-                why: "fork's cost grows with the parent's mappings: stress-ng's parent is a \
-                      large dynamically linked process that also does bookkeeping per fork, \
-                      the agent a small static one",
-            },
-        },
-    ];
-    if effort == Effort::Full {
-        rows.push(Row {
-            name: format!("mem-bandwidth STREAM mix, {stream_mib} MiB"),
-            unit: "MB/s",
-            reference_unit: "MB/s",
-            hvbench: ["copy", "scale", "add", "triad"]
-                .iter()
-                .map(|k| {
-                    agent_workload(
-                        "mem-bandwidth",
-                        json!({"kernel": k, "size_mib": stream_mib}),
-                    )
-                })
-                .collect(),
-            combine_hvbench: stream_mix,
-            tools: vec![Tool::new(
-                "stress-ng",
-                "stress-ng",
-                &[
-                    "--stream",
-                    "1",
-                    "--stream-l3-size",
-                    &llc_bytes.to_string(),
-                    "--metrics",
-                    "--timeout",
-                    "6",
-                ],
-            )],
-            parse_reference: stress_ng_stream,
-            kinship: Kinship::Same {
-                conversion: "stress-ng: (read + write) MB/s with MB = 2^20, x 2^20 / 10^6; its \
-                             loop runs copy, scale, add, triad in turn, so hvbench's four rates \
-                             are combined as all bytes over all time",
-            },
-        });
     }
-    rows
+}
+
+/// The `cpu-int` rate beside sysbench's events: not the same quantity.
+fn cpu_int_row(sysbench_time: &str) -> Row {
+    Row {
+        name: "cpu-int".into(),
+        unit: "Mop/s",
+        reference_unit: "events/s",
+        hvbench: vec![agent_workload("cpu-int", json!({"threads": 1}))],
+        combine_hvbench: first,
+        tools: vec![Tool::new(
+            "sysbench",
+            "sysbench",
+            &["cpu", "--threads=1", sysbench_time, "run"],
+        )],
+        parse_reference: sysbench_events,
+        kinship: Kinship::Unlike {
+            why: "sysbench counts prime searches by trial division (events/s), hvbench \
+                  dependent integer operations (Mop/s); only their speedups compare",
+        },
+    }
+}
+
+/// The overshoot of a 100 µs sleep against cyclictest.
+fn timer_row(effort: Effort) -> Row {
+    Row {
+        name: "timer-overshoot, 100 µs".into(),
+        unit: "µs",
+        reference_unit: "µs",
+        hvbench: vec![agent_workload("timer-overshoot", json!({"sleep_us": 100}))],
+        combine_hvbench: first,
+        tools: vec![Tool::new(
+            "cyclictest",
+            "rt-tests",
+            &[
+                "--relative",
+                "--interval=100",
+                &format!("--loops={}", effort.n(20_000)),
+                "--quiet",
+                "--laptop",
+                "--priority=1",
+            ],
+        )],
+        parse_reference: cyclictest_avg,
+        kinship: Kinship::Same {
+            conversion: "cyclictest: Avg latency of relative clock_nanosleep, µs (whole µs); \
+                         it runs SCHED_FIFO (no timer slack), the agent SCHED_OTHER with \
+                         1 ns slack; --laptop leaves cpu_dma_latency alone, as the agent does",
+        },
+    }
+}
+
+/// The `fork-exit` cost beside stress-ng's fork stressor: not the same quantity.
+fn fork_row(stress_time: &str) -> Row {
+    Row {
+        name: "fork-exit".into(),
+        unit: "µs",
+        reference_unit: "µs",
+        hvbench: vec![agent_workload("fork-exit", json!({}))],
+        combine_hvbench: first,
+        tools: vec![Tool::new(
+            "stress-ng",
+            "stress-ng",
+            &["--fork", "1", "--metrics", "--timeout", stress_time],
+        )],
+        parse_reference: stress_ng_fork,
+        kinship: Kinship::Unlike {
+            why: "fork's cost grows with the parent's mappings: stress-ng's parent is a \
+                  large dynamically linked process that also does bookkeeping per fork, \
+                  the agent a small static one",
+        },
+    }
+}
+
+/// The four STREAM kernels combined against stress-ng's stream stressor, over `stream_mib` MiB
+/// (arrays of 4x the last-level cache of `llc_bytes`).
+fn stream_mix_row(stream_mib: u64, llc_bytes: u64) -> Row {
+    Row {
+        name: format!("mem-bandwidth STREAM mix, {stream_mib} MiB"),
+        unit: "MB/s",
+        reference_unit: "MB/s",
+        hvbench: ["copy", "scale", "add", "triad"]
+            .iter()
+            .map(|k| {
+                agent_workload(
+                    "mem-bandwidth",
+                    json!({"kernel": k, "size_mib": stream_mib}),
+                )
+            })
+            .collect(),
+        combine_hvbench: stream_mix,
+        tools: vec![Tool::new(
+            "stress-ng",
+            "stress-ng",
+            &[
+                "--stream",
+                "1",
+                "--stream-l3-size",
+                &llc_bytes.to_string(),
+                "--metrics",
+                "--timeout",
+                "6",
+            ],
+        )],
+        parse_reference: stress_ng_stream,
+        kinship: Kinship::Same {
+            conversion: "stress-ng: (read + write) MB/s with MB = 2^20, x 2^20 / 10^6; its \
+                         loop runs copy, scale, add, triad in turn, so hvbench's four rates \
+                         are combined as all bytes over all time",
+        },
+    }
 }
 
 #[cfg(test)]
