@@ -153,3 +153,83 @@ impl GuestTrial<'_> {
         end
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn plan() -> hvbench_proto::AgentPlan {
+        hvbench_proto::AgentPlan {
+            version: hvbench_proto::PLAN_VERSION,
+            warmup: 0,
+            samples: 1,
+            min_window_ms: 1,
+            workloads: Vec::new(),
+            peer: None,
+            stress: None,
+            evidence: false,
+        }
+    }
+
+    fn request(plan: &hvbench_proto::AgentPlan) -> TrialRequest<'_> {
+        TrialRequest {
+            plan,
+            timeout: Duration::from_secs(5),
+            console_log: None,
+            stop: None,
+            place: None,
+        }
+    }
+
+    #[test]
+    fn a_trial_gets_a_new_disk_and_a_peer_and_both_go_with_it() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = crate::guest::cache::Cache::at(d.path().join("cache"));
+        let agent = crate::guest::agent::agent_path(&cache).unwrap();
+        let disks = d.path().join("disks");
+        std::fs::create_dir(&disks).unwrap();
+        let mut resources = GuestResources::new(
+            Some(ScratchDisks::in_dir(disks.clone(), 1 << 20)),
+            Some((agent, PeerNet::Loopback)),
+        );
+        let plan = plan();
+        let req = request(&plan);
+        let trial = resources.open(&req, Some("dom-1")).unwrap();
+        assert_eq!(trial.disk(), Some(disks.join("dom-1.raw").as_path()));
+        assert!(trial.disk().unwrap().exists());
+        let addr = trial.peer().unwrap().addr();
+        assert!(addr.ip().is_loopback());
+        assert!(trial.net().is_none() && trial.place().is_none() && !trial.wants_evidence());
+        drop(trial);
+        assert!(!disks.join("dom-1.raw").exists());
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "the peer is killed"
+        );
+    }
+
+    #[test]
+    fn what_was_set_up_before_a_failure_is_torn_down() {
+        let d = tempfile::tempdir().unwrap();
+        let mut resources = GuestResources::new(
+            Some(ScratchDisks::in_dir(d.path().to_path_buf(), 1 << 20)),
+            Some((PathBuf::from("/bin/true"), PeerNet::Loopback)),
+        );
+        let plan = plan();
+        let req = request(&plan);
+        let e = resources.open(&req, None).err().unwrap();
+        assert!(e.contains("did not start"), "{e}");
+        assert!(std::fs::read_dir(d.path()).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn nothing_asked_nothing_made() {
+        let mut resources = GuestResources::new(None, None);
+        let plan = plan();
+        let req = request(&plan);
+        let trial = resources.open(&req, None).unwrap();
+        assert!(trial.disk().is_none() && trial.peer().is_none() && trial.net().is_none());
+        assert!(resources.scratch().is_none());
+    }
+}
