@@ -9,7 +9,8 @@
 //! the peer the driver starts on the host's loopback for the trial.
 //!
 //! This file keeps the accelerator and the QEMU binary; `cmdline` builds the argument vector,
-//! `scratch` the per-trial scratch disks, and `platform` runs the guest ([`QemuPlatform`]).
+//! and `platform` runs the guest ([`QemuPlatform`]) with the scratch disk, peer and network
+//! namespace that every guest trial gets ([`crate::trial::guest`]).
 
 use crate::drivers::kvm::KvmStatus;
 use crate::{PlatformError, Result};
@@ -20,11 +21,9 @@ use std::process::Command;
 mod cmdline;
 mod platform;
 pub mod qmp;
-mod scratch;
 
 pub use cmdline::{argv, DiskConfig, NetConfig, QemuConfig};
 pub use platform::QemuPlatform;
-pub use scratch::{disk_mib_needed, scratch_base};
 
 pub const QEMU_BINARY: &str = "qemu-system-x86_64";
 

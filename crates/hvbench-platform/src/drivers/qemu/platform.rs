@@ -1,7 +1,7 @@
 //! The `qemu` driver's [`Platform`]: preparing a guest (accelerator, kernel, initramfs, facts)
-//! and running its trials with the per-trial scratch disk, network peer and vCPU pinning.
+//! and running its trials with the per-trial resources every guest gets
+//! ([`crate::trial::guest`]) and vCPU pinning.
 
-use super::scratch::{disk_mib_needed, ScratchDisks};
 use super::{
     argv, qemu_binary, qemu_version, resolve_accel, DiskConfig, NetConfig, QemuConfig, RunAccel,
     GUEST_APPEND, GUEST_PEER,
@@ -11,11 +11,12 @@ use crate::evidence;
 use crate::guest::agent;
 use crate::guest::cache::Cache;
 use crate::guest::image::{self, Kernel};
-use crate::trial::console::{self, TrialEnd};
-use crate::trial::peer::PeerProcess;
+use crate::trial::console::TrialEnd;
+use crate::trial::guest::{GuestResources, PeerNet};
+use crate::trial::scratch::{disk_mib_needed, ScratchDisks};
 use crate::{Platform, PlatformError, Result, TrialRequest};
 use hvbench_proto::{AgentPlan, Device, Event, Message};
-use hvbench_spec::{GuestSpec, NetMode, QemuSpec};
+use hvbench_spec::{DiskCache, GuestSpec, NetMode, QemuSpec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,10 +27,11 @@ pub struct QemuPlatform {
     /// The command line without the per-trial devices (scratch disk path, peer port).
     config: QemuConfig,
     facts: BTreeMap<String, String>,
-    /// Where each trial's scratch disk is made, for plans with disk workloads.
-    scratch: Option<ScratchDisks>,
-    /// The agent binary, run as the network peer, for plans with network workloads.
-    peer_agent: Option<PathBuf>,
+    /// Each trial's scratch disk (plans with disk workloads) and network peer (plans with
+    /// network workloads).
+    resources: GuestResources,
+    /// The scratch disk's cache mode.
+    disk_cache: DiskCache,
     /// The NIC's back-end, for plans with network workloads.
     net: Option<NetBackend>,
     /// Host CPUs for the vCPU threads (vCPU i on `pin[i % len]`), applied over QMP.
@@ -199,7 +201,7 @@ impl QemuPlatform {
             None
         };
         let scratch = match disk_mib_needed(&plan) {
-            Some(mib) => Some(ScratchDisks::new(mib << 20, spec.disk_cache)?),
+            Some(mib) => Some(ScratchDisks::private(mib << 20, spec.disk_cache)?),
             None => None,
         };
         let (initrd, initrd_hash) = image::guest_initramfs_for(&kernel, &agent, &plan, cache)?;
@@ -302,8 +304,8 @@ impl QemuPlatform {
                 "qemu.disk",
                 format!(
                     "virtio-blk-pci, raw sparse image of {} MiB in {}, aio=threads, new each trial",
-                    s.bytes >> 20,
-                    s.dir.path().display()
+                    s.bytes() >> 20,
+                    s.dir().display()
                 ),
             );
         }
@@ -311,13 +313,17 @@ impl QemuPlatform {
             Some(_) => Some(choose_net(spec.net, accel, &mut facts)?),
             None => None,
         };
+        let peer = peer_agent.map(|agent| match net {
+            Some(NetBackend::Tap { .. }) => (agent, PeerNet::Namespace { tap: true }),
+            _ => (agent, PeerNet::Loopback),
+        });
         Ok(QemuPlatform {
             name: name.to_string(),
             binary,
             config,
             facts,
-            scratch,
-            peer_agent,
+            resources: GuestResources::new(scratch, peer),
+            disk_cache: spec.disk_cache,
             net,
             pin,
         })
@@ -343,52 +349,26 @@ impl Platform for QemuPlatform {
 
     fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
         // The plan is baked into the initramfs at prepare time; a trial must ask for that plan.
+        let mut trial = match self.resources.open(req, None) {
+            Ok(t) => t,
+            Err(e) => return TrialEnd::Failed(e),
+        };
         let mut config = self.config.clone();
-        // Both live until the guest is gone: the image is then removed, the peer killed.
-        let mut _image = None;
-        if let Some(s) = &mut self.scratch {
-            match s.create() {
-                Ok(image) => {
-                    config.disk = Some(DiskConfig {
-                        path: image.0.clone(),
-                        cache: s.cache,
-                    });
-                    _image = Some(image);
-                }
-                Err(e) => return TrialEnd::Failed(format!("cannot create the scratch disk: {e}")),
-            }
-        }
-        // The peer is killed before its namespace goes: declared after it, dropped first.
-        let mut trial_net = None;
-        let mut _peer = None;
-        match (&self.peer_agent, self.net) {
-            (Some(agent), Some(NetBackend::Tap { vhost })) => {
-                let net = match crate::trial::vnet::TrialNet::create(true) {
-                    Ok(n) => n,
-                    Err(e) => return TrialEnd::Failed(e),
-                };
-                match PeerProcess::start_in(agent, req.timeout, &net) {
-                    Ok(peer) => _peer = Some(peer),
-                    Err(e) => return TrialEnd::Failed(e),
-                }
-                config.net = Some(NetConfig::Tap {
-                    ifname: crate::trial::vnet::TAP.into(),
-                    vhost,
-                });
-                trial_net = Some(net);
-            }
-            (Some(agent), _) => match PeerProcess::start(agent, req.timeout) {
-                Ok(peer) => {
-                    config.net = Some(NetConfig::User {
-                        host_port: peer.addr().port(),
-                    });
-                    _peer = Some(peer);
-                }
-                Err(e) => return TrialEnd::Failed(e),
-            },
-            (None, _) => {}
-        }
-        let pin = if req.place.is_some() {
+        config.disk = trial.disk().map(|path| DiskConfig {
+            path: path.to_path_buf(),
+            cache: self.disk_cache,
+        });
+        config.net = match (self.net, trial.peer()) {
+            (Some(NetBackend::Tap { vhost }), Some(_)) => Some(NetConfig::Tap {
+                ifname: crate::trial::vnet::TAP.into(),
+                vhost,
+            }),
+            (_, Some(peer)) => Some(NetConfig::User {
+                host_port: peer.addr().port(),
+            }),
+            (_, None) => None,
+        };
+        let pin = if trial.place().is_some() {
             // An isolation instance is placed as a whole process (its vCPU threads inherit it).
             None
         } else {
@@ -404,13 +384,11 @@ impl Platform for QemuPlatform {
                 Err(e) => return TrialEnd::Failed(format!("cannot prepare vCPU pinning: {e}")),
             },
         };
-        // Evidence (a battery trial, or an isolation victim, whose plan asks for it): KVM's
-        // statistics, exits by reason, the host-side threads' CPU time; the vCPU threads come
-        // over QMP, which serves one client at a time: the pinning thread is done with the
-        // socket once the guest boots, before the first counted window.
+        // Evidence: KVM's statistics, exits by reason, the host-side threads' CPU time; the
+        // vCPU threads come over QMP, which serves one client at a time: the pinning thread is
+        // done with the socket once the guest boots, before the first counted window.
         let mut _qmp_dir = None;
-        let mut counting = evidence::Counting::default();
-        if req.plan.evidence {
+        if trial.wants_evidence() {
             let socket = match &config.qmp {
                 Some(s) => Some(s.clone()),
                 None => match private_socket_dir() {
@@ -424,37 +402,25 @@ impl Platform for QemuPlatform {
             };
             if let Some(socket) = socket {
                 config.qmp = Some(socket.clone());
-                counting = evidence::Counting::new(vec![Box::new(
-                    evidence::kvm::KvmCollector::new(&socket, config.accel == RunAccel::Kvm),
-                )]);
+                trial.count_with(vec![Box::new(evidence::kvm::KvmCollector::new(
+                    &socket,
+                    config.accel == RunAccel::Kvm,
+                ))]);
             }
         }
         let mut cmd = Command::new(&self.binary);
         cmd.args(argv(&config));
-        if let Some(place) = req.place {
+        if let Some(place) = trial.place() {
             place.apply_to(&mut cmd);
         }
-        // QEMU runs in the trial's namespace, where its tap is; the port's facts are read
-        // once the guest's NIC is up.
-        let port = trial_net.as_ref().map(|n| {
-            n.enter(&mut cmd);
-            n.watch_port(req.timeout)
-        });
-        let end = counting.around(on_event, |on_event| {
-            console::run_until(
-                cmd,
-                req.timeout,
-                req.console_log.as_deref(),
-                req.stop,
-                on_event,
-            )
-        });
-        if let Some(p) = pinning {
-            on_event(p.finish());
+        // QEMU runs in the trial's namespace, where its tap is.
+        if let Some(net) = trial.net() {
+            net.enter(&mut cmd);
         }
-        if let Some(facts) = port.map(crate::trial::vnet::PortWatch::finish) {
-            on_event(Event::Frame(Message::Facts { facts }));
-        }
-        end
+        trial.run(cmd, on_event, |on_event| {
+            if let Some(p) = pinning {
+                on_event(p.finish());
+            }
+        })
     }
 }

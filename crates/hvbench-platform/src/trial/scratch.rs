@@ -1,23 +1,34 @@
-//! Scratch disks for plans with disk workloads: how large ([`disk_mib_needed`]), where
-//! ([`scratch_base`]), and a private directory that makes a new sparse image for each trial.
+//! Scratch disks for plans with disk workloads, whatever the driver: how large
+//! ([`disk_mib_needed`]), where ([`scratch_base`], or a directory the driver names), and a new
+//! sparse raw image for each trial, removed when the trial ends.
 
 use crate::{PlatformError, Result};
 use hvbench_proto::{catalog, AgentPlan, Device};
 use hvbench_spec::DiskCache;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// A private directory (0700) where each trial gets a new sparse raw image (0600) of the
-/// same size, removed when the trial ends; the directory goes when the platform does.
-pub(super) struct ScratchDisks {
-    pub(super) dir: tempfile::TempDir,
-    pub(super) bytes: u64,
-    pub(super) cache: DiskCache,
+/// Where each trial of a platform gets a new sparse raw image (0600) of the same size,
+/// removed when the trial ends: a private directory (0700) that goes when the platform does
+/// ([`ScratchDisks::private`], QEMU's), or a directory the driver keeps its trials' files in
+/// ([`ScratchDisks::in_dir`], Xen's, in dom0).
+pub struct ScratchDisks {
+    dir: PathBuf,
+    /// The private directory, removed on drop; None where the directory is the driver's.
+    _private: Option<tempfile::TempDir>,
+    bytes: u64,
     made: u64,
 }
 
 /// One trial's scratch image, removed on drop.
-pub(super) struct ScratchImage(pub(super) PathBuf);
+#[derive(Debug)]
+pub struct ScratchImage(PathBuf);
+
+impl ScratchImage {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
 
 impl Drop for ScratchImage {
     fn drop(&mut self) {
@@ -30,7 +41,7 @@ impl ScratchDisks {
     /// disk workloads run too). A cache mode that opens the image with O_DIRECT needs a file
     /// system that supports it (tmpfs before Linux 6.6 does not): checked here, before any
     /// trial.
-    pub(super) fn new(bytes: u64, cache: DiskCache) -> Result<Self> {
+    pub fn private(bytes: u64, cache: DiskCache) -> Result<Self> {
         let base = scratch_base();
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::Builder::new()
@@ -65,25 +76,49 @@ impl ScratchDisks {
             }
         }
         Ok(ScratchDisks {
-            dir,
+            dir: dir.path().to_path_buf(),
+            _private: Some(dir),
             bytes,
-            cache,
             made: 0,
         })
     }
 
-    /// A new sparse image: the guest writes its test region before timing anything.
-    pub(super) fn create(&mut self) -> std::io::Result<ScratchImage> {
+    /// Images in `dir`, which the driver owns (nothing is made there before the first trial).
+    pub fn in_dir(dir: PathBuf, bytes: u64) -> Self {
+        ScratchDisks {
+            dir,
+            _private: None,
+            bytes,
+            made: 0,
+        }
+    }
+
+    /// The size of every image.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Where the images are made.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A new sparse image, `NAME.raw` (`disk-N.raw` for the Nth without a name): the guest
+    /// writes its test region before timing anything. The error says which file.
+    pub fn create(&mut self, name: Option<&str>) -> std::result::Result<ScratchImage, String> {
         self.made += 1;
-        let path = self.dir.path().join(format!("disk-{}.raw", self.made));
-        let file = std::fs::OpenOptions::new()
+        let path = match name {
+            Some(name) => self.dir.join(format!("{name}.raw")),
+            None => self.dir.join(format!("disk-{}.raw", self.made)),
+        };
+        let made = std::fs::OpenOptions::new()
             .create_new(true)
             .write(true)
             .mode(0o600)
-            .open(&path)?;
-        let image = ScratchImage(path);
-        file.set_len(self.bytes)?;
-        Ok(image)
+            .open(&path)
+            .map(|file| (file, ScratchImage(path.clone())))
+            .and_then(|(file, image)| file.set_len(self.bytes).map(|()| image));
+        made.map_err(|e| format!("cannot create the scratch disk {}: {e}", path.display()))
     }
 }
 
@@ -157,8 +192,8 @@ mod tests {
     #[test]
     fn scratch_images_are_private_sparse_and_removed() {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let mut disks = ScratchDisks::new(64 << 20, DiskCache::Writeback).unwrap();
-        let image = disks.create().unwrap();
+        let mut disks = ScratchDisks::private(64 << 20, DiskCache::Writeback).unwrap();
+        let image = disks.create(None).unwrap();
         let meta = std::fs::metadata(&image.0).unwrap();
         assert_eq!(meta.len(), 64 << 20);
         assert!(
@@ -167,15 +202,34 @@ mod tests {
             meta.blocks()
         );
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-        let dir_mode = std::fs::metadata(disks.dir.path())
-            .unwrap()
-            .permissions()
-            .mode();
+        let dir_mode = std::fs::metadata(disks.dir()).unwrap().permissions().mode();
         assert_eq!(dir_mode & 0o777, 0o700);
         let path = image.0.clone();
         drop(image);
         assert!(!path.exists());
-        let second = disks.create().unwrap();
+        let second = disks.create(None).unwrap();
         assert_ne!(second.0, path, "a new image each trial");
+        let private = disks.dir().to_path_buf();
+        drop((second, disks));
+        assert!(
+            !private.exists(),
+            "the private directory goes with the platform"
+        );
+    }
+
+    #[test]
+    fn images_in_the_drivers_directory_are_named_and_the_directory_stays() {
+        let d = tempfile::tempdir().unwrap();
+        let mut disks = ScratchDisks::in_dir(d.path().to_path_buf(), 1 << 20);
+        let image = disks.create(Some("hvbench-xen-1")).unwrap();
+        assert_eq!(image.path(), d.path().join("hvbench-xen-1.raw"));
+        assert_eq!(std::fs::metadata(image.path()).unwrap().len(), 1 << 20);
+        let e = disks.create(Some("hvbench-xen-1")).unwrap_err();
+        assert!(
+            e.starts_with("cannot create the scratch disk") && e.contains("hvbench-xen-1.raw"),
+            "an image is never reused: {e}"
+        );
+        drop((image, disks));
+        assert!(d.path().exists() && std::fs::read_dir(d.path()).unwrap().next().is_none());
     }
 }

@@ -1,0 +1,314 @@
+//! The `xen` driver's [`Platform`]: preparing a domain's config (toolstack, kernel,
+//! initramfs, facts) and running its trials, with the resources every guest trial gets
+//! ([`crate::trial::guest`]), as domains created with `xl create -c` and destroyed after.
+
+use super::toolstack::{applied_placement, xen_weight, xl_info};
+use super::xlcfg::{guest_extra, xl_config, XlConfig};
+use crate::evidence;
+use crate::guest::agent;
+use crate::guest::cache::Cache;
+use crate::guest::image::{self, Kernel};
+use crate::isolation::placement::InstancePlace;
+use crate::trial::console::TrialEnd;
+use crate::trial::guest::{GuestResources, PeerNet};
+use crate::trial::scratch::{disk_mib_needed, ScratchDisks};
+use crate::trial::vnet::TrialNet;
+use crate::{Platform, PlatformError, Result, TrialRequest};
+use hvbench_proto::{AgentPlan, Event};
+use hvbench_spec::{GuestSpec, XenGuestType, XenSpec};
+use std::collections::BTreeMap;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The facts of what the experiment asked of the domain: its type, pinning, credit2 weight and
+/// cap, and `xen.tsc_mode.configured` (the evidence collector's `xen.tsc_mode` is the mode that
+/// was in force, read from `xl list -l`).
+pub fn spec_facts(spec: &XenSpec) -> Vec<(&'static str, String)> {
+    let mut out = vec![("xen.guest_type", spec.kind.as_str().to_string())];
+    if let Some(c) = &spec.cpus {
+        out.push(("xen.cpus", c.clone()));
+    }
+    if let Some(w) = spec.weight {
+        out.push(("xen.credit2.weight", w.to_string()));
+    }
+    if let Some(c) = spec.cap {
+        out.push(("xen.credit2.cap", c.to_string()));
+    }
+    if let Some(m) = spec.tsc_mode {
+        out.push(("xen.tsc_mode.configured", m.as_str().to_string()));
+    }
+    out
+}
+
+/// A file removed when the trial is over.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+pub struct XenPlatform {
+    name: String,
+    config: XlConfig,
+    workdir: PathBuf,
+    facts: BTreeMap<String, String>,
+    trials: u32,
+    /// Each trial's scratch disk in `workdir` (plans with disk workloads) and network peer in
+    /// dom0 (plans with network workloads).
+    resources: GuestResources,
+}
+
+impl XenPlatform {
+    /// Check the toolstack, get the guest kernel, build the initramfs for `plan`.
+    pub fn prepare(
+        name: &str,
+        spec: &XenSpec,
+        guest: &GuestSpec,
+        plan: &AgentPlan,
+        cache: &Cache,
+        workdir: PathBuf,
+    ) -> Result<Self> {
+        let info = xl_info()?;
+        let caps = info.get("virt_caps").cloned().unwrap_or_default();
+        if spec.kind != XenGuestType::Pv && !caps.split_whitespace().any(|c| c == "hvm") {
+            return Err(PlatformError::unavailable(
+                format!("type = \"{}\" needs hardware-assisted virtualization, and this Xen offers only: {caps}", spec.kind.as_str()),
+                "use type = \"pv\", or a host (or lab CPU) with VMX/SVM and EPT/NPT",
+            ));
+        }
+        let kernel: Kernel = image::resolve_kernel(guest.kernel.as_deref(), cache)?;
+        let agent = agent::agent_bytes()?;
+        let mut plan = plan.clone();
+        let peer_agent = if plan.needs(hvbench_proto::Device::Network) {
+            if let Some(why) = crate::trial::vnet::unavailable(false) {
+                return Err(PlatformError::unavailable(
+                    format!("network workloads on Xen need a bridge in dom0, which cannot be set up: {why}"),
+                    "run hvbench as root in dom0 with iproute2 installed",
+                ));
+            }
+            plan.peer = Some(crate::drivers::qemu::GUEST_PEER.to_string());
+            Some(agent::agent_path(cache)?)
+        } else {
+            None
+        };
+        let (initrd, initrd_hash) = image::guest_initramfs_for(&kernel, &agent, &plan, cache)?;
+        let config = XlConfig {
+            name: format!("hvbench-{name}"),
+            kind: spec.kind,
+            kernel: kernel.path.clone(),
+            ramdisk: initrd,
+            extra: guest_extra(spec.kind).to_string(),
+            memory_mib: guest.memory_mib,
+            vcpus: guest.vcpus,
+            cpus: spec.cpus.clone(),
+            weight: spec.weight,
+            cap: spec.cap,
+            tsc_mode: spec.tsc_mode,
+            disk: None,
+            vif_script: None,
+        };
+        // Refuse unsafe values now, before any trial.
+        xl_config(&config).map_err(|e| {
+            PlatformError::unavailable(e.to_string(), "rename the platform or move the file")
+        })?;
+        let mut facts = BTreeMap::new();
+        let mut fact = |k: &str, v: String| {
+            facts.insert(k.to_string(), v);
+        };
+        fact("hypervisor", "xen".into());
+        fact("accel", "xen".into());
+        for (k, v) in spec_facts(spec) {
+            fact(k, v);
+        }
+        for (k, key) in [
+            ("xen_version", "xen.version"),
+            ("xen_scheduler", "xen.scheduler"),
+            ("virt_caps", "xen.virt_caps"),
+            ("xen_caps", "xen.caps"),
+            ("xen_commandline", "xen.cmdline"),
+            ("nr_cpus", "xen.nr_cpus"),
+        ] {
+            if let Some(v) = info.get(k) {
+                fact(key, v.clone());
+            }
+        }
+        fact("guest.vcpus", guest.vcpus.to_string());
+        fact("guest.memory_mib", guest.memory_mib.to_string());
+        fact("guest.kernel", kernel.path.display().to_string());
+        fact("guest.kernel.origin", kernel.origin);
+        fact("guest.initramfs.sha256", initrd_hash);
+        fact("guest.cmdline", config.extra.clone());
+        let scratch =
+            disk_mib_needed(&plan).map(|mib| ScratchDisks::in_dir(workdir.clone(), mib << 20));
+        if let Some(s) = &scratch {
+            fact(
+                "xen.disk",
+                format!("xvda: raw sparse image of {} MiB in dom0, new each trial (qdisk backend: QEMU in dom0)", s.bytes() >> 20),
+            );
+        }
+        if peer_agent.is_some() {
+            fact("net.backend", "xen-netback (vif)".into());
+            fact("net.bridge", crate::trial::vnet::BRIDGE.into());
+            fact(
+                "xen.nic",
+                format!(
+                    "netfront in the guest, a vif of netback in dom0 on bridge {} ({}) in a \
+                     network namespace made for each trial, with the peer on the bridge",
+                    crate::trial::vnet::BRIDGE,
+                    crate::trial::vnet::bridge_address()
+                ),
+            );
+        }
+        Ok(XenPlatform {
+            name: name.to_string(),
+            config,
+            workdir,
+            facts,
+            trials: 0,
+            resources: GuestResources::new(
+                scratch,
+                peer_agent.map(|agent| (agent, PeerNet::Namespace { tap: false })),
+            ),
+        })
+    }
+}
+
+impl Platform for XenPlatform {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn driver(&self) -> &'static str {
+        "xen"
+    }
+
+    fn facts(&self) -> BTreeMap<String, String> {
+        self.facts.clone()
+    }
+
+    fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
+        self.trials += 1;
+        let mut config = self.config.clone();
+        config.name = format!("{}-{}", self.config.name, self.trials);
+        if let Some(place) = req.place {
+            place_domain(&mut config, place);
+        }
+        let mut trial = match self.resources.open(req, Some(&config.name)) {
+            Ok(t) => t,
+            Err(e) => return TrialEnd::Failed(e),
+        };
+        config.disk = trial.disk().map(PathBuf::from);
+        // The vif's hotplug script puts it on the trial's bridge.
+        let _hook = match trial.net() {
+            None => None,
+            Some(net) => match write_vif_hook(&self.workdir, &config.name, net) {
+                Ok(hook) => {
+                    config.vif_script = Some(hook.0.clone());
+                    Some(hook)
+                }
+                Err(e) => return TrialEnd::Failed(e),
+            },
+        };
+        let path = match write_config(&self.workdir, &config) {
+            Ok(p) => p,
+            Err(e) => return TrialEnd::Failed(e),
+        };
+        if trial.wants_evidence() {
+            trial.count_with(vec![Box::new(evidence::xen::XenCollector::new(
+                &config.name,
+                config.kind == XenGuestType::Pv,
+                config.disk.is_some(),
+                self.workdir.clone(),
+            ))]);
+        }
+        let mut cmd = Command::new("xl");
+        cmd.arg("create").arg("-c").arg(&path);
+        let watch = trial.place().map(|_| {
+            // Apply the placement with the toolstack's own commands as soon as the domain
+            // exists (the config already asked for it), then read back what Xen applied once
+            // it runs: the report shows that.
+            let name = config.name.clone();
+            let (cpus, weight, cap) = (config.cpus.clone(), config.weight, config.cap);
+            std::thread::spawn(move || applied_placement(&name, cpus, weight, cap))
+        });
+        let end = trial.run(cmd, on_event, |on_event| {
+            if let Some(facts) = watch.and_then(|w| w.join().ok()).flatten() {
+                on_event(Event::Frame(hvbench_proto::Message::Facts { facts }));
+            }
+        });
+        // Whatever happened, the domain must not outlive its trial (nor its vif the
+        // namespace, which goes after it, with the trial's resources).
+        let _ = Command::new("xl").arg("destroy").arg(&config.name).output();
+        end
+    }
+}
+
+/// An isolation instance's CPUs and credit2 weight/cap, applied with the domain.
+fn place_domain(config: &mut XlConfig, place: &InstancePlace) {
+    if !place.cpus.is_empty() {
+        config.cpus = Some(crate::isolation::placement::cpu_list(&place.cpus));
+    }
+    if let Some(w) = place.weight {
+        config.weight = Some(xen_weight(w));
+    }
+    if let Some(c) = place.cap_pct {
+        config.cap = Some(c);
+    }
+}
+
+/// Write the trial's xl config, `NAME.cfg` in `workdir` (kept after the trial).
+fn write_config(workdir: &Path, config: &XlConfig) -> std::result::Result<PathBuf, String> {
+    let text = xl_config(config).map_err(|e| e.to_string())?;
+    let path = workdir.join(format!("{}.cfg", config.name));
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Write the hotplug script of trial `name`'s vif (0700, in `workdir`), which puts the vif on
+/// the bridge of the trial's network namespace; removed when the trial is over.
+fn write_vif_hook(
+    workdir: &Path,
+    name: &str,
+    net: &TrialNet,
+) -> std::result::Result<RemoveOnDrop, String> {
+    let hook = workdir.join(format!("{name}.vif.sh"));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o700)
+        .open(&hook)
+        .and_then(|mut f| {
+            std::io::Write::write_all(
+                &mut f,
+                crate::trial::vnet::xen_vif_hook(net.name()).as_bytes(),
+            )
+        });
+    match written {
+        Ok(()) => Ok(RemoveOnDrop(hook)),
+        Err(e) => Err(format!("cannot write {}: {e}", hook.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hvbench_spec::TscMode;
+
+    #[test]
+    fn the_configured_tsc_mode_is_a_fact_of_its_own() {
+        let mut spec = XenSpec::default();
+        let facts = spec_facts(&spec);
+        assert_eq!(facts, [("xen.guest_type", "pvh".to_string())]);
+        spec.tsc_mode = Some(TscMode::Native);
+        spec.weight = Some(512);
+        let facts: BTreeMap<_, _> = spec_facts(&spec).into_iter().collect();
+        assert_eq!(facts["xen.tsc_mode.configured"], "native");
+        assert_eq!(facts["xen.credit2.weight"], "512");
+        // `xen.tsc_mode` stays the evidence collector's: the mode in force.
+        assert!(!facts.contains_key("xen.tsc_mode"));
+    }
+}

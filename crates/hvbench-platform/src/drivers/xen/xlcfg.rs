@@ -1,0 +1,231 @@
+//! The xl config of a trial's domain (xl.cfg(5)): [`XlConfig`], everything it depends on, and
+//! [`xl_config`], a pure function of it that quotes every string value and refuses what could
+//! escape its string.
+
+use hvbench_spec::{TscMode, XenGuestType};
+use std::path::{Path, PathBuf};
+
+/// The kernel command line of a Xen guest: the console is the PV console `hvc0` on PV and PVH,
+/// the emulated serial port on HVM.
+pub fn guest_extra(kind: XenGuestType) -> &'static str {
+    match kind {
+        XenGuestType::Hvm => "console=ttyS0 panic=-1 quiet loglevel=3",
+        _ => "console=hvc0 panic=-1 quiet loglevel=3",
+    }
+}
+
+/// Everything an xl config depends on; [`xl_config`] is a pure function of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct XlConfig {
+    pub name: String,
+    pub kind: XenGuestType,
+    pub kernel: PathBuf,
+    pub ramdisk: PathBuf,
+    pub extra: String,
+    pub memory_mib: u64,
+    pub vcpus: u32,
+    /// `cpus=`: the physical CPUs every vCPU may run on (hard affinity), e.g. "1" or "0-1".
+    pub cpus: Option<String>,
+    /// credit2 weight and cap, applied with the domain.
+    pub weight: Option<u32>,
+    pub cap: Option<u32>,
+    /// `tsc_mode=` (xl.cfg(5)); `None`: not written, Xen's default.
+    pub tsc_mode: Option<TscMode>,
+    /// A raw image given to the guest as `xvda` (blkback in dom0, blkfront in the guest).
+    pub disk: Option<PathBuf>,
+    /// A NIC (netfront in the guest, a vif of netback in dom0), whose vif this hotplug script
+    /// puts on the trial's bridge ([`crate::trial::vnet::xen_vif_hook`]).
+    pub vif_script: Option<PathBuf>,
+}
+
+/// A value that cannot be written safely inside an xl config string.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the value {0:?} cannot go into an xl config (quotes, backslashes and control characters are refused)")]
+pub struct UnsafeValue(pub String);
+
+/// Quote one xl config value. xl's config grammar has C-like strings; rather than escape, we
+/// refuse what would need escaping, so that no value can end its string and add a key.
+pub fn quote(v: &str) -> std::result::Result<String, UnsafeValue> {
+    if v.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        return Err(UnsafeValue(v.to_string()));
+    }
+    Ok(format!("\"{v}\""))
+}
+
+/// The xl config text (xl.cfg(5)); every string value quoted.
+pub fn xl_config(c: &XlConfig) -> std::result::Result<String, UnsafeValue> {
+    let path = |p: &Path| quote(&p.to_string_lossy());
+    let mut lines = vec![
+        format!("name = {}", quote(&c.name)?),
+        format!("type = {}", quote(c.kind.as_str())?),
+        format!("kernel = {}", path(&c.kernel)?),
+        format!("ramdisk = {}", path(&c.ramdisk)?),
+        format!("extra = {}", quote(&c.extra)?),
+        format!("memory = {}", c.memory_mib),
+        format!("vcpus = {}", c.vcpus),
+        "on_poweroff = \"destroy\"".to_string(),
+        "on_reboot = \"destroy\"".to_string(),
+        "on_crash = \"destroy\"".to_string(),
+    ];
+    if c.kind == XenGuestType::Hvm {
+        // No display; the agent's console is the first emulated serial port, which xl console
+        // reaches as the domain's serial console.
+        lines.push("vnc = 0".to_string());
+        lines.push("serial = \"pty\"".to_string());
+    }
+    if let Some(cpus) = &c.cpus {
+        lines.push(format!("cpus = {}", quote(cpus)?));
+    }
+    if let Some(w) = c.weight {
+        lines.push(format!("weight = {w}"));
+    }
+    if let Some(cap) = c.cap {
+        lines.push(format!("cap = {cap}"));
+    }
+    if let Some(mode) = c.tsc_mode {
+        lines.push(format!("tsc_mode = {}", quote(mode.as_str())?));
+    }
+    if let Some(d) = &c.disk {
+        // xl-disk-configuration(5): target= must come last; the path may then hold commas.
+        let spec = format!(
+            "format=raw, vdev=xvda, access=rw, backendtype=qdisk, target={}",
+            d.to_string_lossy()
+        );
+        lines.push(format!("disk = [ {} ]", quote(&spec)?));
+    }
+    if let Some(script) = &c.vif_script {
+        // xl-network-configuration(5): settings split on commas, so the path may hold none.
+        // type=vif: a PV NIC only, also on HVM (no emulated NIC beside it).
+        let path = script.to_string_lossy();
+        if path.contains(',') || path.contains('=') {
+            return Err(UnsafeValue(path.into_owned()));
+        }
+        lines.push(format!(
+            "vif = [ {} ]",
+            quote(&format!("type=vif, script={path}"))?
+        ));
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> XlConfig {
+        XlConfig {
+            name: "hvbench-xen-pv-1".into(),
+            kind: XenGuestType::Pv,
+            kernel: "/cache/vmlinuz".into(),
+            ramdisk: "/cache/guest.cpio.gz".into(),
+            extra: guest_extra(XenGuestType::Pv).into(),
+            memory_mib: 512,
+            vcpus: 1,
+            cpus: None,
+            weight: None,
+            cap: None,
+            tsc_mode: None,
+            disk: None,
+            vif_script: None,
+        }
+    }
+
+    #[test]
+    fn a_nic_is_a_pv_vif_whose_hook_puts_it_on_the_trials_bridge() {
+        let mut c = config();
+        c.vif_script = Some("/tmp/job/hvbench-xen-pv-1.vif.sh".into());
+        assert!(xl_config(&c)
+            .unwrap()
+            .ends_with("vif = [ \"type=vif, script=/tmp/job/hvbench-xen-pv-1.vif.sh\" ]\n"));
+        // A path xl would split into settings is refused.
+        c.vif_script = Some("/tmp/a,b/x.sh".into());
+        assert!(xl_config(&c).is_err());
+        c.vif_script = Some("/tmp/a=b/x.sh".into());
+        assert!(xl_config(&c).is_err());
+    }
+
+    #[test]
+    fn scratch_disk_is_xvda_with_target_last() {
+        let mut c = config();
+        c.disk = Some("/tmp/job/hvbench-xen-pv-1.raw".into());
+        assert!(xl_config(&c)
+            .unwrap()
+            .contains("disk = [ \"format=raw, vdev=xvda, access=rw, backendtype=qdisk, target=/tmp/job/hvbench-xen-pv-1.raw\" ]\n"));
+    }
+
+    /// Snapshot of a whole generated config.
+    #[test]
+    fn xl_config_snapshot() {
+        let mut c = config();
+        c.cpus = Some("1".into());
+        c.weight = Some(512);
+        c.cap = Some(50);
+        c.tsc_mode = Some(TscMode::AlwaysEmulate);
+        assert_eq!(
+            xl_config(&c).unwrap(),
+            "name = \"hvbench-xen-pv-1\"\n\
+             type = \"pv\"\n\
+             kernel = \"/cache/vmlinuz\"\n\
+             ramdisk = \"/cache/guest.cpio.gz\"\n\
+             extra = \"console=hvc0 panic=-1 quiet loglevel=3\"\n\
+             memory = 512\n\
+             vcpus = 1\n\
+             on_poweroff = \"destroy\"\n\
+             on_reboot = \"destroy\"\n\
+             on_crash = \"destroy\"\n\
+             cpus = \"1\"\n\
+             weight = 512\n\
+             cap = 50\n\
+             tsc_mode = \"always_emulate\"\n"
+        );
+    }
+
+    /// Without `tsc_mode` in the experiment, the config says nothing of it: Xen's default.
+    #[test]
+    fn tsc_mode_is_written_only_when_set() {
+        let c = config();
+        assert!(!xl_config(&c).unwrap().contains("tsc_mode"));
+        for mode in TscMode::ALL {
+            let mut c = config();
+            c.tsc_mode = Some(mode);
+            let text = xl_config(&c).unwrap();
+            assert!(
+                text.ends_with(&format!("on_crash = \"destroy\"\ntsc_mode = \"{mode}\"\n")),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn hvm_uses_the_serial_console_and_no_display() {
+        let mut c = config();
+        c.kind = XenGuestType::Hvm;
+        c.extra = guest_extra(XenGuestType::Hvm).into();
+        let text = xl_config(&c).unwrap();
+        assert!(
+            text.contains("type = \"hvm\"")
+                && text.contains("vnc = 0")
+                && text.contains("console=ttyS0")
+        );
+    }
+
+    #[test]
+    fn values_that_could_escape_their_string_are_refused() {
+        for evil in [
+            "a\"; kernel = \"/evil",
+            "a\nkernel=\"/evil\"",
+            "back\\slash",
+        ] {
+            let mut c = config();
+            c.kernel = PathBuf::from(evil);
+            assert!(xl_config(&c).is_err(), "{evil:?}");
+        }
+        let mut c = config();
+        c.kernel = "/path with spaces/vmlinuz".into();
+        assert!(xl_config(&c)
+            .unwrap()
+            .contains("kernel = \"/path with spaces/vmlinuz\""));
+    }
+}
