@@ -8,6 +8,7 @@
 //! when the connection drops it tears down every guest it started.
 
 pub mod boot;
+pub mod dual;
 mod job;
 pub mod ship;
 pub mod ssh;
