@@ -123,8 +123,9 @@ impl RemotePlatform {
             spec,
             guest,
             plan,
-            cell_plans,
-            cache,
+            // The guests' files: guest_files.
+            cell_plans: _,
+            cache: _,
             executor,
             notices,
         } = recipe;
@@ -153,34 +154,14 @@ impl RemotePlatform {
             kernel: None,
             ..guest.clone()
         };
-        let mut kernel_rel = None;
         let mut facts = BTreeMap::new();
-        if spec.is_vm() {
-            // The guests are built here, as for every other platform, so that every machine
-            // boots the same bytes; the machine gets the kernel with its modules and the images.
-            let kernel = image::resolve_kernel(guest.kernel.as_deref(), cache)?;
-            let rel = kernel_files(&kernel, &mut files)?;
-            for p in std::iter::once(plan).chain(cell_plans) {
-                for variant in crate::lab::guest_plan_variants(p) {
-                    let (initrd, _) = image::guest_initramfs_for(&kernel, &agent, &variant, cache)?;
-                    let name = initrd
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    let data = std::fs::read(&initrd).map_err(PlatformError::io(format!(
-                        "cannot read {}",
-                        initrd.display()
-                    )))?;
-                    files.push(Shipment {
-                        rel: format!("initramfs/{name}"),
-                        data,
-                        executable: false,
-                    });
-                }
+        let kernel_rel = match guest_files(recipe, &agent, &mut files)? {
+            Some((rel, origin)) => {
+                facts.insert("guest.kernel.origin".to_string(), origin);
+                Some(rel)
             }
-            facts.insert("guest.kernel.origin".to_string(), kernel.origin);
-            kernel_rel = Some(rel);
-        }
+            None => None,
+        };
         let shipped = ship(&ssh, host.cache_dir.as_deref(), &files, say).map_err(|e| {
             PlatformError::unavailable(
                 format!(
@@ -210,16 +191,12 @@ impl RemotePlatform {
              HVBENCH_CACHE=\"$C/store\" {kernel_env}\"$C/objects/{exe}\" run --cache \"$C/store\" \
              --workdir \"$W\"; rc=$?; [ $rc = 0 ] && rm -rf \"$W\"; exit $rc"
         );
-        let check = ship::run_ok(
-            &ssh,
-            &format!(
-                "C={root}; HVBENCH_CACHE=\"$C/store\" \"$C/objects/{exe}\" check --cache \"$C/store\""
-            ),
-            b"",
-        )
-        .map_err(|e| {
+        let check = check_executor(&ssh, &root, &exe).map_err(|e| {
             PlatformError::unavailable(
-                format!("platform `{}`: the executor does not run on host `{}`: {e}", spec.name, host.name),
+                format!(
+                    "platform `{}`: the executor does not run on host `{}`: {e}",
+                    spec.name, host.name
+                ),
                 "the executor is a static x86_64 Linux binary: the host must be x86_64 Linux",
             )
         })?;
@@ -303,6 +280,53 @@ impl RemotePlatform {
         }
         end
     }
+}
+
+/// For a platform that boots guests: the guest kernel (with its modules) and the guest
+/// initramfs of every plan variant, built here as for every other platform so that every machine
+/// boots the same bytes, added to `files`; returns how the kernel is shipped and its origin.
+fn guest_files(
+    recipe: &Recipe,
+    agent: &[u8],
+    files: &mut Vec<Shipment>,
+) -> Result<Option<(KernelShipped, String)>> {
+    if !recipe.spec.is_vm() {
+        return Ok(None);
+    }
+    let cache = &recipe.cache;
+    let kernel = image::resolve_kernel(recipe.guest.kernel.as_deref(), cache)?;
+    let rel = kernel_files(&kernel, files)?;
+    for p in std::iter::once(&recipe.plan).chain(&recipe.cell_plans) {
+        for variant in crate::lab::guest_plan_variants(p) {
+            let (initrd, _) = image::guest_initramfs_for(&kernel, agent, &variant, cache)?;
+            let name = initrd
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let data = std::fs::read(&initrd).map_err(PlatformError::io(format!(
+                "cannot read {}",
+                initrd.display()
+            )))?;
+            files.push(Shipment {
+                rel: format!("initramfs/{name}"),
+                data,
+                executable: false,
+            });
+        }
+    }
+    Ok(Some((rel, kernel.origin)))
+}
+
+/// Run the shipped executor's `check` on the machine (`root`: the shipped cache, quoted; `exe`:
+/// the executor's hash); its output.
+fn check_executor(ssh: &Ssh, root: &str, exe: &str) -> std::result::Result<String, String> {
+    ship::run_ok(
+        ssh,
+        &format!(
+            "C={root}; HVBENCH_CACHE=\"$C/store\" \"$C/objects/{exe}\" check --cache \"$C/store\""
+        ),
+        b"",
+    )
 }
 
 /// How the job names the kernel it was shipped.
