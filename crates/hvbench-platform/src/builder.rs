@@ -11,9 +11,12 @@ use crate::drivers::{host::HostPlatform, qemu::QemuPlatform, xen::XenPlatform};
 use crate::guest::cache::Cache;
 use crate::isolation::placement::available_cpus;
 use crate::isolation::{Isolating, LocalFactory};
-use crate::lab::serve::{self, ServedLabPlatform};
+use crate::lab::keys::LabKeys;
+use crate::lab::machine;
+use crate::lab::platform::ServedLabPlatform;
 use crate::lab::LabHost;
-use crate::remote::boot::{DualBootPlatform, DualHost, DualSeat};
+use crate::remote::boot::DualHost;
+use crate::remote::dual::{DualBootPlatform, DualSeat};
 use crate::remote::{RemotePlatform, Unreachable};
 use crate::{Notices, Platform, PlatformError, Topic};
 use hvbench_proto::AgentPlan;
@@ -302,11 +305,11 @@ enum DualMachine {
 impl DualMachine {
     fn connect(host: &HostSpec, cache: &Cache, notices: &Notices) -> DualMachine {
         let (spec, lab) = if host.lab {
-            let machine = match serve::up_dual(cache, &mut notices.on(Topic::Lab)) {
+            let machine = match machine::up_dual(cache, &mut notices.on(Topic::Lab)) {
                 Ok(m) => m,
                 Err(e) => return DualMachine::Down(format!("the dual-boot lab machine: {e}")),
             };
-            let spec = match serve::LabKeys::ensure(cache).and_then(|k| machine.host_spec(&k)) {
+            let spec = match LabKeys::ensure(cache).and_then(|k| machine.host_spec(&k)) {
                 Ok(s) => s,
                 Err(e) => return DualMachine::Down(e.to_string()),
             };
@@ -357,7 +360,7 @@ fn lab_hosts_down(plan: &Plan, cache: &Cache) -> Vec<LabHost> {
             continue;
         }
         if let Some(h) = LabHost::for_driver(&p.driver) {
-            if !hosts.contains(&h) && serve::running(cache, h).is_none() {
+            if !hosts.contains(&h) && machine::running(cache, h).is_none() {
                 hosts.push(h);
             }
         }
@@ -382,7 +385,7 @@ fn boot_lab_hosts(ctx: &Context<'_>) {
         for h in hosts {
             let notices = ctx.notices.clone();
             s.spawn(move || {
-                if let Err(e) = serve::up(cache, h, &mut notices.on(Topic::Lab)) {
+                if let Err(e) = machine::up(cache, h, &mut notices.on(Topic::Lab)) {
                     notices.say(
                         Topic::Lab,
                         &format!("the {} lab host did not come up: {e}", h.as_str()),
@@ -410,7 +413,7 @@ impl LabSession {
             p.host
                 .as_deref()
                 .is_some_and(|n| plan.hosts.iter().any(|h| h.lab && h.name == n))
-        }) && serve::running_dual(cache).is_none();
+        }) && machine::running_dual(cache).is_none();
         LabSession {
             cache: cache.clone(),
             hosts: lab_hosts_down(plan, cache),
@@ -423,7 +426,7 @@ impl LabSession {
 impl Drop for LabSession {
     fn drop(&mut self) {
         if self.dual {
-            for m in serve::down_dual(&self.cache) {
+            for m in machine::down_dual(&self.cache) {
                 self.notices.say(
                     Topic::Lab,
                     &format!(
@@ -434,7 +437,7 @@ impl Drop for LabSession {
             }
         }
         for &h in &self.hosts {
-            for m in serve::down(&self.cache, Some(h)) {
+            for m in machine::down(&self.cache, Some(h)) {
                 self.notices.say(
                     Topic::Lab,
                     &format!(

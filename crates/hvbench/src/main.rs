@@ -135,7 +135,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             let now_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
-            let machines = lab::serve::recorded(&cache);
+            let machines = lab::machine::recorded(&cache);
             if machines.is_empty() {
                 println!("no lab host is up; `hvbench lab up` boots them");
             }
@@ -166,16 +166,16 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             let mut say = |m: &str| eprintln!("lab: {m}");
             let machines = match which {
                 None => vec![
-                    lab::serve::up(&cache, lab::LabHost::Xen, &mut say)?,
-                    lab::serve::up(&cache, lab::LabHost::Kvm, &mut say)?,
+                    lab::machine::up(&cache, lab::LabHost::Xen, &mut say)?,
+                    lab::machine::up(&cache, lab::LabHost::Kvm, &mut say)?,
                 ],
                 Some(LabMachineArg::Xen) => {
-                    vec![lab::serve::up(&cache, lab::LabHost::Xen, &mut say)?]
+                    vec![lab::machine::up(&cache, lab::LabHost::Xen, &mut say)?]
                 }
                 Some(LabMachineArg::Kvm) => {
-                    vec![lab::serve::up(&cache, lab::LabHost::Kvm, &mut say)?]
+                    vec![lab::machine::up(&cache, lab::LabHost::Kvm, &mut say)?]
                 }
-                Some(LabMachineArg::Dual) => vec![lab::serve::up_dual(&cache, &mut say)?],
+                Some(LabMachineArg::Dual) => vec![lab::machine::up_dual(&cache, &mut say)?],
             };
             for m in machines {
                 println!(
@@ -192,10 +192,10 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         } => {
             let cache = Cache::from_env();
             let ended = match which {
-                None => lab::serve::down(&cache, None),
-                Some(LabMachineArg::Xen) => lab::serve::down(&cache, Some(lab::LabHost::Xen)),
-                Some(LabMachineArg::Kvm) => lab::serve::down(&cache, Some(lab::LabHost::Kvm)),
-                Some(LabMachineArg::Dual) => lab::serve::down_dual(&cache),
+                None => lab::machine::down(&cache, None),
+                Some(LabMachineArg::Xen) => lab::machine::down(&cache, Some(lab::LabHost::Xen)),
+                Some(LabMachineArg::Kvm) => lab::machine::down(&cache, Some(lab::LabHost::Kvm)),
+                Some(LabMachineArg::Dual) => lab::machine::down_dual(&cache),
             };
             if ended.is_empty() {
                 println!("no lab host was up");
@@ -343,14 +343,14 @@ fn doctor_host(host: &str, spec: Option<&Path>) -> Result<hvbench_spec::HostSpec
             if let Some(h) = found.as_ref().filter(|h| h.lab) {
                 // The lab's dual-boot machine: reached where `hvbench lab up dual` left it.
                 let cache = Cache::from_env();
-                let Some(m) = lab::serve::running_dual(&cache) else {
+                let Some(m) = lab::machine::running_dual(&cache) else {
                     return Err(Usage(format!(
                         "host `{host}` is hvbench's dual-boot lab machine, which is not up: \
                          `hvbench lab up dual` boots it"
                     ))
                     .into());
                 };
-                let keys = lab::serve::LabKeys::ensure(&cache)?;
+                let keys = lab::keys::LabKeys::ensure(&cache)?;
                 return Ok(hvbench_spec::HostSpec {
                     name: h.name.clone(),
                     boots: h.boots.clone(),

@@ -6,16 +6,20 @@
 //! Debian's hypervisor boots first (multiboot) with the kernel and rootfs as its modules. A
 //! small overlay appended to the rootfs carries the init script and the SSH keys hvbench made
 //! for it. Each lab host is booted once and kept up as a machine reached over SSH on a loopback
-//! port ([`serve`]): lab platforms then run through exactly the path of a real machine
-//! (`crate::remote`), the executor shipped in and the guests run with the real `xen` or `qemu`
-//! driver inside.
+//! port ([`machine`]): lab platforms ([`platform`]) then run through exactly the path of a real
+//! machine (`crate::remote`), the executor shipped in and the guests run with the real `xen` or
+//! `qemu` driver inside.
 //!
 //! Timings in the lab are emulated and labelled so; what the lab proves is that the whole
 //! pipeline works against the real Xen toolstack and real KVM.
 //!
 //! This file keeps what the lab's parts share (the hosts, the images, the init script); `build`
-//! makes the images, `argv` is the emulated host's QEMU command line, and `serve` boots the
-//! hosts, keeps them up and stops them.
+//! makes the images, `argv` is the emulated host's QEMU command line. `machine` boots the hosts,
+//! keeps them up and stops them, with `keys` (the lab's SSH keys), `overlay` (what is appended
+//! to the rootfs to serve SSH), `launch` (starting QEMU and waiting for SSH) and `supervisor`
+//! (the dual machine's supervisor script); the shell scripts are `.sh` files beside these,
+//! filled in by `shell`. `platform` is a lab platform on its host, `fault` what it makes of a
+//! trial that failed under it.
 
 use crate::{PlatformError, Result};
 use hvbench_spec::Driver;
@@ -24,7 +28,13 @@ use std::path::{Path, PathBuf};
 mod argv;
 mod build;
 pub mod fault;
-pub mod serve;
+pub mod keys;
+mod launch;
+pub mod machine;
+mod overlay;
+pub mod platform;
+mod shell;
+mod supervisor;
 
 pub(crate) use argv::guest_plan_variants;
 pub use argv::{cpu_model, dual_argv, host_argv, server_cpu, KVM_HOST_CPU, XEN_HOST_CPU};

@@ -6,7 +6,7 @@
 use crate::guest::cache::Cache;
 use crate::trial::console::TrialEnd;
 use crate::trial::interrupt;
-use crate::{Platform, Result, TrialRequest};
+use crate::{Platform, TrialRequest};
 use hvbench_proto::AgentPlan;
 use hvbench_proto::{encode, Event, Message};
 use hvbench_spec::{GuestSpec, PlatformSpec};
@@ -62,15 +62,15 @@ pub fn exec_job(
     let label = opts.label;
     let workdir = workdir.to_path_buf();
     std::fs::create_dir_all(&workdir)?;
-    let prepared: Result<Box<dyn Platform>> = crate::builder::local(
+    // Kept until the job ends, the cell's too.
+    let mut platform = match crate::builder::local(
         &job.platform,
         &job.platform.name,
         &job.guest,
         &job.plan,
         cache,
         &workdir,
-    );
-    let mut platform = match prepared {
+    ) {
         Ok(p) => p,
         Err(e) => {
             send(
@@ -83,11 +83,7 @@ pub fn exec_job(
             return Ok(false);
         }
     };
-    let mut facts = platform.facts();
-    facts.insert(
-        format!("{label}.ready_s"),
-        format!("{:.1}", started.elapsed().as_secs_f64()),
-    );
+    let facts = ready_facts(platform.as_ref(), opts, started);
     send(out, &Message::Facts { facts })?;
     // Preparation (a kernel download, an image build) does not look at the flag: start no
     // guest once the controller is gone or hvbench was asked to stop.
@@ -104,39 +100,81 @@ pub fn exec_job(
         )?;
         return Ok(false);
     }
+    let timeout = Duration::from_secs(job.guest.timeout_s);
+    match &job.cell {
+        Some(cell) => exec_cell(job, cell, cache, &workdir, timeout, label, out),
+        None => exec_trial(job, platform.as_mut(), &workdir, timeout, label, out),
+    }
+}
+
+/// The prepared platform's facts, with how long preparing took since `started` (and, in the
+/// lab, the lab host's uptime).
+fn ready_facts(
+    platform: &dyn Platform,
+    opts: &ExecOptions,
+    started: Instant,
+) -> BTreeMap<String, String> {
+    let label = opts.label;
+    let mut facts = platform.facts();
+    facts.insert(
+        format!("{label}.ready_s"),
+        format!("{:.1}", started.elapsed().as_secs_f64()),
+    );
+    facts
+}
+
+/// Run the job's isolation cell, its frames on `out`; whether its victim completed.
+fn exec_cell(
+    job: &Job,
+    cell: &crate::isolation::Cell,
+    cache: &Cache,
+    workdir: &Path,
+    timeout: Duration,
+    label: &str,
+    out: &mut dyn Write,
+) -> std::io::Result<bool> {
     let mut write_error = None;
     let trial_started = Instant::now();
-    let timeout = Duration::from_secs(job.guest.timeout_s);
-    if let Some(cell) = &job.cell {
-        let mut factory = crate::isolation::LocalFactory {
-            spec: job.platform.clone(),
-            guest: job.guest.clone(),
-            cache: cache.clone(),
-            workdir: workdir.clone(),
-        };
-        let end =
-            crate::isolation::run_cell(cell, &mut factory, timeout, Some(&workdir), &mut |m| {
-                if write_error.is_none() {
-                    if let Err(e) = send(out, &m) {
-                        write_error = Some(e);
-                    }
-                }
-            });
-        if let Some(e) = write_error {
-            return Err(e);
+    let mut factory = crate::isolation::LocalFactory {
+        spec: job.platform.clone(),
+        guest: job.guest.clone(),
+        cache: cache.clone(),
+        workdir: workdir.to_path_buf(),
+    };
+    let end = crate::isolation::run_cell(cell, &mut factory, timeout, Some(workdir), &mut |m| {
+        if write_error.is_none() {
+            if let Err(e) = send(out, &m) {
+                write_error = Some(e);
+            }
         }
-        send_elapsed(out, &format!("{label}.cell_s"), trial_started)?;
-        // The outer runner learns the victim's end from its Instance frames; Done ends the
-        // executor's part.
-        send(
-            out,
-            &Message::Done {
-                samples: 0,
-                failures: 0,
-            },
-        )?;
-        return Ok(end == TrialEnd::Completed);
+    });
+    if let Some(e) = write_error {
+        return Err(e);
     }
+    send_elapsed(out, &format!("{label}.cell_s"), trial_started)?;
+    // The outer runner learns the victim's end from its Instance frames; Done ends the
+    // executor's part.
+    send(
+        out,
+        &Message::Done {
+            samples: 0,
+            failures: 0,
+        },
+    )?;
+    Ok(end == TrialEnd::Completed)
+}
+
+/// Run one trial of the job's plan on `platform`, its frames on `out`; whether it completed.
+fn exec_trial(
+    job: &Job,
+    platform: &mut dyn Platform,
+    workdir: &Path,
+    timeout: Duration,
+    label: &str,
+    out: &mut dyn Write,
+) -> std::io::Result<bool> {
+    let mut write_error = None;
+    let trial_started = Instant::now();
     let req = TrialRequest {
         plan: &job.plan,
         timeout,

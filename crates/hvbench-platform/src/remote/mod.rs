@@ -8,6 +8,7 @@
 //! when the connection drops it tears down every guest it started.
 
 pub mod boot;
+pub mod dual;
 mod job;
 pub mod ship;
 pub mod ssh;
@@ -114,68 +115,6 @@ fn check_facts(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// What a machine gets for a platform, and what is known from building it.
-struct Shipments {
-    files: Vec<Shipment>,
-    /// How the guests' kernel travels (None: no guest).
-    kernel: Option<KernelShipped>,
-    facts: BTreeMap<String, String>,
-}
-
-/// What a machine gets for `recipe`'s platform: the executor, the agent and, for guests, the
-/// kernel with its modules and every initramfs its trials and cells boot — built here, as for
-/// every other platform, so that every machine boots the same bytes. Also the kernel as
-/// shipped, and the facts known from building.
-fn shipments(recipe: &Recipe, agent: &[u8]) -> Result<Shipments> {
-    let mut files = vec![
-        Shipment {
-            rel: String::new(),
-            data: recipe.executor.to_vec(),
-            executable: true,
-        },
-        Shipment {
-            rel: String::new(),
-            data: agent.to_vec(),
-            executable: true,
-        },
-    ];
-    let mut facts = BTreeMap::new();
-    if !recipe.spec.is_vm() {
-        return Ok(Shipments {
-            files,
-            kernel: None,
-            facts,
-        });
-    }
-    let cache = &recipe.cache;
-    let kernel = image::resolve_kernel(recipe.guest.kernel.as_deref(), cache)?;
-    let rel = kernel_files(&kernel, &mut files)?;
-    for p in std::iter::once(&recipe.plan).chain(&recipe.cell_plans) {
-        for variant in crate::lab::guest_plan_variants(p) {
-            let (initrd, _) = image::guest_initramfs_for(&kernel, agent, &variant, cache)?;
-            let name = initrd
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let data = std::fs::read(&initrd).map_err(PlatformError::io(format!(
-                "cannot read {}",
-                initrd.display()
-            )))?;
-            files.push(Shipment {
-                rel: format!("initramfs/{name}"),
-                data,
-                executable: false,
-            });
-        }
-    }
-    facts.insert("guest.kernel.origin".to_string(), kernel.origin);
-    Ok(Shipments {
-        files,
-        kernel: Some(rel),
-        facts,
-    })
-}
-
 impl RemotePlatform {
     /// Connect to `host`, ship what the platform's trials need (only what the host lacks), and
     /// check the machine with the executor.
@@ -184,9 +123,11 @@ impl RemotePlatform {
             spec,
             guest,
             plan,
+            // The guests' files: guest_files.
+            cell_plans: _,
+            cache: _,
             executor,
             notices,
-            ..
         } = recipe;
         let say = &mut notices.on(Topic::Ssh);
         let ssh = Ssh::new(host, &make_control_dir()?);
@@ -197,14 +138,29 @@ impl RemotePlatform {
             )
         })?;
         let agent = crate::guest::agent::agent_bytes()?;
-        let Shipments {
-            files,
-            kernel: kernel_rel,
-            mut facts,
-        } = shipments(recipe, &agent)?;
+        let mut files = vec![
+            Shipment {
+                rel: String::new(),
+                data: executor.to_vec(),
+                executable: true,
+            },
+            Shipment {
+                rel: String::new(),
+                data: agent.clone(),
+                executable: true,
+            },
+        ];
         let mut job_guest = GuestSpec {
             kernel: None,
             ..guest.clone()
+        };
+        let mut facts = BTreeMap::new();
+        let kernel_rel = match guest_files(recipe, &agent, &mut files)? {
+            Some((rel, origin)) => {
+                facts.insert("guest.kernel.origin".to_string(), origin);
+                Some(rel)
+            }
+            None => None,
         };
         let shipped = ship(&ssh, host.cache_dir.as_deref(), &files, say).map_err(|e| {
             PlatformError::unavailable(
@@ -235,16 +191,12 @@ impl RemotePlatform {
              HVBENCH_CACHE=\"$C/store\" {kernel_env}\"$C/objects/{exe}\" run --cache \"$C/store\" \
              --workdir \"$W\"; rc=$?; [ $rc = 0 ] && rm -rf \"$W\"; exit $rc"
         );
-        let check = ship::run_ok(
-            &ssh,
-            &format!(
-                "C={root}; HVBENCH_CACHE=\"$C/store\" \"$C/objects/{exe}\" check --cache \"$C/store\""
-            ),
-            b"",
-        )
-        .map_err(|e| {
+        let check = check_executor(&ssh, &root, &exe).map_err(|e| {
             PlatformError::unavailable(
-                format!("platform `{}`: the executor does not run on host `{}`: {e}", spec.name, host.name),
+                format!(
+                    "platform `{}`: the executor does not run on host `{}`: {e}",
+                    spec.name, host.name
+                ),
                 "the executor is a static x86_64 Linux binary: the host must be x86_64 Linux",
             )
         })?;
@@ -328,6 +280,53 @@ impl RemotePlatform {
         }
         end
     }
+}
+
+/// For a platform that boots guests: the guest kernel (with its modules) and the guest
+/// initramfs of every plan variant, built here as for every other platform so that every machine
+/// boots the same bytes, added to `files`; returns how the kernel is shipped and its origin.
+fn guest_files(
+    recipe: &Recipe,
+    agent: &[u8],
+    files: &mut Vec<Shipment>,
+) -> Result<Option<(KernelShipped, String)>> {
+    if !recipe.spec.is_vm() {
+        return Ok(None);
+    }
+    let cache = &recipe.cache;
+    let kernel = image::resolve_kernel(recipe.guest.kernel.as_deref(), cache)?;
+    let rel = kernel_files(&kernel, files)?;
+    for p in std::iter::once(&recipe.plan).chain(&recipe.cell_plans) {
+        for variant in crate::lab::guest_plan_variants(p) {
+            let (initrd, _) = image::guest_initramfs_for(&kernel, agent, &variant, cache)?;
+            let name = initrd
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let data = std::fs::read(&initrd).map_err(PlatformError::io(format!(
+                "cannot read {}",
+                initrd.display()
+            )))?;
+            files.push(Shipment {
+                rel: format!("initramfs/{name}"),
+                data,
+                executable: false,
+            });
+        }
+    }
+    Ok(Some((rel, kernel.origin)))
+}
+
+/// Run the shipped executor's `check` on the machine (`root`: the shipped cache, quoted; `exe`:
+/// the executor's hash); its output.
+fn check_executor(ssh: &Ssh, root: &str, exe: &str) -> std::result::Result<String, String> {
+    ship::run_ok(
+        ssh,
+        &format!(
+            "C={root}; HVBENCH_CACHE=\"$C/store\" \"$C/objects/{exe}\" check --cache \"$C/store\""
+        ),
+        b"",
+    )
 }
 
 /// How the job names the kernel it was shipped.
