@@ -188,7 +188,42 @@ impl crate::Platform for ServedLabPlatform {
             return crate::TrialEnd::Failed(e);
         }
         let from = self.console_len();
-        let end = self.inner.run_cell(cell, timeout, logs, on_message);
-        self.lab_fault(end, from)
+        // An instance that ended on its own before its end (an aggressor lost under the
+        // emulator: DNR) is diagnosed too, so that the lab's fault is not recorded as the
+        // platform's outcome.
+        let mut dnr: Option<String> = None;
+        let end = self.inner.run_cell(cell, timeout, logs, &mut |m| {
+            if let hvbench_proto::Message::Instance {
+                instance,
+                event:
+                    hvbench_proto::InstanceEvent::Ended {
+                        ok: false,
+                        stopped: false,
+                        reason: Some(reason),
+                    },
+                ..
+            } = &m
+            {
+                if instance != hvbench_proto::names::VICTIM {
+                    dnr.get_or_insert_with(|| format!("{instance}: {reason}"));
+                }
+            }
+            on_message(m)
+        });
+        match (end, dnr) {
+            (crate::TrialEnd::Completed, Some(dnr)) => {
+                match self.lab_fault(crate::TrialEnd::Failed(dnr), from) {
+                    fault @ crate::TrialEnd::LabFault(_) => fault,
+                    _ => crate::TrialEnd::Completed,
+                }
+            }
+            (crate::TrialEnd::Failed(r), Some(dnr)) => {
+                match self.lab_fault(crate::TrialEnd::Failed(format!("{r}\n{dnr}")), from) {
+                    fault @ crate::TrialEnd::LabFault(_) => fault,
+                    _ => crate::TrialEnd::Failed(r),
+                }
+            }
+            (end, _) => self.lab_fault(end, from),
+        }
     }
 }
