@@ -67,4 +67,4 @@ pub use significance::{
 };
 pub use stopping::{relative_ci_width, stop_decision, StopDecision, StopRule};
 pub use variability::{variability, Bimodality, Variability, VariabilityConfig};
-pub use verdict::{compare_battery, Comparison, Direction, PairInput, Verdict, VerdictConfig};
+pub use verdict::{compare_battery, Comparison, PairInput, Verdict, VerdictConfig};

@@ -3,8 +3,8 @@
 
 use super::*;
 
-const HIGHER: Option<Direction> = Some(Direction::HigherIsBetter);
-const LOWER: Option<Direction> = Some(Direction::LowerIsBetter);
+const HIGHER: Option<Better> = Some(Better::Higher);
+const LOWER: Option<Better> = Some(Better::Lower);
 
 /// Owned rows, borrowed as an [`IsolationInput`].
 #[derive(Default)]
@@ -21,7 +21,7 @@ struct Sample {
     guest: String,
     workload: String,
     metric: String,
-    direction: Option<Direction>,
+    direction: Option<Better>,
     warmup: bool,
     value: f64,
     elapsed_ns: u64,
@@ -49,7 +49,7 @@ impl Rows {
         rounds: u32,
         per_round: u32,
         metric: &str,
-        direction: Option<Direction>,
+        direction: Option<Better>,
         center: f64,
     ) {
         for round in 0..rounds {

@@ -16,7 +16,8 @@ pub use workloads::{
     workload, workload_names, WorkloadDef, MEM_BANDWIDTH_AUTO_FLOOR_MIB, WORKLOADS,
 };
 
-/// Which direction of a metric is better.
+/// Which direction of a metric is better: the one type for it in every crate. It is stored, and
+/// written to JSON and CSV, as `higher` or `lower` ([`Better::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Better {
@@ -25,10 +26,36 @@ pub enum Better {
 }
 
 impl Better {
+    /// As stored: `higher` or `lower`.
     pub fn as_str(self) -> &'static str {
         match self {
             Better::Higher => "higher",
             Better::Lower => "lower",
+        }
+    }
+
+    /// From a stored `better` field: `higher` or `lower`; anything else is unknown.
+    pub fn parse(better: &str) -> Option<Better> {
+        match better {
+            "higher" => Some(Better::Higher),
+            "lower" => Some(Better::Lower),
+            _ => None,
+        }
+    }
+
+    /// In words: `higher is better`, `lower is better`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Better::Higher => "higher is better",
+            Better::Lower => "lower is better",
+        }
+    }
+
+    /// How many times worse `other / baseline = ratio` is: > 1 worse, < 1 better.
+    pub fn times_worse(self, ratio: f64) -> f64 {
+        match self {
+            Better::Lower => ratio,
+            Better::Higher => 1.0 / ratio,
         }
     }
 }
