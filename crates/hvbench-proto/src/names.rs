@@ -11,6 +11,10 @@ pub const BATTERY_SCENARIO: &str = "baseline";
 /// The stressor part of an isolation scenario's baseline cell: `<scenario>/none`.
 pub const NO_STRESS: &str = "none";
 
+/// The pseudo-workload of a workload failure that no workload owns: what the console said
+/// (an untrusted frame, a frame for an unknown instance, a guest lost mid-trial).
+pub const CONSOLE_WORKLOAD: &str = "(console)";
+
 /// Who ran the agent in a trial: the store's `guest` column, and the instance name in an
 /// isolation cell's `Instance` frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

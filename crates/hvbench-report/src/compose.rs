@@ -5,12 +5,12 @@ use crate::format;
 use crate::model::{BaselineKind, Group, Machine, Missing, Model, Outcome};
 use crate::{boots, charts, evidence, findings, isolation, machines, manifest};
 use hvbench_analysis::{BootstrapConfig, Verdict, DEFAULT_MAD_THRESHOLD};
-use hvbench_proto::Better;
+use hvbench_proto::{facts, Better};
 use hvbench_store::{format_utc, RunStatus};
 
 /// Platform facts shown in the platforms table, with their column headers, in order.
 const KEY_FACTS: &[(&str, &str)] = &[
-    ("accel", "accel"),
+    (facts::ACCEL, "accel"),
     ("qemu.version", "QEMU"),
     ("qemu.machine", "machine"),
     ("qemu.cpu", "vCPU model"),

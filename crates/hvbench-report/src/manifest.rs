@@ -48,7 +48,7 @@ pub(crate) fn build<'a>(model: &'a Model<'a>) -> Manifest<'a> {
         if let Some(v) = p.fact("xen.guest_type") {
             parts.push(format!("guest type {v}"));
         }
-        if let Some(v) = p.fact("accel") {
+        if let Some(v) = p.fact(hvbench_proto::facts::ACCEL) {
             parts.push(format!("accel {v}"));
         }
         // A baseline (the run's, or a machine's) is the bare machine, not a hypervisor.

@@ -15,7 +15,7 @@ use hvbench_analysis::{
     PlatformFacts, Ratio, Summary, TrialState, VerdictConfig,
 };
 use hvbench_analysis::{Interval, DEFAULT_MAD_THRESHOLD};
-use hvbench_proto::Better;
+use hvbench_proto::{facts, Better};
 use hvbench_spec::Plan;
 use hvbench_store::{FailureRow, RunStatus};
 use plan::{declared_isolation, plan_params, stored_plan};
@@ -53,7 +53,7 @@ impl Platform<'_> {
     /// The guest ran inside hvbench's emulated lab host (Xen or KVM nested under TCG): fact
     /// `lab` present and not false.
     pub(crate) fn is_lab(&self) -> bool {
-        self.fact(hvbench_analysis::facts::LAB).is_some_and(|l| {
+        self.fact(facts::LAB).is_some_and(|l| {
             let l = l.trim();
             !l.is_empty() && !["false", "0", "no", "off"].contains(&l.to_ascii_lowercase().as_str())
         })
@@ -66,13 +66,12 @@ impl Platform<'_> {
 
     /// The guest ran under QEMU's software emulation.
     pub(crate) fn is_tcg(&self) -> bool {
-        self.fact("accel")
-            .is_some_and(|a| a.trim().eq_ignore_ascii_case("tcg"))
+        self.facts.is_some_and(facts::is_tcg)
     }
 
     /// The guest's NIC was on QEMU's user network (slirp), fact `net.backend`.
     pub(crate) fn is_slirp(&self) -> bool {
-        self.fact("net.backend")
+        self.fact(facts::NET_BACKEND)
             .is_some_and(|b| b.trim() == "slirp")
     }
 }
