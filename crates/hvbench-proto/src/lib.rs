@@ -22,7 +22,7 @@ mod frame;
 mod message;
 pub mod names;
 
-pub use catalog::{Better, Device, WorkloadDef};
+pub use catalog::{Better, Device, WorkloadClass, WorkloadDef};
 pub use crc32::crc32;
 pub use frame::{encode, Decoder, Event, FrameError, MAX_FRAME_BYTES, PREFIX, VERSION};
 pub use message::{

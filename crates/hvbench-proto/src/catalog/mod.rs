@@ -66,6 +66,45 @@ impl fmt::Display for Better {
     }
 }
 
+/// What part of a platform a workload exercises: each workload of the catalog has one
+/// ([`WorkloadDef::class`]); `Other` is for a workload outside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadClass {
+    Cpu,
+    Memory,
+    KernelPaths,
+    Exits,
+    Disk,
+    Network,
+    Other,
+}
+
+impl WorkloadClass {
+    /// In report order.
+    pub const ALL: [WorkloadClass; 7] = [
+        WorkloadClass::Cpu,
+        WorkloadClass::Memory,
+        WorkloadClass::KernelPaths,
+        WorkloadClass::Exits,
+        WorkloadClass::Disk,
+        WorkloadClass::Network,
+        WorkloadClass::Other,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            WorkloadClass::Cpu => "CPU",
+            WorkloadClass::Memory => "memory",
+            WorkloadClass::KernelPaths => "kernel paths",
+            WorkloadClass::Exits => "virtualization exits",
+            WorkloadClass::Disk => "disk",
+            WorkloadClass::Network => "network",
+            WorkloadClass::Other => "other",
+        }
+    }
+}
+
 /// A device a workload needs from its platform, beyond CPUs and memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Device {
