@@ -9,6 +9,7 @@ use super::{
     IsolationSample, IsolationTrial, TrialState, TrialTally, VictimBaseline,
 };
 use crate::descriptive::median;
+use hvbench_proto::names::Placement;
 use hvbench_proto::Better;
 use std::collections::HashMap;
 
@@ -77,9 +78,9 @@ fn axes(
     // Known placements in their natural order, before any other.
     extra_p.sort_by_key(|p| {
         (
-            ["shared", "pinned-apart"]
+            Placement::ALL
                 .iter()
-                .position(|k| k == p)
+                .position(|k| k.as_str() == p)
                 .unwrap_or(usize::MAX),
             p.clone(),
         )
