@@ -48,7 +48,7 @@ pub struct WindowSample<'a> {
     pub index: u32,
     pub warmup: bool,
     pub value: f64,
-    /// "higher" or "lower": which way the metric is better.
+    /// Which way the metric is better, as stored: `higher` or `lower` (`hvbench_proto::Better`).
     pub better: &'a str,
     pub iterations: u64,
     pub elapsed_ns: u64,

@@ -116,3 +116,17 @@ pub fn is_tcg(facts: &std::collections::BTreeMap<String, String>) -> bool {
         .get(ACCEL)
         .is_some_and(|a| a.trim().eq_ignore_ascii_case("tcg"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcg_is_the_accel_fact_whatever_its_case_and_spaces() {
+        let facts =
+            |v: &str| std::collections::BTreeMap::from([(ACCEL.to_string(), v.to_string())]);
+        assert!(is_tcg(&facts("tcg")) && is_tcg(&facts(" TCG ")));
+        assert!(!is_tcg(&facts("kvm")) && !is_tcg(&facts("")));
+        assert!(!is_tcg(&std::collections::BTreeMap::new()));
+    }
+}

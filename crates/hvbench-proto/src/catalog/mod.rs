@@ -36,11 +36,9 @@ impl Better {
 
     /// From a stored `better` field: `higher` or `lower`; anything else is unknown.
     pub fn parse(better: &str) -> Option<Better> {
-        match better {
-            "higher" => Some(Better::Higher),
-            "lower" => Some(Better::Lower),
-            _ => None,
-        }
+        [Better::Higher, Better::Lower]
+            .into_iter()
+            .find(|b| b.as_str() == better)
     }
 
     /// In words: `higher is better`, `lower is better`.
