@@ -2,51 +2,24 @@
 //! per group against the baseline.
 
 use crate::verdict::Verdict;
+pub use hvbench_proto::catalog::WorkloadClass;
 use serde::Serialize;
 
-/// What part of a platform a workload exercises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum WorkloadClass {
-    Cpu,
-    Memory,
-    KernelPaths,
-    Exits,
-    Disk,
-    Network,
-    Other,
-}
-
-impl WorkloadClass {
-    /// In report order.
-    pub const ALL: [WorkloadClass; 7] = [
-        WorkloadClass::Cpu,
-        WorkloadClass::Memory,
-        WorkloadClass::KernelPaths,
-        WorkloadClass::Exits,
-        WorkloadClass::Disk,
-        WorkloadClass::Network,
-        WorkloadClass::Other,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            WorkloadClass::Cpu => "CPU",
-            WorkloadClass::Memory => "memory",
-            WorkloadClass::KernelPaths => "kernel paths",
-            WorkloadClass::Exits => "virtualization exits",
-            WorkloadClass::Disk => "disk",
-            WorkloadClass::Network => "network",
-            WorkloadClass::Other => "other",
-        }
+/// The class of a workload: the catalog's [`hvbench_proto::WorkloadDef::class`] for a workload it
+/// knows. A name outside the catalog (a store written by another version) is placed by its name
+/// as before the catalog had classes: `cpu-*` CPU; `mem-*` and `page-fault` memory; `syscall`,
+/// `clock-gettime`, `pipe-switch`, `fork-*`, `mmap`, `futex-wake`, `timer-overshoot` kernel
+/// paths; `cpuid`, `port-io`, `vmexit` exits; `disk-*` disk; `net-*` network; anything else
+/// other.
+pub fn classify(workload: &str) -> WorkloadClass {
+    match hvbench_proto::catalog::workload(workload) {
+        Some(def) => def.class,
+        None => by_name(workload),
     }
 }
 
-/// The class of a workload by its name: `cpu-int`, `cpu-float` are CPU; `mem-*` and
-/// `page-fault` memory; `syscall`, `clock-gettime`, `pipe-switch`, `fork-*`, `mmap`,
-/// `futex-wake`, `timer-overshoot` kernel paths; `cpuid`, `port-io` exits; `disk-*` disk;
-/// `net-*` network; anything else other.
-pub fn classify(workload: &str) -> WorkloadClass {
+/// The class of a workload outside the catalog, by its name.
+fn by_name(workload: &str) -> WorkloadClass {
     let w = workload.to_ascii_lowercase();
     let starts = |p: &str| w == p || w.starts_with(&format!("{p}-"));
     if starts("cpuid") || starts("port-io") || starts("vmexit") {
@@ -231,6 +204,14 @@ mod tests {
             ("cpuidle", Other),
         ] {
             assert_eq!(classify(w), c, "{w}");
+        }
+    }
+
+    #[test]
+    fn the_catalog_classes_agree_with_the_names() {
+        for w in hvbench_proto::catalog::WORKLOADS {
+            assert_ne!(w.class, WorkloadClass::Other, "{}", w.name);
+            assert_eq!(classify(w.name), by_name(w.name), "{}", w.name);
         }
     }
 

@@ -31,7 +31,7 @@
 use crate::bootstrap::{summarize, BootstrapConfig, Interval};
 use crate::descriptive::median;
 use crate::isolation::parse_cell;
-use crate::verdict::Direction;
+use hvbench_proto::Better;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -48,7 +48,7 @@ pub struct WindowSample<'a> {
     pub index: u32,
     pub warmup: bool,
     pub value: f64,
-    /// "higher" or "lower": which way the metric is better.
+    /// Which way the metric is better, as stored: `higher` or `lower` (`hvbench_proto::Better`).
     pub better: &'a str,
     pub iterations: u64,
     pub elapsed_ns: u64,
@@ -353,7 +353,7 @@ fn costs(
     ranks: &Ranks,
 ) -> Vec<CountingCost> {
     // (platform, workload, metric) -> (uncounted values, counted values, direction).
-    type Costed = (Vec<f64>, Vec<f64>, Option<Direction>);
+    type Costed = (Vec<f64>, Vec<f64>, Option<Better>);
     let mut by: HashMap<(&str, &str, &str), Costed> = HashMap::new();
     let without_aggressors =
         |scenario: &str| parse_cell(scenario).is_none_or(|cell| cell.stress.is_none());
@@ -367,7 +367,7 @@ fn costs(
         compared.insert((key, s.round));
         let e = by.entry((s.platform, s.workload, s.metric)).or_default();
         e.0.push(s.value);
-        e.2 = e.2.or(Direction::parse(s.better));
+        e.2 = e.2.or(Better::parse(s.better));
     }
     for run in &compared {
         let (platform, _, _, workload, metric) = run.0;

@@ -128,7 +128,8 @@ mod tests {
     #[test]
     fn the_verdicts_use_the_same_rule() {
         // `too few samples` is given exactly when the design cannot conclude.
-        use crate::{compare_battery, BootstrapConfig, Direction, PairInput, Verdict};
+        use crate::{compare_battery, BootstrapConfig, PairInput, Verdict};
+        use hvbench_proto::Better;
         // 27 comparisons of `n` values a side, the other `factor` times the baseline.
         let verdicts = |n: usize, factor: f64| {
             let base: Vec<f64> = (0..n).map(|i| 100.0 + i as f64 * 0.1).collect();
@@ -141,7 +142,7 @@ mod tests {
                 .map(|_| PairInput {
                     baseline: &base,
                     other: &far,
-                    direction: Some(Direction::LowerIsBetter),
+                    direction: Some(Better::Lower),
                 })
                 .collect();
             compare_battery(&pairs, &Default::default(), &boot)

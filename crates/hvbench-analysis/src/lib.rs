@@ -17,7 +17,7 @@
 //! - [`isolation_matrices`]: victim degradation per isolation cell against its no-stress
 //!   baseline, with DNR counts, the aggressors' throughput and the evidence that they overlapped.
 //! - [`anomaly`]: rules that find anomalies and the platform facts that explain them; the fact
-//!   keys they read are in [`facts`].
+//!   keys they read are in [`hvbench_proto::facts`].
 //!
 //! NaN and ±infinity are not measurements: every function ignores them (a [`Summary`]'s `n`
 //! counts only finite values), and returns `None` when nothing finite is left.
@@ -32,7 +32,6 @@ mod classes;
 pub mod counters;
 mod descriptive;
 mod design;
-pub mod facts;
 mod isolation;
 mod normal;
 mod outliers;
@@ -67,4 +66,4 @@ pub use significance::{
 };
 pub use stopping::{relative_ci_width, stop_decision, StopDecision, StopRule};
 pub use variability::{variability, Bimodality, Variability, VariabilityConfig};
-pub use verdict::{compare_battery, Comparison, Direction, PairInput, Verdict, VerdictConfig};
+pub use verdict::{compare_battery, Comparison, PairInput, Verdict, VerdictConfig};

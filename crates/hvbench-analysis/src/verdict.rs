@@ -26,42 +26,15 @@ use crate::bootstrap::{ratio_of_medians, BootstrapConfig, Interval, Ratio};
 use crate::descriptive::{finite, median};
 use crate::significance::{holm_adjust, mann_whitney_min_p, mann_whitney_u, MannWhitney};
 use crate::variability::{variability, Variability, VariabilityConfig};
+use hvbench_proto::Better;
 use serde::Serialize;
 
-/// Which way a metric improves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum Direction {
-    #[serde(rename = "higher")]
-    HigherIsBetter,
-    #[serde(rename = "lower")]
-    LowerIsBetter,
-}
-
-impl Direction {
-    /// From a sample's `better` field: "higher" or "lower"; anything else is unknown.
-    pub fn parse(better: &str) -> Option<Direction> {
-        match better {
-            "higher" => Some(Direction::HigherIsBetter),
-            "lower" => Some(Direction::LowerIsBetter),
-            _ => None,
-        }
-    }
-
-    /// How many times worse `other / baseline = ratio` is: > 1 worse, < 1 better.
-    pub fn times_worse(self, ratio: f64) -> f64 {
-        match self {
-            Direction::LowerIsBetter => ratio,
-            Direction::HigherIsBetter => 1.0 / ratio,
-        }
-    }
-
-    /// The interval of [`Direction::times_worse`] for a ratio interval.
-    pub fn times_worse_interval(self, ci: &Interval) -> Interval {
-        let (a, b) = (self.times_worse(ci.lo), self.times_worse(ci.hi));
-        Interval {
-            lo: a.min(b),
-            hi: a.max(b),
-        }
+/// The interval of [`Better::times_worse`] for a ratio interval.
+pub fn times_worse_interval(direction: Better, ci: &Interval) -> Interval {
+    let (a, b) = (direction.times_worse(ci.lo), direction.times_worse(ci.hi));
+    Interval {
+        lo: a.min(b),
+        hi: a.max(b),
     }
 }
 
@@ -157,7 +130,7 @@ pub struct PairInput<'a> {
     pub baseline: &'a [f64],
     pub other: &'a [f64],
     /// `None` when the metric's direction is unknown.
-    pub direction: Option<Direction>,
+    pub direction: Option<Better>,
 }
 
 /// Everything decided about one pair.
@@ -263,7 +236,7 @@ fn decide(
         return invalid(c, "the ratio of medians is not a finite number");
     };
     let worse = direction.times_worse(ratio.point);
-    let worse_ci = direction.times_worse_interval(&ratio.ci);
+    let worse_ci = times_worse_interval(direction, &ratio.ci);
     c.times_worse = worse.is_finite().then_some(worse);
     c.times_worse_ci = Some(worse_ci);
     let noisy = c.baseline_spread.is_noisy() || c.other_spread.is_noisy();
@@ -370,7 +343,7 @@ mod tests {
             .collect()
     }
 
-    fn one(base: &[f64], other: &[f64], d: Direction) -> Comparison {
+    fn one(base: &[f64], other: &[f64], d: Better) -> Comparison {
         compare_battery(
             &[PairInput {
                 baseline: base,
@@ -386,8 +359,8 @@ mod tests {
     #[test]
     fn effect_sizes_map_to_verdicts_in_the_metrics_direction() {
         let base = around(100.0, 10);
-        let lower = Direction::LowerIsBetter;
-        let higher = Direction::HigherIsBetter;
+        let lower = Better::Lower;
+        let higher = Better::Higher;
         for (factor, d, want) in [
             (2.0, lower, Verdict::DramaticallyWorse),
             (2.0, higher, Verdict::DramaticallyBetter),
@@ -416,7 +389,7 @@ mod tests {
         let a = around(100.0, 10);
         let mut b = a.clone();
         b.reverse();
-        let c = one(&a, &b, Direction::LowerIsBetter);
+        let c = one(&a, &b, Better::Lower);
         assert_eq!(c.verdict, Verdict::NoSignificantDifference, "{c:?}");
         assert!(c.p_adjusted.unwrap() > 0.5);
     }
@@ -427,7 +400,7 @@ mod tests {
         let c = one(
             &[100.0, 101.0, 102.0],
             &[1000.0, 1001.0, 1002.0],
-            Direction::LowerIsBetter,
+            Better::Lower,
         );
         assert_eq!(c.verdict, Verdict::TooFewSamples);
         assert!(c.reason.as_deref().unwrap().contains("p >= 0.100"), "{c:?}");
@@ -443,7 +416,7 @@ mod tests {
         let pair = PairInput {
             baseline: &base,
             other: &other,
-            direction: Some(Direction::LowerIsBetter),
+            direction: Some(Better::Lower),
         };
         let cfg = VerdictConfig::default();
         let alone = compare_battery(&[pair], &cfg, &boot());
@@ -458,12 +431,12 @@ mod tests {
         // Baseline CV about 20 %: a 4 % shift cannot be told from noise.
         let base: Vec<f64> = (0..12).map(|i| 70.0 + 5.0 * f64::from(i)).collect();
         let other: Vec<f64> = base.iter().map(|v| v * 1.04).collect();
-        let c = one(&base, &other, Direction::LowerIsBetter);
+        let c = one(&base, &other, Better::Lower);
         assert_eq!(c.verdict, Verdict::HighVariance, "{c:?}");
         assert!(c.reason.as_deref().unwrap().contains("baseline CV"));
         // Ten times worse is dramatic however noisy.
         let other: Vec<f64> = base.iter().map(|v| v * 10.0).collect();
-        let c = one(&base, &other, Direction::LowerIsBetter);
+        let c = one(&base, &other, Better::Lower);
         assert_eq!(c.verdict, Verdict::DramaticallyWorse, "{c:?}");
     }
 
@@ -477,9 +450,9 @@ mod tests {
         let cs = compare_battery(
             &[
                 pair(&[1.0, 2.0], &[1.0, 2.0], None),
-                pair(&[], &[1.0], Some(Direction::LowerIsBetter)),
-                pair(&[0.0, 0.0], &[1.0, 2.0], Some(Direction::LowerIsBetter)),
-                pair(&[f64::NAN], &[1.0], Some(Direction::HigherIsBetter)),
+                pair(&[], &[1.0], Some(Better::Lower)),
+                pair(&[0.0, 0.0], &[1.0, 2.0], Some(Better::Lower)),
+                pair(&[f64::NAN], &[1.0], Some(Better::Higher)),
             ],
             &VerdictConfig::default(),
             &boot(),

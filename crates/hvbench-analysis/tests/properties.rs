@@ -2,9 +2,9 @@
 
 use hvbench_analysis::{
     compare_battery, holm_adjust, mad_outliers, mann_whitney_u, median, ratio_of_medians,
-    summarize, variability, BootstrapConfig, Direction, PairInput, VariabilityConfig,
-    VerdictConfig,
+    summarize, variability, BootstrapConfig, PairInput, VariabilityConfig, VerdictConfig,
 };
+use hvbench_proto::Better;
 use proptest::prelude::*;
 
 /// Few resamples keep the cases fast; the properties must hold for any count.
@@ -87,7 +87,7 @@ proptest! {
             prop_assert!(t.p_value > 0.0 && t.p_value <= 1.0, "{t:?}");
             prop_assert!(t.u >= 0.0 && t.u <= (t.n_x * t.n_y) as f64);
         }
-        let direction = Some(if higher { Direction::HigherIsBetter } else { Direction::LowerIsBetter });
+        let direction = Some(if higher { Better::Higher } else { Better::Lower });
         let pairs = [
             PairInput { baseline: &a, other: &b, direction },
             PairInput { baseline: &b, other: &a, direction: None },

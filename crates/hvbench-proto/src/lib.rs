@@ -12,16 +12,17 @@
 //! reports corrupt, truncated or unknown-version frames as such, never trusting them.
 //!
 //! The crate also holds what both sides must agree on: the [`Message`]s, the [`AgentPlan`] a
-//! host hands to an agent, the [`catalog`] of workloads, and the [`names`] of scenarios and
+//! host hands to an agent, the [`catalog`] of workloads, the keys of platform [`facts`], and the [`names`] of scenarios and
 //! instances that the store, the runner and the analysis share.
 
 pub mod catalog;
 mod crc32;
+pub mod facts;
 mod frame;
 mod message;
 pub mod names;
 
-pub use catalog::{Better, Device, WorkloadDef};
+pub use catalog::{Better, Device, WorkloadClass, WorkloadDef};
 pub use crc32::crc32;
 pub use frame::{encode, Decoder, Event, FrameError, MAX_FRAME_BYTES, PREFIX, VERSION};
 pub use message::{

@@ -3,6 +3,7 @@
 //! that makes a cell name, the runner and lab that stamp instances, and the analysis that takes
 //! both apart cannot drift (docs/architecture.md, "Names").
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The battery's scenario in the store: the ordinary platform comparison.
@@ -10,6 +11,42 @@ pub const BATTERY_SCENARIO: &str = "baseline";
 
 /// The stressor part of an isolation scenario's baseline cell: `<scenario>/none`.
 pub const NO_STRESS: &str = "none";
+
+/// Where the aggressors run relative to the victim: the placement part of a stress cell's name
+/// (`<scenario>/<stressor>/<placement>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// Victim and aggressors on the same host CPUs: they compete for them.
+    Shared,
+    /// The victim on its own CPUs, the aggressors on the others.
+    PinnedApart,
+}
+
+impl Placement {
+    pub const ALL: [Placement; 2] = [Placement::Shared, Placement::PinnedApart];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Placement::Shared => "shared",
+            Placement::PinnedApart => "pinned-apart",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Placement> {
+        Placement::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl fmt::Display for Placement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The pseudo-workload of a workload failure that no workload owns: what the console said
+/// (an untrusted frame, a frame for an unknown instance, a guest lost mid-trial).
+pub const CONSOLE_WORKLOAD: &str = "(console)";
 
 /// Who ran the agent in a trial: the store's `guest` column, and the instance name in an
 /// isolation cell's `Instance` frames.
@@ -96,7 +133,7 @@ pub struct Stress<'a> {
     /// The stressor's label: its kind, possibly with a parameter suffix: `cpu`,
     /// `disk[size_mib=64]` (labels are made by `hvbench_spec::IsolationSpec::stressor_labels`).
     pub stressor: &'a str,
-    /// `shared` or `pinned-apart`.
+    /// A [`Placement`]'s name: `shared` or `pinned-apart`.
     pub placement: &'a str,
 }
 

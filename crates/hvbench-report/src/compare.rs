@@ -8,9 +8,10 @@ use crate::format;
 use crate::summary::RunInfo;
 use crate::ReportInput;
 use hvbench_analysis::{
-    compare_battery, summarize, BootstrapConfig, Comparison, Direction, Interval, PairInput, Ratio,
-    Verdict, VerdictConfig,
+    compare_battery, summarize, BootstrapConfig, Comparison, Interval, PairInput, Ratio, Verdict,
+    VerdictConfig,
 };
+use hvbench_proto::Better;
 use hvbench_store::format_utc;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -89,7 +90,7 @@ fn build<'a>(
         .map(|&i| PairInput {
             baseline: &rows[i].a,
             other: &rows[i].b,
-            direction: Direction::parse(rows[i].better),
+            direction: Better::parse(rows[i].better),
         })
         .collect();
     let comparisons = compare_battery(&pairs, &verdict_cfg, cfg);

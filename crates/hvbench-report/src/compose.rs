@@ -1,15 +1,16 @@
 //! The wording and layout of the human-readable report (terminal and Markdown alike).
 
 use crate::document::{one_line, Align, Block, Table};
-use crate::format::{self, Better};
+use crate::format;
 use crate::model::{BaselineKind, Group, Machine, Missing, Model, Outcome};
 use crate::{boots, charts, evidence, findings, isolation, machines, manifest};
 use hvbench_analysis::{BootstrapConfig, Verdict, DEFAULT_MAD_THRESHOLD};
+use hvbench_proto::{facts, Better};
 use hvbench_store::{format_utc, RunStatus};
 
 /// Platform facts shown in the platforms table, with their column headers, in order.
 const KEY_FACTS: &[(&str, &str)] = &[
-    ("accel", "accel"),
+    (facts::ACCEL, "accel"),
     ("qemu.version", "QEMU"),
     ("qemu.machine", "machine"),
     ("qemu.cpu", "vCPU model"),
@@ -442,7 +443,7 @@ fn group_title(model: &Model, g: &Group) -> String {
         one_line(&g.workload),
         one_line(&g.metric),
         one_line(&g.unit),
-        g.better.describe()
+        format::describe_better(&g.better)
     )
 }
 
@@ -491,7 +492,7 @@ fn group_table(model: &Model, g: &Group, cfg: &BootstrapConfig) -> Table {
                     _ if is_baseline => ("baseline".to_string(), "-".to_string()),
                     Some(r) => (
                         format::ratio_with_ci(r.point, &r.ci),
-                        overhead_cell(r.point, r.ci.contains(1.0), &g.better),
+                        overhead_cell(r.point, r.ci.contains(1.0), g.direction()),
                     ),
                     None => ("-".to_string(), "-".to_string()),
                 };
@@ -535,7 +536,7 @@ fn group_table(model: &Model, g: &Group, cfg: &BootstrapConfig) -> Table {
     table
 }
 
-fn overhead_cell(point: f64, includes_one: bool, better: &Better) -> String {
+fn overhead_cell(point: f64, includes_one: bool, better: Option<Better>) -> String {
     match format::overhead(point, better) {
         Some(text) if includes_one => format!("{text} {NOT_SIGNIFICANT_MARK}"),
         Some(text) => text,

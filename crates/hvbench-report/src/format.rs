@@ -1,39 +1,14 @@
 //! How numbers and comparisons read in a report.
 
 use hvbench_analysis::Interval;
+use hvbench_proto::Better;
 
-/// Which way a metric improves, from a sample's `better` field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Better {
-    Higher,
-    Lower,
-    Unknown(String),
-}
-
-impl Better {
-    pub(crate) fn parse(s: &str) -> Better {
-        match s {
-            "higher" => Better::Higher,
-            "lower" => Better::Lower,
-            other => Better::Unknown(other.to_string()),
-        }
-    }
-
-    /// As stored: "higher", "lower" or whatever else the sample said.
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            Better::Higher => "higher",
-            Better::Lower => "lower",
-            Better::Unknown(s) => s,
-        }
-    }
-
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            Better::Higher => "higher is better".to_string(),
-            Better::Lower => "lower is better".to_string(),
-            Better::Unknown(s) => format!("direction unknown (`{s}`)"),
-        }
+/// A stored `better` field in words: `higher is better`, `lower is better`, or the direction
+/// unknown with what the sample said.
+pub(crate) fn describe_better(better: &str) -> String {
+    match Better::parse(better) {
+        Some(b) => b.describe().to_string(),
+        None => format!("direction unknown (`{better}`)"),
     }
 }
 
@@ -109,12 +84,12 @@ pub(crate) fn p_value(p: f64) -> String {
 
 /// A times-worse factor in words: `2.31x slower`, `1.05x faster`, `same`.
 pub(crate) fn times_worse(t: f64) -> String {
-    overhead(t, &Better::Lower).unwrap_or_else(|| "-".to_string())
+    overhead(t, Some(Better::Lower)).unwrap_or_else(|| "-".to_string())
 }
 
 /// A times-worse factor against someone: `2.31x slower than host`, `the same as host`.
 pub(crate) fn times_worse_than(t: f64, who: &str) -> String {
-    match overhead(t, &Better::Lower) {
+    match overhead(t, Some(Better::Lower)) {
         Some(s) if s == "same" => format!("the same as {who}"),
         Some(s) => format!("{s} than {who}"),
         None => format!("not comparable with {who}"),
@@ -131,16 +106,12 @@ pub(crate) fn ci_label(confidence: f64) -> String {
 /// What a ratio `platform / baseline` means for the user: `2.31x slower`, `1.05x faster` or
 /// `same`, according to the metric's direction. `None` when the direction is unknown or the
 /// ratio is not a positive number.
-pub(crate) fn overhead(ratio_point: f64, better: &Better) -> Option<String> {
+pub(crate) fn overhead(ratio_point: f64, better: Option<Better>) -> Option<String> {
     if !(ratio_point.is_finite() && ratio_point > 0.0) {
         return None;
     }
     // How many times worse than the baseline: > 1 is slower, < 1 faster.
-    let worse_by = match better {
-        Better::Lower => ratio_point,
-        Better::Higher => 1.0 / ratio_point,
-        Better::Unknown(_) => return None,
-    };
+    let worse_by = better?.times_worse(ratio_point);
     Some(if worse_by > 1.0 {
         format!("{}x slower", ratio(worse_by))
     } else if worse_by < 1.0 {
@@ -175,13 +146,16 @@ mod tests {
 
     #[test]
     fn overhead_respects_direction() {
-        assert_eq!(overhead(2.0, &Better::Lower).unwrap(), "2.00x slower");
-        assert_eq!(overhead(0.5, &Better::Lower).unwrap(), "2.00x faster");
-        assert_eq!(overhead(0.5, &Better::Higher).unwrap(), "2.00x slower");
-        assert_eq!(overhead(1.05, &Better::Higher).unwrap(), "1.05x faster");
-        assert_eq!(overhead(1.0, &Better::Higher).unwrap(), "same");
-        assert_eq!(overhead(2.0, &Better::Unknown("up".into())), None);
-        assert_eq!(overhead(-1.0, &Better::Lower), None);
+        assert_eq!(overhead(2.0, Some(Better::Lower)).unwrap(), "2.00x slower");
+        assert_eq!(overhead(0.5, Some(Better::Lower)).unwrap(), "2.00x faster");
+        assert_eq!(overhead(0.5, Some(Better::Higher)).unwrap(), "2.00x slower");
+        assert_eq!(
+            overhead(1.05, Some(Better::Higher)).unwrap(),
+            "1.05x faster"
+        );
+        assert_eq!(overhead(1.0, Some(Better::Higher)).unwrap(), "same");
+        assert_eq!(overhead(2.0, Better::parse("up")), None);
+        assert_eq!(overhead(-1.0, Some(Better::Lower)), None);
     }
 
     #[test]

@@ -239,7 +239,7 @@ fn hypervisor(model: &Model, m: &Machine) -> Option<String> {
     let kvm = check("remote.kvm.rw") == Some("true")
         || real().any(|p| {
             p.driver == QEMU_DRIVER
-                && p.fact("accel")
+                && p.fact(hvbench_proto::facts::ACCEL)
                     .is_some_and(|a| a.trim().eq_ignore_ascii_case("kvm"))
         });
     let mut parts = Vec::new();

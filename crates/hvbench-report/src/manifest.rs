@@ -42,13 +42,13 @@ pub(crate) fn build<'a>(model: &'a Model<'a>) -> Manifest<'a> {
         if let Some(v) = p.fact("xen.version") {
             parts.push(format!("Xen {v}"));
         }
-        if let Some(v) = p.fact("kvm.module") {
+        if let Some(v) = p.fact(hvbench_proto::facts::KVM_MODULE) {
             parts.push(format!("KVM module {v}"));
         }
-        if let Some(v) = p.fact("xen.guest_type") {
+        if let Some(v) = p.fact(hvbench_proto::facts::XEN_GUEST_TYPE) {
             parts.push(format!("guest type {v}"));
         }
-        if let Some(v) = p.fact("accel") {
+        if let Some(v) = p.fact(hvbench_proto::facts::ACCEL) {
             parts.push(format!("accel {v}"));
         }
         // A baseline (the run's, or a machine's) is the bare machine, not a hypervisor.

@@ -127,7 +127,7 @@ pub(crate) fn render(model: &Model, cfg: &BootstrapConfig) -> String {
                 workload: &g.workload,
                 metric: &g.metric,
                 unit: &g.unit,
-                better: g.better.as_str(),
+                better: &g.better,
                 platform: p.name,
                 machine: model.machine_of(i).name,
                 is_baseline: model.is_baseline(i),
@@ -264,7 +264,7 @@ pub(crate) fn render_csv(model: &Model) -> String {
                 g.workload.clone(),
                 g.metric.clone(),
                 g.unit.clone(),
-                g.better.as_str().to_string(),
+                g.better.clone(),
                 p.name.to_string(),
                 is_baseline.to_string(),
                 s.map_or(0, |s| s.n).to_string(),
@@ -341,11 +341,7 @@ pub(crate) fn render_isolation_csv(model: &Model) -> String {
                     CellOutcome::NoData => "no-data",
                     CellOutcome::NotRun => "not-run",
                 };
-                let better = match r.direction {
-                    Some(hvbench_analysis::Direction::HigherIsBetter) => "higher",
-                    Some(hvbench_analysis::Direction::LowerIsBetter) => "lower",
-                    None => "",
-                };
+                let better = r.direction.map_or("", |d| d.as_str());
                 let fields = [
                     model.input.run.name.clone(),
                     m.scenario.clone(),

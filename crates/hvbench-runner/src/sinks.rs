@@ -5,7 +5,7 @@
 //! record an agent's frame through [`record_frame`], the one decoding path.
 
 use hvbench_platform::trial::interrupt;
-use hvbench_proto::names::Role;
+use hvbench_proto::names::{Role, CONSOLE_WORKLOAD};
 use hvbench_proto::{Event, InstanceEvent, Message};
 use hvbench_store::{NewCounters, NewSample, PlatformId, Store, StoreError, TrialId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -137,7 +137,7 @@ fn record_bad_frame(
 ) -> Result<(), StoreError> {
     store.record_workload_failure(
         trial,
-        "(console)",
+        CONSOLE_WORKLOAD,
         &format!("untrusted frame ignored: {error}; it began: {excerpt}"),
     )
 }
@@ -208,7 +208,7 @@ impl CellSink<'_> {
                 let victim = self.trial(Role::Victim)?;
                 return self.store.record_workload_failure(
                     victim,
-                    "(console)",
+                    CONSOLE_WORKLOAD,
                     &format!("frame for an unknown instance `{instance}` ignored"),
                 );
             }

@@ -8,7 +8,6 @@ use hvbench_proto::names::CellName;
 use hvbench_proto::{AgentPlan, StressPlan};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadSpec {
@@ -222,33 +221,6 @@ pub(crate) fn json_text(v: &serde_json::Value) -> String {
     }
 }
 
-/// Where the aggressors run relative to the victim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Placement {
-    /// Victim and aggressors on the same host CPUs: they compete for them.
-    Shared,
-    /// The victim on its own CPUs, the aggressors on the others.
-    PinnedApart,
-}
-
-impl Placement {
-    pub const ALL: [Placement; 2] = [Placement::Shared, Placement::PinnedApart];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Placement::Shared => "shared",
-            Placement::PinnedApart => "pinned-apart",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Placement> {
-        Placement::ALL.into_iter().find(|p| p.as_str() == name)
-    }
-}
-
-impl fmt::Display for Placement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Where the aggressors run relative to the victim: one type for the spec, the runner, the
+/// analysis and the report, in `hvbench_proto::names`.
+pub use hvbench_proto::names::Placement;

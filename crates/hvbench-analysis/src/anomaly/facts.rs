@@ -1,7 +1,7 @@
 //! Reading platform facts for the rules: look-ups that remember which fact supported a cause.
 
 use super::{Cause, FactRef, PlatformFacts};
-use crate::facts as key;
+use hvbench_proto::facts as key;
 
 /// The value of `key` on `p`, trimmed; None when absent or empty.
 pub(crate) fn get<'a>(p: &'a PlatformFacts<'a>, key: &str) -> Option<&'a str> {
@@ -68,7 +68,7 @@ pub(crate) fn number(value: &str) -> Option<f64> {
 /// The platform ran under software emulation: QEMU's TCG directly, or inside hvbench's lab
 /// host (`lab`, `lab.emulation`), or on a host that is itself emulated (`host.emulated`).
 pub(crate) fn is_emulated(p: &PlatformFacts) -> bool {
-    is_tcg(p)
+    key::is_tcg(p.facts)
         || get(p, key::LAB).is_some()
         || get(p, key::LAB_EMULATION).is_some()
         || get(p, key::HOST_EMULATED).is_some_and(is_on)
@@ -78,11 +78,6 @@ pub(crate) fn is_emulated(p: &PlatformFacts) -> bool {
 /// share them, whatever their values.
 pub(crate) const EMULATION_KEYS: &[&str] =
     &[key::ACCEL, key::LAB, key::LAB_EMULATION, key::HOST_EMULATED];
-
-/// The platform ran under QEMU's software emulation.
-pub(crate) fn is_tcg(p: &PlatformFacts) -> bool {
-    get(p, key::ACCEL).is_some_and(|a| a.eq_ignore_ascii_case("tcg"))
-}
 
 /// The platform ran in hvbench's lab (a `lab` fact that is not "false", or any `lab.*` fact):
 /// on a lab host, not on the machine of a baseline outside the lab.

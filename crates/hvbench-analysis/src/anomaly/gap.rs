@@ -15,7 +15,7 @@ use super::profiles::{
 };
 use super::{Anomaly, Cause, Context, CounterRef, FactRef, Peer, PlatformFacts, Versus, RULES};
 use crate::counters::{ExitProfile, PerOp};
-use crate::facts as key;
+use hvbench_proto::facts as key;
 
 /// Fact keys whose different values on two guests can explain a gap between them, with what a
 /// difference means.

@@ -8,7 +8,7 @@
 //!
 //! Every comparison is against the baseline platform (normally the bare host), on the ratio of
 //! medians with its bootstrap interval ([`crate::ratio_of_medians`]), expressed as "times
-//! worse" in the metric's direction ([`crate::Direction::times_worse`]).
+//! worse" in the metric's direction ([`crate::Better::times_worse`]).
 //!
 //! An explanation must account for the difference it explains. Where another guest platform
 //! did much better on the same workload (the anomaly's [`Peer`]), a cause both share (the same
@@ -28,8 +28,8 @@ use crate::bootstrap::{ratio_of_medians, BootstrapConfig, Interval};
 use crate::classes::{classify, WorkloadClass};
 use crate::counters::ExitProfile;
 use crate::variability::VariabilityConfig;
-use crate::verdict::Direction;
 use hvbench_proto::names::BATTERY_SCENARIO;
+use hvbench_proto::Better;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -49,7 +49,7 @@ pub struct Series<'a> {
     pub workload: &'a str,
     pub metric: &'a str,
     pub unit: &'a str,
-    pub direction: Option<Direction>,
+    pub direction: Option<Better>,
     pub values: &'a [f64],
 }
 
@@ -367,7 +367,7 @@ impl<'a> Context<'a> {
         times_worse.is_finite().then(|| Versus {
             series: s,
             times_worse,
-            ci: direction.times_worse_interval(&r.ci),
+            ci: crate::verdict::times_worse_interval(direction, &r.ci),
         })
     }
 

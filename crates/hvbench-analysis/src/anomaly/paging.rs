@@ -12,7 +12,7 @@
 
 use super::facts::{get, has_flag, is_lab};
 use super::{Context, PlatformFacts};
-use crate::facts as key;
+use hvbench_proto::facts as key;
 
 /// What the recorded facts say about two-dimensional paging on the machine that runs a
 /// platform's hypervisor.

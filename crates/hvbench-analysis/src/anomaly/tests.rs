@@ -2,7 +2,7 @@
 //! a rule whose inputs are absent must stay silent.
 
 use super::*;
-use crate::verdict::Direction::{HigherIsBetter as Higher, LowerIsBetter as Lower};
+use hvbench_proto::Better::{Higher, Lower};
 use std::collections::BTreeMap;
 
 /// `n` values around `center`, spread ±1 % deterministically.
@@ -15,7 +15,7 @@ pub(super) fn around(center: f64) -> Vec<f64> {
 /// Hand-built evidence: platforms with facts, series, and counter profiles.
 pub(super) struct Lab {
     platforms: Vec<(String, BTreeMap<String, String>)>,
-    series: Vec<(String, String, String, Direction, Vec<f64>)>,
+    series: Vec<(String, String, String, Better, Vec<f64>)>,
     pub(super) profiles: Vec<crate::counters::ExitProfile>,
 }
 
@@ -50,7 +50,7 @@ impl Lab {
         platform: &str,
         workload: &str,
         metric: &str,
-        d: Direction,
+        d: Better,
         v: Vec<f64>,
     ) -> Lab {
         self.series
@@ -64,7 +64,7 @@ impl Lab {
         guest: &str,
         workload: &str,
         metric: &str,
-        d: Direction,
+        d: Better,
         host: f64,
         guest_value: f64,
     ) -> Lab {

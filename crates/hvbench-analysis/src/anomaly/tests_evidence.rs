@@ -6,7 +6,7 @@
 use super::tests::{around, only, Lab};
 use super::*;
 use crate::counters::{ExitProfile, PerOp};
-use crate::verdict::Direction::{HigherIsBetter as Higher, LowerIsBetter as Lower};
+use hvbench_proto::Better::{Higher, Lower};
 
 fn op(source: &str, key: &str, median: f64) -> PerOp {
     PerOp {

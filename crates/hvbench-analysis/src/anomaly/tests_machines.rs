@@ -6,7 +6,7 @@
 use super::tests::{only, Lab};
 use super::*;
 use crate::counters::{ExitProfile, PerOp};
-use crate::verdict::Direction::{HigherIsBetter as Higher, LowerIsBetter as Lower};
+use hvbench_proto::Better::{Higher, Lower};
 
 /// A host without SVM/NPT (and without VMX/EPT), and `guest` (with `facts`) whose fork costs
 /// 4x the host's at CPU parity: kernel-path-cost fires on fork-exit.

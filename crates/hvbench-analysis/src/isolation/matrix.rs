@@ -9,7 +9,8 @@ use super::{
     IsolationSample, IsolationTrial, TrialState, TrialTally, VictimBaseline,
 };
 use crate::descriptive::median;
-use crate::verdict::Direction;
+use hvbench_proto::names::Placement;
+use hvbench_proto::Better;
 use std::collections::HashMap;
 
 /// A measured cell waiting for its test.
@@ -19,7 +20,7 @@ pub(super) struct Pending {
     pub(super) cell: usize,
     pub(super) baseline: Vec<f64>,
     pub(super) stressed: Vec<f64>,
-    pub(super) direction: Option<Direction>,
+    pub(super) direction: Option<Better>,
 }
 
 /// Scenario names: declared first, then those seen in trials and samples.
@@ -77,9 +78,9 @@ fn axes(
     // Known placements in their natural order, before any other.
     extra_p.sort_by_key(|p| {
         (
-            ["shared", "pinned-apart"]
+            Placement::ALL
                 .iter()
-                .position(|k| k == p)
+                .position(|k| k.as_str() == p)
                 .unwrap_or(usize::MAX),
             p.clone(),
         )
@@ -134,8 +135,8 @@ fn scenario_platforms<'a>(
 fn victim_metrics<'a>(
     input: &IsolationInput<'a>,
     name: &str,
-) -> Vec<(&'a str, &'a str, &'a str, Option<Direction>)> {
-    let mut out: Vec<(&str, &str, &str, Option<Direction>)> = Vec::new();
+) -> Vec<(&'a str, &'a str, &'a str, Option<Better>)> {
+    let mut out: Vec<(&str, &str, &str, Option<Better>)> = Vec::new();
     for s in input.samples {
         if is_aggressor(s.guest) || parse_cell(s.scenario).is_none_or(|c| c.scenario != name) {
             continue;

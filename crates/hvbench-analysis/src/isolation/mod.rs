@@ -31,7 +31,8 @@ mod matrix;
 mod results;
 
 use crate::bootstrap::BootstrapConfig;
-use crate::verdict::{compare_battery, Direction, PairInput, VerdictConfig};
+use crate::verdict::{compare_battery, PairInput, VerdictConfig};
+use hvbench_proto::Better;
 use serde::Serialize;
 
 pub use cells::{is_isolation_scenario, parse_cell, CellName, Stress};
@@ -92,7 +93,7 @@ pub struct IsolationSample<'a> {
     pub metric: &'a str,
     pub unit: &'a str,
     /// `None` when the metric's direction is unknown.
-    pub direction: Option<Direction>,
+    pub direction: Option<Better>,
     pub warmup: bool,
     pub value: f64,
     /// The window's length.

@@ -3,7 +3,8 @@
 //! shape, kept apart from the code that fills it in.
 
 use crate::bootstrap::{Interval, Ratio};
-use crate::verdict::{Comparison, Direction, Verdict};
+use crate::verdict::{Comparison, Verdict};
+use hvbench_proto::Better;
 use serde::Serialize;
 
 /// A degradation of this much or more is dramatic for a lower-is-better victim: it took twice
@@ -72,11 +73,11 @@ impl IsolationVerdict {
     fn from_comparison(
         verdict: Verdict,
         degradation_pct: Option<f64>,
-        direction: Direction,
+        direction: Better,
     ) -> IsolationVerdict {
         let dramatic = match direction {
-            Direction::LowerIsBetter => DRAMATIC_DEGRADATION_PCT,
-            Direction::HigherIsBetter => DRAMATIC_THROUGHPUT_LOSS_PCT,
+            Better::Lower => DRAMATIC_DEGRADATION_PCT,
+            Better::Higher => DRAMATIC_THROUGHPUT_LOSS_PCT,
         };
         match verdict {
             Verdict::InvalidData => IsolationVerdict::InvalidData,
@@ -194,7 +195,7 @@ pub struct IsolationRow {
     pub workload: String,
     pub metric: String,
     pub unit: String,
-    pub direction: Option<Direction>,
+    pub direction: Option<Better>,
     pub baseline: VictimBaseline,
     /// Stressors outer, placements inner, in the matrix's order.
     pub cells: Vec<IsolationCell>,
@@ -240,10 +241,10 @@ impl IsolationAnalysis {
     }
 }
 
-pub(super) fn degradation(c: &Comparison, direction: Option<Direction>) -> Degradation {
+pub(super) fn degradation(c: &Comparison, direction: Option<Better>) -> Degradation {
     let pct = |r: f64| match direction? {
-        Direction::LowerIsBetter => Some((r - 1.0) * 100.0),
-        Direction::HigherIsBetter => Some((1.0 - r) * 100.0),
+        Better::Lower => Some((r - 1.0) * 100.0),
+        Better::Higher => Some((1.0 - r) * 100.0),
     };
     let point = c.ratio.and_then(|r| pct(r.point));
     let ci_pct = c.ratio.and_then(|r| {
@@ -264,7 +265,7 @@ pub(super) fn degradation(c: &Comparison, direction: Option<Direction>) -> Degra
         verdict: IsolationVerdict::from_comparison(
             c.verdict,
             point,
-            direction.unwrap_or(Direction::LowerIsBetter),
+            direction.unwrap_or(Better::Lower),
         ),
         reason: c.reason.clone(),
     }

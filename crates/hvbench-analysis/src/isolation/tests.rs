@@ -3,14 +3,14 @@
 
 use super::*;
 
-const HIGHER: Option<Direction> = Some(Direction::HigherIsBetter);
-const LOWER: Option<Direction> = Some(Direction::LowerIsBetter);
+const HIGHER: Option<Better> = Some(Better::Higher);
+const LOWER: Option<Better> = Some(Better::Lower);
 
 /// A victim's metric and which way it improves.
 #[derive(Clone, Copy)]
 struct Metric {
     name: &'static str,
-    direction: Option<Direction>,
+    direction: Option<Better>,
 }
 
 const LATENCY: Metric = Metric {
@@ -37,7 +37,7 @@ struct Sample {
     guest: String,
     workload: String,
     metric: String,
-    direction: Option<Direction>,
+    direction: Option<Better>,
     warmup: bool,
     value: f64,
     elapsed_ns: u64,

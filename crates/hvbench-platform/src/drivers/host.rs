@@ -46,9 +46,12 @@ impl Platform for HostPlatform {
 
     fn facts(&self) -> BTreeMap<String, String> {
         let mut f = BTreeMap::new();
-        f.insert("accel".into(), "none".into());
+        f.insert(hvbench_proto::facts::ACCEL.into(), "none".into());
         f.insert("platform.kind".into(), "bare host process".into());
-        f.insert("host.emulated".into(), host_is_virtual().to_string());
+        f.insert(
+            hvbench_proto::facts::HOST_EMULATED.into(),
+            host_is_virtual().to_string(),
+        );
         f
     }
 

@@ -66,16 +66,16 @@ impl LabMachine {
             self.host.as_str()
         };
         [
-            ("lab", self.host.clone()),
+            (hvbench_proto::facts::LAB, self.host.clone()),
             ("lab.images", self.images.clone()),
             (
-                "lab.emulation",
+                hvbench_proto::facts::LAB_EMULATION,
                 format!("{what} host nested under QEMU TCG on this machine: timings are emulated"),
             ),
             ("lab.ssh", format!("127.0.0.1:{}", self.port)),
             ("lab.cpu", self.cpu.clone()),
             ("lab.boot_s", format!("{:.1}", self.boot_s)),
-            ("host.emulated", "true".to_string()),
+            (hvbench_proto::facts::HOST_EMULATED, "true".to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

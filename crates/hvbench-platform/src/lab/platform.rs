@@ -54,7 +54,7 @@ impl ServedLabPlatform {
         let mut inner = crate::remote::RemotePlatform::prepare(args, &spec)?;
         let facts = inner.facts_mut();
         // The lab runs on this machine: its platforms are this machine's in the report.
-        facts.remove("machine");
+        facts.remove(hvbench_proto::facts::MACHINE);
         facts.extend(machine.facts());
         Ok(inner)
     }

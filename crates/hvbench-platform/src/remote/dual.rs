@@ -91,8 +91,8 @@ impl DualBootPlatform {
     fn set_facts(&mut self, boot: Option<&Observed>) {
         let mut facts = self.inner.as_ref().map(|i| i.facts()).unwrap_or_default();
         match &self.machine {
-            Some(m) => facts.insert("machine".into(), m.clone()),
-            None => facts.remove("machine"),
+            Some(m) => facts.insert(hvbench_proto::facts::MACHINE.into(), m.clone()),
+            None => facts.remove(hvbench_proto::facts::MACHINE),
         };
         facts.insert("boot.entry".into(), self.entry.clone());
         if let Some(e) = self.host_spec.boots.iter().find(|e| e.name == self.entry) {

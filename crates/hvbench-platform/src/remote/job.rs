@@ -186,7 +186,7 @@ fn exec_trial(
         let msg = match ev {
             Event::Frame(m) => m,
             Event::Bad { error, excerpt } => Message::Failed {
-                workload: "(console)".into(),
+                workload: hvbench_proto::names::CONSOLE_WORKLOAD.into(),
                 reason: format!(
                     "untrusted frame ignored by the {label} executor: {error}; it began: {excerpt}"
                 ),

@@ -201,7 +201,7 @@ impl RemotePlatform {
             )
         })?;
         facts.extend(check_facts(&check));
-        facts.insert("machine".into(), host.name.clone());
+        facts.insert(hvbench_proto::facts::MACHINE.into(), host.name.clone());
         facts.insert("remote.ssh".into(), ssh.target());
         facts.insert("remote.cache".into(), shipped.root.clone());
         facts.insert(
@@ -436,7 +436,7 @@ impl Platform for RemotePlatform {
         let mut on_event = |ev: Event| match ev {
             Event::Frame(m) => on_message(m),
             Event::Bad { error, excerpt } => on_message(Message::Failed {
-                workload: "(console)".into(),
+                workload: hvbench_proto::names::CONSOLE_WORKLOAD.into(),
                 reason: format!("untrusted frame ignored: {error}; it began: {excerpt}"),
             }),
         };
@@ -478,7 +478,10 @@ impl Platform for Unreachable {
     }
     fn facts(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
-            ("machine".to_string(), self.machine.clone()),
+            (
+                hvbench_proto::facts::MACHINE.to_string(),
+                self.machine.clone(),
+            ),
             ("remote.unreachable".to_string(), self.reason.clone()),
         ])
     }

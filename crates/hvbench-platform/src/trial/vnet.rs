@@ -228,8 +228,8 @@ impl TrialNet {
                 if let Some(p) = ports.into_iter().find(|p| p.up) {
                     // Offloads are agreed once the guest's driver has opened the device.
                     std::thread::sleep(Duration::from_millis(500));
-                    facts.insert("net.port".into(), p.name.clone());
-                    facts.insert("net.port.mtu".into(), p.mtu.to_string());
+                    facts.insert(hvbench_proto::facts::NET_PORT.into(), p.name.clone());
+                    facts.insert(hvbench_proto::facts::NET_PORT_MTU.into(), p.mtu.to_string());
                     let mut cmd = Command::new("ethtool");
                     cmd.arg("-k").arg(&p.name);
                     let offloads = match &handle {
@@ -248,7 +248,7 @@ impl TrialNet {
                         }
                         Err(e) => format!("unknown ({e})"),
                     };
-                    facts.insert("net.port.offloads".into(), offloads);
+                    facts.insert(hvbench_proto::facts::NET_PORT_OFFLOADS.into(), offloads);
                     if p.name != TAP {
                         return facts;
                     }
@@ -267,7 +267,7 @@ impl TrialNet {
                         .unwrap_or_default();
                     let workers = vhost_workers(Path::new("/proc"), &pids);
                     facts.insert(
-                        "net.vhost.workers".into(),
+                        hvbench_proto::facts::NET_VHOST_WORKERS.into(),
                         if workers.is_empty() {
                             "none".into()
                         } else {
@@ -278,7 +278,7 @@ impl TrialNet {
                 }
                 std::thread::sleep(Duration::from_millis(250));
             }
-            facts.insert("net.port".into(), "none up".into());
+            facts.insert(hvbench_proto::facts::NET_PORT.into(), "none up".into());
             facts
         });
         PortWatch { stop, worker }

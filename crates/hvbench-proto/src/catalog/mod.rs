@@ -16,7 +16,8 @@ pub use workloads::{
     workload, workload_names, WorkloadDef, MEM_BANDWIDTH_AUTO_FLOOR_MIB, WORKLOADS,
 };
 
-/// Which direction of a metric is better.
+/// Which direction of a metric is better: the one type for it in every crate. It is stored, and
+/// written to JSON and CSV, as `higher` or `lower` ([`Better::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Better {
@@ -25,10 +26,34 @@ pub enum Better {
 }
 
 impl Better {
+    /// As stored: `higher` or `lower`.
     pub fn as_str(self) -> &'static str {
         match self {
             Better::Higher => "higher",
             Better::Lower => "lower",
+        }
+    }
+
+    /// From a stored `better` field: `higher` or `lower`; anything else is unknown.
+    pub fn parse(better: &str) -> Option<Better> {
+        [Better::Higher, Better::Lower]
+            .into_iter()
+            .find(|b| b.as_str() == better)
+    }
+
+    /// In words: `higher is better`, `lower is better`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Better::Higher => "higher is better",
+            Better::Lower => "lower is better",
+        }
+    }
+
+    /// How many times worse `other / baseline = ratio` is: > 1 worse, < 1 better.
+    pub fn times_worse(self, ratio: f64) -> f64 {
+        match self {
+            Better::Lower => ratio,
+            Better::Higher => 1.0 / ratio,
         }
     }
 }
@@ -36,6 +61,45 @@ impl Better {
 impl fmt::Display for Better {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// What part of a platform a workload exercises: each workload of the catalog has one
+/// ([`WorkloadDef::class`]); `Other` is for a workload outside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadClass {
+    Cpu,
+    Memory,
+    KernelPaths,
+    Exits,
+    Disk,
+    Network,
+    Other,
+}
+
+impl WorkloadClass {
+    /// In report order.
+    pub const ALL: [WorkloadClass; 7] = [
+        WorkloadClass::Cpu,
+        WorkloadClass::Memory,
+        WorkloadClass::KernelPaths,
+        WorkloadClass::Exits,
+        WorkloadClass::Disk,
+        WorkloadClass::Network,
+        WorkloadClass::Other,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            WorkloadClass::Cpu => "CPU",
+            WorkloadClass::Memory => "memory",
+            WorkloadClass::KernelPaths => "kernel paths",
+            WorkloadClass::Exits => "virtualization exits",
+            WorkloadClass::Disk => "disk",
+            WorkloadClass::Network => "network",
+            WorkloadClass::Other => "other",
+        }
     }
 }
 

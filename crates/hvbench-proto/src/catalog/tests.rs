@@ -112,3 +112,17 @@ fn names_are_unique() {
     names.dedup();
     assert_eq!(names.len(), WORKLOADS.len());
 }
+
+#[test]
+fn a_direction_is_stored_and_serialized_as_higher_or_lower() {
+    for (b, text) in [(Better::Higher, "higher"), (Better::Lower, "lower")] {
+        assert_eq!(b.as_str(), text);
+        assert_eq!(b.to_string(), text);
+        assert_eq!(serde_json::to_value(b).unwrap(), text);
+        assert_eq!(Better::parse(text), Some(b));
+    }
+    assert_eq!(Better::parse("up"), None);
+    assert_eq!(Better::parse("Higher"), None);
+    assert_eq!(Better::Lower.times_worse(2.0), 2.0);
+    assert_eq!(Better::Higher.times_worse(2.0), 0.5);
+}

@@ -2,7 +2,7 @@
 //! parameters, how to look one up, and what each needs from its platform (devices, guest
 //! memory).
 
-use super::{Better, Device, ParamDef, ParamKind};
+use super::{Better, Device, ParamDef, ParamKind, WorkloadClass};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -14,6 +14,8 @@ pub struct WorkloadDef {
     pub metric: &'static str,
     pub unit: &'static str,
     pub better: Better,
+    /// What part of a platform it exercises: how the report groups it.
+    pub class: WorkloadClass,
     pub params: &'static [ParamDef],
 }
 
@@ -37,6 +39,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "throughput",
         unit: "Mop/s",
         better: Better::Higher,
+        class: WorkloadClass::Cpu,
         params: &[THREADS],
     },
     WorkloadDef {
@@ -45,6 +48,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "throughput",
         unit: "MFLOP/s",
         better: Better::Higher,
+        class: WorkloadClass::Cpu,
         params: &[THREADS],
     },
     WorkloadDef {
@@ -53,6 +57,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "latency",
         unit: "ns",
         better: Better::Lower,
+        class: WorkloadClass::KernelPaths,
         params: &[],
     },
     WorkloadDef {
@@ -61,6 +66,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "bandwidth",
         unit: "MB/s",
         better: Better::Higher,
+        class: WorkloadClass::Memory,
         params: &[
             ParamDef {
                 name: "kernel",
@@ -82,6 +88,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "latency",
         unit: "ns",
         better: Better::Lower,
+        class: WorkloadClass::Memory,
         params: &[ParamDef {
             name: "max_size_mib",
             kind: ParamKind::Int { min: 1, max: 65536, default: 256 },
@@ -95,6 +102,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "latency",
         unit: "ns",
         better: Better::Lower,
+        class: WorkloadClass::Memory,
         params: &[ParamDef {
             name: "size_mib",
             kind: ParamKind::Int { min: 1, max: 4096, default: 16 },
@@ -107,6 +115,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "latency",
         unit: "ns",
         better: Better::Lower,
+        class: WorkloadClass::KernelPaths,
         params: &[],
     },
     WorkloadDef {
@@ -115,6 +124,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "round-trip",
         unit: "ns",
         better: Better::Lower,
+        class: WorkloadClass::KernelPaths,
         params: &[],
     },
     WorkloadDef {
@@ -123,6 +133,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "latency",
         unit: "µs",
         better: Better::Lower,
+        class: WorkloadClass::KernelPaths,
         params: &[],
     },
     WorkloadDef {
@@ -131,6 +142,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "latency",
         unit: "µs",
         better: Better::Lower,
+        class: WorkloadClass::KernelPaths,
         params: &[],
     },
     WorkloadDef {
@@ -139,6 +151,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "latency",
         unit: "ns",
         better: Better::Lower,
+        class: WorkloadClass::KernelPaths,
         params: &[ParamDef {
             name: "pages",
             kind: ParamKind::Int { min: 1, max: 65536, default: 16 },
@@ -152,6 +165,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "latency",
         unit: "ns",
         better: Better::Lower,
+        class: WorkloadClass::KernelPaths,
         params: &[],
     },
     WorkloadDef {
@@ -161,6 +175,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "overshoot",
         unit: "µs",
         better: Better::Lower,
+        class: WorkloadClass::KernelPaths,
         params: &[ParamDef {
             name: "sleep_us",
             kind: ParamKind::Int { min: 1, max: 1_000_000, default: 100 },
@@ -173,6 +188,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "latency",
         unit: "ns",
         better: Better::Lower,
+        class: WorkloadClass::Exits,
         params: &[],
     },
     WorkloadDef {
@@ -182,6 +198,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "latency",
         unit: "ns",
         better: Better::Lower,
+        class: WorkloadClass::Exits,
         params: &[],
     },
     WorkloadDef {
@@ -190,6 +207,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "bandwidth",
         unit: "MB/s",
         better: Better::Higher,
+        class: WorkloadClass::Disk,
         params: &[DISK_MODE, DISK_SIZE],
     },
     WorkloadDef {
@@ -199,6 +217,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "bandwidth",
         unit: "MB/s",
         better: Better::Higher,
+        class: WorkloadClass::Disk,
         params: &[DISK_MODE, DISK_SIZE],
     },
     WorkloadDef {
@@ -207,6 +226,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "iops",
         unit: "IOPS",
         better: Better::Higher,
+        class: WorkloadClass::Disk,
         params: &[DISK_MODE, DISK_SIZE],
     },
     WorkloadDef {
@@ -216,6 +236,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "iops",
         unit: "IOPS",
         better: Better::Higher,
+        class: WorkloadClass::Disk,
         params: &[DISK_MODE, DISK_SIZE],
     },
     WorkloadDef {
@@ -224,6 +245,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "latency",
         unit: "µs",
         better: Better::Lower,
+        class: WorkloadClass::Disk,
         params: &[ParamDef {
             name: "size_mib",
             kind: ParamKind::Int {
@@ -240,6 +262,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "throughput",
         unit: "Mbit/s",
         better: Better::Higher,
+        class: WorkloadClass::Network,
         params: &[ParamDef {
             name: "direction",
             kind: ParamKind::Choice {
@@ -257,6 +280,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         metric: "latency",
         unit: "µs",
         better: Better::Lower,
+        class: WorkloadClass::Network,
         params: &[],
     },
 ];

@@ -46,7 +46,7 @@ pub(super) fn strips(model: &Model) -> Option<Figure> {
                 g.workload,
                 g.metric,
                 g.unit,
-                g.better.describe()
+                crate::format::describe_better(&g.better)
             )
         };
         text(&mut s, 8.0, y0 + 18.0, "start", "label", &title);

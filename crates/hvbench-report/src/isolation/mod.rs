@@ -13,6 +13,7 @@ use hvbench_analysis::{
     BootstrapConfig, CellOutcome, Degradation, IsolationCell, IsolationMatrix, IsolationRow,
     IsolationVerdict, TrialTally, NO_STRESS,
 };
+use hvbench_proto::names::Placement;
 use hvbench_spec::Plan;
 
 /// Marks a degradation that is not significant (or not conclusive).
@@ -24,7 +25,7 @@ pub(crate) use findings::summary_lines;
 const NOT_SIGNIFICANT_MARK: &str = "*";
 
 /// The placement the others are measured against when asking whether placement protects.
-const SHARED: &str = "shared";
+const SHARED: &str = Placement::Shared.as_str();
 
 /// The facts of isolation cells: `isolation.<scenario>.<guest>.<knob>`.
 const FACT_PREFIX: &str = "isolation.";

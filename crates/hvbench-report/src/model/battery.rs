@@ -133,7 +133,7 @@ pub(super) fn groups(
                 workload: c.workload.to_string(),
                 metric: c.metric.to_string(),
                 unit: c.unit.to_string(),
-                better: Better::parse(c.better),
+                better: c.better.to_string(),
                 outcomes,
                 comparisons: vec![None; values.len()],
                 values,

@@ -13,9 +13,6 @@ use super::{Baseline, Platform, HOST_DRIVER};
 /// fact. It cannot collide with a `[[host]]` name, which has no space.
 pub const LOCAL_MACHINE: &str = "this machine";
 
-/// The fact naming the `[[host]]` a platform ran on.
-pub(crate) const MACHINE_FACT: &str = "machine";
-
 pub(crate) struct Machine<'a> {
     /// The `[[host]]` name, or [`LOCAL_MACHINE`].
     pub name: &'a str,
@@ -44,7 +41,7 @@ impl Machine<'_> {
 pub(super) fn machine_name<'a>(platform: &Platform<'a>) -> &'a str {
     platform
         .facts
-        .and_then(|f| f.get(MACHINE_FACT))
+        .and_then(|f| f.get(hvbench_proto::facts::MACHINE))
         .map(|m| m.trim())
         .filter(|m| !m.is_empty())
         .unwrap_or(LOCAL_MACHINE)

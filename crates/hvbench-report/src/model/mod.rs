@@ -6,16 +6,16 @@
 //! no such scenario, every scenario that is not an isolation cell). Isolation cells (scenarios
 //! with a '/') are analysed apart, each platform against its own no-stress baseline.
 
-use crate::format::Better;
 use crate::ReportInput;
 use hvbench_analysis::anomaly::{detect_anomalies, Anomaly, AnomalyConfig, Evidence, Series};
 use hvbench_analysis::{
     class_standings, classify, compare_battery, is_isolation_scenario, isolation_matrices,
     mad_outliers, ratio_of_medians, summarize, BootstrapConfig, ClassEntry, ClassStanding,
-    Comparison, Direction, IsolationAnalysis, IsolationInput, IsolationSample, IsolationTrial,
-    PairInput, PlatformFacts, Ratio, Summary, TrialState, VerdictConfig,
+    Comparison, IsolationAnalysis, IsolationInput, IsolationSample, IsolationTrial, PairInput,
+    PlatformFacts, Ratio, Summary, TrialState, VerdictConfig,
 };
 use hvbench_analysis::{Interval, DEFAULT_MAD_THRESHOLD};
+use hvbench_proto::{facts, Better};
 use hvbench_spec::Plan;
 use hvbench_store::{FailureRow, RunStatus};
 use plan::{declared_isolation, plan_params, stored_plan};
@@ -53,7 +53,7 @@ impl Platform<'_> {
     /// The guest ran inside hvbench's emulated lab host (Xen or KVM nested under TCG): fact
     /// `lab` present and not false.
     pub(crate) fn is_lab(&self) -> bool {
-        self.fact(hvbench_analysis::facts::LAB).is_some_and(|l| {
+        self.fact(facts::LAB).is_some_and(|l| {
             let l = l.trim();
             !l.is_empty() && !["false", "0", "no", "off"].contains(&l.to_ascii_lowercase().as_str())
         })
@@ -66,13 +66,12 @@ impl Platform<'_> {
 
     /// The guest ran under QEMU's software emulation.
     pub(crate) fn is_tcg(&self) -> bool {
-        self.fact("accel")
-            .is_some_and(|a| a.trim().eq_ignore_ascii_case("tcg"))
+        self.facts.is_some_and(facts::is_tcg)
     }
 
     /// The guest's NIC was on QEMU's user network (slirp), fact `net.backend`.
     pub(crate) fn is_slirp(&self) -> bool {
-        self.fact("net.backend")
+        self.fact(facts::NET_BACKEND)
             .is_some_and(|b| b.trim() == "slirp")
     }
 }
@@ -116,7 +115,8 @@ pub(crate) struct Group {
     pub workload: String,
     pub metric: String,
     pub unit: String,
-    pub better: Better,
+    /// As stored: `higher`, `lower` or whatever else the sample said.
+    pub better: String,
     /// One per platform, in platform order.
     pub outcomes: Vec<Outcome>,
     /// Measured values (warm-ups excluded), per platform in platform order.
@@ -127,8 +127,8 @@ pub(crate) struct Group {
 }
 
 impl Group {
-    pub(crate) fn direction(&self) -> Option<Direction> {
-        Direction::parse(self.better.as_str())
+    pub(crate) fn direction(&self) -> Option<Better> {
+        Better::parse(&self.better)
     }
 }
 
@@ -498,7 +498,7 @@ fn isolation(
             workload: &s.workload,
             metric: &s.metric,
             unit: &s.unit,
-            direction: Direction::parse(&s.better),
+            direction: Better::parse(&s.better),
             warmup: s.warmup,
             value: s.value,
             elapsed_ns: s.elapsed_ns,

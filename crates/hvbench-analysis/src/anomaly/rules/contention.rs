@@ -9,6 +9,7 @@ use crate::anomaly::profiles::{cite, counter, pct};
 use crate::anomaly::{Anomaly, Cause, Context, CounterRef};
 use crate::counters::{ExitProfile, PerOp};
 use crate::isolation::{parse_cell, NO_STRESS, VICTIM_GUEST};
+use hvbench_proto::names::Placement;
 
 /// The victim's profile in a stress cell, its profile alone, and the cell's placement.
 struct Pair<'a> {
@@ -81,7 +82,7 @@ pub(super) fn steal_in_isolation(ctx: &Context, out: &mut Vec<Anomaly>) {
             ));
             add_workload(&mut workloads, &pair.cell.workload);
             let refs = vec![cite(pair.cell, cell), cite(pair.alone, alone)];
-            if pair.placement == "shared" {
+            if pair.placement == Placement::Shared.as_str() {
                 shared.extend(refs);
             } else {
                 match apart.iter_mut().find(|(p, _)| *p == pair.placement) {

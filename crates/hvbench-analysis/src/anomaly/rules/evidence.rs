@@ -11,7 +11,7 @@ use crate::anomaly::facts::{cause, get, is_on, number};
 use crate::anomaly::profiles::{battery_profile, cite, counter, num, per_op};
 use crate::anomaly::{Anomaly, Cause, Context, CounterRef, PlatformFacts, Versus};
 use crate::classes::{classify, WorkloadClass};
-use crate::facts as key;
+use hvbench_proto::facts as key;
 
 /// The kernel paths that enter and leave the guest kernel (system calls, faults, context
 /// switches): XPTI's page-table switch is paid on each.

@@ -6,6 +6,7 @@ use super::{anomaly, better_text, costs_more, tcg_cause};
 use crate::anomaly::facts::{cause, fact, get, is_off, number};
 use crate::anomaly::{geomean, times, Anomaly, Context, Versus};
 use crate::classes::WorkloadClass;
+use hvbench_proto::facts as key;
 
 pub(super) fn guest_faster_io(ctx: &Context, out: &mut Vec<Anomaly>) {
     for g in ctx.guests() {
@@ -106,7 +107,7 @@ const IO_KINDS: &[IoKind] = &[
         name: "network",
         small: |w| w == "net-rr",
         bulk: |w| w == "net-bulk",
-        model_keys: &["qemu.nic", "qemu.net_model", "net.model"],
+        model_keys: &["qemu.nic", "qemu.net_model", key::NET_MODEL],
     },
     IoKind {
         name: "disk",
@@ -158,20 +159,20 @@ pub(super) fn io_latency_vs_bulk(ctx: &Context, out: &mut Vec<Anomaly>) {
             }
             // net.vhost is "on" or "off: why" (docs/architecture.md, "Guests' networks").
             if kind.name == "network"
-                && get(g, "net.vhost").is_some_and(|v| is_off(v) || v.starts_with("off:"))
+                && get(g, key::NET_VHOST).is_some_and(|v| is_off(v) || v.starts_with("off:"))
             {
                 a.causes.push(cause(
                     "virtio-net without vhost: every packet makes a trip through QEMU's main loop",
                     g,
-                    &["net.vhost"],
+                    &[key::NET_VHOST],
                 ));
             }
-            if kind.name == "network" && get(g, "net.backend").is_some_and(|b| b == "slirp") {
+            if kind.name == "network" && get(g, key::NET_BACKEND).is_some_and(|b| b == "slirp") {
                 a.causes.push(cause(
                     "QEMU's user network (slirp): every packet goes through a TCP/IP stack in QEMU's \
                      user space, which no cloud runs",
                     g,
-                    &["net.backend"],
+                    &[key::NET_BACKEND],
                 ));
             }
             if kind.name == "disk"

@@ -7,7 +7,7 @@ use crate::anomaly::facts::{cause, get, is_hardware_virtualized, is_off};
 use crate::anomaly::paging::{paging, Paging};
 use crate::anomaly::{geomean, times, Anomaly, Context, Versus};
 use crate::classes::WorkloadClass;
-use crate::facts as key;
+use hvbench_proto::facts as key;
 
 pub(super) fn slow_time_calls(ctx: &Context, out: &mut Vec<Anomaly>) {
     for g in ctx.guests() {

@@ -2,10 +2,10 @@
 //! (no huge pages, nested or shadow paging), with the parsing of its `latency@SIZE` metrics.
 
 use super::{anomaly, tcg_cause};
-use crate::anomaly::facts::{cause, get, is_hardware_virtualized, is_tcg, selected};
+use crate::anomaly::facts::{cause, get, is_hardware_virtualized, selected};
 use crate::anomaly::paging::{elsewhere, paging, Paging};
 use crate::anomaly::{times, Anomaly, Context, PlatformFacts, Versus};
-use crate::facts as key;
+use hvbench_proto::facts as key;
 
 /// The working set of a mem-latency metric: `latency@64KiB` -> 65536. Units B, K/KB/KiB,
 /// M/MB/MiB, G/GB/GiB (all powers of 1024); None without an `@SIZE` suffix.
@@ -95,7 +95,7 @@ pub(super) fn tlb_nested_paging(ctx: &Context, out: &mut Vec<Anomaly>) {
         // The baseline's THP setting backs the guest's memory only where the guest runs on the
         // baseline's machine.
         if let Some(h) = ctx.baseline().filter(|h| elsewhere(g, h).is_none()) {
-            if thp_off(h) && !is_tcg(g) {
+            if thp_off(h) && !key::is_tcg(g.facts) {
                 a.causes.push(cause(
                     "transparent huge pages are not used on the host: the guest's memory is backed by 4 KiB host \
                      pages, which lengthens the second-level (EPT/NPT) walk of every TLB miss",

@@ -13,11 +13,11 @@ mod kernel;
 mod memory;
 mod scheduling;
 
-use super::facts::{cause, get, is_tcg};
+use super::facts::{cause, get};
 use super::{times, Anomaly, Cause, PlatformFacts, Rule, Versus};
-use crate::facts as key;
 use contention::{credit2_tails, steal_in_isolation};
 use evidence::{halt_polling, l1tf_flush, tsc_emulation, xen_block_ring_full, xpti_pv};
+use hvbench_proto::facts as key;
 use io::{guest_faster_io, io_latency_vs_bulk};
 use kernel::{kernel_path_cost, slow_time_calls};
 use memory::tlb_nested_paging;
@@ -104,7 +104,7 @@ pub const RULES: &[Rule] = &[
             "cpu.count",
             "*.pinning",
             "cpu.steal_pct",
-            "accel",
+            key::ACCEL,
         ],
         gap: true,
         detector: smp_scaling_collapse,
@@ -118,8 +118,8 @@ pub const RULES: &[Rule] = &[
             "cpu.steal_pct",
             "host.loadavg",
             "cpu.count",
-            "accel",
-            "host.emulated",
+            key::ACCEL,
+            key::HOST_EMULATED,
         ],
         gap: false,
         detector: noisy,
@@ -132,11 +132,11 @@ pub const RULES: &[Rule] = &[
                   2x the bulk transfers' ratio (net-bulk, sequential disk)",
         facts_read: &[
             "qemu.nic",
-            "net.vhost",
-            "net.backend",
+            key::NET_VHOST,
+            key::NET_BACKEND,
             "qemu.disk_if",
             "qemu.iothreads",
-            "accel",
+            key::ACCEL,
         ],
         gap: true,
         detector: io_latency_vs_bulk,
@@ -292,7 +292,7 @@ fn better_text(v: &Versus) -> String {
 /// Software emulation under the platform: QEMU's TCG directly, or the lab host (a Xen or KVM
 /// host that hvbench runs nested under TCG), where the same emulator runs everything beneath.
 fn tcg_cause(p: &PlatformFacts, what: &str) -> Option<Cause> {
-    if is_tcg(p) {
+    if key::is_tcg(p.facts) {
         return Some(cause(
             format!("QEMU's software emulation (accel=tcg): {what}"),
             p,

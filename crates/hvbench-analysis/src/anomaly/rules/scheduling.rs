@@ -6,6 +6,7 @@ use super::{anomaly, tcg_cause, RULES};
 use crate::anomaly::facts::{cause, fact, get, is_off, is_on, number};
 use crate::anomaly::{times, Anomaly, Context, PlatformFacts, Versus};
 use crate::variability::variability;
+use hvbench_proto::facts as key;
 
 /// The parallelism of a metric: `throughput@4vcpu` -> ("throughput", 4). Suffixes: vcpu(s),
 /// cpu(s), thread(s), t; None without one.
@@ -189,12 +190,12 @@ pub(super) fn noisy(ctx: &Context, out: &mut Vec<Anomaly>) {
         ));
         if let Some(q) = candidates
             .iter()
-            .find(|q| get(q, "host.emulated").is_some_and(is_on))
+            .find(|q| get(q, key::HOST_EMULATED).is_some_and(is_on))
         {
             a.causes.push(cause(
                 "the host itself is emulated or virtualized: its timings inherit another layer's noise",
                 q,
-                &["host.emulated"],
+                &[key::HOST_EMULATED],
             ));
         }
         out.push(a);

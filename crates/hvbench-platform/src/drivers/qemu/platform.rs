@@ -59,7 +59,7 @@ fn choose_net(
     let mut fact = |k: &str, v: String| {
         facts.insert(k.to_string(), v);
     };
-    fact("net.mode", mode.as_str().into());
+    fact(hvbench_proto::facts::NET_MODE, mode.as_str().into());
     let tap_missing = match mode {
         NetMode::User => Some("net = \"user\" was asked for".to_string()),
         _ => crate::trial::vnet::unavailable(true),
@@ -73,8 +73,8 @@ fn choose_net(
             ))
         }
         (_, Some(why)) => {
-            fact("net.backend", "slirp".into());
-            fact("net.tap", format!("not used: {why}"));
+            fact(hvbench_proto::facts::NET_BACKEND, "slirp".into());
+            fact(hvbench_proto::facts::NET_TAP, format!("not used: {why}"));
             fact(
                 "qemu.nic",
                 format!(
@@ -94,17 +94,20 @@ fn choose_net(
             };
             let vhost = vhost_missing.is_none();
             fact(
-                "net.backend",
+                hvbench_proto::facts::NET_BACKEND,
                 if vhost { "tap+vhost-net" } else { "tap" }.into(),
             );
             fact(
-                "net.vhost",
+                hvbench_proto::facts::NET_VHOST,
                 match vhost_missing {
                     None => "on".into(),
                     Some(why) => format!("off: {why}"),
                 },
             );
-            fact("net.bridge", crate::trial::vnet::BRIDGE.into());
+            fact(
+                hvbench_proto::facts::NET_BRIDGE,
+                crate::trial::vnet::BRIDGE.into(),
+            );
             fact(
                 "qemu.nic",
                 format!(
@@ -241,7 +244,7 @@ impl QemuPlatform {
         let mut fact = |k: &str, v: String| {
             facts.insert(k.to_string(), v);
         };
-        fact("accel", accel.as_str().into());
+        fact(hvbench_proto::facts::ACCEL, accel.as_str().into());
         fact("accel.requested", spec.accel.as_str().into());
         match &kvm {
             KvmStatus::Usable { module, nested } => {
@@ -278,7 +281,7 @@ impl QemuPlatform {
                 .map_or("none".to_string(), |m| m.names()),
         );
         fact(
-            "host.emulated",
+            hvbench_proto::facts::HOST_EMULATED,
             crate::drivers::host::host_is_virtual().to_string(),
         );
         // The host CPU's virtualization extensions: EPT/NPT decide nested-paging costs.

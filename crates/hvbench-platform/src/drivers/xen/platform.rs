@@ -119,7 +119,7 @@ impl XenPlatform {
             facts.insert(k.to_string(), v);
         };
         fact("hypervisor", "xen".into());
-        fact("accel", "xen".into());
+        fact(hvbench_proto::facts::ACCEL, "xen".into());
         for (k, v) in spec_facts(spec) {
             fact(k, v);
         }
@@ -150,8 +150,14 @@ impl XenPlatform {
             );
         }
         if peer_agent.is_some() {
-            fact("net.backend", "xen-netback (vif)".into());
-            fact("net.bridge", crate::trial::vnet::BRIDGE.into());
+            fact(
+                hvbench_proto::facts::NET_BACKEND,
+                "xen-netback (vif)".into(),
+            );
+            fact(
+                hvbench_proto::facts::NET_BRIDGE,
+                crate::trial::vnet::BRIDGE.into(),
+            );
             fact(
                 "xen.nic",
                 format!(

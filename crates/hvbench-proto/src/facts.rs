@@ -2,7 +2,7 @@
 //!
 //! Drivers, the agent and the lab record facts as `key = value` (docs/architecture.md,
 //! "Platforms", "The lab", "Machines over SSH", "Evidence"); the anomaly rules and the report
-//! read them by these names. A key that no driver records yet is harmless: a rule whose facts
+//! read them by these names, and the drivers that write them use the same constants. A key that no driver records yet is harmless: a rule whose facts
 //! are absent stays silent.
 //!
 //! Which machine a fact describes matters: the agent's facts (`cpu.flags`, `clocksource`, ...)
@@ -82,7 +82,51 @@ pub const XEN_TSC_MODE_CONFIGURED: &str = "xen.tsc_mode.configured";
 /// mode Xen decides by the hardware).
 pub const XEN_VTSC: &str = "xen.vtsc";
 
+// ---- Network -------------------------------------------------------------------------------
+
+/// How the guest's NIC is connected, as configured (`auto`, `tap`, `user`, ...).
+pub const NET_MODE: &str = "net.mode";
+/// The guest NIC's backend: `slirp` (QEMU's user network), `tap+vhost-net`, `xen-netback (vif)`.
+pub const NET_BACKEND: &str = "net.backend";
+/// Why the tap backend was or was not used.
+pub const NET_TAP: &str = "net.tap";
+/// Whether vhost-net carried the guest's NIC (`on`, `off: <why>`).
+pub const NET_VHOST: &str = "net.vhost";
+/// The bridge the guest's NIC is on.
+pub const NET_BRIDGE: &str = "net.bridge";
+/// The guest NIC's port on the bridge (`none up` when none is).
+pub const NET_PORT: &str = "net.port";
+/// The MTU of [`NET_PORT`].
+pub const NET_PORT_MTU: &str = "net.port.mtu";
+/// The offloads of [`NET_PORT`].
+pub const NET_PORT_OFFLOADS: &str = "net.port.offloads";
+/// The vhost worker threads of the guest's NIC.
+pub const NET_VHOST_WORKERS: &str = "net.vhost.workers";
+/// The guest NIC's model as a driver may record it.
+pub const NET_MODEL: &str = "net.model";
+
 // ---- Memory --------------------------------------------------------------------------------
 
 /// The transparent huge pages setting where the agent ran.
 pub const THP_ENABLED: &str = "thp.enabled";
+
+/// The platform ran under QEMU's software emulation: its [`ACCEL`] is `tcg`.
+pub fn is_tcg(facts: &std::collections::BTreeMap<String, String>) -> bool {
+    facts
+        .get(ACCEL)
+        .is_some_and(|a| a.trim().eq_ignore_ascii_case("tcg"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcg_is_the_accel_fact_whatever_its_case_and_spaces() {
+        let facts =
+            |v: &str| std::collections::BTreeMap::from([(ACCEL.to_string(), v.to_string())]);
+        assert!(is_tcg(&facts("tcg")) && is_tcg(&facts(" TCG ")));
+        assert!(!is_tcg(&facts("kvm")) && !is_tcg(&facts("")));
+        assert!(!is_tcg(&std::collections::BTreeMap::new()));
+    }
+}
