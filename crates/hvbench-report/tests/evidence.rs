@@ -51,24 +51,40 @@ const ELAPSED_NS: u64 = 1_000_000;
 /// The collectors counted over 10 ms: ten times the window (a rate, so the same per operation).
 const SPAN_NS: u64 = 10_000_000;
 
+/// Which agent run a window belongs to.
+#[derive(Clone, Copy)]
+struct AgentRun<'a> {
+    platform: &'a str,
+    scenario: &'a str,
+    guest: &'a str,
+    round: u32,
+}
+
+/// What was counted beside an agent run's windows (see [`Run::windows`]).
+#[derive(Clone, Copy)]
+struct Counts<'a> {
+    per_op: &'a [(&'a str, &'a str, f64)],
+    steal: f64,
+    counted: Option<f64>,
+}
+
 impl Run {
     /// One agent run's windows of one workload: a warm-up, then `WINDOWS` measured windows of
     /// `value` ns. `per_op` are the counters per operation in each measured window, `(source,
     /// key, per op)`, stored as counts over `SPAN_NS`; the guest's steal is a fraction of it.
     /// `counted`: the value of the agent run's counted window (after the measured ones).
-    #[allow(clippy::too_many_arguments)]
-    fn windows(
-        &mut self,
-        platform: &str,
-        scenario: &str,
-        guest: &str,
-        round: u32,
-        workload: &str,
-        value: f64,
-        per_op: &[(&str, &str, f64)],
-        steal: f64,
-        counted: Option<f64>,
-    ) {
+    fn windows(&mut self, at: AgentRun<'_>, workload: &str, value: f64, counts: Counts<'_>) {
+        let AgentRun {
+            platform,
+            scenario,
+            guest,
+            round,
+        } = at;
+        let Counts {
+            per_op,
+            steal,
+            counted,
+        } = counts;
         let row = |index: u32, source: &str, key: &str, value: f64, span_ns: u64| CounterRow {
             platform: platform.into(),
             guest: guest.into(),
@@ -222,17 +238,18 @@ fn run(evidence: bool) -> Run {
             r.push_trial(b.platform, round, "baseline", b.guest, None);
             for (k, workload) in WORKLOADS.iter().enumerate() {
                 let latency = b.latency[k];
-                r.windows(
-                    b.platform,
-                    "baseline",
-                    b.guest,
+                let at = AgentRun {
+                    platform: b.platform,
+                    scenario: "baseline",
+                    guest: b.guest,
                     round,
-                    workload,
-                    latency,
-                    b.counted[k],
-                    b.steal,
-                    evidence.then_some(latency / b.uncounted),
-                );
+                };
+                let counts = Counts {
+                    per_op: b.counted[k],
+                    steal: b.steal,
+                    counted: evidence.then_some(latency / b.uncounted),
+                };
+                r.windows(at, workload, latency, counts);
             }
         }
         for (scenario, value, steal) in [
@@ -241,17 +258,18 @@ fn run(evidence: bool) -> Run {
             ("noisy/cpu/pinned-apart", 112.0, 0.015),
         ] {
             r.push_trial("kvm", round, scenario, "victim", None);
-            r.windows(
-                "kvm",
+            let at = AgentRun {
+                platform: "kvm",
                 scenario,
-                "victim",
+                guest: "victim",
                 round,
-                "syscall",
-                value,
-                &[],
+            };
+            let counts = Counts {
+                per_op: &[],
                 steal,
-                evidence.then_some(value),
-            );
+                counted: evidence.then_some(value),
+            };
+            r.windows(at, "syscall", value, counts);
         }
     }
     if !evidence {

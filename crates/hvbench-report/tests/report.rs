@@ -9,6 +9,34 @@ use support::{bootstrap, row, table_under, Run};
 const ROUNDS: u32 = 5;
 const PER_ROUND: u32 = 4;
 
+/// What a series measures: the workload, its metric and unit, and which way is better.
+#[derive(Clone, Copy)]
+struct Measure {
+    workload: &'static str,
+    metric: &'static str,
+    unit: &'static str,
+    better: &'static str,
+}
+
+const SYSCALL: Measure = Measure {
+    workload: "syscall",
+    metric: "latency",
+    unit: "ns",
+    better: "lower",
+};
+const MEM_BANDWIDTH: Measure = Measure {
+    workload: "mem-bandwidth",
+    metric: "bandwidth",
+    unit: "MB/s",
+    better: "higher",
+};
+const CPU_INT: Measure = Measure {
+    workload: "cpu-int",
+    metric: "rate",
+    unit: "ops/s",
+    better: "higher",
+};
+
 impl Run {
     fn trial(&mut self, platform: &str, round: u32, failure: Option<&str>) {
         self.trials.push(TrialRow {
@@ -34,17 +62,13 @@ impl Run {
 
     /// One warm-up (a wild value that must never show) and PER_ROUND measured samples per round,
     /// `base` times a deterministic jitter of at most ±1 %.
-    #[allow(clippy::too_many_arguments)]
-    fn series_with_warmups(
-        &mut self,
-        platform: &str,
-        rounds: &[u32],
-        workload: &str,
-        metric: &str,
-        unit: &str,
-        better: &str,
-        base: f64,
-    ) {
+    fn series_with_warmups(&mut self, platform: &str, rounds: &[u32], m: Measure, base: f64) {
+        let Measure {
+            workload,
+            metric,
+            unit,
+            better,
+        } = m;
         for &round in rounds {
             for index in 0..=PER_ROUND {
                 let jitter = 1.0 + ((round * 7 + index * 3) % 11) as f64 / 500.0 - 0.01;
@@ -115,27 +139,11 @@ fn campaign() -> Run {
         f.trial("kvm", r, None);
         f.trial("xen", r, (r == 2).then_some("guest timed out after 30 s"));
     }
-    f.series_with_warmups("host", &all, "syscall", "latency", "ns", "lower", 100.0);
-    f.series_with_warmups("kvm", &all, "syscall", "latency", "ns", "lower", 200.0);
-    f.series_with_warmups("xen", &xen_ok, "syscall", "latency", "ns", "lower", 50.0);
-    f.series_with_warmups(
-        "host",
-        &all,
-        "mem-bandwidth",
-        "bandwidth",
-        "MB/s",
-        "higher",
-        12_000.0,
-    );
-    f.series_with_warmups(
-        "kvm",
-        &all,
-        "mem-bandwidth",
-        "bandwidth",
-        "MB/s",
-        "higher",
-        6_000.0,
-    );
+    f.series_with_warmups("host", &all, SYSCALL, 100.0);
+    f.series_with_warmups("kvm", &all, SYSCALL, 200.0);
+    f.series_with_warmups("xen", &xen_ok, SYSCALL, 50.0);
+    f.series_with_warmups("host", &all, MEM_BANDWIDTH, 12_000.0);
+    f.series_with_warmups("kvm", &all, MEM_BANDWIDTH, 6_000.0);
     for r in xen_ok {
         f.failures.push(FailureRow {
             platform: "xen".into(),
@@ -202,24 +210,8 @@ fn higher_is_better_gain_reads_faster() {
     let mut f = empty_run("r");
     f.add_platform("host", "host", &[]);
     f.add_platform("kvm", "qemu", &[("accel", "kvm")]);
-    f.series_with_warmups(
-        "host",
-        &[0, 1, 2],
-        "cpu-int",
-        "rate",
-        "ops/s",
-        "higher",
-        1000.0,
-    );
-    f.series_with_warmups(
-        "kvm",
-        &[0, 1, 2],
-        "cpu-int",
-        "rate",
-        "ops/s",
-        "higher",
-        2000.0,
-    );
+    f.series_with_warmups("host", &[0, 1, 2], CPU_INT, 1000.0);
+    f.series_with_warmups("kvm", &[0, 1, 2], CPU_INT, 2000.0);
     let out = terminal(&f.input(), &bootstrap(2_000));
     let kvm = row(&table_under(&out, "cpu-int / rate"), "kvm");
     assert!(
@@ -352,7 +344,7 @@ fn results_json_has_exactly_the_documented_keys_and_no_warmups() {
 fn results_csv_quotes_by_rfc_4180() {
     let mut f = empty_run("kvm, \"pinned\"");
     f.add_platform("host", "host", &[]);
-    f.series_with_warmups("host", &[3], "syscall", "latency", "ns", "lower", 2.5);
+    f.series_with_warmups("host", &[3], SYSCALL, 2.5);
     let csv = results_csv(&f.input());
     let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
     assert_eq!(
@@ -377,8 +369,8 @@ fn no_host_platform_means_the_first_is_the_baseline() {
     let mut f = empty_run("r");
     f.add_platform("kvm", "qemu", &[("accel", "kvm")]);
     f.add_platform("xen", "xen", &[]);
-    f.series_with_warmups("kvm", &[0, 1], "syscall", "latency", "ns", "lower", 100.0);
-    f.series_with_warmups("xen", &[0, 1], "syscall", "latency", "ns", "lower", 300.0);
+    f.series_with_warmups("kvm", &[0, 1], SYSCALL, 100.0);
+    f.series_with_warmups("xen", &[0, 1], SYSCALL, 300.0);
     let out = terminal(&f.input(), &bootstrap(2_000));
     assert!(
         out.contains("Baseline: kvm. No platform has driver \"host\""),
@@ -394,7 +386,7 @@ fn an_unfinished_run_says_so() {
     f.run.finished_ms = None;
     f.add_platform("host", "host", &[]);
     f.add_platform("kvm", "qemu", &[]);
-    f.series_with_warmups("host", &[0], "syscall", "latency", "ns", "lower", 100.0);
+    f.series_with_warmups("host", &[0], SYSCALL, 100.0);
     let out = terminal(&f.input(), &bootstrap(2_000));
     assert!(out.contains("Status:    incomplete: interrupted or still running"));
     assert!(out.contains("Finished:  -"));
@@ -430,15 +422,7 @@ fn markdown_has_the_same_tables() {
 fn outliers_are_counted_not_dropped() {
     let mut f = empty_run("r");
     f.add_platform("host", "host", &[]);
-    f.series_with_warmups(
-        "host",
-        &[0, 1, 2],
-        "syscall",
-        "latency",
-        "ns",
-        "lower",
-        100.0,
-    );
+    f.series_with_warmups("host", &[0, 1, 2], SYSCALL, 100.0);
     f.samples[3].value = 5_000.0;
     let out = terminal(&f.input(), &bootstrap(2_000));
     let t = table_under(&out, "syscall / latency");

@@ -28,6 +28,14 @@ const LAB_FILLED: &[&str] = &["ssh", "identity_file", "known_hosts", "cache_dir"
 const LOCAL: &str = "local";
 
 /// A `[[host]]` as far as it could be read, for the checks across hosts and platforms.
+/// How a host is reached; each field `None` after reporting a bad value.
+struct Connection {
+    ssh: Option<SshTarget>,
+    identity_file: Option<Option<PathBuf>>,
+    known_hosts: Option<Option<PathBuf>>,
+    cache_dir: Option<Option<String>>,
+}
+
 pub(super) struct HostSeen {
     /// A valid name, with the span of its value.
     name: Option<(String, Span)>,
@@ -53,6 +61,57 @@ impl Validator<'_> {
             boots: None,
             spec: None,
         };
+        self.host_keys(t);
+        seen.name = self.host_name(t, span, &mut seen.raw_name);
+        let lab = self.flag(
+            t,
+            "lab",
+            "lab = true: this host is hvbench's emulated dual-boot lab machine, which hvbench \
+             boots and reaches by itself",
+        );
+        let conn = if lab == Some(true) {
+            self.lab_connection(t)
+        } else {
+            let name = seen.name.as_ref().map(|(n, _)| n.as_str());
+            self.ssh_connection(t, span, lab.is_none(), name)
+        };
+        seen.boots = self.boot_entries(t, seen.name.as_ref().map(|(n, _)| n.as_str()));
+        if lab == Some(true) && seen.boots.as_ref().is_some_and(Vec::is_empty) {
+            seen.boots = Some(lab_boots());
+        }
+
+        if let (
+            Some((name, _)),
+            Some(ssh),
+            Some(identity_file),
+            Some(known_hosts),
+            Some(cache_dir),
+            Some(lab),
+            Some(boots),
+        ) = (
+            &seen.name,
+            conn.ssh,
+            conn.identity_file,
+            conn.known_hosts,
+            conn.cache_dir,
+            lab,
+            seen.boots.clone(),
+        ) {
+            seen.spec = Some(HostSpec {
+                name: name.clone(),
+                ssh,
+                identity_file,
+                known_hosts,
+                cache_dir,
+                lab,
+                boots,
+            });
+        }
+        seen
+    }
+
+    /// Unknown keys of a [[host]], and the ones that belong in `ssh`.
+    fn host_keys(&mut self, t: &Table) {
         for e in &t.entries {
             match e.key.as_str() {
                 key if HOST_KEYS.contains(&key) => {}
@@ -67,7 +126,17 @@ impl Validator<'_> {
                 _ => self.unknown_key(e, HOST_KEYS, "[[host]]"),
             }
         }
+    }
 
+    /// The host's `name`: `None` (reported) when it is missing, not a valid name or reserved;
+    /// `raw_name` is set to the name as written.
+    fn host_name(
+        &mut self,
+        t: &Table,
+        span: &Span,
+        raw_name: &mut Option<String>,
+    ) -> Option<(String, Span)> {
+        let mut name = None;
         match t.get("name") {
             None => self.sink.error(
                 span,
@@ -77,7 +146,7 @@ impl Validator<'_> {
             ),
             Some(e) => {
                 if let Some((s, vspan)) = self.string(e, "xenbox") {
-                    seen.raw_name = Some(s.to_string());
+                    *raw_name = Some(s.to_string());
                     if s.is_empty() || s.chars().count() > 64 || !s.chars().all(platform_name_char)
                     {
                         self.sink.error(
@@ -99,100 +168,73 @@ impl Validator<'_> {
                              `host` run on this machine",
                         );
                     } else {
-                        seen.name = Some((s.to_string(), vspan.clone()));
+                        name = Some((s.to_string(), vspan.clone()));
                     }
                 }
             }
         }
+        name
+    }
 
-        let lab = self.flag(
-            t,
-            "lab",
-            "lab = true: this host is hvbench's emulated dual-boot lab machine, which hvbench \
-             boots and reaches by itself",
-        );
-        let (ssh, identity_file, known_hosts, cache_dir) = if lab == Some(true) {
-            let mut ok = true;
-            for key in LAB_FILLED {
-                if let Some(e) = t.get(key) {
-                    self.sink.error(
-                        &e.key_span,
-                        format!("`{key}` cannot go with lab = true"),
-                        format!(
-                            "hvbench fills in `{key}` of the emulated lab machine when it boots \
-                             it: remove `{key}`, or remove lab = true to reach a real machine"
-                        ),
-                    );
-                    ok = false;
-                }
+    /// The emulated lab machine's connection, which hvbench fills in when it boots it: any of
+    /// its keys written is reported.
+    fn lab_connection(&mut self, t: &Table) -> Connection {
+        let mut ok = true;
+        for key in LAB_FILLED {
+            if let Some(e) = t.get(key) {
+                self.sink.error(
+                    &e.key_span,
+                    format!("`{key}` cannot go with lab = true"),
+                    format!(
+                        "hvbench fills in `{key}` of the emulated lab machine when it boots \
+                         it: remove `{key}`, or remove lab = true to reach a real machine"
+                    ),
+                );
+                ok = false;
             }
-            let filled = ok.then_some(None);
-            (
-                ok.then(SshTarget::lab_placeholder),
-                filled.clone(),
-                filled,
-                ok.then_some(None),
-            )
-        } else {
-            let ssh = match t.get("ssh") {
-                // `lab` has the wrong type (reported): whether `ssh` is missing is unknown.
-                None if lab.is_none() => None,
-                None => {
-                    self.sink.error(
-                        span,
-                        match &seen.name {
-                            Some((n, _)) => format!("host `{n}` has no `ssh` address"),
-                            None => "this [[host]] has no `ssh` address".to_string(),
-                        },
-                        format!(
-                            "add ssh = \"root@192.0.2.10\"; accepted forms: {SSH_FORMS}; or \
-                             lab = true for hvbench's emulated dual-boot lab machine"
-                        ),
-                    );
-                    None
-                }
-                Some(e) => self.ssh(e),
-            };
-            (
-                ssh,
-                self.ssh_path(t, "identity_file", "keys/id_ed25519"),
-                self.ssh_path(t, "known_hosts", "keys/known_hosts"),
-                self.cache_dir(t),
-            )
-        };
-        seen.boots = self.boot_entries(t, seen.name.as_ref().map(|(n, _)| n.as_str()));
-        if lab == Some(true) && seen.boots.as_ref().is_some_and(Vec::is_empty) {
-            seen.boots = Some(lab_boots());
         }
+        Connection {
+            ssh: ok.then(SshTarget::lab_placeholder),
+            identity_file: ok.then_some(None),
+            known_hosts: ok.then_some(None),
+            cache_dir: ok.then_some(None),
+        }
+    }
 
-        if let (
-            Some((name, _)),
-            Some(ssh),
-            Some(identity_file),
-            Some(known_hosts),
-            Some(cache_dir),
-            Some(lab),
-            Some(boots),
-        ) = (
-            &seen.name,
+    /// A real machine's connection: `ssh` (required, unless `lab_unknown`: `lab` had the wrong
+    /// type, reported) and its files.
+    fn ssh_connection(
+        &mut self,
+        t: &Table,
+        span: &Span,
+        lab_unknown: bool,
+        name: Option<&str>,
+    ) -> Connection {
+        let ssh = match t.get("ssh") {
+            // `lab` has the wrong type (reported): whether `ssh` is missing is unknown.
+            None if lab_unknown => None,
+            None => {
+                self.sink.error(
+                    span,
+                    match name {
+                        Some(n) => format!("host `{n}` has no `ssh` address"),
+                        None => "this [[host]] has no `ssh` address".to_string(),
+                    },
+                    format!(
+                        "add ssh = \"root@192.0.2.10\"; accepted forms: {SSH_FORMS}; or \
+                         lab = true for hvbench's emulated dual-boot lab machine"
+                    ),
+                );
+                None
+            }
+            Some(e) => self.ssh(e),
+        };
+        Connection {
             ssh,
-            identity_file,
-            known_hosts,
-            cache_dir,
-            lab,
-            seen.boots.clone(),
-        ) {
-            seen.spec = Some(HostSpec {
-                name: name.clone(),
-                ssh,
-                identity_file,
-                known_hosts,
-                cache_dir,
-                lab,
-                boots,
-            });
+            identity_file: self.ssh_path(t, "identity_file", "keys/id_ed25519"),
+            known_hosts: self.ssh_path(t, "known_hosts", "keys/known_hosts"),
+            cache_dir: self.cache_dir(t),
         }
-        seen
     }
 
     /// `ssh = "user@address:port"`; `None` after reporting a problem.

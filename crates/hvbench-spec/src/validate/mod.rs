@@ -121,56 +121,8 @@ fn plan_name_char(c: char) -> bool {
 
 impl Validator<'_> {
     fn plan(&mut self, root: &Table, text: &str) -> Option<Plan> {
-        let top = 0..0;
-        for e in &root.entries {
-            if !ROOT_KEYS.contains(&e.key.as_str()) {
-                let hint = match e.key.as_str() {
-                    "platforms" | "workloads" | "isolations" | "hosts" => format!(
-                        "write each {} as a [[{}]] table (singular, double brackets)",
-                        e.key.trim_end_matches('s'),
-                        e.key.trim_end_matches('s')
-                    ),
-                    key => format!(
-                        "{}the top level takes: {}",
-                        did_you_mean(key, ROOT_KEYS),
-                        one_of(ROOT_KEYS)
-                    ),
-                };
-                self.sink
-                    .error(&e.key_span, format!("unknown key `{}`", e.key), hint);
-            }
-        }
-
-        let name = match root.get("name") {
-            None => {
-                self.sink.error(
-                    &top,
-                    "the experiment has no `name`",
-                    "add `name = \"my-experiment\"` at the top of the file (letters, digits, \
-                     `.`, `_`, `-`; up to 64 characters)",
-                );
-                None
-            }
-            Some(e) => self.string(e, "my-experiment").and_then(|(s, span)| {
-                if !s.is_empty() && s.chars().count() <= 64 && s.chars().all(plan_name_char) {
-                    Some(s.to_string())
-                } else {
-                    self.sink.error(
-                        span,
-                        format!(
-                            "`name` must be 1 to 64 letters, digits, `.`, `_` or `-`, got {:?}",
-                            s
-                        ),
-                        format!(
-                            "the name labels the run in the database and in file names; try \
-                             name = \"{}\"",
-                            sanitize(s, plan_name_char, false, 64)
-                        ),
-                    );
-                    None
-                }
-            }),
-        };
+        self.root_keys(root);
+        let name = self.plan_name(root);
 
         let repetitions = self.int(root, &REPETITIONS);
         let warmup = self.int(root, &WARMUP);
@@ -249,6 +201,63 @@ impl Validator<'_> {
             source: text.to_string(),
         };
         Some(plan)
+    }
+
+    /// Unknown top-level keys, with a hint for the plural of a table.
+    fn root_keys(&mut self, root: &Table) {
+        for e in &root.entries {
+            if !ROOT_KEYS.contains(&e.key.as_str()) {
+                let hint = match e.key.as_str() {
+                    "platforms" | "workloads" | "isolations" | "hosts" => format!(
+                        "write each {} as a [[{}]] table (singular, double brackets)",
+                        e.key.trim_end_matches('s'),
+                        e.key.trim_end_matches('s')
+                    ),
+                    key => format!(
+                        "{}the top level takes: {}",
+                        did_you_mean(key, ROOT_KEYS),
+                        one_of(ROOT_KEYS)
+                    ),
+                };
+                self.sink
+                    .error(&e.key_span, format!("unknown key `{}`", e.key), hint);
+            }
+        }
+    }
+
+    /// The experiment's `name`; `None` (reported) when it is missing or not a valid name.
+    fn plan_name(&mut self, root: &Table) -> Option<String> {
+        let top = 0..0;
+        match root.get("name") {
+            None => {
+                self.sink.error(
+                    &top,
+                    "the experiment has no `name`",
+                    "add `name = \"my-experiment\"` at the top of the file (letters, digits, \
+                     `.`, `_`, `-`; up to 64 characters)",
+                );
+                None
+            }
+            Some(e) => self.string(e, "my-experiment").and_then(|(s, span)| {
+                if !s.is_empty() && s.chars().count() <= 64 && s.chars().all(plan_name_char) {
+                    Some(s.to_string())
+                } else {
+                    self.sink.error(
+                        span,
+                        format!(
+                            "`name` must be 1 to 64 letters, digits, `.`, `_` or `-`, got {:?}",
+                            s
+                        ),
+                        format!(
+                            "the name labels the run in the database and in file names; try \
+                             name = \"{}\"",
+                            sanitize(s, plan_name_char, false, 64)
+                        ),
+                    );
+                    None
+                }
+            }),
+        }
     }
 
     /// A string value naming one of `names` (returned as its index), or an error that lists
