@@ -35,6 +35,7 @@ mod overlay;
 pub mod platform;
 mod shell;
 mod supervisor;
+pub mod watch;
 
 pub(crate) use argv::guest_plan_variants;
 pub use argv::{cpu_model, dual_argv, host_argv, server_cpu, KVM_HOST_CPU, XEN_HOST_CPU};

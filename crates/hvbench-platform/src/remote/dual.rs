@@ -4,6 +4,7 @@
 use super::boot::{BootFail, BootRecord, DualHost, Observed};
 use super::RemotePlatform;
 use crate::builder::Recipe;
+use crate::lab::watch::{FaultWatch, Which};
 use crate::{Platform, Topic, TrialEnd, TrialRequest};
 use hvbench_proto::{Event, Message};
 use hvbench_spec::{HostSpec, PlatformSpec};
@@ -31,6 +32,8 @@ pub struct DualBootPlatform {
     args: Recipe,
     /// The machine's `[[host]]` as reached (for the lab's, its address and keys).
     host_spec: HostSpec,
+    /// The lab's dual-boot machine is watched for lab faults, as the lab hosts are.
+    watch: Option<FaultWatch>,
 }
 
 /// A dual-boot machine, connected, as its platforms share it.
@@ -64,6 +67,10 @@ impl DualBootPlatform {
             prepared_in: String::new(),
             facts: BTreeMap::new(),
             extra,
+            watch: seat.lab.as_ref().map(|_| FaultWatch {
+                cache: recipe.cache.clone(),
+                which: Which::Dual,
+            }),
             args: recipe.clone(),
             host_spec: seat.spec.clone(),
         };
@@ -180,7 +187,14 @@ impl Platform for DualBootPlatform {
             return end;
         }
         let inner = self.inner.as_mut().expect("prepared by ready()");
-        inner.run_trial(req, on_event)
+        match &self.watch {
+            Some(watch) => {
+                let from = watch.mark();
+                let end = inner.run_trial(req, on_event);
+                watch.diagnose(end, from)
+            }
+            None => inner.run_trial(req, on_event),
+        }
     }
     fn run_cell(
         &mut self,
@@ -193,6 +207,9 @@ impl Platform for DualBootPlatform {
             return end;
         }
         let inner = self.inner.as_mut().expect("prepared by ready()");
-        inner.run_cell(cell, timeout, logs, on_message)
+        match &self.watch {
+            Some(watch) => watch.run_cell(inner, cell, timeout, logs, on_message),
+            None => inner.run_cell(cell, timeout, logs, on_message),
+        }
     }
 }
