@@ -257,16 +257,27 @@ name = "syscall"
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the lab's guest to be running (its first trial is under way), then kill the lab
-    // host (as an OOM killer or an operator would). The next round boots it again.
+    // Wait for the lab's first trial to be under way (its trial row open in the store, which
+    // this run alone writes: any process matching "run --cache" may be another run's ssh
+    // master), then kill the lab host (as an OOM killer or an operator would). The next
+    // round boots it again.
     let started = Instant::now();
+    let db = dir.path().join("kill.db");
+    let trial_running = || {
+        let Ok(store) = Store::open(&db) else {
+            return false;
+        };
+        let Ok(run) = store.resolve_run(None) else {
+            return false;
+        };
+        store.trials(run.id).is_ok_and(|trials| {
+            trials
+                .iter()
+                .any(|t| t.platform == "victim" && t.status == "running")
+        })
+    };
     let killed = loop {
-        let guest_up = Command::new("pgrep")
-            .args(["-f", "run --cache"])
-            .status()
-            .unwrap()
-            .success();
-        let found = guest_up
+        let found = (db.exists() && trial_running())
             && Command::new("pkill")
                 .args(["-KILL", "-f", "hvbench-lab-serve-xen"])
                 .status()

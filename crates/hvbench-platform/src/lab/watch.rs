@@ -100,8 +100,9 @@ impl FaultWatch {
     }
 
     /// Run `cell` on `inner` and diagnose its end. An instance that ended on its own before its
-    /// end (an aggressor lost under the emulator: DNR) is diagnosed too, so that the lab's
-    /// fault is not recorded as the platform's outcome.
+    /// end (DNR: the victim or an aggressor lost under the emulator, which a cell run on a
+    /// machine over SSH reports as a completed job) is diagnosed too, so that the lab's fault
+    /// is not recorded as the platform's outcome.
     pub fn run_cell(
         &self,
         inner: &mut dyn Platform,
@@ -124,9 +125,7 @@ impl FaultWatch {
                 ..
             } = &m
             {
-                if instance != hvbench_proto::names::VICTIM {
-                    dnr.get_or_insert_with(|| format!("{instance}: {reason}"));
-                }
+                dnr.get_or_insert_with(|| format!("{instance}: {reason}"));
             }
             on_message(m)
         });
