@@ -257,10 +257,11 @@ name = "syscall"
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the lab's first trial to be under way (its trial row open in the store, which
-    // this run alone writes: any process matching "run --cache" may be another run's ssh
-    // master), then kill the lab host (as an OOM killer or an operator would). The next
-    // round boots it again.
+    // Wait for the lab's first trial to be under way: its trial row open in the store (which
+    // this run alone writes; in one run a process matching "run --cache" was found while the
+    // lab host still booted, before any trial) and the ssh session of its job started. Then
+    // kill the lab host (as an OOM killer or an operator would). The next round boots it
+    // again.
     let started = Instant::now();
     let db = dir.path().join("kill.db");
     let trial_running = || {
@@ -277,7 +278,28 @@ name = "syscall"
         })
     };
     let killed = loop {
-        let found = (db.exists() && trial_running())
+        // The ssh session of a job on the xen lab host that is up now (its port in the lab's
+        // record).
+        let job_under_way = || {
+            let cache = std::env::var_os("HVBENCH_CACHE")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/hvbench")
+                });
+            let Some(port) = std::fs::read_to_string(cache.join("lab/up/xen.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["port"].as_u64())
+            else {
+                return false;
+            };
+            Command::new("pgrep")
+                .args(["-f", "--", &format!("-p {port} .*run --cache")])
+                .status()
+                .unwrap()
+                .success()
+        };
+        let found = (db.exists() && trial_running() && job_under_way())
             && Command::new("pkill")
                 .args(["-KILL", "-f", "hvbench-lab-serve-xen"])
                 .status()
