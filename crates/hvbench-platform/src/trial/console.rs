@@ -23,6 +23,21 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 const TAIL_LINES: usize = 12;
 /// Bytes of stderr kept to explain a failure.
 const STDERR_CAP: usize = 16 * 1024;
+/// How long the threads that read a child's pipes may take to finish once the child is gone.
+const READER_GRACE: Duration = Duration::from_secs(5);
+
+/// `handle`'s result if its thread finishes within `limit`; None (the thread left running,
+/// detached) if it does not, or if it panicked.
+fn join_within<T>(handle: thread::JoinHandle<T>, limit: Duration) -> Option<Option<T>> {
+    let until = Instant::now() + limit;
+    while !handle.is_finished() {
+        if Instant::now() >= until {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    Some(handle.join().ok())
+}
 
 /// How a trial ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -253,9 +268,16 @@ fn watch(mut cmd: Command, mut w: Watch<'_>, on_event: &mut dyn FnMut(Event)) ->
     }
     let status = guard.wait();
     drop(guard);
-    drop(writer.map(|w| w.join()));
-    let _ = reader.join();
-    let stderr_text = stderr_reader.join().unwrap_or_default();
+    // The child is gone, but another process may still hold its pipes: an ssh multiplexing
+    // master keeps a session's stdout and stderr while the far side holds them open. The
+    // readers get a short grace, then are left behind rather than waited for forever.
+    if let Some(w) = writer {
+        let _ = join_within(w, READER_GRACE);
+    }
+    let _ = join_within(reader, READER_GRACE);
+    let stderr_text = join_within(stderr_reader, READER_GRACE)
+        .flatten()
+        .unwrap_or_else(|| "(its stderr was still held open by another process)".to_string());
     if ending.done {
         return TrialEnd::Completed;
     }
@@ -482,6 +504,29 @@ mod tests {
         let mut c = Command::new("sh");
         c.arg("-c").arg(script);
         c
+    }
+
+    /// A child gone while another process still holds its stderr (as an ssh multiplexing
+    /// master holds a session's): the trial ends within the readers' grace, not when that
+    /// process lets go.
+    #[test]
+    fn a_pipe_held_by_another_process_does_not_hold_the_trial() {
+        let started = Instant::now();
+        let end = run(
+            sh("sleep 30 >/dev/null & echo bye; exit 3"),
+            Duration::from_secs(20),
+            None,
+            &mut |_| {},
+        );
+        let took = started.elapsed();
+        match end {
+            TrialEnd::Failed(r) => {
+                assert!(r.contains("sh exited (exit status: 3)"), "{r}");
+                assert!(r.contains("still held open"), "{r}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(took < Duration::from_secs(15), "took {took:?}");
     }
 
     fn frame_text(m: &Message) -> String {
