@@ -69,6 +69,15 @@ fn run_guest<W: Write>(
     }
     match plan {
         Ok(plan) => {
+            if let Some(root) = &plan.tools_root {
+                match crate::tools_disk::mount_tools(root) {
+                    Ok(dev) => frames.send(&Message::Facts {
+                        facts: [("tools.disk".to_string(), dev.display().to_string())].into(),
+                    })?,
+                    // The general benchmarks then fail, each saying the tree is not there.
+                    Err(e) => frames.log(e)?,
+                }
+            }
             if plan.stress.is_some() {
                 if let Err(e) = stress::stop::install_handlers() {
                     frames.log(format!("cannot handle SIGTERM: {e}"))?;

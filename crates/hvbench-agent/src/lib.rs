@@ -36,6 +36,8 @@ pub mod peer;
 pub mod plan;
 pub mod run;
 pub mod stress;
+pub mod tools;
+pub mod tools_disk;
 pub mod workloads;
 
 pub use frames::FrameWriter;

@@ -9,8 +9,8 @@ use serde::Serialize;
 /// knows. A name outside the catalog (a store written by another version) is placed by its name
 /// as before the catalog had classes: `cpu-*` CPU; `mem-*` and `page-fault` memory; `syscall`,
 /// `clock-gettime`, `pipe-switch`, `fork-*`, `mmap`, `futex-wake`, `timer-overshoot` kernel
-/// paths; `cpuid`, `port-io`, `vmexit` exits; `disk-*` disk; `net-*` network; anything else
-/// other.
+/// paths; `cpuid`, `port-io`, `vmexit` exits; `disk-*` disk; `net-*` network; `sysbench-*`,
+/// `stress-ng` general benchmarks; anything else other.
 pub fn classify(workload: &str) -> WorkloadClass {
     match hvbench_proto::catalog::workload(workload) {
         Some(def) => def.class,
@@ -45,6 +45,8 @@ fn by_name(workload: &str) -> WorkloadClass {
         WorkloadClass::Disk
     } else if starts("net") {
         WorkloadClass::Network
+    } else if starts("sysbench") || starts("stress-ng") {
+        WorkloadClass::General
     } else {
         WorkloadClass::Other
     }

@@ -152,7 +152,12 @@ pub fn local(
     workdir: &Path,
 ) -> crate::Result<Box<dyn Platform>> {
     Ok(match &spec.driver {
-        Driver::Host => Box::new(HostPlatform::prepare(name, cache, workdir.to_path_buf())?),
+        Driver::Host => Box::new(HostPlatform::prepare(
+            name,
+            plan,
+            cache,
+            workdir.to_path_buf(),
+        )?),
         Driver::Qemu(q) => Box::new(QemuPlatform::prepare(name, q, guest, plan, cache)?),
         Driver::Xen(x) => Box::new(XenPlatform::prepare(
             name,

@@ -147,7 +147,18 @@ pub struct AgentPlan {
     /// window per workload and metric after the measured ones.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub evidence: bool,
+    /// Where the general benchmarks find the tools tree (Debian's tools as files, run with
+    /// `chroot`): its directory on a host; [`GUEST_TOOLS_ROOT`] in a guest, where the agent
+    /// mounts the read-only disk labelled [`TOOLS_LABEL`]. Set by the driver, never by the
+    /// experiment file; absent when the plan has no general benchmark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools_root: Option<String>,
 }
+
+/// The ext4 label of the tools tree's disk image, by which a guest's agent finds it.
+pub const TOOLS_LABEL: &str = "hvbench-tools";
+/// Where a guest's agent mounts the tools disk (read-only).
+pub const GUEST_TOOLS_ROOT: &str = "/tools";
 
 impl AgentPlan {
     /// Whether any workload of the plan (or its stressor) needs `device` from the platform.
@@ -226,6 +237,7 @@ mod tests {
             peer: None,
             stress: None,
             evidence: false,
+            tools_root: None,
         };
         assert_eq!(plan.workloads[0].label(), "syscall");
         assert_eq!(plan.workloads[1].label(), "mem-bandwidth[kernel=copy]");
@@ -234,6 +246,17 @@ mod tests {
         let extra = text.replacen('{', r#"{"surprise":1,"#, 1);
         assert!(serde_json::from_str::<AgentPlan>(&extra).is_err());
         assert!(!text.contains("peer"), "no peer, no field: {text}");
+        // A plan without general benchmarks serialises as before: the guest image built
+        // around it is byte for byte the one it always was.
+        assert!(!text.contains("tools_root"), "no tools, no field: {text}");
+        let mut with_tools = plan.clone();
+        with_tools.tools_root = Some(GUEST_TOOLS_ROOT.into());
+        let text = serde_json::to_string(&with_tools).unwrap();
+        assert!(text.contains(r#""tools_root":"/tools""#), "{text}");
+        assert_eq!(
+            serde_json::from_str::<AgentPlan>(&text).unwrap(),
+            with_tools
+        );
         assert!(!plan.needs(Device::Disk) && !plan.needs(Device::Network));
     }
 
@@ -252,6 +275,7 @@ mod tests {
             peer: Some("127.0.0.1:5201".into()),
             stress: None,
             evidence: false,
+            tools_root: None,
         };
         let text = serde_json::to_string(&plan).unwrap();
         assert!(text.contains(r#""peer":"127.0.0.1:5201""#), "{text}");
@@ -275,6 +299,7 @@ mod tests {
                 report_ms: 500,
             }),
             evidence: false,
+            tools_root: None,
         };
         let text = serde_json::to_string(&plan).unwrap();
         assert_eq!(serde_json::from_str::<AgentPlan>(&text).unwrap(), plan);

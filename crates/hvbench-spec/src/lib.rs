@@ -357,6 +357,7 @@ impl Plan {
             peer: None,
             stress: None,
             evidence: self.evidence,
+            tools_root: None,
         }
     }
 
@@ -438,13 +439,15 @@ impl Plan {
     }
 
     /// The metrics of the battery: one per workload, except `mem-latency`, which reports one
-    /// per working-set size (the catalog: sizes double from 16 KiB up to `max_size_mib`).
+    /// per working-set size (the catalog: sizes double from 16 KiB up to `max_size_mib`), and
+    /// the general benchmarks, which report every metric of their tool's (the catalog's
+    /// `WorkloadDef::metrics`).
     pub fn battery_metrics(&self) -> u64 {
         self.workloads
             .iter()
             .map(|w| {
                 if w.name != "mem-latency" {
-                    return 1;
+                    return w.def().map_or(1, |d| d.metrics().len() as u64);
                 }
                 let max_kib = w
                     .params

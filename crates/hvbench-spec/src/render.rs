@@ -291,9 +291,20 @@ fn write_totals(o: &mut String, p: &Plan) -> std::fmt::Result {
         reps.saturating_mul(n_vms)
     };
     let per_platform = p.samples_per_platform();
-    let mut measuring_ms = runs
-        .saturating_mul(windows_per_run)
-        .saturating_mul(p.min_window_ms);
+    // Each workload's windows at their own length (a general benchmark's is its tool's
+    // `time_s`), the counted ones at the plan's.
+    let run_ms = p
+        .workloads
+        .iter()
+        .map(|w| {
+            let window = w.def().map_or(p.min_window_ms, |d| {
+                d.resolve(&w.params)
+                    .map_or(p.min_window_ms, |r| d.window_ms(&r, p.min_window_ms))
+            });
+            (warmup + samples).saturating_mul(window)
+        })
+        .fold(counted.saturating_mul(p.min_window_ms), u64::saturating_add);
+    let mut measuring_ms = runs.saturating_mul(run_ms);
     writeln!(o)?;
     writeln!(o, "totals:")?;
     if n_workloads > 0 {

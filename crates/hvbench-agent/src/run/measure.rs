@@ -20,6 +20,11 @@ pub(super) fn run_workload<W: Write>(
 ) -> io::Result<()> {
     let name = request.name.as_str();
     let label = request.label();
+    if let Some(def) = hvbench_proto::catalog::workload(name)
+        .filter(|d| d.class == hvbench_proto::WorkloadClass::General)
+    {
+        return super::tool::run_tool_workload(plan, def, request, frames);
+    }
     let env = workloads::Env {
         peer: plan.peer.as_deref(),
     };

@@ -3,7 +3,9 @@
 //! This file holds the run's frame order; one workload's set-up and measured windows are in
 //! `measure`.
 
+mod chroot;
 mod measure;
+mod tool;
 
 use crate::frames::FrameWriter;
 use crate::{facts, stress, Mode, AGENT_VERSION};

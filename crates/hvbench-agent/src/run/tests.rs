@@ -29,6 +29,7 @@ fn tiny_plan(workloads: Vec<WorkloadRequest>) -> AgentPlan {
         peer: None,
         stress: None,
         evidence: false,
+        tools_root: None,
     }
 }
 
@@ -264,6 +265,7 @@ fn disk_and_network_workloads_report_facts_then_samples() {
         peer: Some(peer.clone()),
         stress: None,
         evidence: false,
+        tools_root: None,
         ..tiny_plan(vec![
             request(
                 "disk-rand-read",
@@ -401,6 +403,7 @@ fn an_aggressor_plan_runs_its_stressor_not_its_workloads() {
             report_ms: 100,
         }),
         evidence: false,
+        tools_root: None,
         ..tiny_plan(vec![request("syscall", &[])])
     };
     let (summary, messages) = run(&plan);

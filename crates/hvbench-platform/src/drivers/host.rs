@@ -5,10 +5,11 @@
 
 use crate::guest::agent;
 use crate::guest::cache::Cache;
+use crate::guest::plan_tools;
 use crate::trial::console::{self, TrialEnd};
 use crate::trial::peer::PeerProcess;
 use crate::{Platform, Result, TrialRequest};
-use hvbench_proto::{Device, Event};
+use hvbench_proto::{AgentPlan, Device, Event};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,16 +18,34 @@ pub struct HostPlatform {
     name: String,
     agent: PathBuf,
     workdir: PathBuf,
+    /// The tools tree's directory, for plans with general benchmarks: the agent runs each tool
+    /// chrooted in it.
+    tools: Option<PathBuf>,
+    /// The tree's facts (`tools.*`).
+    tool_facts: BTreeMap<String, String>,
 }
 
 impl HostPlatform {
-    /// `workdir` is a private directory where plan files are written.
-    pub fn prepare(name: &str, cache: &Cache, workdir: PathBuf) -> Result<HostPlatform> {
+    /// `workdir` is a private directory where plan files are written. A plan with general
+    /// benchmarks gets its tools tree here, from the cache or built into it.
+    pub fn prepare(
+        name: &str,
+        plan: &AgentPlan,
+        cache: &Cache,
+        workdir: PathBuf,
+    ) -> Result<HostPlatform> {
         let agent = agent::agent_path(cache)?;
+        let tree = plan_tools::tree_for(plan, cache)?;
+        let tool_facts = tree
+            .as_ref()
+            .map(|t| plan_tools::tree_facts(plan, t))
+            .unwrap_or_default();
         Ok(HostPlatform {
             name: name.to_string(),
             agent,
             workdir,
+            tools: tree.map(|t| t.dir),
+            tool_facts,
         })
     }
 }
@@ -52,12 +71,14 @@ impl Platform for HostPlatform {
             hvbench_proto::facts::HOST_EMULATED.into(),
             host_is_virtual().to_string(),
         );
+        f.extend(self.tool_facts.clone());
         f
     }
 
     fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
         // The peer lives until the agent is done: dropping it kills its process group.
         let mut plan = req.plan.clone();
+        plan.tools_root = self.tools.as_ref().map(|d| d.display().to_string());
         let _peer = if plan.needs(Device::Network) {
             match PeerProcess::start(&self.agent, req.timeout) {
                 Ok(peer) => {

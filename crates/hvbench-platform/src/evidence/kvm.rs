@@ -187,7 +187,7 @@ impl Collector for KvmCollector {
     fn finish(&mut self) -> Vec<(WindowKey, Counted)> {
         if let Some(t) = self.trigger.take() {
             // Remove the histogram: `!` + the trigger as it was written.
-            let _ = std::fs::write(&t, format!("!{HIST}"));
+            let _ = add_trigger(&t, &format!("!{HIST}"));
         }
         Vec::new()
     }
@@ -214,10 +214,21 @@ fn install_histogram() -> Result<PathBuf, String> {
     }
     let trigger = event.join("trigger");
     // A histogram left by a killed run would make this write fail: remove it first.
-    let _ = std::fs::write(&trigger, format!("!{HIST}"));
-    std::fs::write(&trigger, HIST)
+    let _ = add_trigger(&trigger, &format!("!{HIST}"));
+    add_trigger(&trigger, HIST)
         .map_err(|e| format!("cannot install a histogram on kvm:kvm_exit: {e}"))?;
     Ok(trigger)
+}
+
+/// Write one command to an event's `trigger` file, appending: opening it with `O_TRUNC` (as
+/// `std::fs::write` does) removes every trigger of the event, others' included — the KVM lab
+/// host's watch for nested guests' triple faults (`lab_init.sh`) was lost so after each trial.
+fn add_trigger(file: &Path, command: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(file)?
+        .write_all(command.as_bytes())
 }
 
 /// KVM's statistics of process `pid`'s VM, summed over its vCPUs: the files of

@@ -63,6 +63,30 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> 
     std::fs::rename(&tmp, path)
 }
 
+/// An exclusive flock(2) on a file next to a cache entry, so that two builders of the same
+/// entry (two hvbench runs started together) take turns: the second finds it built. Released
+/// when dropped, or when the process dies.
+pub struct CacheLock {
+    _file: std::fs::File,
+}
+
+impl CacheLock {
+    /// Block until the lock on `path` (created if missing) is ours.
+    pub fn take(path: &Path) -> std::io::Result<CacheLock> {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
+        // SAFETY: flock(2) on a descriptor we own and keep open; it blocks until the lock is ours.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(CacheLock { _file: f })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

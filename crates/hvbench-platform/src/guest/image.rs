@@ -248,6 +248,7 @@ mod tests {
             peer: None,
             stress: None,
             evidence: false,
+            tools_root: None,
         }
     }
 

@@ -106,7 +106,9 @@ pub fn build(cache: &Cache, say: &mut dyn FnMut(&str)) -> Result<LabImages> {
     }
     check_can_build()?;
     // One builder at a time (two hvbench runs may start together); the second finds it built.
-    let _lock = BuildLock::take(&root.join(format!("{key}.lock")))?;
+    let lock = root.join(format!("{key}.lock"));
+    let _lock = crate::guest::cache::CacheLock::take(&lock)
+        .map_err(PlatformError::io(format!("cannot lock {}", lock.display())))?;
     if images.complete() {
         return Ok(images);
     }
@@ -157,32 +159,6 @@ pub fn build(cache: &Cache, say: &mut dyn FnMut(&str)) -> Result<LabImages> {
         .map_err(PlatformError::io("cannot move the lab into the cache"))?;
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(images)
-}
-
-/// An exclusive flock(2) on a file, released when dropped (or when the process dies).
-struct BuildLock {
-    _file: std::fs::File,
-}
-
-impl BuildLock {
-    fn take(path: &Path) -> Result<BuildLock> {
-        use std::os::fd::AsRawFd;
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(PlatformError::io(format!("cannot open {}", path.display())))?;
-        // SAFETY: flock(2) on a descriptor we own; it blocks until the lock is ours.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(
-                PlatformError::io(format!("cannot lock {}", path.display()))(
-                    std::io::Error::last_os_error(),
-                ),
-            );
-        }
-        Ok(BuildLock { _file: f })
-    }
 }
 
 fn check_can_build() -> Result<()> {

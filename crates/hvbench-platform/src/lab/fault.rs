@@ -25,10 +25,15 @@ const WEDGE_SIGNS: &[&str] = &[
 const GUEST_GONE: &str = "exited (exit status: 0) before the agent finished";
 
 /// What a failed trial's reason says when the nested guest hung: it sent no `Done` before its
-/// timeout while the lab host stayed well. In the lab this has been the emulator's doing (a
-/// nested KVM guest under TCG hung right after a truncated frame: docs/known-limits.md); a
-/// platform that really hangs still fails once its reruns are spent.
-const GUEST_HUNG: &str = "timed out after";
+/// timeout, or nothing at all for [`SILENCE`], while the lab host stayed well. In the lab this
+/// has been the emulator's doing (a nested KVM guest under TCG hung right after a truncated
+/// frame, or after a whole one: docs/known-limits.md); a platform that really hangs still fails
+/// once its reruns are spent.
+const GUEST_HUNG: &[&str] = &["timed out after", "silent for "];
+
+/// How long a lab trial's session may send nothing before it is given up as hung (a nested
+/// guest's boot and its slowest window in the lab take well under a minute).
+pub const SILENCE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// What ssh says when the lab host's sshd refused, reset or never answered.
 const SSH_GONE: &[&str] = &[
@@ -87,7 +92,7 @@ pub fn diagnose(reason: &str, console: &str, ssh_answers: bool) -> Option<LabFau
         });
     }
     if reason.contains(GUEST_GONE)
-        || reason.contains(GUEST_HUNG)
+        || GUEST_HUNG.iter().any(|s| reason.contains(s))
         || SSH_GONE.iter().any(|s| reason.contains(s))
     {
         return Some(LabFault {
@@ -123,10 +128,17 @@ fn one_line(s: &str) -> String {
 }
 
 /// What to ask a lab host after a fault: the last lines of its kernel log, and of Xen's where it
-/// is dom0, that say something went wrong (a guest's triple fault, a crashed domain, a lockup).
+/// is dom0, that say something went wrong (a guest's triple fault, a crashed domain, a lockup);
+/// and on the KVM lab host, the SVM SHUTDOWN exits (a nested guest's triple fault) its init
+/// counts by guest RIP (`lab_init.sh`), which are then cleared so that each fault shows its own,
+/// and the nested page faults taken in the nested guests' page walks (per QEMU thread).
 pub const LOGS_SCRIPT: &str = "{ dmesg 2>/dev/null | tail -n 200; xl dmesg 2>/dev/null | tail -n 200; } \
      | grep -i -E 'lockup|stall|blocked for|panic|crash|triple|oom|killed process|segfault|general protection|bug:|oops' \
-     | tail -n 8";
+     | tail -n 8; \
+     t=/sys/kernel/tracing/events/kvm/kvm_exit; \
+     grep -h '^{ common_pid:.*guest_rip:' $t/hist 2>/dev/null | tr -s ' \t' ' ' | sed 's/^/triple fault (SVM shutdown exit): /' | tail -n 4; \
+     grep -h '^{ common_pid:' $t/hist 2>/dev/null | grep -v guest_rip | tr -s ' \t' ' ' | sed 's/^/nested page faults in page walks since boot: /' | tail -n 4; \
+     echo 'hist:keys=common_pid,guest_rip:vals=hitcount:clear if exit_reason == 127' >> $t/trigger 2>/dev/null; true";
 
 #[cfg(test)]
 mod tests {
@@ -179,6 +191,14 @@ mod tests {
                       console log: /hvbench-cache/work/job-241/guest-console.log";
         let f = diagnose(reason, "hvbench-lab: serving SSH on eth0\n", true).unwrap();
         assert_eq!(f.kind, FaultKind::GuestLost);
+        // Given up sooner, when its session fell silent (console.rs's reason for it).
+        let silent = "on host `lab-kvm` over SSH (150 s): silent for 120 s; last console lines: \
+                      | {\"type\":\"window\",\"workload\":\"cpuid\",\"edge\":\"begin\"}";
+        let f = diagnose(silent, "", true).unwrap();
+        assert_eq!(f.kind, FaultKind::GuestLost);
+        // A silent session on a host that no longer answers is the host's fault.
+        let f = diagnose(silent, "", false).unwrap();
+        assert_eq!(f.kind, FaultKind::HostWedged);
     }
 
     #[test]

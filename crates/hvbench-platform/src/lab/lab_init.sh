@@ -30,6 +30,17 @@ case "$mode" in
     ;;
   kvm)
     modprobe kvm-amd || modprobe kvm-intel || echo "hvbench-lab: no KVM module loaded"
+    # A nested guest that triple-faults ends its QEMU (-no-reboot) with status 0, which alone
+    # does not say why: count SVM's SHUTDOWN exits (0x7f = 127) by thread and guest RIP, so that
+    # a lab fault can say whether and where (fault.rs, LOGS_SCRIPT). A filter compare per exit,
+    # the same in every lab KVM trial.
+    mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
+    echo 'hist:keys=common_pid,guest_rip:vals=hitcount if exit_reason == 127' \
+      >> /sys/kernel/tracing/events/kvm/kvm_exit/trigger || echo "hvbench-lab: no shutdown watch"
+    # Nested page faults taken while the nested guest walked its own page tables (SVM NPF, 0x400,
+    # with EXITINFO1 bit 33): both nested KVM guests caught hung in the lab looped on one.
+    echo 'hist:keys=common_pid:vals=hitcount if exit_reason == 1024 && info1 & 0x200000000' \
+      >> /sys/kernel/tracing/events/kvm/kvm_exit/trigger || echo "hvbench-lab: no walk-fault count"
     ;;
 esac
 if [ -f /hvbench/serve ]; then

@@ -50,6 +50,8 @@ pub(super) fn select_disk(boot: LabHost) -> Vec<u8> {
 pub(super) struct Launch<'a> {
     /// Lab host `host`'s QEMU, or the dual machine's supervisor.
     pub cmd: Command,
+    /// The outer emulator `cmd` runs (its version is recorded).
+    pub emulator: &'a Path,
     /// `xen`, `kvm` or `dual`.
     pub host: &'a str,
     /// The loopback port its sshd is forwarded to.
@@ -70,6 +72,7 @@ pub(super) struct Launch<'a> {
 pub(super) fn serve_until_ssh(launch: Launch<'_>, say: &mut dyn FnMut(&str)) -> Result<LabMachine> {
     let Launch {
         mut cmd,
+        emulator,
         host,
         port,
         images,
@@ -106,6 +109,8 @@ pub(super) fn serve_until_ssh(launch: Launch<'_>, say: &mut dyn FnMut(&str)) -> 
         images: images.key.clone(),
         console: console.to_path_buf(),
         cpu: lab_cpu(host),
+        emulator: emulator_version(emulator)?,
+        thp: lab_thp(host),
     };
     // Not waited for here: it is reaped by whoever ends it, or by init once this process ends.
     std::mem::forget(child);
@@ -161,9 +166,44 @@ fn wait_for_ssh(machine: &LabMachine, keys: &LabKeys, started: Instant) -> Resul
     }
 }
 
+/// What `qemu-system-x86_64 --version` says of the outer emulator `binary`.
+fn emulator_version(binary: &Path) -> Result<String> {
+    crate::drivers::qemu::qemu_version(binary)
+}
+
+/// Why a lab machine that is up is not the one that would be booted now with the outer
+/// emulator `emulator` (another emulated CPU or another emulator was asked for), or `None` when
+/// it is.
+pub(super) fn differs(m: &LabMachine, emulator: &Path) -> Option<String> {
+    let cpu = lab_cpu(&m.host);
+    if m.cpu != cpu {
+        return Some(format!("its CPU is `{}`, not `{cpu}`", m.cpu));
+    }
+    let thp = lab_thp(&m.host);
+    if m.thp != thp {
+        return Some(format!(
+            "its transparent huge pages are `{}`, not `{thp}`",
+            m.thp
+        ));
+    }
+    match emulator_version(emulator) {
+        Ok(v) if v != m.emulator => Some(format!("its emulator is QEMU {}, not {v}", m.emulator)),
+        _ => None,
+    }
+}
+
+/// The transparent huge pages of lab machine `host`'s KVM boot (none for the Xen host).
+fn lab_thp(host: &str) -> String {
+    if host == "xen" {
+        String::new()
+    } else {
+        super::argv::kvm_host_thp()
+    }
+}
+
 /// The emulated CPU of lab machine `host` (`xen`, `kvm` or the dual machine, whose two boots
 /// have one CPU unless an override gives each its own).
-fn lab_cpu(host: &str) -> String {
+pub(super) fn lab_cpu(host: &str) -> String {
     match host {
         "xen" => super::argv::cpu_model(LabHost::Xen),
         "kvm" => super::argv::cpu_model(LabHost::Kvm),

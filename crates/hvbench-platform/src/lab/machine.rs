@@ -49,6 +49,14 @@ pub struct LabMachine {
     /// Its emulated CPU, QEMU's `-cpu` value (empty in records of older hvbench versions).
     #[serde(default)]
     pub cpu: String,
+    /// The outer emulator's version, as `qemu-system-x86_64 --version` gives it (empty in
+    /// records of older hvbench versions).
+    #[serde(default)]
+    pub emulator: String,
+    /// The KVM host's transparent huge pages (`argv::kvm_host_thp`; empty for Xen, and in
+    /// records of older hvbench versions).
+    #[serde(default)]
+    pub thp: String,
 }
 
 impl LabMachine {
@@ -74,6 +82,8 @@ impl LabMachine {
             ),
             ("lab.ssh", format!("127.0.0.1:{}", self.port)),
             ("lab.cpu", self.cpu.clone()),
+            ("lab.emulator", format!("QEMU {} (TCG)", self.emulator)),
+            ("lab.thp", self.thp.clone()),
             ("lab.boot_s", format!("{:.1}", self.boot_s)),
             (hvbench_proto::facts::HOST_EMULATED, "true".to_string()),
         ]
@@ -162,10 +172,31 @@ fn running_named(cache: &Cache, host: &str) -> Option<LabMachine> {
         .find(|m| m.host == host && m.alive())
 }
 
+/// A lab machine that is up, if it is the one that would be booted now; one booted with
+/// another emulated CPU or outer emulator (`HVBENCH_LAB_CPU_*`, `HVBENCH_LAB_QEMU*`) is taken
+/// down, so that what a run asks for is what its facts say it ran on.
+fn reusable(
+    up: Option<LabMachine>,
+    emulator: &std::path::Path,
+    say: &mut dyn FnMut(&str),
+) -> Option<LabMachine> {
+    let m = up?;
+    let Some(why) = super::launch::differs(&m, emulator) else {
+        return Some(m);
+    };
+    say(&format!(
+        "the {} lab host that is up is not the one asked for ({why}): booting it again",
+        m.host
+    ));
+    stop(&m);
+    None
+}
+
 /// Boot lab host `host` and keep it up, serving SSH on a loopback port; returns once SSH
 /// answers. An old record of it (a host that died) is replaced.
 pub fn up(cache: &Cache, host: LabHost, say: &mut dyn FnMut(&str)) -> Result<LabMachine> {
-    if let Some(m) = running(cache, host) {
+    let emulator = super::emulator::select(Some(host), cache, say)?;
+    if let Some(m) = reusable(running(cache, host), &emulator, say) {
         return Ok(m);
     }
     let images: LabImages = build(cache, say)?;
@@ -177,7 +208,7 @@ pub fn up(cache: &Cache, host: LabHost, say: &mut dyn FnMut(&str)) -> Result<Lab
     let console = dir.join(format!("{}-console.log", host.as_str()));
     let mut argv = super::host_argv(&format!("serve-{}", host.as_str()), host, &images, &initrd);
     argv.extend(serve_net(port));
-    let mut cmd = Command::new(crate::drivers::qemu::qemu_binary());
+    let mut cmd = Command::new(&emulator);
     cmd.args(&argv);
     say(&format!(
         "booting the {} lab host (ssh on 127.0.0.1:{port})",
@@ -186,6 +217,7 @@ pub fn up(cache: &Cache, host: LabHost, say: &mut dyn FnMut(&str)) -> Result<Lab
     serve_until_ssh(
         Launch {
             cmd,
+            emulator: &emulator,
             host: host.as_str(),
             port,
             images: &images,
@@ -202,7 +234,8 @@ pub fn up(cache: &Cache, host: LabHost, say: &mut dyn FnMut(&str)) -> Result<Lab
 /// reboots), it is returned as it is. Inside, `hvbench-lab-select xen|kvm` then `reboot`
 /// boots the other one on the same port, with the same host key.
 pub fn up_dual(cache: &Cache, say: &mut dyn FnMut(&str)) -> Result<LabMachine> {
-    if let Some(m) = running_dual(cache) {
+    let emulator = super::emulator::select(None, cache, say)?;
+    if let Some(m) = reusable(running_dual(cache), &emulator, say) {
         return Ok(m);
     }
     let images: LabImages = build(cache, say)?;
@@ -224,7 +257,7 @@ pub fn up_dual(cache: &Cache, say: &mut dyn FnMut(&str)) -> Result<LabMachine> {
     write_file(
         &script,
         &supervisor_script(
-            &crate::drivers::qemu::qemu_binary(),
+            &emulator,
             &select,
             &console,
             &boot(LabHost::Xen),
@@ -240,6 +273,7 @@ pub fn up_dual(cache: &Cache, say: &mut dyn FnMut(&str)) -> Result<LabMachine> {
     serve_until_ssh(
         Launch {
             cmd,
+            emulator: &emulator,
             host: DUAL,
             port,
             images: &images,
@@ -400,6 +434,8 @@ mod tests {
             images: String::new(),
             console: PathBuf::new(),
             cpu: String::new(),
+            emulator: String::new(),
+            thp: String::new(),
         };
         assert_eq!(m.name(), "lab-dual");
         // This test's process is no supervisor.

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 mod argv;
 mod build;
+pub mod emulator;
 pub mod fault;
 pub mod keys;
 mod launch;

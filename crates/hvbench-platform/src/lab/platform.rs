@@ -54,6 +54,7 @@ impl ServedLabPlatform {
         let keys = LabKeys::ensure(&args.cache)?;
         let spec = machine.host_spec(&keys)?;
         let mut inner = crate::remote::RemotePlatform::prepare(args, &spec)?;
+        inner.give_up_when_silent(super::fault::SILENCE);
         let facts = inner.facts_mut();
         // The lab runs on this machine: its platforms are this machine's in the report.
         facts.remove(hvbench_proto::facts::MACHINE);

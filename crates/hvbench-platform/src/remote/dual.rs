@@ -124,7 +124,11 @@ impl DualBootPlatform {
             },
             ..self.args.clone()
         };
-        let inner = RemotePlatform::prepare(&recipe, &self.host_spec).map_err(|e| e.to_string())?;
+        let mut inner =
+            RemotePlatform::prepare(&recipe, &self.host_spec).map_err(|e| e.to_string())?;
+        if self.watch.is_some() {
+            inner.give_up_when_silent(crate::lab::fault::SILENCE);
+        }
         self.inner = Some(inner);
         self.prepared_in = observed.boot_id.clone();
         self.set_facts(Some(observed));

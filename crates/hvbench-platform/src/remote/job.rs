@@ -260,6 +260,7 @@ mod tests {
                 peer: None,
                 stress: None,
                 evidence: false,
+                tools_root: None,
             },
             cell: None,
         };

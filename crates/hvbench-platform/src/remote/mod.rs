@@ -100,6 +100,9 @@ pub struct RemotePlatform {
     job: Job,
     facts: BTreeMap<String, String>,
     guest_timeout: Duration,
+    /// Give a trial up when its session has been silent this long (lab platforms:
+    /// [`RemotePlatform::give_up_when_silent`]).
+    idle: Option<Duration>,
 }
 
 /// The executor's `check` output (`key=value` lines) as facts under `remote.`.
@@ -231,7 +234,15 @@ impl RemotePlatform {
             job,
             facts,
             guest_timeout: Duration::from_secs(guest.timeout_s),
+            idle: None,
         })
+    }
+
+    /// Give a trial up, as on a timeout, once its session has sent nothing for `idle`: in the
+    /// lab a nested guest that hung under the emulator sends nothing more, and would otherwise
+    /// hold the campaign until its whole time limit is over (docs/known-limits.md).
+    pub fn give_up_when_silent(&mut self, idle: Duration) {
+        self.idle = Some(idle);
     }
 
     /// The facts recorded with the platform, for a wrapper to add its own.
@@ -257,7 +268,7 @@ impl RemotePlatform {
         // ssh's exit status, is the trial's.
         let failed_as = job::trial_failure(job::ExecOptions::REMOTE.label);
         let mut why = None;
-        let mut end = console::run_ssh(cmd, line, timeout, log, &mut |ev: Event| {
+        let mut end = console::run_ssh(cmd, line, timeout, self.idle, log, &mut |ev: Event| {
             if let Event::Frame(Message::Failed { workload, reason }) = &ev {
                 if *workload == failed_as {
                     why = Some(reason.clone());

@@ -126,7 +126,7 @@ pub fn run_until(
     )
 }
 
-/// [`run`] of an `ssh` session, with `input` written to its stdin, which then stays open until
+/// [`run`] of an `ssh` session (given up as silent after `idle`, if set), with `input` written to its stdin, which then stays open until
 /// the session is gone: a remote executor reads its job there, and takes the end of its stdin
 /// for the end of the connection (it tears its guests down). A session that ends on its own
 /// with ssh's failure status (255) or by a signal hvbench did not send lost its connection:
@@ -135,6 +135,7 @@ pub fn run_ssh(
     cmd: Command,
     input: Vec<u8>,
     timeout: Duration,
+    idle: Option<Duration>,
     log: Option<&Path>,
     on_event: &mut dyn FnMut(Event),
 ) -> TrialEnd {
@@ -143,7 +144,7 @@ pub fn run_ssh(
         Watch {
             input: Some(input),
             timeout,
-            idle: None,
+            idle,
             log,
             stop: None,
         },

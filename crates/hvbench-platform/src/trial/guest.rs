@@ -169,6 +169,7 @@ mod tests {
             peer: None,
             stress: None,
             evidence: false,
+            tools_root: None,
         }
     }
 

@@ -180,6 +180,7 @@ mod tests {
             peer: None,
             stress: None,
             evidence: false,
+            tools_root: None,
         };
         assert_eq!(disk_mib_needed(&plan), None);
         plan.workloads.push(req("disk-fsync", None));

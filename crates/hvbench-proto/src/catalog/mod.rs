@@ -75,18 +75,22 @@ pub enum WorkloadClass {
     Exits,
     Disk,
     Network,
+    /// The field's own benchmark tools (sysbench, stress-ng, ...), Debian 12's builds, run the
+    /// same way in every guest and on the host.
+    General,
     Other,
 }
 
 impl WorkloadClass {
     /// In report order.
-    pub const ALL: [WorkloadClass; 7] = [
+    pub const ALL: [WorkloadClass; 8] = [
         WorkloadClass::Cpu,
         WorkloadClass::Memory,
         WorkloadClass::KernelPaths,
         WorkloadClass::Exits,
         WorkloadClass::Disk,
         WorkloadClass::Network,
+        WorkloadClass::General,
         WorkloadClass::Other,
     ];
 
@@ -98,6 +102,7 @@ impl WorkloadClass {
             WorkloadClass::Exits => "virtualization exits",
             WorkloadClass::Disk => "disk",
             WorkloadClass::Network => "network",
+            WorkloadClass::General => "general benchmarks",
             WorkloadClass::Other => "other",
         }
     }
@@ -110,6 +115,9 @@ pub enum Device {
     Disk,
     /// A network path to a peer on the host.
     Network,
+    /// The tools tree (Debian's benchmark tools as files): a directory on a host, a read-only
+    /// disk labelled [`crate::TOOLS_LABEL`] in a guest.
+    Tools,
 }
 
 #[cfg(test)]

@@ -126,3 +126,52 @@ fn a_direction_is_stored_and_serialized_as_higher_or_lower() {
     assert_eq!(Better::Lower.times_worse(2.0), 2.0);
     assert_eq!(Better::Higher.times_worse(2.0), 0.5);
 }
+
+#[test]
+fn general_benchmarks_need_the_tools_tree_and_name_their_tool() {
+    let w = workload("sysbench-cpu").unwrap();
+    assert_eq!(w.class, WorkloadClass::General);
+    assert_eq!(
+        (w.metric, w.unit, w.better),
+        ("events-per-second", "events/s", Better::Higher)
+    );
+    assert_eq!(w.devices(), [Device::Tools]);
+    assert_eq!(w.tool(), Some("sysbench"));
+    let p = w.resolve(&BTreeMap::new()).unwrap();
+    assert_eq!(p["time_s"], Value::from(2));
+    assert!(w.resolve(&params(&[("time_s", Value::from(0))])).is_err());
+    assert_eq!(workload("stress-ng").unwrap().tool(), Some("stress-ng"));
+    assert_eq!(
+        workload("sysbench-memory").unwrap().tool(),
+        Some("sysbench")
+    );
+    assert_eq!(
+        workload("sysbench-memory").unwrap().metrics(),
+        ["transfer", "operations"]
+    );
+    for def in WORKLOADS {
+        assert_eq!(def.metrics()[0], def.metric, "{}", def.name);
+        // Every general benchmark runs a tool; nothing else does.
+        assert_eq!(
+            def.class == WorkloadClass::General,
+            def.tool().is_some(),
+            "{}",
+            def.name
+        );
+    }
+    assert_eq!(
+        WorkloadClass::ALL[WorkloadClass::ALL.len() - 2],
+        WorkloadClass::General
+    );
+    assert_eq!(WorkloadClass::General.label(), "general benchmarks");
+    assert_eq!(
+        w.window_ms(&params(&[("time_s", Value::from(3))]), 200),
+        3000
+    );
+    assert_eq!(
+        workload("syscall")
+            .unwrap()
+            .window_ms(&BTreeMap::new(), 200),
+        200
+    );
+}

@@ -283,7 +283,97 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         class: WorkloadClass::Network,
         params: &[],
     },
+    // General benchmarks: the field's own tools. Each measured window is one run of the tool;
+    // the metric is the primary one its parser gives, the others go out as extra metrics.
+    WorkloadDef {
+        name: "sysbench-cpu",
+        summary: "sysbench 1.0 `cpu` (Debian 12): prime sieving up to max_prime, one run of \
+                  time_s seconds per window",
+        metric: "events-per-second",
+        unit: "events/s",
+        better: Better::Higher,
+        class: WorkloadClass::General,
+        params: &[
+            TOOL_TIME,
+            TOOL_THREADS,
+            ParamDef {
+                name: "max_prime",
+                kind: ParamKind::Int { min: 3, max: 100_000_000, default: 10_000 },
+                help: "sysbench --cpu-max-prime",
+            },
+        ],
+    },
+    WorkloadDef {
+        name: "sysbench-memory",
+        summary: "sysbench 1.0 `memory` (Debian 12): block reads or writes over a buffer, one \
+                  run of time_s seconds per window; also `operations` (ops/s)",
+        metric: "transfer",
+        unit: "MiB/s",
+        better: Better::Higher,
+        class: WorkloadClass::General,
+        params: &[
+            TOOL_TIME,
+            TOOL_THREADS,
+            ParamDef {
+                name: "block_size_kib",
+                kind: ParamKind::Int { min: 1, max: 1 << 20, default: 1 },
+                help: "sysbench --memory-block-size, in KiB",
+            },
+            ParamDef {
+                name: "oper",
+                kind: ParamKind::Choice { choices: &["read", "write"], default: "write" },
+                help: "sysbench --memory-oper",
+            },
+        ],
+    },
+    WorkloadDef {
+        name: "stress-ng",
+        summary: "stress-ng 0.15 (Debian 12), one stressor with --metrics for time_s seconds \
+                  per window: bogo-ops per second of wall-clock time; also per CPU second",
+        metric: "bogo-ops-per-s-real",
+        unit: "bogo-ops/s",
+        better: Better::Higher,
+        class: WorkloadClass::General,
+        params: &[
+            TOOL_TIME,
+            ParamDef {
+                name: "stressor",
+                kind: ParamKind::Choice {
+                    choices: &["cpu", "matrix", "memcpy", "switch", "vm", "fork", "hdd"],
+                    default: "cpu",
+                },
+                help: "the stress-ng stressor",
+            },
+            ParamDef {
+                name: "instances",
+                kind: ParamKind::Int { min: 1, max: 4096, default: 1 },
+                help: "instances of the stressor",
+            },
+        ],
+    },
 ];
+
+/// The `time_s` parameter of the tool workloads: how long one run (one window) lasts.
+const TOOL_TIME: ParamDef = ParamDef {
+    name: "time_s",
+    kind: ParamKind::Int {
+        min: 1,
+        max: 3600,
+        default: 2,
+    },
+    help: "seconds each run of the tool lasts; each measured window is one run",
+};
+
+/// The `threads` parameter of the sysbench workloads.
+const TOOL_THREADS: ParamDef = ParamDef {
+    name: "threads",
+    kind: ParamKind::Int {
+        min: 1,
+        max: 4096,
+        default: 1,
+    },
+    help: "sysbench --threads; the value is the aggregate rate",
+};
 
 /// The `mode` parameter of the disk workloads.
 const DISK_MODE: ParamDef = ParamDef {
@@ -319,14 +409,51 @@ pub fn workload_names() -> Vec<&'static str> {
 }
 impl WorkloadDef {
     /// The devices this workload needs from its platform: `disk-*` workloads a disk, `net-*`
-    /// workloads a network path to a peer.
+    /// workloads a network path to a peer, general benchmarks the tools tree.
     pub fn devices(&self) -> &'static [Device] {
-        if self.name.starts_with("disk-") {
+        if self.class == WorkloadClass::General {
+            &[Device::Tools]
+        } else if self.name.starts_with("disk-") {
             &[Device::Disk]
         } else if self.name.starts_with("net-") {
             &[Device::Network]
         } else {
             &[]
+        }
+    }
+
+    /// The tool of the tools tree a general benchmark runs (`sysbench`, `stress-ng`; the
+    /// names `hvbench_platform::guest::tools::tool_packages` knows), `None` for the others.
+    pub fn tool(&self) -> Option<&'static str> {
+        match self.name {
+            "sysbench-cpu" | "sysbench-memory" => Some("sysbench"),
+            "stress-ng" => Some("stress-ng"),
+            _ => None,
+        }
+    }
+
+    /// Every metric a general benchmark reports, the catalog's [`WorkloadDef::metric`] first
+    /// and then the extras its tool's parser gives; just the catalog's metric for the others.
+    pub fn metrics(&'static self) -> &'static [&'static str] {
+        match self.name {
+            "sysbench-cpu" => &["events-per-second"],
+            "sysbench-memory" => &["transfer", "operations"],
+            "stress-ng" => &["bogo-ops-per-s-real", "bogo-ops-per-s-usr-sys"],
+            _ => std::slice::from_ref(&self.metric),
+        }
+    }
+
+    /// How long one window of this workload lasts at least, in ms, given resolved parameters:
+    /// a general benchmark's window is one run of its tool, `time_s` long; the others grow
+    /// their loops to the plan's `min_window_ms`.
+    pub fn window_ms(&self, params: &BTreeMap<String, Value>, min_window_ms: u64) -> u64 {
+        if self.class == WorkloadClass::General {
+            params
+                .get("time_s")
+                .and_then(Value::as_u64)
+                .map_or(min_window_ms, |s| s.saturating_mul(1000))
+        } else {
+            min_window_ms
         }
     }
 

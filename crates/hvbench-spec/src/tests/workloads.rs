@@ -189,3 +189,50 @@ kernel = "copy"
     assert_eq!(plan.guest.kernel, Some(PathBuf::from("triad")));
     assert_eq!(plan.workloads[0].params["kernel"], "copy");
 }
+
+#[test]
+fn general_benchmarks_are_checked_like_any_workload_and_must_fit_the_trial_time() {
+    let text = r#"name = "x"
+samples = 10
+warmup = 2
+
+[guest]
+timeout_s = 60
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[workload]]
+name = "sysbench-cpu"
+time_s = 6
+
+[[workload]]
+name = "stress-ng"
+stressor = "nope"
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (14, 10, "6", "the general benchmarks run for 72 s per trial"),
+            (
+                18,
+                12,
+                "\"nope\"",
+                "bad value \"nope\" for parameter `stressor`",
+            ),
+        ],
+    );
+    assert!(err.diagnostics[0]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("timeout_s above 168"));
+    // Within the limit (12 windows of 5 s and 12 of stress-ng's default 2 s: 84 s), a plan.
+    let ok = text
+        .replace("timeout_s = 60", "timeout_s = 84")
+        .replace("time_s = 6", "time_s = 5")
+        .replace("stressor = \"nope\"", "stressor = \"cpu\"");
+    let plan = parse("ok", &ok).unwrap();
+    assert_eq!(plan.workloads[0].params["time_s"], 5);
+}

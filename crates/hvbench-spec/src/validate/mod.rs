@@ -163,7 +163,8 @@ impl Validator<'_> {
         self.check_platforms(&platforms, &guest);
         self.check_platform_hosts(&platforms, &hosts);
         self.check_platform_boots(&mut platforms, &hosts);
-        self.check_workloads(&workloads, &platforms, &guest);
+        let windows = u64::try_from(warmup.max(0).saturating_add(samples.max(0))).unwrap_or(0);
+        self.check_workloads(&workloads, &platforms, &guest, windows);
         self.check_isolation(&isolation, &platforms, &guest);
 
         let name = name?;

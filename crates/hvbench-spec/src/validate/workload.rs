@@ -129,13 +129,57 @@ impl Validator<'_> {
         workloads: &[Option<WorkloadSeen>],
         platforms: &[PlatformSeen],
         guest: &GuestSeen,
+        windows: u64,
     ) {
         let has_vm = platforms.iter().any(|p| p.vm_driver.is_some());
         let valid: Vec<&WorkloadSeen> = workloads.iter().flatten().collect();
         if has_vm {
             self.check_memory(&valid, guest);
         }
+        self.check_tool_time(&valid, guest, windows);
         self.check_duplicate_workloads(&valid);
+    }
+
+    /// The general benchmarks' runs (`time_s` each, `windows` per workload) must fit in one
+    /// trial's time limit, `[guest] timeout_s`, or every trial would be killed before its end.
+    pub(super) fn check_tool_time(
+        &mut self,
+        workloads: &[&WorkloadSeen],
+        guest: &GuestSeen,
+        windows: u64,
+    ) {
+        let limit_s = guest.spec.timeout_s;
+        let tools: Vec<(&WorkloadSeen, u64)> = workloads
+            .iter()
+            .filter(|w| w.def.class == catalog::WorkloadClass::General)
+            .map(|w| (*w, w.def.window_ms(&w.params, 0) / 1000))
+            .collect();
+        let total_s: u64 = tools
+            .iter()
+            .map(|(_, s)| s.saturating_mul(windows))
+            .fold(0, u64::saturating_add);
+        if limit_s == 0 || total_s <= limit_s {
+            return;
+        }
+        let Some((longest, _)) = tools.iter().max_by_key(|(_, s)| *s) else {
+            return;
+        };
+        let at = longest
+            .param_spans
+            .get("time_s")
+            .unwrap_or(&longest.name_span);
+        self.sink.error(
+            at,
+            format!(
+                "the general benchmarks run for {total_s} s per trial (time_s x (warmup + \
+                 samples) = {windows} windows each), more than [guest] timeout_s = {limit_s}: \
+                 every trial would be killed before its end"
+            ),
+            format!(
+                "raise [guest] timeout_s above {}, or lower time_s, warmup or samples",
+                total_s + total_s / 2 + 60
+            ),
+        );
     }
 
     /// Each workload, run in a guest, must fit the guest's memory with the kernel's share.

@@ -14,7 +14,7 @@ pub struct BlockDisk {
     pub driver: Option<String>,
 }
 
-/// The guest's scratch disk: the first (by name) non-removable disk of `sys_block` that is not
+/// The guest's scratch disk: the first (by name) non-removable, writable disk of `sys_block` that is not
 /// a RAM disk, loop device or zram and has a size.
 pub fn find_disk(sys_block: &Path) -> Result<BlockDisk, String> {
     let mut names: Vec<String> = fs::read_dir(sys_block)
@@ -30,7 +30,10 @@ pub fn find_disk(sys_block: &Path) -> Result<BlockDisk, String> {
             .map(|s| s.trim().to_string())
     };
     for name in names {
-        if read(&name, "removable").as_deref() == Some("1") {
+        // Removable, or read-only: the tools disk of general benchmarks is never scratch.
+        if read(&name, "removable").as_deref() == Some("1")
+            || read(&name, "ro").as_deref() == Some("1")
+        {
             continue;
         }
         let sectors: u64 = match read(&name, "size").and_then(|s| s.parse().ok()) {

@@ -169,6 +169,9 @@ fn the_scratch_disk_is_found_in_sysfs() {
     assert_eq!(found.name, "vda");
     assert_eq!(found.dev, PathBuf::from("/dev/vda"));
     assert_eq!(found.size_bytes, 2048 * 512);
+    // A read-only disk (the tools disk of general benchmarks) is never scratch, even first.
+    fs::write(sys.join("vda").join("ro"), "1\n").unwrap();
+    assert_eq!(find_disk(&sys).unwrap().name, "vdb");
 
     fs::remove_dir_all(sys.join("vda")).unwrap();
     fs::remove_dir_all(sys.join("vdb")).unwrap();

@@ -21,6 +21,9 @@ pub struct QemuConfig {
     pub append: String,
     /// The scratch disk, for plans with disk workloads.
     pub disk: Option<DiskConfig>,
+    /// The tools tree's ext4 image (read-only, after the scratch disk), for plans with general
+    /// benchmarks.
+    pub tools: Option<PathBuf>,
     /// The NIC and its back-end, for plans with network workloads.
     pub net: Option<NetConfig>,
     /// A QMP socket, for pinning vCPU threads.
@@ -71,14 +74,7 @@ pub fn argv(c: &QemuConfig) -> Vec<OsString> {
     push("-serial");
     push("chardev:console");
     if let Some(d) = &c.disk {
-        // QEMU options separate on commas; a comma inside a value is written twice.
-        let mut drive = b"file=".to_vec();
-        for &b in d.path.as_os_str().as_bytes() {
-            drive.push(b);
-            if b == b',' {
-                drive.push(b',');
-            }
-        }
+        let mut drive = file_option(&d.path);
         drive.extend_from_slice(
             format!(
                 ",if=none,id=disk0,format=raw,cache={},aio=threads",
@@ -90,6 +86,16 @@ pub fn argv(c: &QemuConfig) -> Vec<OsString> {
         a.push(OsString::from_vec(drive));
         a.push("-device".into());
         a.push("virtio-blk-pci,drive=disk0".into());
+    }
+    if let Some(image) = &c.tools {
+        // After the scratch disk, so the scratch disk keeps its name (vda); read-only, which
+        // also keeps the agent from ever taking it for scratch.
+        let mut drive = file_option(image);
+        drive.extend_from_slice(b",if=none,id=tools,format=raw,readonly=on");
+        a.push("-drive".into());
+        a.push(OsString::from_vec(drive));
+        a.push("-device".into());
+        a.push("virtio-blk-pci,drive=tools".into());
     }
     if let Some(n) = &c.net {
         a.push("-netdev".into());
@@ -132,6 +138,19 @@ pub fn argv(c: &QemuConfig) -> Vec<OsString> {
     a
 }
 
+/// `file=PATH` for `-drive`: QEMU options separate on commas; a comma inside a value is
+/// written twice.
+fn file_option(path: &std::path::Path) -> Vec<u8> {
+    let mut drive = b"file=".to_vec();
+    for &b in path.as_os_str().as_bytes() {
+        drive.push(b);
+        if b == b',' {
+            drive.push(b',');
+        }
+    }
+    drive
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::GUEST_APPEND;
@@ -149,6 +168,7 @@ mod tests {
             initrd: "/cache/initramfs/guest-0123.cpio.gz".into(),
             append: GUEST_APPEND.into(),
             disk: None,
+            tools: None,
             net: None,
             qmp: None,
         }
@@ -273,6 +293,42 @@ mod tests {
                 ]
             );
         }
+    }
+
+    /// The tools disk: read-only, after the scratch disk, before the NIC; without it (no
+    /// general benchmark) the command line is the one of `argv_with_devices_snapshot`.
+    #[test]
+    fn argv_with_the_tools_disk_snapshot() {
+        let mut c = config();
+        c.disk = Some(DiskConfig {
+            path: "/var/tmp/hvbench-qemu-x/disk-1.raw".into(),
+            cache: DiskCache::Writeback,
+        });
+        c.tools = Some("/cache/tools/k,1/tools.ext4".into());
+        let got: Vec<String> = argv(&c)
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect();
+        let at = got
+            .iter()
+            .position(|s| s == "virtio-blk-pci,drive=disk0")
+            .unwrap()
+            + 1;
+        assert_eq!(
+            got[at..at + 5],
+            [
+                "-drive",
+                "file=/cache/tools/k,,1/tools.ext4,if=none,id=tools,format=raw,readonly=on",
+                "-device",
+                "virtio-blk-pci,drive=tools",
+                "-kernel",
+            ]
+        );
+        c.tools = None;
+        assert_eq!(argv(&c).len(), got.len() - 4);
+        assert!(!argv(&config())
+            .iter()
+            .any(|s| s.to_str().unwrap().contains("tools")));
     }
 
     #[test]

@@ -11,6 +11,8 @@ use crate::evidence;
 use crate::guest::agent;
 use crate::guest::cache::Cache;
 use crate::guest::image::{self, Kernel};
+use crate::guest::plan_tools;
+use crate::guest::tools::ToolsTree;
 use crate::trial::console::TrialEnd;
 use crate::trial::guest::{GuestResources, PeerNet};
 use crate::trial::scratch::{disk_mib_needed, ScratchDisks};
@@ -125,6 +127,21 @@ fn choose_net(
     Ok(backend)
 }
 
+/// The `qemu.tools_disk` fact: how the tools tree reaches the guest.
+fn fact_tools_disk(facts: &mut BTreeMap<String, String>, t: &ToolsTree) {
+    facts.insert(
+        "qemu.tools_disk".into(),
+        format!(
+            "virtio-blk-pci, read-only raw ext4 image (label {}) of {} MiB, {}, mounted at {} by \
+             the agent",
+            hvbench_proto::TOOLS_LABEL,
+            t.image_bytes >> 20,
+            t.image.display(),
+            hvbench_proto::GUEST_TOOLS_ROOT
+        ),
+    );
+}
+
 /// vCPU pinning for one trial: a private QMP socket, and a thread that waits for QEMU to open
 /// it, asks for the vCPU thread ids and sets their affinity while the guest boots.
 struct Pinning {
@@ -203,6 +220,14 @@ impl QemuPlatform {
         } else {
             None
         };
+        // General benchmarks: the tools tree's image as a read-only disk, which the agent
+        // finds by its label and mounts at GUEST_TOOLS_ROOT. A plan without any gets neither
+        // the disk nor the field, so its guest is the one it always was.
+        let tools = plan_tools::tree_for(&plan, cache)?;
+        if tools.is_some() {
+            plan_tools::check_kernel_ext4(&kernel)?;
+            plan.tools_root = Some(hvbench_proto::GUEST_TOOLS_ROOT.to_string());
+        }
         let scratch = match disk_mib_needed(&plan) {
             Some(mib) => Some(ScratchDisks::private(mib << 20, spec.disk_cache)?),
             None => None,
@@ -223,6 +248,7 @@ impl QemuPlatform {
             initrd,
             append: GUEST_APPEND.to_string(),
             disk: None,
+            tools: tools.as_ref().map(|t| t.image.clone()),
             net: None,
             qmp: None,
         };
@@ -311,6 +337,10 @@ impl QemuPlatform {
                     s.dir().display()
                 ),
             );
+        }
+        if let Some(t) = &tools {
+            facts.extend(plan_tools::tree_facts(&plan, t));
+            fact_tools_disk(&mut facts, t);
         }
         let net = match peer_agent {
             Some(_) => Some(choose_net(spec.net, accel, &mut facts)?),

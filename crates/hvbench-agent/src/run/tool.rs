@@ -1,0 +1,367 @@
+//! General benchmarks (docs/architecture.md, "The tools tree"): each window is one run of the
+//! tool, chrooted in the tools tree ([`super::chroot`]); its output goes through the tool's
+//! parser (`crate::tools`). One `Sample` per metric the parser gives, the catalog's metric
+//! first, with `iterations` 1 and `elapsed_ns` the run's wall time. The raw output of every
+//! run goes out as a `Log` frame (the trial's console log keeps it). A run that exits non-zero,
+//! outlives its limit or prints what the parser refuses ends the workload with a `Failed`
+//! frame carrying the reason and the tail of its output; never a zero sample.
+
+use super::chroot::{run_in_tree, Ran, WorkDir};
+use crate::frames::FrameWriter;
+use crate::tools::{
+    self, check_exit,
+    stress_ng::{self, StressNgParams},
+    sysbench::{self, MemoryOper, SysbenchParams, SysbenchTest},
+    ToolError, ToolMetric,
+};
+use hvbench_proto::{AgentPlan, Message, WorkloadDef, WorkloadRequest};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::Duration;
+
+/// Where stress-ng writes its YAML report, inside the tree (its `/tmp` is the run's work dir).
+const STRESS_NG_YAML: &str = "/tmp/stress-ng.yaml";
+/// The most raw output one `Log` frame carries, from the end.
+const RAW_OUTPUT_MAX: usize = 64 * 1024;
+
+/// One tool run, as a workload's parameters ask for it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolRun {
+    Sysbench(SysbenchParams),
+    StressNg(StressNgParams),
+}
+
+impl ToolRun {
+    /// The run a general benchmark's resolved parameters describe.
+    pub fn from_params(name: &str, params: &BTreeMap<String, Value>) -> Result<ToolRun, String> {
+        let int = |key: &str| -> Result<u32, String> {
+            params
+                .get(key)
+                .and_then(Value::as_u64)
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| format!("parameter `{key}` is missing or too large"))
+        };
+        let text = |key: &str| -> Result<&str, String> {
+            params
+                .get(key)
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("parameter `{key}` is missing"))
+        };
+        Ok(match name {
+            "sysbench-cpu" | "sysbench-memory" => {
+                let test = if name == "sysbench-cpu" {
+                    SysbenchTest::Cpu {
+                        max_prime: int("max_prime")?,
+                    }
+                } else {
+                    let SysbenchTest::Memory { total_size_mib, .. } = SysbenchTest::memory() else {
+                        unreachable!("SysbenchTest::memory is a memory test")
+                    };
+                    SysbenchTest::Memory {
+                        block_size_kib: int("block_size_kib")?,
+                        total_size_mib,
+                        oper: match text("oper")? {
+                            "read" => MemoryOper::Read,
+                            _ => MemoryOper::Write,
+                        },
+                    }
+                };
+                let mut p = SysbenchParams::new(test);
+                p.time_s = int("time_s")?;
+                p.threads = int("threads")?;
+                ToolRun::Sysbench(p)
+            }
+            "stress-ng" => {
+                let mut p = StressNgParams::new(text("stressor")?, STRESS_NG_YAML);
+                p.timeout_s = int("time_s")?;
+                p.instances = int("instances")?;
+                ToolRun::StressNg(p)
+            }
+            other => {
+                return Err(format!(
+                    "`{other}` is not a general benchmark this agent runs"
+                ))
+            }
+        })
+    }
+
+    pub fn tool(&self) -> &'static str {
+        match self {
+            ToolRun::Sysbench(_) => "sysbench",
+            ToolRun::StressNg(_) => "stress-ng",
+        }
+    }
+
+    pub fn argv(&self) -> Result<Vec<String>, ToolError> {
+        match self {
+            ToolRun::Sysbench(p) => p.argv(),
+            ToolRun::StressNg(p) => p.argv(),
+        }
+    }
+
+    /// How long one run may last before it is killed: twice its own time, plus room to start.
+    pub fn limit(&self) -> Duration {
+        let seconds = match self {
+            ToolRun::Sysbench(p) => p.time_s,
+            ToolRun::StressNg(p) => p.timeout_s,
+        };
+        Duration::from_secs(2 * u64::from(seconds) + 10)
+    }
+
+    /// The metrics of a finished run, or why there are none (with the tail of its output).
+    /// `work` is the run's `/tmp`, where stress-ng left its report.
+    pub fn outcome(
+        &self,
+        ran: &Ran,
+        work: &Path,
+        limit: Duration,
+    ) -> Result<Vec<ToolMetric>, String> {
+        let tool = self.tool();
+        let with_tail = |e: String| format!("{e}; output ends: {}", tail(ran));
+        if ran.timed_out {
+            return Err(with_tail(format!(
+                "{tool} ran past its limit of {} s and was killed",
+                limit.as_secs()
+            )));
+        }
+        check_exit(tool, ran.code, &ran.stderr).map_err(|e| with_tail(e.to_string()))?;
+        let parsed = match self {
+            ToolRun::Sysbench(p) => sysbench::parse(p.test.kind(), &ran.stdout),
+            ToolRun::StressNg(p) => {
+                let yaml = work.join(STRESS_NG_YAML.trim_start_matches("/tmp/"));
+                let text = std::fs::read_to_string(&yaml).unwrap_or_default();
+                stress_ng::parse(&text, &p.stressor)
+            }
+        };
+        parsed.map_err(|e| with_tail(e.to_string()))
+    }
+}
+
+/// The last lines of a run's stdout and stderr, for a `Failed` reason.
+fn tail(ran: &Ran) -> String {
+    let lines: Vec<&str> = ran
+        .stdout
+        .lines()
+        .chain(ran.stderr.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let tail = lines[lines.len().saturating_sub(6)..].join(" / ");
+    if tail.is_empty() {
+        "(nothing)".to_string()
+    } else {
+        tools::clip(&tail, 600)
+    }
+}
+
+/// Run a general benchmark's warm-up and measured windows.
+pub(super) fn run_tool_workload<W: Write>(
+    plan: &AgentPlan,
+    def: &WorkloadDef,
+    request: &WorkloadRequest,
+    frames: &mut FrameWriter<W>,
+) -> io::Result<()> {
+    let label = request.label();
+    let run = match def
+        .resolve(&request.params)
+        .map_err(|e| format!("bad parameter {e}"))
+        .and_then(|params| ToolRun::from_params(def.name, &params))
+    {
+        Ok(run) => run,
+        Err(e) => return frames.failed(label, e),
+    };
+    let argv = match run.argv() {
+        Ok(argv) => argv,
+        Err(e) => return frames.failed(label, e.to_string()),
+    };
+    let Some(root) = plan.tools_root.as_deref() else {
+        return frames.failed(
+            label,
+            "no tools tree: the platform gave this agent none (plan.tools_root is not set)",
+        );
+    };
+    let Some(windows) = plan.warmup.checked_add(plan.samples) else {
+        return frames.failed(label, "warmup + samples exceeds the window counter");
+    };
+    let limit = run.limit();
+    for index in 0..windows {
+        let work = match WorkDir::new() {
+            Ok(w) => w,
+            Err(e) => return frames.failed(label, format!("cannot make a work directory: {e}")),
+        };
+        let ran = match run_in_tree(Path::new(root), &argv, work.path(), limit) {
+            Ok(ran) => ran,
+            Err(e) => {
+                return frames.failed(
+                    label,
+                    format!(
+                        "cannot run `{}` in the tools tree {root}: {e}",
+                        argv.join(" ")
+                    ),
+                )
+            }
+        };
+        frames.log(format!(
+            "tool-output {label} window {index}: `{}` exit {:?} in {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            argv.join(" "),
+            ran.code,
+            ran.elapsed,
+            clip_end(&ran.stdout),
+            clip_end(&ran.stderr)
+        ))?;
+        let metrics = match run.outcome(&ran, work.path(), limit) {
+            Ok(m) => m,
+            Err(e) => return frames.failed(label, format!("window {index}: {e}")),
+        };
+        for m in primary_first(def, metrics) {
+            frames.send(&Message::Sample {
+                workload: label.to_string(),
+                metric: m.metric,
+                unit: m.unit.to_string(),
+                better: m.better,
+                warmup: index < plan.warmup,
+                index,
+                value: m.value,
+                iterations: 1,
+                elapsed_ns: u64::try_from(ran.elapsed.as_nanos()).unwrap_or(u64::MAX),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The catalog's metric first, the others in the parser's order.
+fn primary_first(def: &WorkloadDef, mut metrics: Vec<ToolMetric>) -> Vec<ToolMetric> {
+    if let Some(i) = metrics.iter().position(|m| m.metric == def.metric) {
+        let primary = metrics.remove(i);
+        metrics.insert(0, primary);
+    }
+    metrics
+}
+
+/// The end of `text`, at most [`RAW_OUTPUT_MAX`] bytes (on a character boundary).
+fn clip_end(text: &str) -> &str {
+    let mut start = text.len().saturating_sub(RAW_OUTPUT_MAX);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hvbench_proto::catalog;
+
+    fn resolved(name: &str, given: &[(&str, Value)]) -> ToolRun {
+        let def = catalog::workload(name).unwrap();
+        let given = given
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        ToolRun::from_params(name, &def.resolve(&given).unwrap()).unwrap()
+    }
+
+    fn ran(code: Option<i32>, stdout: &str, stderr: &str) -> Ran {
+        Ran {
+            code,
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+            elapsed: Duration::from_secs(2),
+            timed_out: false,
+        }
+    }
+
+    #[test]
+    fn catalog_parameters_become_the_command_line() {
+        let run = resolved("sysbench-cpu", &[("time_s", Value::from(3))]);
+        let argv = run.argv().unwrap();
+        assert_eq!(argv[..3], ["sysbench", "cpu", "--time=3"]);
+        assert!(
+            argv.contains(&"--cpu-max-prime=10000".to_string()),
+            "{argv:?}"
+        );
+        assert_eq!(run.limit(), Duration::from_secs(16));
+        let run = resolved("sysbench-memory", &[("oper", Value::from("read"))]);
+        assert!(run
+            .argv()
+            .unwrap()
+            .contains(&"--memory-oper=read".to_string()));
+        let run = resolved("stress-ng", &[("stressor", Value::from("matrix"))]);
+        let argv = run.argv().unwrap();
+        assert_eq!(argv[..3], ["stress-ng", "--matrix", "1"]);
+        assert!(argv.contains(&STRESS_NG_YAML.to_string()));
+    }
+
+    #[test]
+    fn a_real_report_gives_the_catalog_metric_first() {
+        let run = resolved("sysbench-cpu", &[]);
+        let out = include_str!("../tools/fixtures/sysbench-cpu.txt");
+        let work = WorkDir::new().unwrap();
+        let metrics = run
+            .outcome(&ran(Some(0), out, ""), work.path(), run.limit())
+            .unwrap();
+        let def = catalog::workload("sysbench-cpu").unwrap();
+        let metrics = primary_first(def, metrics);
+        assert_eq!(metrics[0].metric, def.metric);
+        assert!(metrics[0].value > 0.0);
+        // What the parsers give is what the catalog says each general benchmark reports.
+        let names = |m: &[ToolMetric]| m.iter().map(|m| m.metric.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&metrics), def.metrics());
+        let memory = sysbench::parse(
+            sysbench::SysbenchKind::Memory,
+            include_str!("../tools/fixtures/argv-sysbench-memory.txt"),
+        )
+        .unwrap();
+        let def = catalog::workload("sysbench-memory").unwrap();
+        assert_eq!(names(&primary_first(def, memory)), def.metrics());
+        let yaml = include_str!("../tools/fixtures/stress-ng-cpu.yaml");
+        let def = catalog::workload("stress-ng").unwrap();
+        let ng = stress_ng::parse(yaml, "cpu").unwrap();
+        assert_eq!(names(&primary_first(def, ng)), def.metrics());
+    }
+
+    #[test]
+    fn garbage_a_bad_exit_and_a_timeout_are_errors_with_the_output_tail() {
+        let run = resolved("sysbench-cpu", &[]);
+        let work = WorkDir::new().unwrap();
+        let e = run
+            .outcome(
+                &ran(Some(0), "hello\nnot sysbench at all\n", ""),
+                work.path(),
+                run.limit(),
+            )
+            .unwrap_err();
+        assert!(e.contains("not sysbench at all"), "{e}");
+        let e = run
+            .outcome(
+                &ran(Some(1), "", "FATAL: no way\n"),
+                work.path(),
+                run.limit(),
+            )
+            .unwrap_err();
+        assert!(
+            e.contains("exit status 1") && e.contains("FATAL: no way"),
+            "{e}"
+        );
+        let mut hung = ran(None, "sysbench 1.0.20\n", "");
+        hung.timed_out = true;
+        let e = run.outcome(&hung, work.path(), run.limit()).unwrap_err();
+        assert!(e.contains("past its limit of 14 s"), "{e}");
+        let run = resolved("stress-ng", &[]);
+        let e = run
+            .outcome(&ran(Some(0), "", ""), work.path(), run.limit())
+            .unwrap_err();
+        assert!(e.contains("stress-ng"), "{e}");
+    }
+
+    #[test]
+    fn clip_end_keeps_the_end_on_a_character_boundary() {
+        let long = format!("é{}", "x".repeat(RAW_OUTPUT_MAX));
+        let clipped = clip_end(&long);
+        assert_eq!(clipped.len(), RAW_OUTPUT_MAX);
+        assert_eq!(clip_end("short"), "short");
+    }
+}

@@ -1,0 +1,208 @@
+//! General benchmarks end to end: `hvbench run` with `sysbench-cpu` (and `sysbench-memory`,
+//! `stress-ng`) on the host (the tool
+//! chrooted in the tools tree) and in a QEMU TCG guest (the tree's image as a read-only disk
+//! the agent mounts), real samples in the store; and a tool that fails (here: one that
+//! outlives its limit) recorded as a failed workload with its output while the trial's other
+//! workloads still give samples. Needs root (chroot, mounts), QEMU, and the tools tree for
+//! sysbench (built into the cache on first use, which needs Debian's package lists).
+
+mod common;
+use common::{require_qemu, text};
+
+use hvbench_store::Store;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BOTH: &str = r#"
+name = "general-test"
+repetitions = 1
+warmup = 0
+samples = 2
+min_window_ms = 20
+seed = 5
+
+[guest]
+vcpus = 1
+memory_mib = 512
+timeout_s = 300
+
+[[platform]]
+name = "host"
+driver = "host"
+
+[[platform]]
+name = "vm"
+driver = "qemu"
+accel = "tcg"
+
+[[workload]]
+name = "sysbench-cpu"
+time_s = 1
+max_prime = 2000
+
+[[workload]]
+name = "sysbench-memory"
+time_s = 1
+
+[[workload]]
+name = "stress-ng"
+time_s = 1
+stressor = "cpu"
+
+[[workload]]
+name = "syscall"
+
+# A scratch disk too: it stays the guest's first disk, the tools disk comes after it.
+[[workload]]
+name = "disk-fsync"
+size_mib = 4
+"#;
+
+const FAILING: &str = r#"
+name = "general-fail"
+repetitions = 1
+warmup = 0
+samples = 1
+min_window_ms = 20
+seed = 5
+
+[[platform]]
+name = "host"
+driver = "host"
+
+# One event sieves up to 10^8: far longer than the run's limit (2 x 1 s + 10 s), so the run
+# is killed and the workload fails with what sysbench printed.
+[[workload]]
+name = "sysbench-cpu"
+time_s = 1
+max_prime = 100000000
+
+[[workload]]
+name = "sysbench-cpu"
+time_s = 1
+
+[[workload]]
+name = "syscall"
+"#;
+
+fn run(spec_text: &str, dir: &Path) -> (Output, std::path::PathBuf) {
+    let spec = dir.join("general.toml");
+    std::fs::write(&spec, spec_text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hvbench"))
+        .args(["run", spec.to_str().unwrap(), "--db", "g.db"])
+        .current_dir(dir)
+        .output()
+        .expect("run hvbench");
+    (out, spec)
+}
+
+#[test]
+fn sysbench_cpu_runs_on_the_host_and_in_a_tcg_guest() {
+    require_qemu();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = run(BOTH, dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let store = Store::open(&dir.path().join("g.db")).unwrap();
+    let run = store.resolve_run(Some("general-test")).unwrap();
+    let samples = store.samples(run.id).unwrap();
+    let failures = store.failures(run.id).unwrap();
+    assert!(failures.is_empty(), "{failures:?}\n{}", text(&out));
+    for platform in ["host", "vm"] {
+        let events: Vec<_> = samples
+            .iter()
+            .filter(|s| {
+                s.platform == platform
+                    && s.workload == "sysbench-cpu"
+                    && s.metric == "events-per-second"
+                    && !s.warmup
+            })
+            .collect();
+        assert_eq!(events.len(), 2, "{platform}: {events:?}\n{}", text(&out));
+        for s in &events {
+            assert!(s.value.is_finite() && s.value > 0.0, "{s:?}");
+            assert_eq!((s.unit.as_str(), s.better.as_str()), ("events/s", "higher"));
+            assert_eq!(s.iterations, 1, "{s:?}");
+            // One run of about time_s seconds.
+            assert!(s.elapsed_ns >= 900_000_000, "{s:?}");
+        }
+        eprintln!(
+            "{platform}: sysbench-cpu events/s = {:?}",
+            events.iter().map(|s| s.value).collect::<Vec<_>>()
+        );
+        // The same mechanism for the other tools: the catalog's metric, and the extras.
+        for (w, metric) in [
+            ("sysbench-memory", "transfer"),
+            ("sysbench-memory", "operations"),
+            ("stress-ng", "bogo-ops-per-s-real"),
+            ("syscall", "latency"),
+            ("disk-fsync", "latency"),
+        ] {
+            assert!(
+                samples.iter().any(|s| s.platform == platform
+                    && s.workload == w
+                    && s.metric == metric
+                    && s.value > 0.0),
+                "{platform}/{w}/{metric}"
+            );
+        }
+    }
+    let platforms = store.platforms(run.id).unwrap();
+    for p in &platforms {
+        let v = p.facts.get("tools.sysbench").map(String::as_str);
+        assert!(
+            v.is_some_and(|v| v.starts_with("1.0.20")),
+            "{}: {:?}",
+            p.name,
+            p.facts
+        );
+        assert!(p.facts.contains_key("tools.stress-ng"), "{:?}", p.facts);
+    }
+    let vm = platforms.iter().find(|p| p.name == "vm").unwrap();
+    assert!(vm.facts.contains_key("qemu.tools_disk"), "{:?}", vm.facts);
+    assert!(
+        vm.facts
+            .get("tools.disk")
+            .is_some_and(|d| d.starts_with("/dev/vd")),
+        "{:?}",
+        vm.facts
+    );
+}
+
+#[test]
+fn a_tool_that_fails_is_a_failed_workload_and_the_others_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, spec) = run(FAILING, dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let plan = hvbench_spec::load(&spec).unwrap();
+    let (hung, good) = (&plan.workloads[0].id, &plan.workloads[1].id);
+    assert_ne!(hung, good);
+    let store = Store::open(&dir.path().join("g.db")).unwrap();
+    let run = store.resolve_run(Some("general-fail")).unwrap();
+    let samples = store.samples(run.id).unwrap();
+    let failures = store.failures(run.id).unwrap();
+    let failed: Vec<_> = failures
+        .iter()
+        .filter(|f| f.workload.as_deref() == Some(hung.as_str()))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failures:?}");
+    let reason = &failed[0].reason;
+    assert!(
+        reason.contains("past its limit") && reason.contains("output ends:"),
+        "{reason}"
+    );
+    // Its output: what sysbench said before it was killed.
+    assert!(
+        reason.contains("Prime numbers limit: 100000000"),
+        "{reason}"
+    );
+    assert!(
+        !samples.iter().any(|s| &s.workload == hung),
+        "never a sample"
+    );
+    for w in [good.as_str(), "syscall"] {
+        assert!(
+            samples.iter().any(|s| s.workload == w && s.value > 0.0),
+            "{w}: {samples:?}"
+        );
+    }
+}
