@@ -447,7 +447,9 @@ impl Plan {
             .iter()
             .map(|w| {
                 if w.name != "mem-latency" {
-                    return w.def().map_or(1, |d| d.metrics().len() as u64);
+                    return w
+                        .def()
+                        .map_or(1, |d| d.metrics_with(&w.params).len() as u64);
                 }
                 let max_kib = w
                     .params

@@ -1,5 +1,5 @@
 //! General benchmarks end to end: `hvbench run` with `sysbench-cpu` (and `sysbench-memory`,
-//! `stress-ng`) on the host (the tool
+//! `sysbench-threads`, `stress-ng`, `fio`) on the host (the tool
 //! chrooted in the tools tree) and in a QEMU TCG guest (the tree's image as a read-only disk
 //! the agent mounts), real samples in the store; and a tool that fails (here: one that
 //! outlives its limit) recorded as a failed workload with its output while the trial's other
@@ -48,6 +48,16 @@ time_s = 1
 name = "stress-ng"
 time_s = 1
 stressor = "cpu"
+
+[[workload]]
+name = "sysbench-threads"
+time_s = 1
+
+# fio on the scratch disk (a guest) or a scratch file (the host), after its fill.
+[[workload]]
+name = "fio"
+time_s = 1
+size_mib = 8
 
 [[workload]]
 name = "syscall"
@@ -134,6 +144,12 @@ fn sysbench_cpu_runs_on_the_host_and_in_a_tcg_guest() {
             ("sysbench-memory", "transfer"),
             ("sysbench-memory", "operations"),
             ("stress-ng", "bogo-ops-per-s-real"),
+            ("sysbench-threads", "events-per-second"),
+            ("sysbench-threads", "latency-avg"),
+            ("fio", "iops"),
+            ("fio", "bandwidth"),
+            ("fio", "read-clat-p50"),
+            ("fio", "read-clat-p99"),
             ("syscall", "latency"),
             ("disk-fsync", "latency"),
         ] {

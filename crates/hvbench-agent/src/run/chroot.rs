@@ -31,11 +31,16 @@ pub struct Ran {
 pub struct WorkDir(PathBuf);
 
 impl WorkDir {
+    /// In the system's temporary directory.
     pub fn new() -> io::Result<WorkDir> {
+        WorkDir::new_in(&std::env::temp_dir())
+    }
+
+    /// In `base` (made if missing).
+    pub fn new_in(base: &Path) -> io::Result<WorkDir> {
         use std::sync::atomic::{AtomicU32, Ordering};
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let base = std::env::temp_dir();
-        std::fs::create_dir_all(&base)?;
+        std::fs::create_dir_all(base)?;
         let dir = base.join(format!(
             "hvbench-tool-{}-{}",
             std::process::id(),

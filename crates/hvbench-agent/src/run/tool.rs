@@ -10,19 +10,27 @@ use super::chroot::{run_in_tree, Ran, WorkDir};
 use crate::frames::FrameWriter;
 use crate::tools::{
     self, check_exit,
+    fio::{self, FioEngine, FioParams, FioRw},
     stress_ng::{self, StressNgParams},
     sysbench::{self, MemoryOper, SysbenchParams, SysbenchTest},
     ToolError, ToolMetric,
 };
+use crate::workloads::disk::{find_disk, DEFAULT_SCRATCH_BASE};
+use crate::Mode;
+use hvbench_proto::catalog::Better;
 use hvbench_proto::{AgentPlan, Message, WorkloadDef, WorkloadRequest};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where stress-ng writes its YAML report, inside the tree (its `/tmp` is the run's work dir).
 const STRESS_NG_YAML: &str = "/tmp/stress-ng.yaml";
+/// The longest fio's fill of its region may take, in seconds.
+const FILL_LIMIT_S: u32 = 1800;
+/// The file fio works on where it has no disk of its own (the host), in the run's `/tmp`.
+const FIO_FILE: &str = "/tmp/fio.dat";
 /// The most raw output one `Log` frame carries, from the end.
 const RAW_OUTPUT_MAX: usize = 64 * 1024;
 
@@ -31,11 +39,17 @@ const RAW_OUTPUT_MAX: usize = 64 * 1024;
 pub enum ToolRun {
     Sysbench(SysbenchParams),
     StressNg(StressNgParams),
+    Fio(FioParams),
 }
 
 impl ToolRun {
-    /// The run a general benchmark's resolved parameters describe.
-    pub fn from_params(name: &str, params: &BTreeMap<String, Value>) -> Result<ToolRun, String> {
+    /// The run a general benchmark's resolved parameters describe. `target` is where `fio`
+    /// does its I/O (a device, or a file in the run's `/tmp`), as the tree sees it.
+    pub fn from_params(
+        name: &str,
+        params: &BTreeMap<String, Value>,
+        target: &str,
+    ) -> Result<ToolRun, String> {
         let int = |key: &str| -> Result<u32, String> {
             params
                 .get(key)
@@ -49,35 +63,54 @@ impl ToolRun {
                 .and_then(Value::as_str)
                 .ok_or_else(|| format!("parameter `{key}` is missing"))
         };
+        let sysbench = |test: SysbenchTest| -> Result<ToolRun, String> {
+            let mut p = SysbenchParams::new(test);
+            p.time_s = int("time_s")?;
+            p.threads = int("threads")?;
+            Ok(ToolRun::Sysbench(p))
+        };
         Ok(match name {
-            "sysbench-cpu" | "sysbench-memory" => {
-                let test = if name == "sysbench-cpu" {
-                    SysbenchTest::Cpu {
-                        max_prime: int("max_prime")?,
-                    }
-                } else {
-                    let SysbenchTest::Memory { total_size_mib, .. } = SysbenchTest::memory() else {
-                        unreachable!("SysbenchTest::memory is a memory test")
-                    };
-                    SysbenchTest::Memory {
-                        block_size_kib: int("block_size_kib")?,
-                        total_size_mib,
-                        oper: match text("oper")? {
-                            "read" => MemoryOper::Read,
-                            _ => MemoryOper::Write,
-                        },
-                    }
+            "sysbench-cpu" => sysbench(SysbenchTest::Cpu {
+                max_prime: int("max_prime")?,
+            })?,
+            "sysbench-memory" => {
+                let SysbenchTest::Memory { total_size_mib, .. } = SysbenchTest::memory() else {
+                    unreachable!("SysbenchTest::memory is a memory test")
                 };
-                let mut p = SysbenchParams::new(test);
-                p.time_s = int("time_s")?;
-                p.threads = int("threads")?;
-                ToolRun::Sysbench(p)
+                sysbench(SysbenchTest::Memory {
+                    block_size_kib: int("block_size_kib")?,
+                    total_size_mib,
+                    oper: match text("oper")? {
+                        "read" => MemoryOper::Read,
+                        _ => MemoryOper::Write,
+                    },
+                })?
             }
+            "sysbench-threads" => sysbench(SysbenchTest::Threads {
+                yields: int("thread_yields")?,
+                locks: int("thread_locks")?,
+            })?,
             "stress-ng" => {
                 let mut p = StressNgParams::new(text("stressor")?, STRESS_NG_YAML);
                 p.timeout_s = int("time_s")?;
                 p.instances = int("instances")?;
                 ToolRun::StressNg(p)
+            }
+            "fio" => {
+                let mut p = FioParams::new(target);
+                p.rw = text("rw")?.parse().map_err(|e: ToolError| e.to_string())?;
+                p.bs = text("bs")?.to_string();
+                p.iodepth = int("iodepth")?;
+                p.ioengine = text("ioengine")?
+                    .parse()
+                    .map_err(|e: ToolError| e.to_string())?;
+                p.direct = params
+                    .get("direct")
+                    .and_then(Value::as_bool)
+                    .ok_or("parameter `direct` is missing")?;
+                p.size_mib = u64::from(int("size_mib")?);
+                p.runtime_s = int("time_s")?;
+                ToolRun::Fio(p)
             }
             other => {
                 return Err(format!(
@@ -91,6 +124,7 @@ impl ToolRun {
         match self {
             ToolRun::Sysbench(_) => "sysbench",
             ToolRun::StressNg(_) => "stress-ng",
+            ToolRun::Fio(_) => "fio",
         }
     }
 
@@ -98,6 +132,28 @@ impl ToolRun {
         match self {
             ToolRun::Sysbench(p) => p.argv(),
             ToolRun::StressNg(p) => p.argv(),
+            ToolRun::Fio(p) => p.argv(),
+        }
+    }
+
+    /// What runs once before the windows, unmeasured: fio's sequential fill of its region, so
+    /// that reads read written blocks (a guest's scratch disk is a sparse file on its host,
+    /// whose holes read back without touching a disk) and the host's file exists at its size.
+    pub fn setup(&self) -> Option<ToolRun> {
+        match self {
+            ToolRun::Fio(p) => Some(ToolRun::Fio(FioParams {
+                rw: FioRw::Write,
+                bs: "1m".to_string(),
+                iodepth: 1,
+                ioengine: FioEngine::Psync,
+                direct: p.direct,
+                size_mib: p.size_mib,
+                // A limit, not a length: the fill ends when the region is written.
+                runtime_s: FILL_LIMIT_S,
+                time_based: false,
+                filename: p.filename.clone(),
+            })),
+            _ => None,
         }
     }
 
@@ -106,6 +162,7 @@ impl ToolRun {
         let seconds = match self {
             ToolRun::Sysbench(p) => p.time_s,
             ToolRun::StressNg(p) => p.timeout_s,
+            ToolRun::Fio(p) => p.runtime_s,
         };
         Duration::from_secs(2 * u64::from(seconds) + 10)
     }
@@ -134,9 +191,47 @@ impl ToolRun {
                 let text = std::fs::read_to_string(&yaml).unwrap_or_default();
                 stress_ng::parse(&text, &p.stressor)
             }
+            ToolRun::Fio(_) => fio::parse(&ran.stdout).map(fio_totals),
         };
         parsed.map_err(|e| with_tail(e.to_string()))
     }
+}
+
+/// fio's metrics as the catalog names them (`WorkloadDef::metrics_with`): `iops` and
+/// `bandwidth` summed over the directions the job ran, then each direction's latency, and its
+/// IOPS and MiB/s only when there are two directions (with one they are the totals).
+fn fio_totals(per_direction: Vec<ToolMetric>) -> Vec<ToolMetric> {
+    let sum = |suffix: &str| -> f64 {
+        per_direction
+            .iter()
+            .filter(|m| m.metric.ends_with(suffix))
+            .map(|m| m.value)
+            .sum()
+    };
+    let directions = per_direction
+        .iter()
+        .filter(|m| m.metric.ends_with("-iops"))
+        .count();
+    let mut out = vec![
+        ToolMetric {
+            metric: "iops".into(),
+            unit: "IOPS",
+            better: Better::Higher,
+            value: sum("-iops"),
+        },
+        ToolMetric {
+            metric: "bandwidth".into(),
+            unit: "MiB/s",
+            better: Better::Higher,
+            value: sum("-bandwidth"),
+        },
+    ];
+    out.extend(
+        per_direction
+            .into_iter()
+            .filter(|m| directions > 1 || m.metric.contains("-clat-")),
+    );
+    out
 }
 
 /// The last lines of a run's stdout and stderr, for a `Failed` reason.
@@ -164,18 +259,6 @@ pub(super) fn run_tool_workload<W: Write>(
     frames: &mut FrameWriter<W>,
 ) -> io::Result<()> {
     let label = request.label();
-    let run = match def
-        .resolve(&request.params)
-        .map_err(|e| format!("bad parameter {e}"))
-        .and_then(|params| ToolRun::from_params(def.name, &params))
-    {
-        Ok(run) => run,
-        Err(e) => return frames.failed(label, e),
-    };
-    let argv = match run.argv() {
-        Ok(argv) => argv,
-        Err(e) => return frames.failed(label, e.to_string()),
-    };
     let Some(root) = plan.tools_root.as_deref() else {
         return frames.failed(
             label,
@@ -185,34 +268,26 @@ pub(super) fn run_tool_workload<W: Write>(
     let Some(windows) = plan.warmup.checked_add(plan.samples) else {
         return frames.failed(label, "warmup + samples exceeds the window counter");
     };
-    let limit = run.limit();
+    let params = match def.resolve(&request.params) {
+        Ok(p) => p,
+        Err(e) => return frames.failed(label, format!("bad parameter {e}")),
+    };
+    let (target, work) = match place(def) {
+        Ok(place) => place,
+        Err(e) => return frames.failed(label, e),
+    };
+    let run = match ToolRun::from_params(def.name, &params, &target) {
+        Ok(run) => run,
+        Err(e) => return frames.failed(label, e),
+    };
+    if let Some(setup) = run.setup() {
+        if let Err(e) = run_once(&setup, root, &work, label, "setup", frames)? {
+            return frames.failed(label, format!("setup ({}): {e}", setup.tool()));
+        }
+    }
     for index in 0..windows {
-        let work = match WorkDir::new() {
-            Ok(w) => w,
-            Err(e) => return frames.failed(label, format!("cannot make a work directory: {e}")),
-        };
-        let ran = match run_in_tree(Path::new(root), &argv, work.path(), limit) {
-            Ok(ran) => ran,
-            Err(e) => {
-                return frames.failed(
-                    label,
-                    format!(
-                        "cannot run `{}` in the tools tree {root}: {e}",
-                        argv.join(" ")
-                    ),
-                )
-            }
-        };
-        frames.log(format!(
-            "tool-output {label} window {index}: `{}` exit {:?} in {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            argv.join(" "),
-            ran.code,
-            ran.elapsed,
-            clip_end(&ran.stdout),
-            clip_end(&ran.stderr)
-        ))?;
-        let metrics = match run.outcome(&ran, work.path(), limit) {
-            Ok(m) => m,
+        let (ran, metrics) = match run_once(&run, root, &work, label, &index.to_string(), frames)? {
+            Ok(done) => done,
             Err(e) => return frames.failed(label, format!("window {index}: {e}")),
         };
         for m in primary_first(def, metrics) {
@@ -230,6 +305,76 @@ pub(super) fn run_tool_workload<W: Write>(
         }
     }
     Ok(())
+}
+
+/// Where a workload's runs work: fio's target (the scratch disk in a guest, a file in the
+/// run's `/tmp` on a host) and the directory bound on the tree's `/tmp`, one for all of the
+/// workload's runs (fio's file is filled once). On a host, fio's directory is made where the
+/// disk workloads make their scratch files (`HVBENCH_SCRATCH_DIR`, else `/var/tmp`): `/tmp`
+/// may be a tmpfs, which refuses `O_DIRECT`.
+fn place(def: &WorkloadDef) -> Result<(String, WorkDir), String> {
+    let workdir = |base: Option<PathBuf>| {
+        match base {
+            Some(base) => WorkDir::new_in(&base),
+            None => WorkDir::new(),
+        }
+        .map_err(|e| format!("cannot make a work directory: {e}"))
+    };
+    if def.name != "fio" {
+        return Ok((String::new(), workdir(None)?));
+    }
+    match Mode::current() {
+        Mode::Guest => {
+            let disk = find_disk(Path::new("/sys/block"))
+                .map_err(|e| format!("fio has no scratch disk: {e}"))?;
+            Ok((disk.dev.display().to_string(), workdir(None)?))
+        }
+        Mode::Host => {
+            let base = std::env::var_os("HVBENCH_SCRATCH_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_SCRATCH_BASE));
+            Ok((FIO_FILE.to_string(), workdir(Some(base))?))
+        }
+    }
+}
+
+/// One run of `run` in the tree: its raw output as a `Log` frame, then its metrics, or why
+/// there are none. The outer error is the frame writer's.
+fn run_once<W: Write>(
+    run: &ToolRun,
+    root: &str,
+    work: &WorkDir,
+    label: &str,
+    what: &str,
+    frames: &mut FrameWriter<W>,
+) -> io::Result<Result<(Ran, Vec<ToolMetric>), String>> {
+    let argv = match run.argv() {
+        Ok(argv) => argv,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    // A report left by the run before must not pass for this one's.
+    let _ = std::fs::remove_file(work.path().join(STRESS_NG_YAML.trim_start_matches("/tmp/")));
+    let limit = run.limit();
+    let ran = match run_in_tree(Path::new(root), &argv, work.path(), limit) {
+        Ok(ran) => ran,
+        Err(e) => {
+            return Ok(Err(format!(
+                "cannot run `{}` in the tools tree {root}: {e}",
+                argv.join(" ")
+            )))
+        }
+    };
+    frames.log(format!(
+        "tool-output {label} window {what}: `{}` exit {:?} in {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        argv.join(" "),
+        ran.code,
+        ran.elapsed,
+        clip_end(&ran.stdout),
+        clip_end(&ran.stderr)
+    ))?;
+    Ok(run
+        .outcome(&ran, work.path(), limit)
+        .map(|metrics| (ran, metrics)))
 }
 
 /// The catalog's metric first, the others in the parser's order.
@@ -261,7 +406,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
-        ToolRun::from_params(name, &def.resolve(&given).unwrap()).unwrap()
+        ToolRun::from_params(name, &def.resolve(&given).unwrap(), "/dev/vda").unwrap()
     }
 
     fn ran(code: Option<i32>, stdout: &str, stderr: &str) -> Ran {
@@ -355,6 +500,69 @@ mod tests {
             .outcome(&ran(Some(0), "", ""), work.path(), run.limit())
             .unwrap_err();
         assert!(e.contains("stress-ng"), "{e}");
+    }
+
+    #[test]
+    fn fio_fills_its_region_once_then_runs_the_catalogs_job() {
+        let run = resolved("fio", &[("size_mib", Value::from(32))]);
+        assert_eq!(
+            run.argv().unwrap().join(" "),
+            "fio --name=hvbench --filename=/dev/vda --rw=randread --bs=4096 --iodepth=1 \
+             --ioengine=psync --direct=1 --size=32M --runtime=2 --time_based --output-format=json"
+        );
+        let fill = run.setup().unwrap();
+        assert_eq!(
+            fill.argv().unwrap().join(" "),
+            "fio --name=hvbench --filename=/dev/vda --rw=write --bs=1048576 --iodepth=1 \
+             --ioengine=psync --direct=1 --size=32M --runtime=1800 --output-format=json"
+        );
+        assert_eq!(resolved("sysbench-cpu", &[]).setup(), None);
+        // A deep queue needs libaio: refused with the reason, before anything runs.
+        let deep = resolved("fio", &[("iodepth", Value::from(8))]);
+        assert!(deep.argv().unwrap_err().to_string().contains("libaio"));
+    }
+
+    /// fio's metrics are the catalog's, totals first, for one direction and for two.
+    #[test]
+    fn fio_outcome_gives_the_catalogs_metrics() {
+        let work = WorkDir::new().unwrap();
+        let def = catalog::workload("fio").unwrap();
+        let names = |m: &[ToolMetric]| m.iter().map(|m| m.metric.clone()).collect::<Vec<_>>();
+        for (fixture, rw) in [
+            (
+                include_str!("../tools/fixtures/fio-randread.json"),
+                "randread",
+            ),
+            (
+                include_str!("../tools/fixtures/fio-randwrite.json"),
+                "randwrite",
+            ),
+            (
+                include_str!("../tools/fixtures/fio-randrw-libaio.json"),
+                "randrw",
+            ),
+        ] {
+            let run = resolved("fio", &[("rw", Value::from(rw))]);
+            let m = run
+                .outcome(&ran(Some(0), fixture, ""), work.path(), run.limit())
+                .unwrap();
+            let params = def
+                .resolve(&[("rw".to_string(), Value::from(rw))].into())
+                .unwrap();
+            assert_eq!(names(&m), def.metrics_with(&params), "{rw}");
+            let total: f64 = if rw == "randrw" {
+                m.iter()
+                    .filter(|x| x.metric.ends_with("-iops"))
+                    .map(|x| x.value)
+                    .sum()
+            } else {
+                m[0].value
+            };
+            assert!(
+                m[0].value > 0.0 && (m[0].value - total).abs() < 1e-6,
+                "{rw}"
+            );
+        }
     }
 
     #[test]

@@ -123,6 +123,9 @@ pub struct FioParams {
     pub size_mib: u64,
     /// Time-based run of this many seconds. Default 10.
     pub runtime_s: u32,
+    /// Whether the run lasts `runtime_s` (`--time_based`, the default) or ends when it has gone
+    /// over `size_mib` once, `runtime_s` then being only its limit (a fill).
+    pub time_based: bool,
     /// The file or block device. fio creates a missing file (and, as root, its directories).
     pub filename: String,
 }
@@ -138,6 +141,7 @@ impl FioParams {
             direct: true,
             size_mib: 256,
             runtime_s: 10,
+            time_based: true,
             filename: filename.into(),
         }
     }
@@ -229,7 +233,7 @@ impl FioParams {
         // fio reads `:` in a filename as a separator of several files; the HOWTO's `filename`:
         // "escape the colon with a '\' character" (by-path device names hold colons).
         let filename = self.filename.replace(':', "\\:");
-        Ok(vec![
+        let mut argv = vec![
             "fio".to_string(),
             "--name=hvbench".to_string(),
             format!("--filename={filename}"),
@@ -240,9 +244,12 @@ impl FioParams {
             format!("--direct={}", u8::from(self.direct)),
             format!("--size={}M", self.size_mib),
             format!("--runtime={}", self.runtime_s),
-            "--time_based".to_string(),
-            "--output-format=json".to_string(),
-        ])
+        ];
+        if self.time_based {
+            argv.push("--time_based".to_string());
+        }
+        argv.push("--output-format=json".to_string());
+        Ok(argv)
     }
 }
 

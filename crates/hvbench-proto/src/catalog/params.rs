@@ -19,6 +19,10 @@ pub enum ParamKind {
         choices: &'static [&'static str],
         default: &'static str,
     },
+    /// `true` or `false` (a TOML boolean).
+    Bool {
+        default: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +64,16 @@ impl WorkloadDef {
             let value = match (given.get(p.name), p.kind) {
                 (None, ParamKind::Int { default, .. }) => Value::from(default),
                 (None, ParamKind::Choice { default, .. }) => Value::from(default),
+                (None, ParamKind::Bool { default }) => Value::from(default),
+                (Some(v), ParamKind::Bool { .. }) => match v.as_bool() {
+                    Some(b) => Value::from(b),
+                    None => {
+                        return Err(ParamError {
+                            param: p.name.into(),
+                            message: format!("must be true or false ({})", p.help),
+                        })
+                    }
+                },
                 (Some(v), ParamKind::Int { min, max, .. }) => match v.as_u64() {
                     Some(n) if (min..=max).contains(&n) => Value::from(n),
                     _ => {

@@ -175,3 +175,49 @@ fn general_benchmarks_need_the_tools_tree_and_name_their_tool() {
         200
     );
 }
+
+#[test]
+fn fio_needs_a_disk_and_reports_the_directions_it_runs() {
+    let fio = workload("fio").unwrap();
+    assert_eq!(fio.devices(), [Device::Tools, Device::Disk]);
+    assert_eq!(fio.tool(), Some("fio"));
+    let defaults = fio.resolve(&BTreeMap::new()).unwrap();
+    assert_eq!(
+        (
+            defaults["rw"].as_str(),
+            defaults["bs"].as_str(),
+            defaults["iodepth"].as_u64(),
+            defaults["direct"].as_bool(),
+            defaults["size_mib"].as_u64()
+        ),
+        (Some("randread"), Some("4k"), Some(1), Some(true), Some(256))
+    );
+    assert_eq!(
+        fio.metrics_with(&defaults),
+        ["iops", "bandwidth", "read-clat-p50", "read-clat-p99"]
+    );
+    let write = fio
+        .resolve(&params(&[("rw", Value::from("write"))]))
+        .unwrap();
+    assert_eq!(
+        fio.metrics_with(&write),
+        ["iops", "bandwidth", "write-clat-p50", "write-clat-p99"]
+    );
+    let both = fio
+        .resolve(&params(&[("rw", Value::from("randrw"))]))
+        .unwrap();
+    assert_eq!(fio.metrics_with(&both), fio.metrics());
+    // A boolean is a boolean: `direct = "yes"` is refused with what is allowed.
+    let e = fio
+        .resolve(&params(&[("direct", Value::from("yes"))]))
+        .unwrap_err();
+    assert!(e.to_string().contains("true or false"), "{e}");
+    assert_eq!(
+        fio.resolve(&params(&[("direct", Value::from(false))]))
+            .unwrap()["direct"],
+        Value::from(false)
+    );
+    let threads = workload("sysbench-threads").unwrap();
+    assert_eq!(threads.metrics(), ["events-per-second", "latency-avg"]);
+    assert_eq!(threads.metrics_with(&BTreeMap::new()), threads.metrics());
+}

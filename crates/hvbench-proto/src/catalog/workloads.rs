@@ -351,6 +351,94 @@ pub const WORKLOADS: &[WorkloadDef] = &[
             },
         ],
     },
+    WorkloadDef {
+        name: "sysbench-threads",
+        summary: "sysbench 1.0 `threads` (Debian 12): threads that yield and take mutexes (the \
+                  scheduler's paths), one run of time_s seconds per window; also latency-avg (ms)",
+        metric: "events-per-second",
+        unit: "events/s",
+        better: Better::Higher,
+        class: WorkloadClass::General,
+        params: &[
+            TOOL_TIME,
+            TOOL_THREADS,
+            ParamDef {
+                name: "thread_yields",
+                kind: ParamKind::Int { min: 1, max: 1_000_000, default: 1000 },
+                help: "sysbench --thread-yields: yields per event",
+            },
+            ParamDef {
+                name: "thread_locks",
+                kind: ParamKind::Int { min: 1, max: 1_000_000, default: 8 },
+                help: "sysbench --thread-locks: mutexes shared by the threads",
+            },
+        ],
+    },
+    WorkloadDef {
+        name: "fio",
+        summary: "fio 3.33 (Debian 12), one job over the first size_mib MiB of the scratch disk \
+                  (a guest) or of a scratch file (the host), filled once by a sequential write, \
+                  then one time_s run per window: IOPS of all directions; also MiB/s and each \
+                  direction's completion latency p50/p99 (µs)",
+        metric: "iops",
+        unit: "IOPS",
+        better: Better::Higher,
+        class: WorkloadClass::General,
+        params: &[
+            TOOL_TIME,
+            ParamDef {
+                name: "rw",
+                kind: ParamKind::Choice {
+                    choices: &["randread", "randwrite", "read", "write", "randrw"],
+                    default: "randread",
+                },
+                help: "fio --rw, the I/O pattern",
+            },
+            ParamDef {
+                name: "bs",
+                kind: ParamKind::Choice {
+                    choices: &["512", "4k", "8k", "16k", "32k", "64k", "128k", "256k", "1m"],
+                    default: "4k",
+                },
+                help: "fio --bs, the block size",
+            },
+            ParamDef {
+                name: "iodepth",
+                kind: ParamKind::Int { min: 1, max: 1024, default: 1 },
+                help: "fio --iodepth, I/Os in flight (above 1 only with ioengine libaio)",
+            },
+            ParamDef {
+                name: "ioengine",
+                kind: ParamKind::Choice { choices: &["psync", "libaio"], default: "psync" },
+                help: "fio --ioengine",
+            },
+            ParamDef {
+                name: "direct",
+                kind: ParamKind::Bool { default: true },
+                help: "fio --direct: O_DIRECT, bypassing the page cache",
+            },
+            ParamDef {
+                name: "size_mib",
+                kind: ParamKind::Int { min: 1, max: 65_536, default: 256 },
+                help: "the region fio uses, MiB (the scratch disk is made at least this large)",
+            },
+        ],
+    },
+];
+
+/// Every metric `fio` can report: the totals first, then each direction's (its IOPS and MiB/s
+/// only when the job both reads and writes).
+const FIO_METRICS: [&str; 10] = [
+    "iops",
+    "bandwidth",
+    "read-iops",
+    "read-bandwidth",
+    "read-clat-p50",
+    "read-clat-p99",
+    "write-iops",
+    "write-bandwidth",
+    "write-clat-p50",
+    "write-clat-p99",
 ];
 
 /// The `time_s` parameter of the tool workloads: how long one run (one window) lasts.
@@ -409,9 +497,11 @@ pub fn workload_names() -> Vec<&'static str> {
 }
 impl WorkloadDef {
     /// The devices this workload needs from its platform: `disk-*` workloads a disk, `net-*`
-    /// workloads a network path to a peer, general benchmarks the tools tree.
+    /// workloads a network path to a peer, general benchmarks the tools tree (and `fio` a disk).
     pub fn devices(&self) -> &'static [Device] {
-        if self.class == WorkloadClass::General {
+        if self.name == "fio" {
+            &[Device::Tools, Device::Disk]
+        } else if self.class == WorkloadClass::General {
             &[Device::Tools]
         } else if self.name.starts_with("disk-") {
             &[Device::Disk]
@@ -426,8 +516,9 @@ impl WorkloadDef {
     /// names `hvbench_platform::guest::tools::tool_packages` knows), `None` for the others.
     pub fn tool(&self) -> Option<&'static str> {
         match self.name {
-            "sysbench-cpu" | "sysbench-memory" => Some("sysbench"),
+            "sysbench-cpu" | "sysbench-memory" | "sysbench-threads" => Some("sysbench"),
             "stress-ng" => Some("stress-ng"),
+            "fio" => Some("fio"),
             _ => None,
         }
     }
@@ -439,8 +530,46 @@ impl WorkloadDef {
             "sysbench-cpu" => &["events-per-second"],
             "sysbench-memory" => &["transfer", "operations"],
             "stress-ng" => &["bogo-ops-per-s-real", "bogo-ops-per-s-usr-sys"],
+            "sysbench-threads" => &["events-per-second", "latency-avg"],
+            "fio" => &FIO_METRICS,
             _ => std::slice::from_ref(&self.metric),
         }
+    }
+
+    /// The metrics a workload reports with these resolved parameters: [`WorkloadDef::metrics`],
+    /// less those its parameters rule out (a `fio` job that only reads reports no write latency,
+    /// and its per-direction IOPS and MiB/s are its totals, reported once).
+    pub fn metrics_with(&'static self, params: &BTreeMap<String, Value>) -> Vec<&'static str> {
+        if self.name != "fio" {
+            return self.metrics().to_vec();
+        }
+        let rw = params
+            .get("rw")
+            .and_then(Value::as_str)
+            .unwrap_or("randread");
+        let reads = matches!(rw, "read" | "randread" | "randrw");
+        let writes = matches!(rw, "write" | "randwrite" | "randrw");
+        let both = reads && writes;
+        FIO_METRICS
+            .iter()
+            .copied()
+            .filter(|m| {
+                let dir_ok = |dir: &str| match m.strip_prefix(dir) {
+                    Some(rest) => {
+                        let on = if dir == "read-" { reads } else { writes };
+                        on && (both || rest.starts_with("clat"))
+                    }
+                    None => true,
+                };
+                if m.starts_with("read-") {
+                    dir_ok("read-")
+                } else if m.starts_with("write-") {
+                    dir_ok("write-")
+                } else {
+                    true
+                }
+            })
+            .collect()
     }
 
     /// How long one window of this workload lasts at least, in ms, given resolved parameters:
