@@ -14,6 +14,8 @@
 //! - [`stop_decision`]: whether a campaign needs more rounds (minimum, maximum, target width).
 //! - [`classify`] and [`class_standings`]: workloads grouped by what they reveal, and where each
 //!   platform stands per group.
+//! - [`cross_checks`]: hvbench's own workloads against the field's tools that measure the same
+//!   quantity ([`CROSS_CHECKS`]), per platform the ratio of their medians in one unit.
 //! - [`isolation_matrices`]: victim degradation per isolation cell against its no-stress
 //!   baseline, with DNR counts, the aggressors' throughput and the evidence that they overlapped.
 //! - [`anomaly`]: rules that find anomalies and the platform facts that explain them; the fact
@@ -30,6 +32,7 @@ pub mod anomaly;
 mod bootstrap;
 mod classes;
 pub mod counters;
+mod cross_check;
 mod descriptive;
 mod design;
 mod isolation;
@@ -49,6 +52,10 @@ pub use classes::{
 pub use counters::{
     summarize_counters, CounterSummary, CountingCost, ExitProfile, PerOp, WindowCounter,
     WindowSample,
+};
+pub use cross_check::{
+    cross_checks, Condition, CrossCheck, CrossPair, CrossPlatform, CrossSeries, PlannedWorkload,
+    Side, CROSS_CHECKS,
 };
 pub use descriptive::median;
 pub use design::{attainable, holm_min_adjusted_p, smallest_to_conclude, Attainable};

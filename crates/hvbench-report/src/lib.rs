@@ -8,7 +8,9 @@
 //!   did about it, the anomalies with their likely causes, a recommendation), platforms with
 //!   their key facts, one table per workload and metric (median, bootstrap interval, CV, ratio
 //!   to the baseline with its interval, overhead in words, Holm-adjusted p-value, verdict), the
-//!   isolation matrices, the evidence counted beside the windows (hypervisor entries per
+//!   cross-check of hvbench's workloads against the field's tools that measure the same
+//!   quantity (per platform both medians and their ratio in one unit; only when the plan holds
+//!   such a pair), the isolation matrices, the evidence counted beside the windows (hypervisor entries per
 //!   operation by reason, steal time, what counting cost; docs/architecture.md, "Evidence"),
 //!   failures, the boots of dual-boot hosts (how often each was rebooted and how long that
 //!   took, every boot in a table, a warning for a boot that came up wrong and was refused), and
@@ -40,6 +42,7 @@ mod boots;
 mod charts;
 mod compare;
 mod compose;
+mod cross_check;
 mod document;
 mod evidence;
 mod export;
@@ -168,7 +171,10 @@ pub fn html(input: &ReportInput, cfg: &BootstrapConfig) -> String {
 /// `isolation_findings` (the summary's sentences), `evidence` (`{profiles, costs}`: per
 /// (platform, scenario, guest, workload, metric) the counters per operation with their
 /// intervals, and counted against uncounted windows per platform and metric; empty without
-/// counters), the reproducibility `manifest`, and `boots` (the boots of dual-boot hosts as
+/// counters), `cross_checks` (per pair of an hvbench workload and a tool measuring the same
+/// quantity found in the plan: the pair's definition, both labels, and per platform both
+/// summaries, the tool's median in hvbench's unit and the ratio hvbench / tool with its interval;
+/// left out when there is none), the reproducibility `manifest`, and `boots` (the boots of dual-boot hosts as
 /// stored: host, entry, at_ms, reboot, seconds, boot_id, kernel, hypervisor, ok, detail; left
 /// out when there are none).
 pub fn summary_json(input: &ReportInput, cfg: &BootstrapConfig) -> String {

@@ -45,6 +45,12 @@ struct SummaryDoc<'a> {
     /// The counters beside the windows (docs/architecture.md, "Evidence"): `profiles` per
     /// (platform, scenario, guest, workload, metric) and counting `costs`; empty without them.
     evidence: &'a hvbench_analysis::CounterSummary,
+    /// hvbench's workloads against the tools that measure the same quantity: per pair found in
+    /// the plan, the pair's definition (sides, conditions, unit factor, conversion), the two
+    /// workloads' labels, and per platform that measured both the two summaries, the tool's
+    /// median in hvbench's unit and the ratio hvbench / tool; left out when there is none.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    cross_checks: &'a [hvbench_analysis::CrossCheck],
     manifest: Manifest<'a>,
     /// The boots of dual-boot hosts, as stored, in order; left out when there are none.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -203,6 +209,7 @@ pub(crate) fn render(model: &Model, cfg: &BootstrapConfig) -> String {
             crate::isolation::summary_lines(model)
         },
         evidence: &model.evidence,
+        cross_checks: &model.cross_checks,
         manifest: manifest::build(model),
         boots: model.input.boots,
     };

@@ -1,6 +1,7 @@
 //! What a report says, computed once from the stored rows and shared by every renderer: the
 //! platforms in order, the baseline, one group per battery (scenario, workload, metric) with each
-//! platform's summary and ratio, the isolation matrices, and the failures.
+//! platform's summary and ratio, the cross-checks of hvbench's workloads against the tools, the
+//! isolation matrices, and the failures.
 //!
 //! The battery is the ordinary platform comparison: scenario "baseline" (or, in runs that have
 //! no such scenario, every scenario that is not an isolation cell). Isolation cells (scenarios
@@ -22,6 +23,7 @@ use plan::{declared_isolation, plan_params, stored_plan};
 use std::collections::{BTreeMap, HashMap};
 
 mod battery;
+mod cross;
 mod evidence;
 mod machines;
 mod plan;
@@ -173,6 +175,9 @@ pub(crate) struct Model<'a> {
     pub standings: Vec<ClassStanding>,
     /// The counters beside the windows, per operation, and what counting cost.
     pub evidence: hvbench_analysis::CounterSummary,
+    /// hvbench's workloads against the tools that measure the same quantity, where the plan
+    /// holds both (battery scenario only).
+    pub cross_checks: Vec<hvbench_analysis::CrossCheck>,
 }
 
 impl<'a> Model<'a> {
@@ -214,6 +219,7 @@ impl<'a> Model<'a> {
             cfg,
         );
         let standings = standings(&platforms, &groups);
+        let cross_checks = cross::checks(plan.as_ref(), &platforms, &groups, cfg);
         Model {
             input,
             plan,
@@ -232,6 +238,7 @@ impl<'a> Model<'a> {
             anomalies,
             standings,
             evidence,
+            cross_checks,
         }
     }
 
