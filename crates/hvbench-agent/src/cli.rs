@@ -18,10 +18,12 @@ pub const EXIT_USAGE: i32 = 2;
 
 const USAGE: &str = "\
 usage: hvbench-agent --plan FILE    run an agent plan (JSON; `-` reads stdin), frames on stdout
-       hvbench-agent --peer ADDR [--peer-lifetime-s N]
+       hvbench-agent --peer ADDR [--peer-lifetime-s N] [--peer-tools DIR]
                                     serve the network workloads' peer on ADDR (loopback, or any
                                     address inside a network namespace of its own)
-                                    (127.0.0.1:0 picks a port; the first stdout line says which)
+                                    (127.0.0.1:0 picks a port; the first stdout line says which);
+                                    with --peer-tools, also the servers of general benchmarks
+                                    (iperf3) from that tools tree
        hvbench-agent --stress KIND --duration-ms N [--report-ms M] [--param k=v ...]
                      [--peer-addr ADDR]
                                     run one stressor (an isolation experiment's aggressor) for
@@ -44,6 +46,9 @@ pub enum Command {
     Peer {
         listen: String,
         lifetime: Duration,
+        /// `--peer-tools DIR`: the tools tree the peer runs its side of general benchmarks
+        /// from (iperf3's server).
+        tools: Option<PathBuf>,
     },
     /// Run one stressor on `schedule` (or until SIGTERM) and report its rate per window.
     Stress {
@@ -65,6 +70,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
     let mut command = None;
     let mut peer = None;
     let mut lifetime = peer::DEFAULT_LIFETIME;
+    let mut peer_tools = None;
     let mut stress_kind = None;
     let mut duration_ms = None;
     let mut report_ms = None;
@@ -84,6 +90,12 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
                     .next()
                     .ok_or("--peer needs ADDRESS:PORT, such as 127.0.0.1:0")?;
                 peer = Some(addr.to_string_lossy().into_owned());
+            }
+            "--peer-tools" => {
+                let dir = args
+                    .next()
+                    .ok_or("--peer-tools needs the DIRECTORY of the tools tree")?;
+                peer_tools = Some(PathBuf::from(dir));
             }
             "--peer-lifetime-s" => {
                 let n = args
@@ -200,7 +212,11 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
         (Some(c), _, _) => Ok(c),
         (None, Some(_), Some(_)) => Err("--plan and --peer do not go together".to_string()),
         (None, Some(plan), None) => Ok(Command::Run { plan }),
-        (None, None, Some(listen)) => Ok(Command::Peer { listen, lifetime }),
+        (None, None, Some(listen)) => Ok(Command::Peer {
+            listen,
+            lifetime,
+            tools: peer_tools,
+        }),
         (None, None, None) => Err("missing --plan FILE".to_string()),
     }
 }
@@ -226,7 +242,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
         Command::ExitNow => EXIT_OK,
         Command::Run { plan } => run_file(plan),
-        Command::Peer { listen, lifetime } => peer::main(&listen, lifetime),
+        Command::Peer {
+            listen,
+            lifetime,
+            tools,
+        } => peer::main(&listen, lifetime, tools),
         Command::Stress {
             stressor,
             schedule,
@@ -322,14 +342,16 @@ mod tests {
             parse(&["--peer", "127.0.0.1:0"]),
             Ok(Command::Peer {
                 listen: "127.0.0.1:0".into(),
-                lifetime: peer::DEFAULT_LIFETIME
+                lifetime: peer::DEFAULT_LIFETIME,
+                tools: None,
             })
         );
         assert_eq!(
             parse(&["--peer-lifetime-s", "90", "--peer", "127.0.0.1:0"]),
             Ok(Command::Peer {
                 listen: "127.0.0.1:0".into(),
-                lifetime: Duration::from_secs(90)
+                lifetime: Duration::from_secs(90),
+                tools: None,
             })
         );
         assert!(parse(&["--peer"]).unwrap_err().contains("ADDRESS:PORT"));

@@ -33,6 +33,7 @@ pub mod kmod;
 pub mod netif;
 pub mod panics;
 pub mod peer;
+pub mod peer_tools;
 pub mod plan;
 pub mod run;
 pub mod stress;

@@ -14,6 +14,7 @@
 //! | `S` sink | writes `count` bytes, reads one ack byte | reads `count` bytes, writes [`SINK_ACK`] |
 //! | `R` source | reads `count` bytes | writes `count` bytes |
 //! | `E` echo | writes and reads back, `count` bytes in all | writes back what it reads |
+//! | `I` iperf3 | reads the reply | starts iperf3's server, replies its port ([`crate::peer_tools`]) |
 //!
 //! Every request is self-delimiting, so the stream stays in step even where the agent's
 //! connections reach the peer as one byte stream (QEMU's user network forwards a guest's
@@ -133,6 +134,7 @@ fn handle(mut s: TcpStream) -> io::Result<()> {
         let count = u64::from_le_bytes(h[1..].try_into().expect("8 bytes"));
         match h[0] {
             OP_HELLO => s.write_all(HELLO_REPLY)?,
+            crate::peer_tools::OP_IPERF3 => crate::peer_tools::answer_iperf3(&mut s)?,
             OP_SINK => {
                 let mut left = count;
                 while left > 0 {
@@ -192,9 +194,12 @@ fn read_exact_or_eof(s: &mut TcpStream, buf: &mut [u8]) -> io::Result<bool> {
     Ok(true)
 }
 
-/// `hvbench-agent --peer ADDR`: listen, print [`READY_PREFIX`] and the address on stdout, serve
+/// `hvbench-agent --peer ADDR [--peer-tools DIR]`: listen, print [`READY_PREFIX`] and the address on stdout, serve
 /// until killed or until `lifetime` has passed. Returns the exit status.
-pub fn main(listen: &str, lifetime: Duration) -> i32 {
+pub fn main(listen: &str, lifetime: Duration, tools: Option<std::path::PathBuf>) -> i32 {
+    if let Some(dir) = tools {
+        crate::peer_tools::set_tools(dir);
+    }
     let addr: SocketAddr = match listen.parse() {
         Ok(a) => a,
         Err(_) => {

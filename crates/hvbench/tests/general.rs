@@ -1,5 +1,5 @@
 //! General benchmarks end to end: `hvbench run` with `sysbench-cpu` (and `sysbench-memory`,
-//! `sysbench-threads`, `stress-ng`, `fio`) on the host (the tool
+//! `sysbench-threads`, `stress-ng`, `fio`, `iperf3` against its server on the peer) on the host (the tool
 //! chrooted in the tools tree) and in a QEMU TCG guest (the tree's image as a read-only disk
 //! the agent mounts), real samples in the store; and a tool that fails (here: one that
 //! outlives its limit) recorded as a failed workload with its output while the trial's other
@@ -58,6 +58,11 @@ time_s = 1
 name = "fio"
 time_s = 1
 size_mib = 8
+
+# iperf3 against the server the trial's peer starts from its own tools tree.
+[[workload]]
+name = "iperf3"
+time_s = 1
 
 [[workload]]
 name = "syscall"
@@ -150,6 +155,8 @@ fn sysbench_cpu_runs_on_the_host_and_in_a_tcg_guest() {
             ("fio", "bandwidth"),
             ("fio", "read-clat-p50"),
             ("fio", "read-clat-p99"),
+            ("iperf3", "throughput"),
+            ("iperf3", "reverse-throughput"),
             ("syscall", "latency"),
             ("disk-fsync", "latency"),
         ] {

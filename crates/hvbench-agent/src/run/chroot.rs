@@ -11,7 +11,7 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What one run of a tool left.
@@ -66,10 +66,10 @@ fn cstring(path: &Path) -> io::Result<CString> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
 }
 
-/// Run `argv` (its first element a program name under `/usr/bin` of the tree, or an absolute
-/// path inside it) chrooted in `tree`, with `work` as its `/tmp`; killed after `limit`.
-/// Errors are the ones that kept it from starting.
-pub fn run_in_tree(tree: &Path, argv: &[String], work: &Path, limit: Duration) -> io::Result<Ran> {
+/// Start `argv` (its first element a program name under `/usr/bin` of the tree, or an absolute
+/// path inside it) chrooted in `tree`, with `work` as its `/tmp`, its stdout and stderr piped,
+/// the leader of its own process group. Errors are the ones that kept it from starting.
+pub fn spawn_in_tree(tree: &Path, argv: &[String], work: &Path) -> io::Result<Child> {
     let Some((program, args)) = argv.split_first() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty argv"));
     };
@@ -104,8 +104,14 @@ pub fn run_in_tree(tree: &Path, argv: &[String], work: &Path, limit: Duration) -
     unsafe {
         cmd.pre_exec(move || enter_tree(&root, &proc_dir, &dev_dir, &tmp_dir, &work));
     }
+    cmd.spawn()
+}
+
+/// Run `argv` as [`spawn_in_tree`] starts it; killed (its whole process group) after `limit`.
+/// Errors are the ones that kept it from starting.
+pub fn run_in_tree(tree: &Path, argv: &[String], work: &Path, limit: Duration) -> io::Result<Ran> {
     let start = Instant::now();
-    let mut child = cmd.spawn()?;
+    let mut child = spawn_in_tree(tree, argv, work)?;
     let out = reader(child.stdout.take());
     let err = reader(child.stderr.take());
     let deadline = start + limit;

@@ -3,7 +3,7 @@
 //! This file holds the run's frame order; one workload's set-up and measured windows are in
 //! `measure`.
 
-mod chroot;
+pub(crate) mod chroot;
 mod measure;
 mod tool;
 

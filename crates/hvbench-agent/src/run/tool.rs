@@ -11,6 +11,7 @@ use crate::frames::FrameWriter;
 use crate::tools::{
     self, check_exit,
     fio::{self, FioEngine, FioParams, FioRw},
+    iperf3::{self, Iperf3Params},
     stress_ng::{self, StressNgParams},
     sysbench::{self, MemoryOper, SysbenchParams, SysbenchTest},
     ToolError, ToolMetric,
@@ -27,6 +28,8 @@ use std::time::Duration;
 
 /// Where stress-ng writes its YAML report, inside the tree (its `/tmp` is the run's work dir).
 const STRESS_NG_YAML: &str = "/tmp/stress-ng.yaml";
+/// iperf3's server until the peer names it before each test.
+const PEER_PENDING: &str = "peer";
 /// The longest fio's fill of its region may take, in seconds.
 const FILL_LIMIT_S: u32 = 1800;
 /// The file fio works on where it has no disk of its own (the host), in the run's `/tmp`.
@@ -40,6 +43,8 @@ pub enum ToolRun {
     Sysbench(SysbenchParams),
     StressNg(StressNgParams),
     Fio(FioParams),
+    /// Its server is asked of the peer before each test.
+    Iperf3(Iperf3Params),
 }
 
 impl ToolRun {
@@ -112,6 +117,11 @@ impl ToolRun {
                 p.runtime_s = int("time_s")?;
                 ToolRun::Fio(p)
             }
+            "iperf3" => {
+                let mut p = Iperf3Params::new(PEER_PENDING);
+                p.duration_s = int("time_s")?;
+                ToolRun::Iperf3(p)
+            }
             other => {
                 return Err(format!(
                     "`{other}` is not a general benchmark this agent runs"
@@ -125,6 +135,7 @@ impl ToolRun {
             ToolRun::Sysbench(_) => "sysbench",
             ToolRun::StressNg(_) => "stress-ng",
             ToolRun::Fio(_) => "fio",
+            ToolRun::Iperf3(_) => "iperf3",
         }
     }
 
@@ -133,6 +144,7 @@ impl ToolRun {
             ToolRun::Sysbench(p) => p.argv(),
             ToolRun::StressNg(p) => p.argv(),
             ToolRun::Fio(p) => p.argv(),
+            ToolRun::Iperf3(p) => p.argv(),
         }
     }
 
@@ -163,6 +175,7 @@ impl ToolRun {
             ToolRun::Sysbench(p) => p.time_s,
             ToolRun::StressNg(p) => p.timeout_s,
             ToolRun::Fio(p) => p.runtime_s,
+            ToolRun::Iperf3(p) => p.duration_s,
         };
         Duration::from_secs(2 * u64::from(seconds) + 10)
     }
@@ -192,9 +205,29 @@ impl ToolRun {
                 stress_ng::parse(&text, &p.stressor)
             }
             ToolRun::Fio(_) => fio::parse(&ran.stdout).map(fio_totals),
+            ToolRun::Iperf3(_) => iperf3::parse(&ran.stdout).map(iperf3_received),
         };
         parsed.map_err(|e| with_tail(e.to_string()))
     }
+}
+
+/// iperf3's metrics as the catalog names them: what the receiving side got, `throughput` when
+/// the client (the agent's side) sent, `reverse-throughput` when the server (the peer) did.
+fn iperf3_received(metrics: Vec<ToolMetric>) -> Vec<ToolMetric> {
+    metrics
+        .into_iter()
+        .filter_map(|m| {
+            let name = match m.metric.as_str() {
+                "up-received" => "throughput",
+                "down-received" => "reverse-throughput",
+                _ => return None,
+            };
+            Some(ToolMetric {
+                metric: name.to_string(),
+                ..m
+            })
+        })
+        .collect()
 }
 
 /// fio's metrics as the catalog names them (`WorkloadDef::metrics_with`): `iops` and
@@ -286,7 +319,11 @@ pub(super) fn run_tool_workload<W: Write>(
         }
     }
     for index in 0..windows {
-        let (ran, metrics) = match run_once(&run, root, &work, label, &index.to_string(), frames)? {
+        let done = match &run {
+            ToolRun::Iperf3(p) => iperf3_window(p, plan, root, &work, label, index, frames)?,
+            _ => run_once(&run, root, &work, label, &index.to_string(), frames)?,
+        };
+        let (elapsed, metrics) = match done {
             Ok(done) => done,
             Err(e) => return frames.failed(label, format!("window {index}: {e}")),
         };
@@ -300,7 +337,7 @@ pub(super) fn run_tool_workload<W: Write>(
                 index,
                 value: m.value,
                 iterations: 1,
-                elapsed_ns: u64::try_from(ran.elapsed.as_nanos()).unwrap_or(u64::MAX),
+                elapsed_ns: u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
             })?;
         }
     }
@@ -347,7 +384,7 @@ fn run_once<W: Write>(
     label: &str,
     what: &str,
     frames: &mut FrameWriter<W>,
-) -> io::Result<Result<(Ran, Vec<ToolMetric>), String>> {
+) -> io::Result<Result<(Duration, Vec<ToolMetric>), String>> {
     let argv = match run.argv() {
         Ok(argv) => argv,
         Err(e) => return Ok(Err(e.to_string())),
@@ -374,7 +411,48 @@ fn run_once<W: Write>(
     ))?;
     Ok(run
         .outcome(&ran, work.path(), limit)
-        .map(|metrics| (ran, metrics)))
+        .map(|metrics| (ran.elapsed, metrics)))
+}
+
+/// One window of iperf3: a test with the agent's side sending, then one with the peer's, each
+/// against a server the peer starts for it.
+fn iperf3_window<W: Write>(
+    params: &Iperf3Params,
+    plan: &AgentPlan,
+    root: &str,
+    work: &WorkDir,
+    label: &str,
+    index: u32,
+    frames: &mut FrameWriter<W>,
+) -> io::Result<Result<(Duration, Vec<ToolMetric>), String>> {
+    let Some(peer) = plan.peer.as_deref() else {
+        return Ok(Err(
+            "no network peer: the platform gave this agent none (plan.peer is not set)".into(),
+        ));
+    };
+    let mut elapsed = Duration::ZERO;
+    let mut metrics = Vec::new();
+    for reverse in [false, true] {
+        let server = match crate::peer_tools::ask_for_iperf3(peer) {
+            Ok(server) => server,
+            Err(e) => return Ok(Err(e)),
+        };
+        let run = ToolRun::Iperf3(Iperf3Params {
+            server: server.ip().to_string(),
+            port: server.port(),
+            reverse,
+            ..params.clone()
+        });
+        let what = format!("{index}{}", if reverse { " reverse" } else { "" });
+        match run_once(&run, root, work, label, &what, frames)? {
+            Ok((took, m)) => {
+                elapsed += took;
+                metrics.extend(m);
+            }
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    Ok(Ok((elapsed, metrics)))
 }
 
 /// The catalog's metric first, the others in the parser's order.

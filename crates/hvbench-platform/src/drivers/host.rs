@@ -80,7 +80,7 @@ impl Platform for HostPlatform {
         let mut plan = req.plan.clone();
         plan.tools_root = self.tools.as_ref().map(|d| d.display().to_string());
         let _peer = if plan.needs(Device::Network) {
-            match PeerProcess::start(&self.agent, req.timeout) {
+            match PeerProcess::start(&self.agent, req.timeout, self.tools.as_deref()) {
                 Ok(peer) => {
                     plan.peer = Some(peer.addr().to_string());
                     Some(peer)

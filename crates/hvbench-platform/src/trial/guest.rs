@@ -34,11 +34,24 @@ pub enum PeerNet {
 pub struct GuestResources {
     scratch: Option<ScratchDisks>,
     peer: Option<(PathBuf, PeerNet)>,
+    /// The tools tree's directory on this machine, for the peer's side of general benchmarks
+    /// (iperf3's server).
+    peer_tools: Option<PathBuf>,
 }
 
 impl GuestResources {
     pub fn new(scratch: Option<ScratchDisks>, peer: Option<(PathBuf, PeerNet)>) -> Self {
-        GuestResources { scratch, peer }
+        GuestResources {
+            scratch,
+            peer,
+            peer_tools: None,
+        }
+    }
+
+    /// Give the trials' peers the tools tree at `dir` (plans with general benchmarks).
+    pub fn with_peer_tools(mut self, dir: Option<PathBuf>) -> Self {
+        self.peer_tools = dir;
+        self
     }
 
     /// The scratch disks, for the platform's facts.
@@ -61,12 +74,18 @@ impl GuestResources {
         };
         let (peer, net) = match &self.peer {
             None => (None, None),
-            Some((agent, PeerNet::Loopback)) => {
-                (Some(PeerProcess::start(agent, req.timeout)?), None)
-            }
+            Some((agent, PeerNet::Loopback)) => (
+                Some(PeerProcess::start(
+                    agent,
+                    req.timeout,
+                    self.peer_tools.as_deref(),
+                )?),
+                None,
+            ),
             Some((agent, PeerNet::Namespace { tap })) => {
                 let net = TrialNet::create(*tap)?;
-                let peer = PeerProcess::start_in(agent, req.timeout, &net)?;
+                let peer =
+                    PeerProcess::start_in(agent, req.timeout, &net, self.peer_tools.as_deref())?;
                 (Some(peer), Some(net))
             }
         };

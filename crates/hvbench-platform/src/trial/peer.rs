@@ -28,8 +28,8 @@ pub struct PeerProcess {
 impl PeerProcess {
     /// Start `agent --peer 127.0.0.1:0` and wait for the address it listens on. `trial` is the
     /// trial's time limit; the peer exits by itself a little after it.
-    pub fn start(agent: &Path, trial: Duration) -> Result<Self, String> {
-        Self::spawn(agent, "127.0.0.1:0", trial, None)
+    pub fn start(agent: &Path, trial: Duration, tools: Option<&Path>) -> Result<Self, String> {
+        Self::spawn(agent, "127.0.0.1:0", trial, None, tools)
     }
 
     /// Start the peer inside the trial's network namespace, on the bridge's address, where
@@ -38,8 +38,15 @@ impl PeerProcess {
         agent: &Path,
         trial: Duration,
         net: &crate::trial::vnet::TrialNet,
+        tools: Option<&Path>,
     ) -> Result<Self, String> {
-        Self::spawn(agent, crate::drivers::qemu::GUEST_PEER, trial, Some(net))
+        Self::spawn(
+            agent,
+            crate::drivers::qemu::GUEST_PEER,
+            trial,
+            Some(net),
+            tools,
+        )
     }
 
     fn spawn(
@@ -47,15 +54,21 @@ impl PeerProcess {
         bind: &str,
         trial: Duration,
         net: Option<&crate::trial::vnet::TrialNet>,
+        tools: Option<&Path>,
     ) -> Result<Self, String> {
         let lifetime = trial.saturating_add(LIFETIME_MARGIN).as_secs().max(1);
         let mut cmd = Command::new(agent);
         if let Some(net) = net {
             net.enter(&mut cmd);
         }
+        cmd.args(["--peer", bind, "--peer-lifetime-s"])
+            .arg(lifetime.to_string());
+        // General benchmarks with a far end (iperf3): the peer runs their servers from the
+        // same tools tree as the agent's.
+        if let Some(dir) = tools {
+            cmd.arg("--peer-tools").arg(dir);
+        }
         let mut child = cmd
-            .args(["--peer", bind, "--peer-lifetime-s"])
-            .arg(lifetime.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -110,6 +123,7 @@ impl PeerProcess {
             crate::drivers::qemu::GUEST_PEER,
             Duration::from_secs(5),
             None,
+            None,
         )
     }
 
@@ -140,10 +154,15 @@ mod tests {
 
     #[test]
     fn a_program_that_is_no_peer_is_reported_and_reaped() {
-        let e = PeerProcess::start(Path::new("/bin/true"), Duration::from_secs(1)).unwrap_err();
+        let e =
+            PeerProcess::start(Path::new("/bin/true"), Duration::from_secs(1), None).unwrap_err();
         assert!(e.contains("did not start"), "{e}");
-        let e = PeerProcess::start(Path::new("/nonexistent/agent"), Duration::from_secs(1))
-            .unwrap_err();
+        let e = PeerProcess::start(
+            Path::new("/nonexistent/agent"),
+            Duration::from_secs(1),
+            None,
+        )
+        .unwrap_err();
         assert!(e.contains("cannot start"), "{e}");
     }
 
@@ -152,7 +171,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let agent =
             crate::guest::agent::agent_path(&crate::guest::cache::Cache::at(d.path())).unwrap();
-        let peer = PeerProcess::start(&agent, Duration::from_secs(5)).unwrap();
+        let peer = PeerProcess::start(&agent, Duration::from_secs(5), None).unwrap();
         let addr = peer.addr();
         assert!(addr.ip().is_loopback() && addr.port() != 0);
         let mut s = std::net::TcpStream::connect(addr).unwrap();

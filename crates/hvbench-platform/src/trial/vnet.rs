@@ -591,8 +591,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let agent =
             crate::guest::agent::agent_path(&crate::guest::cache::Cache::at(d.path())).unwrap();
-        let peer = crate::trial::peer::PeerProcess::start_in(&agent, Duration::from_secs(5), &net)
-            .unwrap();
+        let peer =
+            crate::trial::peer::PeerProcess::start_in(&agent, Duration::from_secs(5), &net, None)
+                .unwrap();
         assert_eq!(peer.addr().to_string(), crate::drivers::qemu::GUEST_PEER);
         assert!(crate::trial::peer::PeerProcess::spawn_outside_for_test(&agent).is_err());
         drop(peer);

@@ -424,6 +424,18 @@ pub const WORKLOADS: &[WorkloadDef] = &[
             },
         ],
     },
+    WorkloadDef {
+        name: "iperf3",
+        summary: "iperf3 3.12 (Debian 12), TCP against an iperf3 server that the trial's \
+                  network peer runs from the same tools tree: per window one time_s test with the \
+                  guest sending, then one with the peer sending (--reverse); Gbit/s received, \
+                  also reverse-throughput",
+        metric: "throughput",
+        unit: "Gbit/s",
+        better: Better::Higher,
+        class: WorkloadClass::General,
+        params: &[TOOL_TIME],
+    },
 ];
 
 /// Every metric `fio` can report: the totals first, then each direction's (its IOPS and MiB/s
@@ -501,6 +513,8 @@ impl WorkloadDef {
     pub fn devices(&self) -> &'static [Device] {
         if self.name == "fio" {
             &[Device::Tools, Device::Disk]
+        } else if self.name == "iperf3" {
+            &[Device::Tools, Device::Network]
         } else if self.class == WorkloadClass::General {
             &[Device::Tools]
         } else if self.name.starts_with("disk-") {
@@ -519,6 +533,7 @@ impl WorkloadDef {
             "sysbench-cpu" | "sysbench-memory" | "sysbench-threads" => Some("sysbench"),
             "stress-ng" => Some("stress-ng"),
             "fio" => Some("fio"),
+            "iperf3" => Some("iperf3"),
             _ => None,
         }
     }
@@ -532,6 +547,7 @@ impl WorkloadDef {
             "stress-ng" => &["bogo-ops-per-s-real", "bogo-ops-per-s-usr-sys"],
             "sysbench-threads" => &["events-per-second", "latency-avg"],
             "fio" => &FIO_METRICS,
+            "iperf3" => &["throughput", "reverse-throughput"],
             _ => std::slice::from_ref(&self.metric),
         }
     }

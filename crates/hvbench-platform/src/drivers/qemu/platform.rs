@@ -355,7 +355,8 @@ impl QemuPlatform {
             binary,
             config,
             facts,
-            resources: GuestResources::new(scratch, peer),
+            resources: GuestResources::new(scratch, peer)
+                .with_peer_tools(tools.as_ref().map(|t| t.dir.clone())),
             disk_cache: spec.disk_cache,
             net,
             pin,

@@ -1,0 +1,248 @@
+//! The peer's side of general benchmarks that need a far end (docs/architecture.md, "The tools
+//! tree"): `iperf3`'s server, run by the peer from its own tools tree (`--peer-tools DIR`, the
+//! same tree, byte for byte, as the agent's), chrooted as the agent runs its tools.
+//!
+//! The agent asks on the peer's connection ([`crate::peer`]) with the request [`OP_IPERF3`]
+//! (count 0). The peer picks a free port on the address the agent reached it on (the
+//! loopback on a host, hvbench's bridge in a trial's namespace: never the machine's own
+//! interfaces), starts `iperf3 --server --one-off --bind ADDR --port PORT`, waits until its
+//! socket listens, and answers [`REPLY_OK`] with the port (`u16`, little-endian); or
+//! [`REPLY_FAILED`] with a `u32` length (little-endian) and the reason. The server serves one
+//! test and exits; one that is never used is killed after [`SERVER_LIFETIME`].
+
+use crate::run::chroot::{spawn_in_tree, WorkDir};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Start an iperf3 server for one test.
+pub const OP_IPERF3: u8 = b'I';
+pub const REPLY_OK: u8 = b'K';
+pub const REPLY_FAILED: u8 = b'F';
+/// How long a server waits for its one test before it is killed.
+pub const SERVER_LIFETIME: Duration = Duration::from_secs(600);
+/// How long the server may take to say it listens.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The peer's tools tree, set once from `--peer-tools`.
+static TOOLS: OnceLock<PathBuf> = OnceLock::new();
+
+/// Give the peer its tools tree.
+pub fn set_tools(dir: PathBuf) {
+    let _ = TOOLS.set(dir);
+}
+
+/// The peer's answer to [`OP_IPERF3`] on `s`: start a server on the address `s` was reached
+/// on, then reply.
+pub fn answer_iperf3(s: &mut TcpStream) -> io::Result<()> {
+    let started = s
+        .local_addr()
+        .map_err(|e| format!("cannot read the peer's own address: {e}"))
+        .and_then(|at| match TOOLS.get() {
+            Some(tree) => start_iperf3_server(tree, at.ip()),
+            None => Err(
+                "the peer has no tools tree (the platform started it without --peer-tools)"
+                    .to_string(),
+            ),
+        });
+    match started {
+        Ok(port) => {
+            let mut reply = vec![REPLY_OK];
+            reply.extend_from_slice(&port.to_le_bytes());
+            s.write_all(&reply)
+        }
+        Err(why) => {
+            let mut reply = vec![REPLY_FAILED];
+            reply.extend_from_slice(&(why.len() as u32).to_le_bytes());
+            reply.extend_from_slice(why.as_bytes());
+            s.write_all(&reply)
+        }
+    }
+}
+
+/// Start `iperf3 --server --one-off` on `ip` and a free port, chrooted in `tree`; the port once
+/// it listens. The server lives until its one test ends, or [`SERVER_LIFETIME`].
+fn start_iperf3_server(tree: &Path, ip: IpAddr) -> Result<u16, String> {
+    // A free port of that address; iperf3 binds it a moment later.
+    let port = TcpListener::bind(SocketAddr::new(ip, 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("cannot find a free port on {ip}: {e}"))?
+        .port();
+    let work = WorkDir::new().map_err(|e| format!("cannot make a work directory: {e}"))?;
+    let argv: Vec<String> = [
+        "iperf3",
+        "--server",
+        "--one-off",
+        "--bind",
+        &ip.to_string(),
+        "--port",
+        &port.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut child = spawn_in_tree(tree, &argv, work.path())
+        .map_err(|e| format!("cannot start `{}`: {e}", argv.join(" ")))?;
+    let group = child.id() as libc::pid_t;
+    // iperf3 says "Server listening on PORT" only once its stdout's buffer is flushed, which a
+    // pipe delays: the socket in the LISTEN state (this namespace's /proc/net/tcp) says it.
+    let started = Instant::now();
+    let outcome = loop {
+        if listening(port) {
+            break Ok(port);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut said = String::new();
+            if let Some(mut out) = child.stdout.take() {
+                let _ = out.read_to_string(&mut said);
+            }
+            if let Some(mut err) = child.stderr.take() {
+                let _ = err.read_to_string(&mut said);
+            }
+            break Err(format!(
+                "iperf3's server ended ({status}) before it listened: {}",
+                crate::tools::clip(said.trim(), 400)
+            ));
+        }
+        if started.elapsed() > START_TIMEOUT {
+            // SAFETY: kill(2) on the server's own process group (it is its leader).
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            break Err(format!(
+                "iperf3's server did not listen on port {port} within {} s",
+                START_TIMEOUT.as_secs()
+            ));
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    // Whatever happens, the server (and its work directory) go within its lifetime; its
+    // output is drained so that it never blocks on a full pipe.
+    for pipe in [
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        thread::spawn(move || {
+            let mut pipe = pipe;
+            let _ = io::copy(&mut pipe, &mut io::sink());
+        });
+    }
+    thread::spawn(move || {
+        let _work = work;
+        while started.elapsed() < SERVER_LIFETIME {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        // SAFETY: as above.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+        let _ = child.wait();
+    });
+    outcome
+}
+
+/// Whether a TCP socket of this network namespace listens on `port` (IPv4 or IPv6).
+fn listening(port: u16) -> bool {
+    ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .any(|table| listens_in(&table, port))
+}
+
+/// Whether `/proc/net/tcp`'s `table` holds a socket in state LISTEN (`0A`) on `port`.
+fn listens_in(table: &str, port: u16) -> bool {
+    table.lines().skip(1).any(|line| {
+        let mut fields = line.split_whitespace();
+        let local = fields.nth(1).unwrap_or("");
+        let state = fields.nth(1).unwrap_or("");
+        state == "0A"
+            && local
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+                == Some(port)
+    })
+}
+
+/// The agent's side: ask the peer at `peer` for an iperf3 server; its address and port.
+pub fn ask_for_iperf3(peer: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = peer
+        .parse()
+        .map_err(|_| format!("the peer's address `{peer}` is not ADDRESS:PORT"))?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+        .map_err(|e| format!("cannot reach the peer at {addr}: {e}"))?;
+    s.set_read_timeout(Some(START_TIMEOUT + Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let io_err = |e: io::Error| match e.kind() {
+        ErrorKind::UnexpectedEof => format!(
+            "the peer at {addr} closed the connection: it does not serve general benchmarks \
+             (an older agent?)"
+        ),
+        _ => format!("talking to the peer at {addr}: {e}"),
+    };
+    s.write_all(&crate::peer::header(OP_IPERF3, 0))
+        .map_err(io_err)?;
+    let mut status = [0u8; 1];
+    s.read_exact(&mut status).map_err(io_err)?;
+    match status[0] {
+        REPLY_OK => {
+            let mut port = [0u8; 2];
+            s.read_exact(&mut port).map_err(io_err)?;
+            Ok(SocketAddr::new(addr.ip(), u16::from_le_bytes(port)))
+        }
+        REPLY_FAILED => {
+            let mut len = [0u8; 4];
+            s.read_exact(&mut len).map_err(io_err)?;
+            let len = u32::from_le_bytes(len).min(64 * 1024) as usize;
+            let mut why = vec![0u8; len];
+            s.read_exact(&mut why).map_err(io_err)?;
+            Err(format!(
+                "the peer could not start iperf3's server: {}",
+                String::from_utf8_lossy(&why)
+            ))
+        }
+        other => Err(format!(
+            "the peer answered {other:#04x} to a request for iperf3's server"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer without a tools tree says so, and the agent reports its words.
+    #[test]
+    fn a_peer_without_a_tree_says_so() {
+        let listener = crate::peer::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = crate::peer::spawn(listener).unwrap();
+        // TOOLS is process-wide; no test of this crate sets it.
+        let e = ask_for_iperf3(&addr.to_string()).unwrap_err();
+        assert!(e.contains("no tools tree"), "{e}");
+        assert!(ask_for_iperf3("not an address").is_err());
+    }
+
+    #[test]
+    fn a_listening_socket_is_found_in_proc_net_tcp() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
+            0: 0100007F:1451 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n   \
+            1: 0100007F:9C40 0100007F:1451 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1\n";
+        assert!(listens_in(table, 5201));
+        // Established, not listening.
+        assert!(!listens_in(table, 40000));
+        assert!(!listens_in(table, 80));
+        // And for real: a listener of this process.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(listening(l.local_addr().unwrap().port()));
+    }
+}
