@@ -15,6 +15,7 @@
 //! | `R` source | reads `count` bytes | writes `count` bytes |
 //! | `E` echo | writes and reads back, `count` bytes in all | writes back what it reads |
 //! | `I` iperf3 | reads the reply | starts iperf3's server, replies its port ([`crate::peer_tools`]) |
+//! | `B` redis-benchmark | sends port and clients, reads the reply | runs redis-benchmark against the asker, replies its CSV |
 //!
 //! Every request is self-delimiting, so the stream stays in step even where the agent's
 //! connections reach the peer as one byte stream (QEMU's user network forwards a guest's
@@ -135,6 +136,9 @@ fn handle(mut s: TcpStream) -> io::Result<()> {
         match h[0] {
             OP_HELLO => s.write_all(HELLO_REPLY)?,
             crate::peer_tools::OP_IPERF3 => crate::peer_tools::answer_iperf3(&mut s)?,
+            crate::peer_tools::OP_REDIS_BENCHMARK => {
+                crate::peer_tools::answer_redis_benchmark(&mut s, count)?
+            }
             OP_SINK => {
                 let mut left = count;
                 while left > 0 {

@@ -9,17 +9,30 @@
 //! socket listens, and answers [`REPLY_OK`] with the port (`u16`, little-endian); or
 //! [`REPLY_FAILED`] with a `u32` length (little-endian) and the reason. The server serves one
 //! test and exits; one that is never used is killed after [`SERVER_LIFETIME`].
+//!
+//! For `redis`, the agent runs redis-server on its own address and asks with
+//! [`OP_REDIS_BENCHMARK`]; the peer runs `redis-benchmark` against the address the request came
+//! from (never another), under [`REDIS_BENCHMARK_LIMIT`], and answers [`REPLY_OK`] with a `u32`
+//! length and the tool's CSV, or [`REPLY_FAILED`] with the reason (its exit status and the end
+//! of its output).
 
-use crate::run::chroot::{spawn_in_tree, WorkDir};
+use crate::run::chroot::{run_in_tree, spawn_in_tree, WorkDir};
+use crate::tools::redis_benchmark::RedisBenchmarkParams;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// Start an iperf3 server for one test.
 pub const OP_IPERF3: u8 = b'I';
+/// Run redis-benchmark against the asker's redis-server: the count is the requests per test,
+/// then 4 bytes follow, the server's port and the clients (`u16` each, little-endian).
+pub const OP_REDIS_BENCHMARK: u8 = b'B';
+/// How long one redis-benchmark run may take (7.0 never exits when it cannot connect).
+pub const REDIS_BENCHMARK_LIMIT: Duration = Duration::from_secs(300);
 pub const REPLY_OK: u8 = b'K';
 pub const REPLY_FAILED: u8 = b'F';
 /// How long a server waits for its one test before it is killed.
@@ -61,6 +74,64 @@ pub fn answer_iperf3(s: &mut TcpStream) -> io::Result<()> {
             s.write_all(&reply)
         }
     }
+}
+
+/// The peer's answer to [`OP_REDIS_BENCHMARK`] on `s` (`requests` from the header; the port and
+/// clients are read here): redis-benchmark against the asker's address, its CSV in the reply.
+pub fn answer_redis_benchmark(s: &mut TcpStream, requests: u64) -> io::Result<()> {
+    let mut rest = [0u8; 4];
+    s.read_exact(&mut rest)?;
+    let port = u16::from_le_bytes([rest[0], rest[1]]);
+    let clients = u16::from_le_bytes([rest[2], rest[3]]);
+    let outcome = s
+        .peer_addr()
+        .map_err(|e| format!("cannot read the asker's address: {e}"))
+        .and_then(|asker| match TOOLS.get() {
+            Some(tree) => run_redis_benchmark(tree, asker.ip(), port, requests, clients),
+            None => Err(
+                "the peer has no tools tree (the platform started it without --peer-tools)"
+                    .to_string(),
+            ),
+        });
+    let (status, text) = match outcome {
+        Ok(csv) => (REPLY_OK, csv),
+        Err(why) => (REPLY_FAILED, why),
+    };
+    let mut reply = vec![status];
+    reply.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    reply.extend_from_slice(text.as_bytes());
+    s.write_all(&reply)
+}
+
+fn run_redis_benchmark(
+    tree: &Path,
+    ip: IpAddr,
+    port: u16,
+    requests: u64,
+    clients: u16,
+) -> Result<String, String> {
+    let params = RedisBenchmarkParams {
+        port,
+        requests: u32::try_from(requests)
+            .map_err(|_| format!("{requests} requests is too many"))?,
+        clients: u32::from(clients),
+        ..RedisBenchmarkParams::new(ip.to_string())
+    };
+    let argv = params.argv().map_err(|e| e.to_string())?;
+    let work = WorkDir::new().map_err(|e| format!("cannot make a work directory: {e}"))?;
+    let ran = run_in_tree(tree, &argv, work.path(), REDIS_BENCHMARK_LIMIT)
+        .map_err(|e| format!("cannot run `{}`: {e}", argv.join(" ")))?;
+    let tail = || crate::tools::clip(format!("{}{}", ran.stdout, ran.stderr).trim(), 400);
+    if ran.timed_out {
+        return Err(format!(
+            "redis-benchmark ran past its limit of {} s and was killed; output ends: {}",
+            REDIS_BENCHMARK_LIMIT.as_secs(),
+            tail()
+        ));
+    }
+    crate::tools::check_exit("redis-benchmark", ran.code, &ran.stderr)
+        .map_err(|e| format!("{e}; output ends: {}", tail()))?;
+    Ok(ran.stdout)
 }
 
 /// Start `iperf3 --server --one-off` on `ip` and a free port, chrooted in `tree`; the port once
@@ -176,36 +247,23 @@ fn listens_in(table: &str, port: u16) -> bool {
 
 /// The agent's side: ask the peer at `peer` for an iperf3 server; its address and port.
 pub fn ask_for_iperf3(peer: &str) -> Result<SocketAddr, String> {
-    let addr: SocketAddr = peer
-        .parse()
-        .map_err(|_| format!("the peer's address `{peer}` is not ADDRESS:PORT"))?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-        .map_err(|e| format!("cannot reach the peer at {addr}: {e}"))?;
-    s.set_read_timeout(Some(START_TIMEOUT + Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let io_err = |e: io::Error| match e.kind() {
-        ErrorKind::UnexpectedEof => format!(
-            "the peer at {addr} closed the connection: it does not serve general benchmarks \
-             (an older agent?)"
-        ),
-        _ => format!("talking to the peer at {addr}: {e}"),
-    };
+    let (mut s, addr) = connect(peer, START_TIMEOUT)?;
     s.write_all(&crate::peer::header(OP_IPERF3, 0))
-        .map_err(io_err)?;
+        .map_err(io_error(addr))?;
     let mut status = [0u8; 1];
-    s.read_exact(&mut status).map_err(io_err)?;
+    s.read_exact(&mut status).map_err(io_error(addr))?;
     match status[0] {
         REPLY_OK => {
             let mut port = [0u8; 2];
-            s.read_exact(&mut port).map_err(io_err)?;
+            s.read_exact(&mut port).map_err(io_error(addr))?;
             Ok(SocketAddr::new(addr.ip(), u16::from_le_bytes(port)))
         }
         REPLY_FAILED => {
             let mut len = [0u8; 4];
-            s.read_exact(&mut len).map_err(io_err)?;
+            s.read_exact(&mut len).map_err(io_error(addr))?;
             let len = u32::from_le_bytes(len).min(64 * 1024) as usize;
             let mut why = vec![0u8; len];
-            s.read_exact(&mut why).map_err(io_err)?;
+            s.read_exact(&mut why).map_err(io_error(addr))?;
             Err(format!(
                 "the peer could not start iperf3's server: {}",
                 String::from_utf8_lossy(&why)
@@ -214,6 +272,160 @@ pub fn ask_for_iperf3(peer: &str) -> Result<SocketAddr, String> {
         other => Err(format!(
             "the peer answered {other:#04x} to a request for iperf3's server"
         )),
+    }
+}
+
+/// The agent's side: ask the peer at `peer` to run redis-benchmark against this machine's
+/// redis-server on `port`; the tool's CSV.
+pub fn ask_for_redis_benchmark(
+    peer: &str,
+    port: u16,
+    requests: u32,
+    clients: u16,
+) -> Result<String, String> {
+    let (mut s, addr) = connect(peer, REDIS_BENCHMARK_LIMIT)?;
+    let mut request = crate::peer::header(OP_REDIS_BENCHMARK, u64::from(requests)).to_vec();
+    request.extend_from_slice(&port.to_le_bytes());
+    request.extend_from_slice(&clients.to_le_bytes());
+    s.write_all(&request).map_err(io_error(addr))?;
+    let (status, text) = read_text_reply(&mut s).map_err(io_error(addr))?;
+    match status {
+        REPLY_OK => Ok(text),
+        REPLY_FAILED => Err(format!("the peer's redis-benchmark failed: {text}")),
+        other => Err(format!(
+            "the peer answered {other:#04x} to a request for redis-benchmark"
+        )),
+    }
+}
+
+/// The address this machine reaches the peer at `peer` from: where its servers listen.
+pub fn own_address_toward(peer: &str) -> Result<IpAddr, String> {
+    let (s, _) = connect(peer, Duration::from_secs(10))?;
+    s.local_addr()
+        .map(|a| a.ip())
+        .map_err(|e| format!("cannot read this side's address: {e}"))
+}
+
+fn connect(peer: &str, reply_within: Duration) -> Result<(TcpStream, SocketAddr), String> {
+    let addr: SocketAddr = peer
+        .parse()
+        .map_err(|_| format!("the peer's address `{peer}` is not ADDRESS:PORT"))?;
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+        .map_err(|e| format!("cannot reach the peer at {addr}: {e}"))?;
+    s.set_read_timeout(Some(reply_within + Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    Ok((s, addr))
+}
+
+fn io_error(addr: SocketAddr) -> impl Fn(io::Error) -> String {
+    move |e: io::Error| match e.kind() {
+        ErrorKind::UnexpectedEof => format!(
+            "the peer at {addr} closed the connection: it does not serve general benchmarks \
+             (an older agent?)"
+        ),
+        _ => format!("talking to the peer at {addr}: {e}"),
+    }
+}
+
+/// A status byte, then a `u32` length (little-endian) and that much text.
+fn read_text_reply(s: &mut TcpStream) -> io::Result<(u8, String)> {
+    let mut status = [0u8; 1];
+    s.read_exact(&mut status)?;
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len)?;
+    let len = u32::from_le_bytes(len).min(16 << 20) as usize;
+    let mut text = vec![0u8; len];
+    s.read_exact(&mut text)?;
+    Ok((status[0], String::from_utf8_lossy(&text).into_owned()))
+}
+
+/// A redis-server of the agent's, chrooted in the tools tree, listening on `ip`; killed (its
+/// process group) when dropped.
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+    _work: WorkDir,
+}
+
+impl RedisServer {
+    /// Start it on `ip` and a free port, without persistence; once it listens.
+    pub fn start(tree: &Path, ip: IpAddr) -> Result<RedisServer, String> {
+        let port = TcpListener::bind(SocketAddr::new(ip, 0))
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("cannot find a free port on {ip}: {e}"))?
+            .port();
+        let work = WorkDir::new().map_err(|e| format!("cannot make a work directory: {e}"))?;
+        let argv: Vec<String> = [
+            "redis-server",
+            "--bind",
+            &ip.to_string(),
+            "--port",
+            &port.to_string(),
+            "--protected-mode",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            "/tmp",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut child = spawn_in_tree(tree, &argv, work.path())
+            .map_err(|e| format!("cannot start `{}`: {e}", argv.join(" ")))?;
+        // Its log goes to stdout; drained so that it never blocks.
+        for pipe in [
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            thread::spawn(move || {
+                let mut pipe = pipe;
+                let _ = io::copy(&mut pipe, &mut io::sink());
+            });
+        }
+        let server = RedisServer {
+            child,
+            port,
+            _work: work,
+        };
+        let started = Instant::now();
+        let mut server = server;
+        loop {
+            if listening(port) {
+                return Ok(server);
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!("redis-server ended ({status}) before it listened"));
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(format!(
+                    "redis-server did not listen on {ip}:{port} within {} s",
+                    START_TIMEOUT.as_secs()
+                ));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the server's own process group (it is its leader).
+        unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
+        let _ = self.child.wait();
     }
 }
 

@@ -1,5 +1,5 @@
 //! General benchmarks end to end: `hvbench run` with `sysbench-cpu` (and `sysbench-memory`,
-//! `sysbench-threads`, `stress-ng`, `fio`, `iperf3` against its server on the peer) on the host (the tool
+//! `sysbench-threads`, `stress-ng`, `fio`, `iperf3` against its server on the peer, `redis` driven by the peer) on the host (the tool
 //! chrooted in the tools tree) and in a QEMU TCG guest (the tree's image as a read-only disk
 //! the agent mounts), real samples in the store; and a tool that fails (here: one that
 //! outlives its limit) recorded as a failed workload with its output while the trial's other
@@ -63,6 +63,11 @@ size_mib = 8
 [[workload]]
 name = "iperf3"
 time_s = 1
+
+# redis-server here, redis-benchmark on the trial's peer.
+[[workload]]
+name = "redis"
+requests = 2000
 
 [[workload]]
 name = "syscall"
@@ -157,6 +162,8 @@ fn sysbench_cpu_runs_on_the_host_and_in_a_tcg_guest() {
             ("fio", "read-clat-p99"),
             ("iperf3", "throughput"),
             ("iperf3", "reverse-throughput"),
+            ("redis", "get-rps"),
+            ("redis", "set-p99"),
             ("syscall", "latency"),
             ("disk-fsync", "latency"),
         ] {

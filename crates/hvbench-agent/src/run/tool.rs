@@ -12,6 +12,7 @@ use crate::tools::{
     self, check_exit,
     fio::{self, FioEngine, FioParams, FioRw},
     iperf3::{self, Iperf3Params},
+    redis_benchmark::{self, RedisBenchmarkParams},
     stress_ng::{self, StressNgParams},
     sysbench::{self, MemoryOper, SysbenchParams, SysbenchTest},
     ToolError, ToolMetric,
@@ -45,6 +46,11 @@ pub enum ToolRun {
     Fio(FioParams),
     /// Its server is asked of the peer before each test.
     Iperf3(Iperf3Params),
+    /// redis-server here, redis-benchmark run by the peer.
+    Redis {
+        requests: u32,
+        clients: u16,
+    },
 }
 
 impl ToolRun {
@@ -117,6 +123,11 @@ impl ToolRun {
                 p.runtime_s = int("time_s")?;
                 ToolRun::Fio(p)
             }
+            "redis" => ToolRun::Redis {
+                requests: int("requests")?,
+                clients: u16::try_from(int("clients")?)
+                    .map_err(|_| "parameter `clients` is too large".to_string())?,
+            },
             "iperf3" => {
                 let mut p = Iperf3Params::new(PEER_PENDING);
                 p.duration_s = int("time_s")?;
@@ -136,6 +147,7 @@ impl ToolRun {
             ToolRun::StressNg(_) => "stress-ng",
             ToolRun::Fio(_) => "fio",
             ToolRun::Iperf3(_) => "iperf3",
+            ToolRun::Redis { .. } => "redis-benchmark",
         }
     }
 
@@ -145,6 +157,13 @@ impl ToolRun {
             ToolRun::StressNg(p) => p.argv(),
             ToolRun::Fio(p) => p.argv(),
             ToolRun::Iperf3(p) => p.argv(),
+            // Run by the peer, which builds its command line from the same builder.
+            ToolRun::Redis { requests, clients } => RedisBenchmarkParams {
+                requests: *requests,
+                clients: u32::from(*clients),
+                ..RedisBenchmarkParams::new(PEER_PENDING)
+            }
+            .argv(),
         }
     }
 
@@ -176,6 +195,9 @@ impl ToolRun {
             ToolRun::StressNg(p) => p.timeout_s,
             ToolRun::Fio(p) => p.runtime_s,
             ToolRun::Iperf3(p) => p.duration_s,
+            ToolRun::Redis { .. } => {
+                return crate::peer_tools::REDIS_BENCHMARK_LIMIT;
+            }
         };
         Duration::from_secs(2 * u64::from(seconds) + 10)
     }
@@ -206,6 +228,7 @@ impl ToolRun {
             }
             ToolRun::Fio(_) => fio::parse(&ran.stdout).map(fio_totals),
             ToolRun::Iperf3(_) => iperf3::parse(&ran.stdout).map(iperf3_received),
+            ToolRun::Redis { .. } => redis_benchmark::parse(&ran.stdout),
         };
         parsed.map_err(|e| with_tail(e.to_string()))
     }
@@ -318,9 +341,20 @@ pub(super) fn run_tool_workload<W: Write>(
             return frames.failed(label, format!("setup ({}): {e}", setup.tool()));
         }
     }
+    // redis: the server runs for all of the workload's windows.
+    let redis = match &run {
+        ToolRun::Redis { .. } => match start_redis(plan, root) {
+            Ok(server) => Some(server),
+            Err(e) => return frames.failed(label, format!("setup (redis-server): {e}")),
+        },
+        _ => None,
+    };
     for index in 0..windows {
-        let done = match &run {
-            ToolRun::Iperf3(p) => iperf3_window(p, plan, root, &work, label, index, frames)?,
+        let done = match (&run, &redis) {
+            (ToolRun::Iperf3(p), _) => iperf3_window(p, plan, root, &work, label, index, frames)?,
+            (ToolRun::Redis { .. }, Some(server)) => {
+                redis_window(&run, server, label, index, frames)?
+            }
             _ => run_once(&run, root, &work, label, &index.to_string(), frames)?,
         };
         let (elapsed, metrics) = match done {
@@ -412,6 +446,56 @@ fn run_once<W: Write>(
     Ok(run
         .outcome(&ran, work.path(), limit)
         .map(|metrics| (ran.elapsed, metrics)))
+}
+
+/// redis-server on the address this agent reaches its peer from, and the peer's address.
+fn start_redis(
+    plan: &AgentPlan,
+    root: &str,
+) -> Result<(crate::peer_tools::RedisServer, String), String> {
+    let peer = plan
+        .peer
+        .clone()
+        .ok_or("no network peer: the platform gave this agent none (plan.peer is not set)")?;
+    let ip = crate::peer_tools::own_address_toward(&peer)?;
+    let server = crate::peer_tools::RedisServer::start(Path::new(root), ip)?;
+    Ok((server, peer))
+}
+
+/// One window of redis: the peer runs redis-benchmark against this agent's server.
+fn redis_window<W: Write>(
+    run: &ToolRun,
+    (server, peer): &(crate::peer_tools::RedisServer, String),
+    label: &str,
+    index: u32,
+    frames: &mut FrameWriter<W>,
+) -> io::Result<Result<(Duration, Vec<ToolMetric>), String>> {
+    let ToolRun::Redis { requests, clients } = *run else {
+        return Ok(Err("not a redis run".to_string()));
+    };
+    let port = server.port;
+    let start = std::time::Instant::now();
+    let asked = crate::peer_tools::ask_for_redis_benchmark(peer, port, requests, clients);
+    let elapsed = start.elapsed();
+    let csv = match asked {
+        Ok(csv) => csv,
+        Err(e) => return Ok(Err(e)),
+    };
+    frames.log(format!(
+        "tool-output {label} window {index}: redis-benchmark on the peer {peer} against port \
+         {port}, {requests} requests, {clients} clients, in {elapsed:?}\n--- stdout\n{}",
+        clip_end(&csv)
+    ))?;
+    let ran = Ran {
+        code: Some(0),
+        stdout: csv,
+        stderr: String::new(),
+        elapsed,
+        timed_out: false,
+    };
+    Ok(run
+        .outcome(&ran, Path::new("/"), run.limit())
+        .map(|metrics| (elapsed, metrics)))
 }
 
 /// One window of iperf3: a test with the agent's side sending, then one with the peer's, each
@@ -641,6 +725,31 @@ mod tests {
                 "{rw}"
             );
         }
+    }
+
+    /// What redis-benchmark's and iperf3's real outputs give is what the catalog says.
+    #[test]
+    fn redis_and_iperf3_give_the_catalogs_metrics() {
+        let names = |m: &[ToolMetric]| m.iter().map(|m| m.metric.clone()).collect::<Vec<_>>();
+        let run = resolved("redis", &[]);
+        let work = WorkDir::new().unwrap();
+        let csv = include_str!("../tools/fixtures/redis-benchmark.csv");
+        let m = run
+            .outcome(&ran(Some(0), csv, ""), work.path(), run.limit())
+            .unwrap();
+        let def = catalog::workload("redis").unwrap();
+        assert_eq!(names(&primary_first(def, m)), def.metrics());
+        let mut both = iperf3_received(
+            iperf3::parse(include_str!("../tools/fixtures/iperf3-tcp.json")).unwrap(),
+        );
+        both.extend(iperf3_received(
+            iperf3::parse(include_str!("../tools/fixtures/iperf3-tcp-reverse.json")).unwrap(),
+        ));
+        let def = catalog::workload("iperf3").unwrap();
+        assert_eq!(names(&both), def.metrics());
+        assert!(both.iter().all(|m| m.unit == def.unit && m.value > 0.0));
+        // The peer builds redis-benchmark's command line from the same parameters.
+        assert!(run.argv().unwrap().join(" ").contains("-n 10000 -c 10"));
     }
 
     #[test]

@@ -436,6 +436,30 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         class: WorkloadClass::General,
         params: &[TOOL_TIME],
     },
+    WorkloadDef {
+        name: "redis",
+        summary: "redis 7.0 (Debian 12): redis-server in the guest (on the host for the \
+                  baseline), without persistence; per window redis-benchmark, run by the trial's \
+                  network peer from the same tools tree across the virtual network, `requests` GETs \
+                  and SETs from `clients` connections: GET requests/s; also GET p50/p99 and SET \
+                  requests/s, p50/p99 (ms)",
+        metric: "get-rps",
+        unit: "requests/s",
+        better: Better::Higher,
+        class: WorkloadClass::General,
+        params: &[
+            ParamDef {
+                name: "requests",
+                kind: ParamKind::Int { min: 100, max: 100_000_000, default: 10_000 },
+                help: "redis-benchmark -n: requests of each test (GET, SET) per window",
+            },
+            ParamDef {
+                name: "clients",
+                kind: ParamKind::Int { min: 1, max: 1000, default: 10 },
+                help: "redis-benchmark -c: parallel connections",
+            },
+        ],
+    },
 ];
 
 /// Every metric `fio` can report: the totals first, then each direction's (its IOPS and MiB/s
@@ -513,7 +537,7 @@ impl WorkloadDef {
     pub fn devices(&self) -> &'static [Device] {
         if self.name == "fio" {
             &[Device::Tools, Device::Disk]
-        } else if self.name == "iperf3" {
+        } else if self.name == "iperf3" || self.name == "redis" {
             &[Device::Tools, Device::Network]
         } else if self.class == WorkloadClass::General {
             &[Device::Tools]
@@ -534,6 +558,7 @@ impl WorkloadDef {
             "stress-ng" => Some("stress-ng"),
             "fio" => Some("fio"),
             "iperf3" => Some("iperf3"),
+            "redis" => Some("redis"),
             _ => None,
         }
     }
@@ -548,6 +573,9 @@ impl WorkloadDef {
             "sysbench-threads" => &["events-per-second", "latency-avg"],
             "fio" => &FIO_METRICS,
             "iperf3" => &["throughput", "reverse-throughput"],
+            "redis" => &[
+                "get-rps", "get-p50", "get-p99", "set-rps", "set-p50", "set-p99",
+            ],
             _ => std::slice::from_ref(&self.metric),
         }
     }
