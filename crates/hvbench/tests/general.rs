@@ -1,5 +1,5 @@
 //! General benchmarks end to end: `hvbench run` with `sysbench-cpu` (and `sysbench-memory`,
-//! `sysbench-threads`, `stress-ng`, `fio`, `iperf3` against its server on the peer, `redis` driven by the peer) on the host (the tool
+//! `sysbench-threads`, `stress-ng`, `fio`, `iperf3` against its server on the peer, `redis` driven by the peer, `oltp`) on the host (the tool
 //! chrooted in the tools tree) and in a QEMU TCG guest (the tree's image as a read-only disk
 //! the agent mounts), real samples in the store; and a tool that fails (here: one that
 //! outlives its limit) recorded as a failed workload with its output while the trial's other
@@ -68,6 +68,12 @@ time_s = 1
 [[workload]]
 name = "redis"
 requests = 2000
+
+# PostgreSQL with its data on the scratch disk (ext4 made by the guest) or a scratch directory.
+[[workload]]
+name = "oltp"
+time_s = 1
+size_mib = 128
 
 [[workload]]
 name = "syscall"
@@ -164,6 +170,8 @@ fn sysbench_cpu_runs_on_the_host_and_in_a_tcg_guest() {
             ("iperf3", "reverse-throughput"),
             ("redis", "get-rps"),
             ("redis", "set-p99"),
+            ("oltp", "tps"),
+            ("oltp", "latency-avg"),
             ("syscall", "latency"),
             ("disk-fsync", "latency"),
         ] {

@@ -70,6 +70,17 @@ fn cstring(path: &Path) -> io::Result<CString> {
 /// path inside it) chrooted in `tree`, with `work` as its `/tmp`, its stdout and stderr piped,
 /// the leader of its own process group. Errors are the ones that kept it from starting.
 pub fn spawn_in_tree(tree: &Path, argv: &[String], work: &Path) -> io::Result<Child> {
+    spawn_in_tree_as(tree, argv, work, None)
+}
+
+/// [`spawn_in_tree`], the program running as `user` (uid, gid; no supplementary groups)
+/// instead of root, for programs that refuse root (PostgreSQL).
+pub fn spawn_in_tree_as(
+    tree: &Path,
+    argv: &[String],
+    work: &Path,
+    user: Option<(u32, u32)>,
+) -> io::Result<Child> {
     let Some((program, args)) = argv.split_first() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty argv"));
     };
@@ -102,7 +113,21 @@ pub fn spawn_in_tree(tree: &Path, argv: &[String], work: &Path) -> io::Result<Ch
     // SAFETY: the closure runs in the child between fork and exec and calls only
     // async-signal-safe system calls on strings built before the fork.
     unsafe {
-        cmd.pre_exec(move || enter_tree(&root, &proc_dir, &dev_dir, &tmp_dir, &work));
+        cmd.pre_exec(move || {
+            enter_tree(&root, &proc_dir, &dev_dir, &tmp_dir, &work)?;
+            if let Some((uid, gid)) = user {
+                for rc in [
+                    libc::setgroups(0, std::ptr::null()),
+                    libc::setgid(gid),
+                    libc::setuid(uid),
+                ] {
+                    if rc != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+            }
+            Ok(())
+        });
     }
     cmd.spawn()
 }
@@ -110,8 +135,19 @@ pub fn spawn_in_tree(tree: &Path, argv: &[String], work: &Path) -> io::Result<Ch
 /// Run `argv` as [`spawn_in_tree`] starts it; killed (its whole process group) after `limit`.
 /// Errors are the ones that kept it from starting.
 pub fn run_in_tree(tree: &Path, argv: &[String], work: &Path, limit: Duration) -> io::Result<Ran> {
+    run_in_tree_as(tree, argv, work, limit, None)
+}
+
+/// [`run_in_tree`] as `user` ([`spawn_in_tree_as`]).
+pub fn run_in_tree_as(
+    tree: &Path,
+    argv: &[String],
+    work: &Path,
+    limit: Duration,
+    user: Option<(u32, u32)>,
+) -> io::Result<Ran> {
     let start = Instant::now();
-    let mut child = spawn_in_tree(tree, argv, work)?;
+    let mut child = spawn_in_tree_as(tree, argv, work, user)?;
     let out = reader(child.stdout.take());
     let err = reader(child.stderr.take());
     let deadline = start + limit;
@@ -192,11 +228,12 @@ fn enter_tree(
             libc::MS_BIND | libc::MS_REC,
             std::ptr::null(),
         ))?;
+        // Recursive: what the agent mounted inside it (the database's file system) comes too.
         check(libc::mount(
             work.as_ptr(),
             tmp_dir.as_ptr(),
             null,
-            libc::MS_BIND,
+            libc::MS_BIND | libc::MS_REC,
             std::ptr::null(),
         ))?;
         check(libc::chroot(root.as_ptr()))?;

@@ -5,6 +5,7 @@
 
 pub(crate) mod chroot;
 mod measure;
+mod oltp;
 mod tool;
 
 use crate::frames::FrameWriter;

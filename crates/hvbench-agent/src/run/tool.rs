@@ -12,6 +12,7 @@ use crate::tools::{
     self, check_exit,
     fio::{self, FioEngine, FioParams, FioRw},
     iperf3::{self, Iperf3Params},
+    pgbench::{self, PgbenchRun},
     redis_benchmark::{self, RedisBenchmarkParams},
     stress_ng::{self, StressNgParams},
     sysbench::{self, MemoryOper, SysbenchParams, SysbenchTest},
@@ -50,6 +51,11 @@ pub enum ToolRun {
     Redis {
         requests: u32,
         clients: u16,
+    },
+    /// pgbench against PostgreSQL here ([`super::oltp`]), its tables filled at `scale`.
+    Oltp {
+        run: PgbenchRun,
+        scale: u32,
     },
 }
 
@@ -123,6 +129,15 @@ impl ToolRun {
                 p.runtime_s = int("time_s")?;
                 ToolRun::Fio(p)
             }
+            "oltp" => {
+                let mut run = PgbenchRun::new(super::oltp::conn());
+                run.time_s = int("time_s")?;
+                run.clients = int("clients")?;
+                ToolRun::Oltp {
+                    run,
+                    scale: int("scale")?,
+                }
+            }
             "redis" => ToolRun::Redis {
                 requests: int("requests")?,
                 clients: u16::try_from(int("clients")?)
@@ -148,6 +163,7 @@ impl ToolRun {
             ToolRun::Fio(_) => "fio",
             ToolRun::Iperf3(_) => "iperf3",
             ToolRun::Redis { .. } => "redis-benchmark",
+            ToolRun::Oltp { .. } => "pgbench",
         }
     }
 
@@ -164,6 +180,11 @@ impl ToolRun {
                 ..RedisBenchmarkParams::new(PEER_PENDING)
             }
             .argv(),
+            // Debian keeps PostgreSQL's programs out of /usr/bin.
+            ToolRun::Oltp { run, .. } => run.argv().map(|mut argv| {
+                argv[0] = format!("{}/pgbench", super::oltp::PG_BIN);
+                argv
+            }),
         }
     }
 
@@ -195,6 +216,7 @@ impl ToolRun {
             ToolRun::StressNg(p) => p.timeout_s,
             ToolRun::Fio(p) => p.runtime_s,
             ToolRun::Iperf3(p) => p.duration_s,
+            ToolRun::Oltp { run, .. } => run.time_s,
             ToolRun::Redis { .. } => {
                 return crate::peer_tools::REDIS_BENCHMARK_LIMIT;
             }
@@ -229,6 +251,7 @@ impl ToolRun {
             ToolRun::Fio(_) => fio::parse(&ran.stdout).map(fio_totals),
             ToolRun::Iperf3(_) => iperf3::parse(&ran.stdout).map(iperf3_received),
             ToolRun::Redis { .. } => redis_benchmark::parse(&ran.stdout),
+            ToolRun::Oltp { .. } => pgbench::parse_run(&ran.stdout),
         };
         parsed.map_err(|e| with_tail(e.to_string()))
     }
@@ -349,13 +372,24 @@ pub(super) fn run_tool_workload<W: Write>(
         },
         _ => None,
     };
+    // oltp: the database lives for all of the workload's windows; pgbench works in its /tmp.
+    let database = match &run {
+        ToolRun::Oltp { scale, .. } => {
+            match super::oltp::Database::start(Path::new(root), *scale) {
+                Ok(db) => Some(db),
+                Err(e) => return frames.failed(label, format!("setup (PostgreSQL): {e}")),
+            }
+        }
+        _ => None,
+    };
+    let work = database.as_ref().map_or(&work, |db| db.work());
     for index in 0..windows {
         let done = match (&run, &redis) {
-            (ToolRun::Iperf3(p), _) => iperf3_window(p, plan, root, &work, label, index, frames)?,
+            (ToolRun::Iperf3(p), _) => iperf3_window(p, plan, root, work, label, index, frames)?,
             (ToolRun::Redis { .. }, Some(server)) => {
                 redis_window(&run, server, label, index, frames)?
             }
-            _ => run_once(&run, root, &work, label, &index.to_string(), frames)?,
+            _ => run_once(&run, root, work, label, &index.to_string(), frames)?,
         };
         let (elapsed, metrics) = match done {
             Ok(done) => done,

@@ -58,7 +58,7 @@ use std::process::Command;
 
 /// Changes whenever what a tools tree holds for the same packages changes (exclusions, layout,
 /// image options), so that older entries are built again.
-pub const RECIPE: &str = "hvbench tools tree r1";
+pub const RECIPE: &str = "hvbench tools tree r2";
 
 /// Packages a tools tree leaves out although apt would install them, and why each is safe to
 /// leave out: none holds a library or program that the tools run.
@@ -129,8 +129,11 @@ const TOOLS: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "oltp",
-        &["postgresql-15"],
+        // e2fsprogs: the guest makes an ext4 file system on its scratch disk for the database;
+        // dash: initdb runs postgres through popen(3), that is /bin/sh.
+        &["postgresql-15", "e2fsprogs", "dash"],
         &[
+            "/usr/sbin/mke2fs",
             "/usr/lib/postgresql/15/bin/postgres",
             "/usr/lib/postgresql/15/bin/initdb",
             "/usr/lib/postgresql/15/bin/pg_ctl",
@@ -594,8 +597,18 @@ fn lay_out(tree: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(&p)?;
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode))?;
     }
+    // Users for programs that look themselves up (PostgreSQL refuses to run as root and asks
+    // getpwuid(3) who it is): root, and nobody, whom the agent runs the database as.
+    std::fs::create_dir_all(tree.join("etc"))?;
+    std::fs::write(tree.join("etc/passwd"), PASSWD)?;
+    std::fs::write(tree.join("etc/group"), GROUP)?;
     Ok(())
 }
+
+/// The tree's `/etc/passwd` and `/etc/group`: Debian's ids for root and nobody.
+const PASSWD: &str =
+    "root:x:0:0:root:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/tmp:/usr/sbin/nologin\n";
+const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
 
 /// Move everything in `src` into `dst` (merging directories) and remove `src`. Where both hold
 /// the same non-directory, the one under `/usr` is kept.
@@ -926,7 +939,10 @@ mod tests {
 
     #[test]
     fn tools_table_maps_every_tool() {
-        assert_eq!(tool_packages("oltp"), Some(&["postgresql-15"][..]));
+        assert_eq!(
+            tool_packages("oltp"),
+            Some(&["postgresql-15", "e2fsprogs", "dash"][..])
+        );
         assert_eq!(
             tool_packages("redis"),
             Some(&["redis-server", "redis-tools"][..])

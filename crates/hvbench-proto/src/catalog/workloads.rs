@@ -460,6 +460,35 @@ pub const WORKLOADS: &[WorkloadDef] = &[
             },
         ],
     },
+    WorkloadDef {
+        name: "oltp",
+        summary: "PostgreSQL 15 with pgbench (Debian 12), its data on an ext4 file system on the \
+                  scratch disk (a guest) or a scratch directory (the host), tables filled at \
+                  `scale` once; per window one time_s pgbench run of its TPC-B-like transaction \
+                  from `clients` connections: transactions/s; also latency-avg (ms)",
+        metric: "tps",
+        unit: "transactions/s",
+        better: Better::Higher,
+        class: WorkloadClass::General,
+        params: &[
+            TOOL_TIME,
+            ParamDef {
+                name: "clients",
+                kind: ParamKind::Int { min: 1, max: 1000, default: 2 },
+                help: "pgbench -c: client connections",
+            },
+            ParamDef {
+                name: "scale",
+                kind: ParamKind::Int { min: 1, max: 10_000, default: 1 },
+                help: "pgbench -i -s: 100,000 accounts (about 16 MiB) per unit",
+            },
+            ParamDef {
+                name: "size_mib",
+                kind: ParamKind::Int { min: 128, max: 1_048_576, default: 512 },
+                help: "the scratch disk the database lives on, MiB (at least 128 + 20 x scale)",
+            },
+        ],
+    },
 ];
 
 /// Every metric `fio` can report: the totals first, then each direction's (its IOPS and MiB/s
@@ -535,7 +564,7 @@ impl WorkloadDef {
     /// The devices this workload needs from its platform: `disk-*` workloads a disk, `net-*`
     /// workloads a network path to a peer, general benchmarks the tools tree (and `fio` a disk).
     pub fn devices(&self) -> &'static [Device] {
-        if self.name == "fio" {
+        if self.name == "fio" || self.name == "oltp" {
             &[Device::Tools, Device::Disk]
         } else if self.name == "iperf3" || self.name == "redis" {
             &[Device::Tools, Device::Network]
@@ -559,6 +588,7 @@ impl WorkloadDef {
             "fio" => Some("fio"),
             "iperf3" => Some("iperf3"),
             "redis" => Some("redis"),
+            "oltp" => Some("oltp"),
             _ => None,
         }
     }
@@ -640,6 +670,9 @@ impl WorkloadDef {
                 n => 3 * n,
             },
             "page-fault" => size_mib(params),
+            // The database server's shared buffers (`shared_buffers=64MB`), its processes and
+            // the page cache of its tables.
+            "oltp" => 192,
             // The chased buffer; the random cycle is built in place.
             "mem-latency" => params
                 .get("max_size_mib")
