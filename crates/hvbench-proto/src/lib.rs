@@ -26,6 +26,6 @@ pub use catalog::{Better, Device, WorkloadClass, WorkloadDef};
 pub use crc32::crc32;
 pub use frame::{encode, Decoder, Event, FrameError, MAX_FRAME_BYTES, PREFIX, VERSION};
 pub use message::{
-    AgentPlan, InstanceEvent, Message, StressPlan, WindowEdge, WorkloadRequest, GUEST_TOOLS_ROOT,
-    PEER_BRIDGE, PEER_READY, PLAN_VERSION, TOOLS_LABEL,
+    AgentPlan, InstanceEvent, Message, StressPlan, WindowEdge, WorkloadRequest, COMPILE_SOURCE,
+    GUEST_TOOLS_ROOT, PEER_BRIDGE, PEER_READY, PLAN_VERSION, TOOLS_LABEL,
 };

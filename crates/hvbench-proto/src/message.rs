@@ -159,6 +159,9 @@ pub struct AgentPlan {
 pub const TOOLS_LABEL: &str = "hvbench-tools";
 /// Where a guest's agent mounts the tools disk (read-only).
 pub const GUEST_TOOLS_ROOT: &str = "/tools";
+/// Where the tools tree keeps the compile workload's C sources (bash 5.2's example loadable
+/// builtins from Debian's `bash-builtins`).
+pub const COMPILE_SOURCE: &str = "/usr/src/hvbench-compile/bash-loadables";
 
 impl AgentPlan {
     /// Whether any workload of the plan (or its stressor) needs `device` from the platform.

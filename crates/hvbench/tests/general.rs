@@ -1,5 +1,5 @@
 //! General benchmarks end to end: `hvbench run` with `sysbench-cpu` (and `sysbench-memory`,
-//! `sysbench-threads`, `stress-ng`, `fio`, `iperf3` against its server on the peer, `redis` driven by the peer, `oltp`) on the host (the tool
+//! `sysbench-threads`, `stress-ng`, `fio`, `iperf3` against its server on the peer, `redis` driven by the peer, `oltp`, `compile`) on the host (the tool
 //! chrooted in the tools tree) and in a QEMU TCG guest (the tree's image as a read-only disk
 //! the agent mounts), real samples in the store; and a tool that fails (here: one that
 //! outlives its limit) recorded as a failed workload with its output while the trial's other
@@ -74,6 +74,11 @@ requests = 2000
 name = "oltp"
 time_s = 1
 size_mib = 128
+
+# gcc building two of bash-builtins' example loadables.
+[[workload]]
+name = "compile"
+files = 2
 
 [[workload]]
 name = "syscall"
@@ -172,6 +177,7 @@ fn sysbench_cpu_runs_on_the_host_and_in_a_tcg_guest() {
             ("redis", "set-p99"),
             ("oltp", "tps"),
             ("oltp", "latency-avg"),
+            ("compile", "build-time"),
             ("syscall", "latency"),
             ("disk-fsync", "latency"),
         ] {

@@ -4,6 +4,7 @@
 //! `measure`.
 
 pub(crate) mod chroot;
+mod compile;
 mod measure;
 mod oltp;
 mod tool;

@@ -57,6 +57,11 @@ pub enum ToolRun {
         run: PgbenchRun,
         scale: u32,
     },
+    /// make -j `jobs` building `files` of the compile sources ([`super::compile`]).
+    Compile {
+        files: u32,
+        jobs: u32,
+    },
 }
 
 impl ToolRun {
@@ -138,6 +143,10 @@ impl ToolRun {
                     scale: int("scale")?,
                 }
             }
+            "compile" => ToolRun::Compile {
+                files: int("files")?,
+                jobs: int("jobs")?,
+            },
             "redis" => ToolRun::Redis {
                 requests: int("requests")?,
                 clients: u16::try_from(int("clients")?)
@@ -164,6 +173,7 @@ impl ToolRun {
             ToolRun::Iperf3(_) => "iperf3",
             ToolRun::Redis { .. } => "redis-benchmark",
             ToolRun::Oltp { .. } => "pgbench",
+            ToolRun::Compile { .. } => "make",
         }
     }
 
@@ -180,6 +190,7 @@ impl ToolRun {
                 ..RedisBenchmarkParams::new(PEER_PENDING)
             }
             .argv(),
+            ToolRun::Compile { jobs, .. } => Ok(super::compile::make_argv(*jobs)),
             // Debian keeps PostgreSQL's programs out of /usr/bin.
             ToolRun::Oltp { run, .. } => run.argv().map(|mut argv| {
                 argv[0] = format!("{}/pgbench", super::oltp::PG_BIN);
@@ -217,6 +228,7 @@ impl ToolRun {
             ToolRun::Fio(p) => p.runtime_s,
             ToolRun::Iperf3(p) => p.duration_s,
             ToolRun::Oltp { run, .. } => run.time_s,
+            ToolRun::Compile { .. } => return super::compile::BUILD_LIMIT,
             ToolRun::Redis { .. } => {
                 return crate::peer_tools::REDIS_BENCHMARK_LIMIT;
             }
@@ -252,6 +264,7 @@ impl ToolRun {
             ToolRun::Iperf3(_) => iperf3::parse(&ran.stdout).map(iperf3_received),
             ToolRun::Redis { .. } => redis_benchmark::parse(&ran.stdout),
             ToolRun::Oltp { .. } => pgbench::parse_run(&ran.stdout),
+            ToolRun::Compile { .. } => super::compile::check_build(work, ran.elapsed),
         };
         parsed.map_err(|e| with_tail(e.to_string()))
     }
@@ -383,6 +396,11 @@ pub(super) fn run_tool_workload<W: Write>(
         _ => None,
     };
     let work = database.as_ref().map_or(&work, |db| db.work());
+    if let ToolRun::Compile { files, .. } = &run {
+        if let Err(e) = super::compile::write_makefile(Path::new(root), *files, work.path()) {
+            return frames.failed(label, format!("setup (compile): {e}"));
+        }
+    }
     for index in 0..windows {
         let done = match (&run, &redis) {
             (ToolRun::Iperf3(p), _) => iperf3_window(p, plan, root, work, label, index, frames)?,
@@ -457,8 +475,13 @@ fn run_once<W: Write>(
         Ok(argv) => argv,
         Err(e) => return Ok(Err(e.to_string())),
     };
-    // A report left by the run before must not pass for this one's.
+    // A report left by the run before must not pass for this one's, nor its build.
     let _ = std::fs::remove_file(work.path().join(STRESS_NG_YAML.trim_start_matches("/tmp/")));
+    if let ToolRun::Compile { .. } = run {
+        if let Err(e) = super::compile::clean(work.path()) {
+            return Ok(Err(e));
+        }
+    }
     let limit = run.limit();
     let ran = match run_in_tree(Path::new(root), &argv, work.path(), limit) {
         Ok(ran) => ran,

@@ -99,6 +99,11 @@ pub const DROPPED: &[&str] = &[
     "usr/share/info",
 ];
 
+/// Where bash-builtins keeps its example loadable builtins (C sources), and where the tree
+/// keeps them for the compile workload (`hvbench_proto::COMPILE_SOURCE`).
+const COMPILE_EXAMPLES: &str = "usr/share/doc/bash/examples/loadables";
+use hvbench_proto::COMPILE_SOURCE;
+
 /// Top-level directories that are symlinks into `usr/` on merged-/usr Debian 12.
 const MERGED: &[&str] = &["bin", "sbin", "lib", "lib64"];
 
@@ -143,7 +148,10 @@ const TOOLS: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "compile",
-        &["gcc", "libc6-dev", "make"],
+        // bash-builtins: the source tree the compile workload builds (bash 5.2's example
+        // loadable builtins, kept at COMPILE_SOURCE) with the headers they need; dash: make
+        // runs its recipes with /bin/sh.
+        &["gcc", "libc6-dev", "make", "bash-builtins", "dash"],
         &[
             "/usr/bin/gcc",
             "/usr/bin/make",
@@ -585,6 +593,13 @@ fn lay_out(tree: &Path) -> std::io::Result<()> {
             merge_into(&path, &usr)?;
         }
         std::os::unix::fs::symlink(format!("usr/{top}"), &path)?;
+    }
+    // The compile workload's sources live among bash-builtins' documentation: kept apart first.
+    let examples = tree.join(COMPILE_EXAMPLES);
+    if examples.is_dir() {
+        let to = tree.join(COMPILE_SOURCE.trim_start_matches('/'));
+        std::fs::create_dir_all(to.parent().expect("a parent"))?;
+        std::fs::rename(&examples, &to)?;
     }
     for d in DROPPED {
         let p = tree.join(d);

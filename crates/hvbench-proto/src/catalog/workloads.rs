@@ -489,6 +489,29 @@ pub const WORKLOADS: &[WorkloadDef] = &[
             },
         ],
     },
+    WorkloadDef {
+        name: "compile",
+        summary: "gcc 12 (Debian 12) building a fixed C source tree from a Debian package: the \
+                  first `files` (sorted by name) of bash 5.2's example loadable builtins \
+                  (bash-builtins), each compiled with -O2 -fPIC and linked into a shared object \
+                  by make -j `jobs`, from a clean build directory per window: seconds per build",
+        metric: "build-time",
+        unit: "s",
+        better: Better::Lower,
+        class: WorkloadClass::General,
+        params: &[
+            ParamDef {
+                name: "files",
+                kind: ParamKind::Int { min: 1, max: 40, default: 10 },
+                help: "source files built (bash-builtins 5.2.15 holds 40 that build alone)",
+            },
+            ParamDef {
+                name: "jobs",
+                kind: ParamKind::Int { min: 1, max: 256, default: 1 },
+                help: "make -j: compilers run at once",
+            },
+        ],
+    },
 ];
 
 /// Every metric `fio` can report: the totals first, then each direction's (its IOPS and MiB/s
@@ -589,6 +612,7 @@ impl WorkloadDef {
             "iperf3" => Some("iperf3"),
             "redis" => Some("redis"),
             "oltp" => Some("oltp"),
+            "compile" => Some("compile"),
             _ => None,
         }
     }
