@@ -436,6 +436,35 @@ fn write_guest_totals(o: &mut String, p: &Plan, boots: u64) -> std::fmt::Result 
          for the kernel, of {} MiB",
         need, p.guest.memory_mib
     )?;
+    // A scratch disk as large as the largest region a disk workload (fio, oltp included) uses.
+    let scratch = p
+        .workloads
+        .iter()
+        .filter(|w| needs_disk(w))
+        .filter_map(|w| w.params.get("size_mib").and_then(serde_json::Value::as_u64))
+        .max();
+    if let Some(mib) = scratch {
+        writeln!(
+            o,
+            "  scratch disk:      {mib} MiB, made for each guest trial"
+        )?;
+    }
+    let mut tools: Vec<&str> = p
+        .workloads
+        .iter()
+        .filter_map(|w| w.def().and_then(|d| d.tool()))
+        .collect();
+    tools.sort_unstable();
+    tools.dedup();
+    if !tools.is_empty() {
+        writeln!(
+            o,
+            "  tools tree:        {} from Debian 12's packages, unpacked into the cache on first \
+             use (never installed); guests get it as a read-only disk beside the scratch disk, \
+             the host runs it chrooted",
+            tools.join(", ")
+        )?;
+    }
     writeln!(
         o,
         "  guest time limit:  {} in all, if every boot ran to its timeout",

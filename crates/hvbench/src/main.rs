@@ -74,6 +74,22 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Plan { spec } => {
             let plan = hvbench_spec::load(&spec)?;
             print!("{}{}", plan.render(), design::text(&plan));
+            let mut tools: Vec<&str> = plan
+                .workloads
+                .iter()
+                .filter_map(|w| w.def().and_then(|d| d.tool()))
+                .collect();
+            tools.sort_unstable();
+            tools.dedup();
+            if !tools.is_empty() {
+                print!(
+                    "{}",
+                    hvbench_platform::guest::plan_tools::describe_cached(
+                        &tools,
+                        &hvbench_platform::guest::cache::Cache::from_env()
+                    )
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Report {

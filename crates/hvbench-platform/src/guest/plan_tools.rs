@@ -70,6 +70,35 @@ pub fn tree_facts(plan: &AgentPlan, tree: &ToolsTree) -> BTreeMap<String, String
     facts
 }
 
+/// For `hvbench plan`: the tools tree of these tools (catalog names, `sysbench`), its size and
+/// package count if the cache holds it, else what the first run will do. Looks only; builds
+/// nothing and fetches nothing.
+pub fn describe_cached(tools: &[&str], cache: &Cache) -> String {
+    let mut packages: Vec<&str> = tools
+        .iter()
+        .filter_map(|t| tool_packages(t))
+        .flatten()
+        .copied()
+        .collect();
+    packages.sort_unstable();
+    packages.dedup();
+    match super::tools::cached_tree(&packages, cache) {
+        Some(t) => format!(
+            "tools image:  {} MiB read-only disk per guest ({} MiB of files, {} Debian 12 packages, \
+             cached: {})\n",
+            t.image_bytes >> 20,
+            t.tree_bytes >> 20,
+            t.versions.len(),
+            t.image.display()
+        ),
+        None => format!(
+            "tools image:  not in the cache yet; the first run fetches {} and what they depend on \
+             (Debian 12), builds the tree and its image\n",
+            packages.join(", ")
+        ),
+    }
+}
+
 /// Whether a guest of `kernel` can mount the tools disk (ext4). Debian's cloud kernel builds
 /// ext4, jbd2, mbcache, crc16 and crc32c in (`CONFIG_EXT4_FS=y`), so its guests need no module
 /// for it and get none; a kernel whose recorded config says ext4 is a module, or absent, is

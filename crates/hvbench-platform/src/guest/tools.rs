@@ -247,6 +247,13 @@ pub fn tools_tree(
     Ok(tree)
 }
 
+/// The tools tree for `packages` if the cache holds it; never builds or fetches.
+pub fn cached_tree(packages: &[&str], cache: &Cache) -> Option<ToolsTree> {
+    let root = cache.root().join("tools");
+    let key = std::fs::read_to_string(root.join("requests").join(request_hash(packages))).ok()?;
+    load(&root.join(key.trim()))
+}
+
 /// A whole cache entry (`versions.txt` is the last thing staged before the entry is renamed
 /// into place), or `None`.
 fn load(entry: &Path) -> Option<ToolsTree> {
