@@ -190,6 +190,22 @@ fn sysbench_cpu_runs_on_the_host_and_in_a_tcg_guest() {
             );
         }
     }
+    // Evidence is on: each tool ran once more in a counted window, whose value is a counter
+    // (never a sample) beside the guest's steal time; in the VM, KVM's counts come too where
+    // this machine lets them be read.
+    let counters = store.counters(run.id).unwrap();
+    for platform in ["host", "vm"] {
+        for w in ["sysbench-cpu", "fio", "iperf3", "redis", "oltp", "compile"] {
+            assert!(
+                counters.iter().any(|c| c.platform == platform
+                    && c.workload == w
+                    && c.source == "counted"
+                    && c.key == "value"
+                    && c.value > 0.0),
+                "{platform}/{w}: no counted window"
+            );
+        }
+    }
     let platforms = store.platforms(run.id).unwrap();
     for p in &platforms {
         let v = p.facts.get("tools.sysbench").map(String::as_str);

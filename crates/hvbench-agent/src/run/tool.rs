@@ -21,7 +21,7 @@ use crate::tools::{
 use crate::workloads::disk::{find_disk, DEFAULT_SCRATCH_BASE};
 use crate::Mode;
 use hvbench_proto::catalog::Better;
-use hvbench_proto::{AgentPlan, Message, WorkloadDef, WorkloadRequest};
+use hvbench_proto::{AgentPlan, Message, WindowEdge, WorkloadDef, WorkloadRequest};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -373,7 +373,12 @@ pub(super) fn run_tool_workload<W: Write>(
         Err(e) => return frames.failed(label, e),
     };
     if let Some(setup) = run.setup() {
-        if let Err(e) = run_once(&setup, root, &work, label, "setup", frames)? {
+        let mut logs = Vec::new();
+        let done = run_once(&setup, root, &work, label, "setup", &mut logs);
+        for text in logs {
+            frames.log(text)?;
+        }
+        if let Err(e) = done {
             return frames.failed(label, format!("setup ({}): {e}", setup.tool()));
         }
     }
@@ -401,14 +406,17 @@ pub(super) fn run_tool_workload<W: Write>(
             return frames.failed(label, format!("setup (compile): {e}"));
         }
     }
+    let one = |index: u32, what: &str, logs: &mut Vec<String>| match (&run, &redis) {
+        (ToolRun::Iperf3(p), _) => iperf3_window(p, plan, root, work, label, index, logs),
+        (ToolRun::Redis { .. }, Some(server)) => redis_window(&run, server, label, index, logs),
+        _ => run_once(&run, root, work, label, what, logs),
+    };
     for index in 0..windows {
-        let done = match (&run, &redis) {
-            (ToolRun::Iperf3(p), _) => iperf3_window(p, plan, root, work, label, index, frames)?,
-            (ToolRun::Redis { .. }, Some(server)) => {
-                redis_window(&run, server, label, index, frames)?
-            }
-            _ => run_once(&run, root, work, label, &index.to_string(), frames)?,
-        };
+        let mut logs = Vec::new();
+        let done = one(index, &index.to_string(), &mut logs);
+        for text in logs {
+            frames.log(text)?;
+        }
         let (elapsed, metrics) = match done {
             Ok(done) => done,
             Err(e) => return frames.failed(label, format!("window {index}: {e}")),
@@ -427,7 +435,73 @@ pub(super) fn run_tool_workload<W: Write>(
             })?;
         }
     }
+    if plan.evidence && plan.samples > 0 {
+        counted_window(def, label, windows, frames, |logs| {
+            one(windows, &format!("{windows} (counted)"), logs)
+        })?;
+    }
     Ok(())
+}
+
+/// Evidence, as for hvbench's own workloads (`measure::counted_window`): one more run after the
+/// measured ones, marked at both edges so that what counts beside the guest counts beside it
+/// alone; its value goes out as `Counters` from `counted` (never a sample), then the guest's
+/// steal time over it. Its raw output goes out after the end mark, outside the window. A run
+/// that fails sends its marks only.
+fn counted_window<W: Write>(
+    def: &WorkloadDef,
+    label: &str,
+    index: u32,
+    frames: &mut FrameWriter<W>,
+    run: impl FnOnce(&mut Vec<String>) -> Result<(Duration, Vec<ToolMetric>), String>,
+) -> io::Result<()> {
+    let mark = |frames: &mut FrameWriter<W>, edge: WindowEdge| {
+        frames.send(&Message::Window {
+            workload: label.to_string(),
+            metric: def.metric.to_string(),
+            index,
+            edge,
+        })
+    };
+    mark(frames, WindowEdge::Begin)?;
+    crate::evidence::drain_console();
+    let before = crate::evidence::GuestCounters::read();
+    let mut logs = Vec::new();
+    let done = run(&mut logs);
+    let after = crate::evidence::GuestCounters::read();
+    mark(frames, WindowEdge::End)?;
+    for text in logs {
+        frames.log(text)?;
+    }
+    let Ok((elapsed, metrics)) = done else {
+        return Ok(());
+    };
+    let Some(value) = metrics
+        .iter()
+        .find(|m| m.metric == def.metric)
+        .map(|m| m.value)
+    else {
+        return Ok(());
+    };
+    let span_ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+    let counters = |source: &str, values| Message::Counters {
+        workload: label.to_string(),
+        metric: def.metric.to_string(),
+        index,
+        source: source.to_string(),
+        span_ns,
+        values,
+    };
+    let values = [
+        ("value", value),
+        ("iterations", 1.0),
+        ("elapsed_ns", span_ns as f64),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    frames.send(&counters("counted", values))?;
+    frames.send(&counters("guest", before.since(&after)))
 }
 
 /// Where a workload's runs work: fio's target (the scratch disk in a guest, a file in the
@@ -463,46 +537,37 @@ fn place(def: &WorkloadDef) -> Result<(String, WorkDir), String> {
 
 /// One run of `run` in the tree: its raw output as a `Log` frame, then its metrics, or why
 /// there are none. The outer error is the frame writer's.
-fn run_once<W: Write>(
+fn run_once(
     run: &ToolRun,
     root: &str,
     work: &WorkDir,
     label: &str,
     what: &str,
-    frames: &mut FrameWriter<W>,
-) -> io::Result<Result<(Duration, Vec<ToolMetric>), String>> {
-    let argv = match run.argv() {
-        Ok(argv) => argv,
-        Err(e) => return Ok(Err(e.to_string())),
-    };
+    logs: &mut Vec<String>,
+) -> Result<(Duration, Vec<ToolMetric>), String> {
+    let argv = run.argv().map_err(|e| e.to_string())?;
     // A report left by the run before must not pass for this one's, nor its build.
     let _ = std::fs::remove_file(work.path().join(STRESS_NG_YAML.trim_start_matches("/tmp/")));
     if let ToolRun::Compile { .. } = run {
-        if let Err(e) = super::compile::clean(work.path()) {
-            return Ok(Err(e));
-        }
+        super::compile::clean(work.path())?;
     }
     let limit = run.limit();
-    let ran = match run_in_tree(Path::new(root), &argv, work.path(), limit) {
-        Ok(ran) => ran,
-        Err(e) => {
-            return Ok(Err(format!(
-                "cannot run `{}` in the tools tree {root}: {e}",
-                argv.join(" ")
-            )))
-        }
-    };
-    frames.log(format!(
+    let ran = run_in_tree(Path::new(root), &argv, work.path(), limit).map_err(|e| {
+        format!(
+            "cannot run `{}` in the tools tree {root}: {e}",
+            argv.join(" ")
+        )
+    })?;
+    logs.push(format!(
         "tool-output {label} window {what}: `{}` exit {:?} in {:?}\n--- stdout\n{}\n--- stderr\n{}",
         argv.join(" "),
         ran.code,
         ran.elapsed,
         clip_end(&ran.stdout),
         clip_end(&ran.stderr)
-    ))?;
-    Ok(run
-        .outcome(&ran, work.path(), limit)
-        .map(|metrics| (ran.elapsed, metrics)))
+    ));
+    run.outcome(&ran, work.path(), limit)
+        .map(|metrics| (ran.elapsed, metrics))
 }
 
 /// redis-server on the address this agent reaches its peer from, and the peer's address.
@@ -520,29 +585,26 @@ fn start_redis(
 }
 
 /// One window of redis: the peer runs redis-benchmark against this agent's server.
-fn redis_window<W: Write>(
+fn redis_window(
     run: &ToolRun,
     (server, peer): &(crate::peer_tools::RedisServer, String),
     label: &str,
     index: u32,
-    frames: &mut FrameWriter<W>,
-) -> io::Result<Result<(Duration, Vec<ToolMetric>), String>> {
+    logs: &mut Vec<String>,
+) -> Result<(Duration, Vec<ToolMetric>), String> {
     let ToolRun::Redis { requests, clients } = *run else {
-        return Ok(Err("not a redis run".to_string()));
+        return Err("not a redis run".to_string());
     };
     let port = server.port;
     let start = std::time::Instant::now();
     let asked = crate::peer_tools::ask_for_redis_benchmark(peer, port, requests, clients);
     let elapsed = start.elapsed();
-    let csv = match asked {
-        Ok(csv) => csv,
-        Err(e) => return Ok(Err(e)),
-    };
-    frames.log(format!(
+    let csv = asked?;
+    logs.push(format!(
         "tool-output {label} window {index}: redis-benchmark on the peer {peer} against port \
          {port}, {requests} requests, {clients} clients, in {elapsed:?}\n--- stdout\n{}",
         clip_end(&csv)
-    ))?;
+    ));
     let ran = Ran {
         code: Some(0),
         stdout: csv,
@@ -550,34 +612,29 @@ fn redis_window<W: Write>(
         elapsed,
         timed_out: false,
     };
-    Ok(run
-        .outcome(&ran, Path::new("/"), run.limit())
-        .map(|metrics| (elapsed, metrics)))
+    run.outcome(&ran, Path::new("/"), run.limit())
+        .map(|metrics| (elapsed, metrics))
 }
 
 /// One window of iperf3: a test with the agent's side sending, then one with the peer's, each
 /// against a server the peer starts for it.
-fn iperf3_window<W: Write>(
+fn iperf3_window(
     params: &Iperf3Params,
     plan: &AgentPlan,
     root: &str,
     work: &WorkDir,
     label: &str,
     index: u32,
-    frames: &mut FrameWriter<W>,
-) -> io::Result<Result<(Duration, Vec<ToolMetric>), String>> {
-    let Some(peer) = plan.peer.as_deref() else {
-        return Ok(Err(
-            "no network peer: the platform gave this agent none (plan.peer is not set)".into(),
-        ));
-    };
+    logs: &mut Vec<String>,
+) -> Result<(Duration, Vec<ToolMetric>), String> {
+    let peer = plan
+        .peer
+        .as_deref()
+        .ok_or("no network peer: the platform gave this agent none (plan.peer is not set)")?;
     let mut elapsed = Duration::ZERO;
     let mut metrics = Vec::new();
     for reverse in [false, true] {
-        let server = match crate::peer_tools::ask_for_iperf3(peer) {
-            Ok(server) => server,
-            Err(e) => return Ok(Err(e)),
-        };
+        let server = crate::peer_tools::ask_for_iperf3(peer)?;
         let run = ToolRun::Iperf3(Iperf3Params {
             server: server.ip().to_string(),
             port: server.port(),
@@ -585,15 +642,11 @@ fn iperf3_window<W: Write>(
             ..params.clone()
         });
         let what = format!("{index}{}", if reverse { " reverse" } else { "" });
-        match run_once(&run, root, work, label, &what, frames)? {
-            Ok((took, m)) => {
-                elapsed += took;
-                metrics.extend(m);
-            }
-            Err(e) => return Ok(Err(e)),
-        }
+        let (took, m) = run_once(&run, root, work, label, &what, logs)?;
+        elapsed += took;
+        metrics.extend(m);
     }
-    Ok(Ok((elapsed, metrics)))
+    Ok((elapsed, metrics))
 }
 
 /// The catalog's metric first, the others in the parser's order.
