@@ -4,9 +4,12 @@
 //! the agent mounts), real samples in the store; and a tool that fails (here: one that
 //! outlives its limit) recorded as a failed workload with its output while the trial's other
 //! workloads still give samples. Needs root (chroot, mounts), QEMU, and the tools tree for
-//! sysbench (built into the cache on first use, which needs Debian's package lists).
+//! sysbench (built into the cache on first use, which needs Debian's package lists). And the
+//! host baseline on a machine over SSH (Debian's sshd on a loopback port, with a cache of its
+//! own): the tree reaches it as the guests' image, shipped, and runs from it loop-mounted.
 
 mod common;
+use common::sshd::{Client, Sshd};
 use common::{require_qemu, text};
 
 use hvbench_store::Store;
@@ -264,5 +267,125 @@ fn a_tool_that_fails_is_a_failed_workload_and_the_others_still_run() {
             samples.iter().any(|s| s.workload == w && s.value > 0.0),
             "{w}: {samples:?}"
         );
+    }
+}
+
+/// The host driver on a machine over SSH: the controller ships the tools image (never the
+/// tree's directory, never apt there), the executor loop-mounts it read-only for each trial's
+/// agent, and the tools run from it; beside the same tools run here from the tree. Both report
+/// the same versions; nothing stays mounted or attached on the machine.
+#[test]
+fn general_benchmarks_on_a_host_over_ssh_run_from_the_shipped_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::new(dir.path());
+    let m = Sshd::start(dir.path(), "m", &client);
+    std::fs::write(dir.path().join("known_hosts"), &m.known_hosts_line).unwrap();
+    let cache = dir.path().join("m-cache");
+    let spec = format!(
+        r#"name = "general-ssh"
+repetitions = 1
+warmup = 0
+samples = 2
+min_window_ms = 20
+seed = 6
+
+[[host]]
+name = "m"
+ssh = "{target}"
+identity_file = "id_ed25519"
+known_hosts = "known_hosts"
+cache_dir = "{cache}"
+
+[[platform]]
+name = "here"
+driver = "host"
+
+[[platform]]
+name = "there"
+driver = "host"
+host = "m"
+
+[[workload]]
+name = "sysbench-cpu"
+time_s = 1
+max_prime = 2000
+
+[[workload]]
+name = "stress-ng"
+time_s = 1
+stressor = "cpu"
+"#,
+        target = m.target(),
+        cache = cache.display()
+    );
+    let (out, _) = run(&spec, dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let store = Store::open(&dir.path().join("g.db")).unwrap();
+    let run = store.resolve_run(Some("general-ssh")).unwrap();
+    let samples = store.samples(run.id).unwrap();
+    let failures = store.failures(run.id).unwrap();
+    assert!(failures.is_empty(), "{failures:?}\n{}", text(&out));
+    for platform in ["here", "there"] {
+        for (w, metric) in [
+            ("sysbench-cpu", "events-per-second"),
+            ("stress-ng", "bogo-ops-per-s-real"),
+        ] {
+            let n = samples
+                .iter()
+                .filter(|s| s.platform == platform && s.workload == w && s.metric == metric)
+                .filter(|s| !s.warmup && s.value > 0.0)
+                .count();
+            assert_eq!(n, 2, "{platform}/{w}/{metric}\n{}", text(&out));
+        }
+    }
+    let platforms = store.platforms(run.id).unwrap();
+    let facts = |name: &str| {
+        platforms
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap()
+            .facts
+            .clone()
+    };
+    let (here, there) = (facts("here"), facts("there"));
+    for key in ["tools.sysbench", "tools.stress-ng", "tools.tree"] {
+        assert!(here.contains_key(key), "{key}: {here:?}");
+        assert_eq!(here.get(key), there.get(key), "{key}");
+    }
+    assert!(
+        here["host.tools"].starts_with("chroot into the tools tree"),
+        "{here:?}"
+    );
+    assert!(
+        there["host.tools"].contains("loop-mounted read-only"),
+        "{there:?}"
+    );
+    // What the machine holds: the image, its versions and the request's record; no tree.
+    let key = there["tools.tree"]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let entry = cache.join("store/tools").join(&key);
+    assert!(entry.join("tools.ext4").is_file() && entry.join("versions.txt").is_file());
+    assert!(!entry.join("tree").exists());
+    assert_eq!(
+        std::fs::read_dir(cache.join("store/tools/requests"))
+            .unwrap()
+            .count(),
+        1
+    );
+    // Every loop device the trials used is free again.
+    let image = std::fs::canonicalize(entry.join("tools.ext4")).unwrap();
+    for dev in std::fs::read_dir("/sys/block").unwrap().flatten() {
+        let backing = dev.path().join("loop/backing_file");
+        if let Ok(b) = std::fs::read_to_string(&backing) {
+            assert!(
+                !b.trim().starts_with(cache.to_str().unwrap())
+                    && Path::new(b.trim()) != image.as_path(),
+                "{} still holds {b}",
+                dev.path().display()
+            );
+        }
     }
 }

@@ -68,10 +68,22 @@ name = "net-bulk"
 
 [[workload]]
 name = "net-rr"
+
+# General benchmarks: Debian's sysbench and stress-ng from the tools image, shipped to each lab
+# host (never built there) and attached read-only to every guest.
+[[workload]]
+name = "sysbench-cpu"
+time_s = 1
+max_prime = 2000
+
+[[workload]]
+name = "stress-ng"
+time_s = 1
+stressor = "cpu"
 "#;
 
-/// One small experiment on both lab hosts: samples from KVM, Xen PV and Xen PVH guests, and
-/// facts that show what really ran.
+/// One small experiment on both lab hosts: samples from KVM, Xen PV and Xen PVH guests, the
+/// general benchmarks' among them, and facts that show what really ran.
 #[test]
 fn one_experiment_on_the_xen_and_kvm_lab_hosts() {
     let _one = one_at_a_time();
@@ -106,6 +118,23 @@ fn one_experiment_on_the_xen_and_kvm_lab_hosts() {
                 text(&out)
             );
         }
+        // One run of each tool per window, in the guest, from the shipped tools image.
+        for (workload, metric) in [
+            ("sysbench-cpu", "events-per-second"),
+            ("stress-ng", "bogo-ops-per-s-real"),
+        ] {
+            let n = samples
+                .iter()
+                .filter(|s| s.platform == platform && s.workload == workload)
+                .filter(|s| s.metric == metric && !s.warmup && s.value > 0.0)
+                .count();
+            assert_eq!(
+                n,
+                1,
+                "{platform}/{workload}/{metric}: failures {failures:?}\n{}",
+                text(&out)
+            );
+        }
     }
     let platforms = store.platforms(run.id).unwrap();
     let facts = |name: &str| {
@@ -116,6 +145,23 @@ fn one_experiment_on_the_xen_and_kvm_lab_hosts() {
             .facts
             .clone()
     };
+
+    // The tools' versions, the same on every platform, and the disk each guest mounted them
+    // from: the image attached after the scratch disk (none here), read-only.
+    let tools = facts("kvm")["tools.tree"].clone();
+    for &platform in &platforms_checked {
+        let f = facts(platform);
+        assert!(f["tools.sysbench"].starts_with("1.0.20"), "{f:?}");
+        assert!(f.contains_key("tools.stress-ng"), "{f:?}");
+        assert_eq!(f["tools.tree"], tools, "{platform}");
+    }
+    assert!(facts("kvm")["tools.disk"].starts_with("/dev/vd"));
+    assert!(facts("kvm")["qemu.tools_disk"].contains("read-only"));
+    for name in ["xen-pv", "xen-pvh"] {
+        let f = facts(name);
+        assert_eq!(f["tools.disk"], "/dev/xvdb", "{f:?}");
+        assert!(f["xen.tools_disk"].starts_with("xvdb: read-only"), "{f:?}");
+    }
 
     let kvm = facts("kvm");
     assert_eq!(kvm["lab"], "kvm");

@@ -1,28 +1,65 @@
 //! The `host` driver: the agent as a plain process on this machine — the bare-metal baseline,
 //! with the same binary and the same workloads as in every guest. For network workloads it
 //! starts a peer on loopback for each trial; disk workloads make their own scratch file (see
-//! the agent's `workloads::disk`).
+//! the agent's `workloads::disk`). General benchmarks run chrooted in the tools tree: its
+//! directory here, or, on a machine the controller shipped the tree's image to (which has no
+//! directory), that image loop-mounted read-only for the agent alone
+//! ([`crate::trial::loopmount`]).
 
 use crate::guest::agent;
 use crate::guest::cache::Cache;
 use crate::guest::plan_tools;
 use crate::trial::console::{self, TrialEnd};
+use crate::trial::loopmount::LoopDevice;
 use crate::trial::peer::PeerProcess;
-use crate::{Platform, Result, TrialRequest};
+use crate::{Platform, PlatformError, Result, TrialRequest};
 use hvbench_proto::{AgentPlan, Device, Event};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub struct HostPlatform {
     name: String,
     agent: PathBuf,
     workdir: PathBuf,
-    /// The tools tree's directory, for plans with general benchmarks: the agent runs each tool
-    /// chrooted in it.
-    tools: Option<PathBuf>,
-    /// The tree's facts (`tools.*`).
+    /// The tools tree, for plans with general benchmarks: the agent runs each tool chrooted in
+    /// it.
+    tools: Option<HostTools>,
+    /// The tree's facts (`tools.*`, `host.tools`).
     tool_facts: BTreeMap<String, String>,
+}
+
+/// Where the host agent finds the tools tree.
+#[derive(Debug, Clone, PartialEq)]
+enum HostTools {
+    /// The tree's directory in the cache.
+    Dir(PathBuf),
+    /// Only the tree's image is here (shipped by a controller): each trial's agent gets it
+    /// loop-mounted read-only on `mount`, in a mount namespace of its own.
+    Image { image: PathBuf, mount: PathBuf },
+}
+
+impl HostTools {
+    /// The tree as the agent sees it (`AgentPlan::tools_root`).
+    fn root(&self) -> &Path {
+        match self {
+            HostTools::Dir(d) => d,
+            HostTools::Image { mount, .. } => mount,
+        }
+    }
+
+    /// The `host.tools` fact.
+    fn describe(&self) -> String {
+        match self {
+            HostTools::Dir(d) => format!("chroot into the tools tree {}", d.display()),
+            HostTools::Image { image, mount } => format!(
+                "chroot into the tools image {} (the guests' image, shipped), loop-mounted \
+                 read-only on {} for each trial's agent alone",
+                image.display(),
+                mount.display()
+            ),
+        }
+    }
 }
 
 impl HostPlatform {
@@ -36,18 +73,53 @@ impl HostPlatform {
     ) -> Result<HostPlatform> {
         let agent = agent::agent_path(cache)?;
         let tree = plan_tools::tree_for(plan, cache)?;
-        let tool_facts = tree
-            .as_ref()
-            .map(|t| plan_tools::tree_facts(plan, t))
-            .unwrap_or_default();
+        let mut tool_facts = BTreeMap::new();
+        let tools = match &tree {
+            None => None,
+            Some(t) => {
+                tool_facts = plan_tools::tree_facts(plan, t);
+                let tools = if t.dir.is_dir() {
+                    HostTools::Dir(t.dir.clone())
+                } else {
+                    image_tools(&t.image, &workdir)?
+                };
+                tool_facts.insert("host.tools".into(), tools.describe());
+                Some(tools)
+            }
+        };
         Ok(HostPlatform {
             name: name.to_string(),
             agent,
             workdir,
-            tools: tree.map(|t| t.dir),
+            tools,
             tool_facts,
         })
     }
+}
+
+/// A tree that is only its image (shipped): a mount point in `workdir`, and a check that the
+/// image can be attached to a loop device here (root and the loop driver), so that a machine
+/// that cannot says so before any trial.
+fn image_tools(image: &Path, workdir: &Path) -> Result<HostTools> {
+    let mount = workdir.join("tools");
+    std::fs::create_dir_all(&mount).map_err(PlatformError::io(format!(
+        "cannot create {}",
+        mount.display()
+    )))?;
+    LoopDevice::attach(image).map_err(|e| {
+        PlatformError::unavailable(
+            format!(
+                "cannot attach the tools image {} to a loop device: {e}",
+                image.display()
+            ),
+            "the host driver on a machine over SSH runs general benchmarks from the shipped \
+             image, loop-mounted read-only: log in as root, on a kernel with the loop driver",
+        )
+    })?;
+    Ok(HostTools::Image {
+        image: image.to_path_buf(),
+        mount,
+    })
 }
 
 impl Platform for HostPlatform {
@@ -78,7 +150,7 @@ impl Platform for HostPlatform {
     fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
         // The peer lives until the agent is done: dropping it kills its process group.
         let mut plan = req.plan.clone();
-        plan.tools_root = self.tools.as_ref().map(|d| d.display().to_string());
+        plan.tools_root = self.tools.as_ref().map(|t| t.root().display().to_string());
         let _peer = if plan.needs(Device::Network) {
             match PeerProcess::start(&self.agent, req.timeout, self.tools.as_deref()) {
                 Ok(peer) => {
@@ -97,16 +169,45 @@ impl Platform for HostPlatform {
         }
         let mut cmd = Command::new(&self.agent);
         cmd.arg("--plan").arg(&plan_path);
+        // Held until the agent is gone; the kernel then detaches the device.
+        let _device = match &self.tools {
+            Some(HostTools::Image { image, mount }) => {
+                match LoopDevice::attach(image)
+                    .and_then(|d| d.mount_for(&mut cmd, mount).map(|()| d))
+                {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        return TrialEnd::Failed(format!(
+                            "cannot loop-mount the tools image {}: {e}",
+                            image.display()
+                        ))
+                    }
+                }
+            }
+            _ => None,
+        };
         if let Some(place) = req.place {
             place.apply_to(&mut cmd);
         }
-        console::run_until(
+        let end = console::run_until(
             cmd,
             req.timeout,
             req.console_log.as_deref(),
             req.stop,
             on_event,
-        )
+        );
+        match (end, &self.tools) {
+            (TrialEnd::Failed(why), Some(HostTools::Image { mount, .. }))
+                if why.starts_with("cannot start") =>
+            {
+                TrialEnd::Failed(format!(
+                    "{why} (in a mount namespace of its own, with the tools image mounted \
+                     read-only on {})",
+                    mount.display()
+                ))
+            }
+            (end, _) => end,
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::cache::Cache;
 use super::kernel::Kernel;
-use super::tools::{tool_packages, tools_tree, ToolsTree};
+use super::tools::{shipped_only, shipped_tree, tool_packages, tools_tree, ToolsTree};
 use crate::{PlatformError, Result};
 use hvbench_proto::{catalog, AgentPlan, Device};
 use std::collections::BTreeMap;
@@ -40,12 +40,17 @@ pub fn plan_packages(plan: &AgentPlan) -> Result<Vec<&'static str>> {
 }
 
 /// The tools tree of the plan's general benchmarks, from the cache or built into it; `None` for
-/// a plan without any.
+/// a plan without any. In an executor a controller shipped the trees to
+/// ([`super::tools::SHIPPED_ENV`]), only the shipped entry is looked up: its image and
+/// versions, and no tree directory ([`super::tools::shipped_tree`]).
 pub fn tree_for(plan: &AgentPlan, cache: &Cache) -> Result<Option<ToolsTree>> {
     if !plan.needs(Device::Tools) {
         return Ok(None);
     }
     let packages = plan_packages(plan)?;
+    if shipped_only() {
+        return shipped_tree(&packages, cache).map(Some);
+    }
     tools_tree(&packages, cache, &mut |_| {}).map(Some)
 }
 

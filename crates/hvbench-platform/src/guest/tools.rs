@@ -257,6 +257,12 @@ pub fn cached_tree(packages: &[&str], cache: &Cache) -> Option<ToolsTree> {
 /// A whole cache entry (`versions.txt` is the last thing staged before the entry is renamed
 /// into place), or `None`.
 fn load(entry: &Path) -> Option<ToolsTree> {
+    load_entry(entry).filter(|t| t.dir.is_dir())
+}
+
+/// An entry's image, versions and sizes, whether or not its tree is there (an entry shipped to
+/// another machine has none: [`shipped_tree`]).
+fn load_entry(entry: &Path) -> Option<ToolsTree> {
     let text = std::fs::read_to_string(entry.join("versions.txt")).ok()?;
     let versions = parse_versions(&text);
     let image = entry.join("tools.ext4");
@@ -267,7 +273,7 @@ fn load(entry: &Path) -> Option<ToolsTree> {
         .trim()
         .parse()
         .ok()?;
-    if !dir.is_dir() || versions.is_empty() {
+    if versions.is_empty() {
         return None;
     }
     Some(ToolsTree {
@@ -278,6 +284,89 @@ fn load(entry: &Path) -> Option<ToolsTree> {
         key: key_of(&versions),
         versions,
     })
+}
+
+/// Set (to anything) in the environment of an executor a controller shipped to this machine
+/// (`crate::remote`): tools trees then come only from what the controller shipped into the
+/// cache ([`shipped_tree`]); nothing is resolved or built here, since such a machine (a lab host
+/// above all) may have no apt lists and no network.
+pub const SHIPPED_ENV: &str = "HVBENCH_TOOLS_SHIPPED";
+
+/// Whether this process is an executor whose tools trees are shipped ([`SHIPPED_ENV`]).
+pub fn shipped_only() -> bool {
+    std::env::var_os(SHIPPED_ENV).is_some()
+}
+
+/// The files of `tree`'s entry another machine needs to find it with [`shipped_tree`], as
+/// paths below its cache with their bytes: the image, `versions.txt` and `tree-bytes`. The
+/// tree's own directory is not among them: guests mount the image, and the host driver there
+/// loop-mounts that same image (`crate::trial::loopmount`), so every machine runs the bytes
+/// built here. Each request for the tree goes with it: [`request_file`].
+pub fn entry_files(tree: &ToolsTree) -> Result<Vec<(String, Vec<u8>)>> {
+    let entry = tree.image.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    for name in ["tools.ext4", "versions.txt", "tree-bytes"] {
+        let path = entry.join(name);
+        let data = std::fs::read(&path)
+            .map_err(PlatformError::io(format!("cannot read {}", path.display())))?;
+        files.push((format!("tools/{}/{name}", tree.key), data));
+    }
+    Ok(files)
+}
+
+/// The record of a request for `packages` naming `tree`'s entry, as a path below the cache
+/// and its bytes: what [`shipped_tree`] looks up first.
+pub fn request_file(packages: &[&str], tree: &ToolsTree) -> (String, Vec<u8>) {
+    (
+        format!("tools/requests/{}", request_hash(packages)),
+        tree.key.as_bytes().to_vec(),
+    )
+}
+
+/// The tools tree for `packages` on a machine a controller shipped it to ([`entry_files`],
+/// [`request_file`]): the request's record names the entry, whose image and versions must
+/// be there and agree with the key; its `dir` is absent there. Never resolves or builds.
+pub fn shipped_tree(packages: &[&str], cache: &Cache) -> Result<ToolsTree> {
+    let root = cache.root().join("tools");
+    let not_shipped = |what: String| {
+        PlatformError::unavailable(
+            format!(
+                "the tools tree for {} was not shipped to this machine: {what}",
+                packages.join(" ")
+            ),
+            "the controller ships it with the guest images before the platform's first trial;              prepare the platform again (run the campaign again)",
+        )
+    };
+    let record = root.join("requests").join(request_hash(packages));
+    let key = std::fs::read_to_string(&record)
+        .map_err(|e| not_shipped(format!("{}: {e}", record.display())))?;
+    let key = key.trim();
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_shipped(format!(
+            "{} names no entry ({key:?})",
+            record.display()
+        )));
+    }
+    let entry = root.join(key);
+    let tree = load_entry(&entry)
+        .ok_or_else(|| not_shipped(format!("{} is incomplete", entry.display())))?;
+    if tree.key != key {
+        return Err(not_shipped(format!(
+            "{}'s versions.txt is not the entry's ({} != {key})",
+            entry.display(),
+            tree.key
+        )));
+    }
+    if let Some(missing) = packages
+        .iter()
+        .find(|p| !tree.versions.iter().any(|(name, _)| name == *p))
+    {
+        return Err(not_shipped(format!(
+            "{} lacks the package {missing}",
+            entry.display()
+        )));
+    }
+    Ok(tree)
 }
 
 /// `pkg version` lines.

@@ -209,11 +209,17 @@ pub fn dual_argv(boot: LabHost, images: &LabImages, initrd: &Path, select: &Path
 }
 
 /// The plans a driver may turn `plan` into before building its guest image: as given, and with
-/// the peer address a guest with a network uses.
+/// the peer address a guest with a network uses; a plan with general benchmarks always with
+/// the guest's tools root (the qemu and xen drivers set it whenever they attach the tools
+/// disk), so that the images shipped to a machine are the ones its guests boot.
 pub(crate) fn guest_plan_variants(plan: &AgentPlan) -> Vec<AgentPlan> {
-    let mut out = vec![plan.clone()];
+    let mut base = plan.clone();
+    if plan.needs(hvbench_proto::Device::Tools) {
+        base.tools_root = Some(hvbench_proto::GUEST_TOOLS_ROOT.to_string());
+    }
+    let mut out = vec![base.clone()];
     if plan.needs(hvbench_proto::Device::Network) {
-        let mut p = plan.clone();
+        let mut p = base;
         p.peer = Some(crate::drivers::qemu::GUEST_PEER.to_string());
         out.push(p);
     }
@@ -226,6 +232,38 @@ mod tests {
 
     fn images() -> LabImages {
         LabImages::in_dir("/cache/lab/k".into(), "k".into())
+    }
+
+    #[test]
+    fn guest_plan_variants_carry_the_tools_root_and_the_peer() {
+        let plan = |names: &[&str]| AgentPlan {
+            version: hvbench_proto::PLAN_VERSION,
+            warmup: 0,
+            samples: 1,
+            min_window_ms: 1,
+            workloads: names
+                .iter()
+                .map(|n| hvbench_proto::WorkloadRequest {
+                    name: n.to_string(),
+                    id: String::new(),
+                    params: Default::default(),
+                })
+                .collect(),
+            peer: None,
+            stress: None,
+            evidence: false,
+            tools_root: None,
+        };
+        // Without general benchmarks: the plan as given, as before.
+        let p = plan(&["syscall"]);
+        assert_eq!(guest_plan_variants(&p), vec![p.clone()]);
+        let v = guest_plan_variants(&plan(&["sysbench-cpu", "net-rr"]));
+        assert_eq!(v.len(), 2);
+        assert!(v
+            .iter()
+            .all(|p| p.tools_root.as_deref() == Some(hvbench_proto::GUEST_TOOLS_ROOT)));
+        assert_eq!(v[0].peer, None);
+        assert_eq!(v[1].peer.as_deref(), Some(crate::drivers::qemu::GUEST_PEER));
     }
 
     #[test]

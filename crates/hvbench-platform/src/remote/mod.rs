@@ -18,9 +18,10 @@ pub use job::{exec_job, ExecOptions, Job};
 use crate::builder::Recipe;
 use crate::guest::cache::sha256_hex;
 use crate::guest::image;
+use crate::guest::{plan_tools, tools};
 use crate::trial::console::{self, TrialEnd};
 use crate::{Platform, PlatformError, Result, Topic, TrialRequest};
-use hvbench_proto::{Event, Message};
+use hvbench_proto::{AgentPlan, Device, Event, Message};
 use hvbench_spec::{GuestSpec, HostSpec, PlatformSpec};
 use ship::{ship, Shipment};
 use ssh::{quote, Ssh};
@@ -165,6 +166,7 @@ impl RemotePlatform {
             }
             None => None,
         };
+        facts.extend(tool_files(recipe, &mut files)?);
         let shipped = ship(&ssh, host.cache_dir.as_deref(), &files, say).map_err(|e| {
             PlatformError::unavailable(
                 format!(
@@ -189,10 +191,12 @@ impl RemotePlatform {
         let root = quote(&shipped.root);
         let exe = sha256_hex(executor);
         let agent_hash = sha256_hex(&agent);
+        // Tools trees come only from what was shipped: the machine may have no apt.
+        let tools_env = format!("{}=1", tools::SHIPPED_ENV);
         let executor_line = format!(
             "umask 077; C={root}; W=\"$C/work/job-$$\"; HVBENCH_AGENT=\"$C/objects/{agent_hash}\" \
-             HVBENCH_CACHE=\"$C/store\" {kernel_env}\"$C/objects/{exe}\" run --cache \"$C/store\" \
-             --workdir \"$W\"; rc=$?; [ $rc = 0 ] && rm -rf \"$W\"; exit $rc"
+             HVBENCH_CACHE=\"$C/store\" {tools_env} {kernel_env}\"$C/objects/{exe}\" run --cache \
+             \"$C/store\" --workdir \"$W\"; rc=$?; [ $rc = 0 ] && rm -rf \"$W\"; exit $rc"
         );
         let check = check_executor(&ssh, &root, &exe).map_err(|e| {
             PlatformError::unavailable(
@@ -306,8 +310,12 @@ fn guest_files(
     }
     let cache = &recipe.cache;
     let kernel = image::resolve_kernel(recipe.guest.kernel.as_deref(), cache)?;
+    if plans(recipe).any(|p| p.needs(Device::Tools)) {
+        // Refused here, before anything is shipped, rather than on the machine per trial.
+        plan_tools::check_kernel_ext4(&kernel)?;
+    }
     let rel = kernel_files(&kernel, files)?;
-    for p in std::iter::once(&recipe.plan).chain(&recipe.cell_plans) {
+    for p in plans(recipe) {
         for variant in crate::lab::guest_plan_variants(p) {
             let (initrd, _) = image::guest_initramfs_for(&kernel, agent, &variant, cache)?;
             let name = initrd
@@ -326,6 +334,49 @@ fn guest_files(
         }
     }
     Ok(Some((rel, kernel.origin)))
+}
+
+/// The platform's plans: its battery plan and its isolation cells' plans.
+fn plans(recipe: &Recipe) -> impl Iterator<Item = &AgentPlan> {
+    std::iter::once(&recipe.plan).chain(&recipe.cell_plans)
+}
+
+/// For plans with general benchmarks: every tools tree the platform's plans need, from this
+/// machine's cache or built into it, added to `files` as its image, versions and the record of
+/// each request naming it ([`tools::entry_files`], [`tools::request_file`]), each tree once.
+/// The machine's executor finds them there and never builds one ([`tools::SHIPPED_ENV`]);
+/// guests there get the image as their tools disk, the host driver loop-mounts it. A plan
+/// without general benchmarks adds nothing. Returns the battery plan's tree facts
+/// (`tools.*`), known before the first trial as on this machine.
+fn tool_files(recipe: &Recipe, files: &mut Vec<Shipment>) -> Result<BTreeMap<String, String>> {
+    let mut facts = BTreeMap::new();
+    let mut entries: Vec<String> = Vec::new();
+    for (i, p) in plans(recipe).enumerate() {
+        let Some(tree) = plan_tools::tree_for(p, &recipe.cache)? else {
+            continue;
+        };
+        if i == 0 {
+            facts = plan_tools::tree_facts(p, &tree);
+        }
+        let mut add = |rel: String, data: Vec<u8>| {
+            if !files.iter().any(|f| f.rel == rel) {
+                files.push(Shipment {
+                    rel,
+                    data,
+                    executable: false,
+                });
+            }
+        };
+        if !entries.contains(&tree.key) {
+            entries.push(tree.key.clone());
+            for (rel, data) in tools::entry_files(&tree)? {
+                add(rel, data);
+            }
+        }
+        let (rel, data) = tools::request_file(&plan_tools::plan_packages(p)?, &tree);
+        add(rel, data);
+    }
+    Ok(facts)
 }
 
 /// Run the shipped executor's `check` on the machine (`root`: the shipped cache, quoted; `exe`:
@@ -519,6 +570,190 @@ impl Drop for RemotePlatform {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guest::cache::Cache;
+    use crate::guest::tools::{key_of, shipped_tree};
+    use hvbench_proto::{WorkloadRequest, PLAN_VERSION};
+
+    fn plan(names: &[&str]) -> AgentPlan {
+        AgentPlan {
+            version: PLAN_VERSION,
+            warmup: 0,
+            samples: 1,
+            min_window_ms: 1,
+            workloads: names
+                .iter()
+                .map(|n| WorkloadRequest {
+                    name: n.to_string(),
+                    id: String::new(),
+                    params: BTreeMap::new(),
+                })
+                .collect(),
+            peer: None,
+            stress: None,
+            evidence: false,
+            tools_root: None,
+        }
+    }
+
+    /// A tools cache entry as `tools_tree` leaves it (tree, image, versions), and the records
+    /// of the requests for `requests`, so that this machine finds it without apt.
+    fn cached_tree(cache: &Path, packages: &[(&str, &str)], requests: &[&[&str]]) -> String {
+        let versions: Vec<(String, String)> = packages
+            .iter()
+            .map(|(p, v)| (p.to_string(), v.to_string()))
+            .collect();
+        let key = key_of(&versions);
+        let entry = cache.join("tools").join(&key);
+        std::fs::create_dir_all(entry.join("tree/usr/bin")).unwrap();
+        std::fs::write(entry.join("tools.ext4"), b"an ext4 image").unwrap();
+        std::fs::write(entry.join("tree-bytes"), "1234\n").unwrap();
+        let text: String = versions.iter().map(|(p, v)| format!("{p} {v}\n")).collect();
+        std::fs::write(entry.join("versions.txt"), text).unwrap();
+        let tree = crate::guest::tools::ToolsTree {
+            dir: entry.join("tree"),
+            image: entry.join("tools.ext4"),
+            image_bytes: 13,
+            tree_bytes: 1234,
+            versions,
+            key: key.clone(),
+        };
+        std::fs::create_dir_all(cache.join("tools/requests")).unwrap();
+        for r in requests {
+            let (rel, data) = tools::request_file(r, &tree);
+            std::fs::write(cache.join(rel), data).unwrap();
+        }
+        key
+    }
+
+    fn recipe(cache: &Path, plan: AgentPlan, cell_plans: Vec<AgentPlan>) -> Recipe {
+        Recipe {
+            spec: PlatformSpec {
+                name: "m-host".into(),
+                driver: hvbench_spec::Driver::Host,
+                lab: false,
+                host: Some("m".into()),
+                boot: None,
+            },
+            guest: GuestSpec::default(),
+            plan,
+            cell_plans,
+            cache: Cache::at(cache),
+            executor: b"",
+            notices: crate::Notices::silent(),
+        }
+    }
+
+    /// What goes to a machine for general benchmarks: each tree once (its image, versions and
+    /// size, never its directory) and the record of every request naming it; the battery
+    /// plan's versions as facts. A plan without general benchmarks ships no tools file.
+    #[test]
+    fn tools_are_shipped_as_the_image_and_the_records_naming_it() {
+        let d = tempfile::tempdir().unwrap();
+        let both = cached_tree(
+            d.path(),
+            &[
+                ("libc6", "2.36-9"),
+                ("stress-ng", "0.15.06-2"),
+                ("sysbench", "1.0.20+ds-5"),
+            ],
+            &[&["stress-ng", "sysbench"]],
+        );
+        let one = cached_tree(
+            d.path(),
+            &[("libc6", "2.36-9"), ("sysbench", "1.0.20+ds-5")],
+            &[&["sysbench"]],
+        );
+        let battery = plan(&["sysbench-cpu", "stress-ng", "syscall"]);
+        let cells = vec![
+            plan(&["sysbench-memory"]),
+            plan(&["stress-ng", "sysbench-cpu"]),
+        ];
+        let mut files = Vec::new();
+        let facts = tool_files(&recipe(d.path(), battery, cells), &mut files).unwrap();
+        let mut rels: Vec<&str> = files.iter().map(|f| f.rel.as_str()).collect();
+        rels.sort_unstable();
+        let mut want = vec![
+            format!("tools/{both}/tools.ext4"),
+            format!("tools/{both}/tree-bytes"),
+            format!("tools/{both}/versions.txt"),
+            format!("tools/{one}/tools.ext4"),
+            format!("tools/{one}/tree-bytes"),
+            format!("tools/{one}/versions.txt"),
+        ];
+        want.sort_unstable();
+        let (requests, entries): (Vec<&str>, Vec<&str>) =
+            rels.iter().partition(|r| r.starts_with("tools/requests/"));
+        assert_eq!(entries, want);
+        // Two package sets, two records (the third plan's set is the battery's).
+        assert_eq!(requests.len(), 2, "{rels:?}");
+        for f in &files {
+            assert!(ship::safe_rel(&f.rel), "{}", f.rel);
+            assert!(!f.executable);
+        }
+        let image = files
+            .iter()
+            .find(|f| f.rel.ends_with("tools.ext4"))
+            .unwrap();
+        assert_eq!(image.data, b"an ext4 image");
+        assert_eq!(facts["tools.sysbench"], "1.0.20+ds-5");
+        assert_eq!(facts["tools.stress-ng"], "0.15.06-2");
+        assert!(!facts.contains_key("tools.libc6"));
+
+        let mut none = Vec::new();
+        let facts = tool_files(
+            &recipe(d.path(), plan(&["syscall"]), vec![plan(&["cpu-int"])]),
+            &mut none,
+        )
+        .unwrap();
+        assert!(none.is_empty() && facts.is_empty());
+    }
+
+    /// On the machine, what was shipped (here: written where the store's links would be) is
+    /// found by the request's record, without apt (there is none in a cache of this test's
+    /// own); the tree's directory is not there, its image is.
+    #[test]
+    fn the_machine_finds_the_shipped_tree_without_apt() {
+        let here = tempfile::tempdir().unwrap();
+        let key = cached_tree(
+            here.path(),
+            &[("libc6", "2.36-9"), ("sysbench", "1.0.20+ds-5")],
+            &[&["sysbench"]],
+        );
+        let mut files = Vec::new();
+        tool_files(
+            &recipe(here.path(), plan(&["sysbench-cpu"]), vec![]),
+            &mut files,
+        )
+        .unwrap();
+        let there = tempfile::tempdir().unwrap();
+        let store = Cache::at(there.path());
+        let e = shipped_tree(&["sysbench"], &store).unwrap_err().to_string();
+        assert!(e.contains("was not shipped"), "{e}");
+        for f in &files {
+            let path = there.path().join(&f.rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, &f.data).unwrap();
+        }
+        let tree = shipped_tree(&["sysbench"], &store).unwrap();
+        assert_eq!(tree.key, key);
+        assert_eq!(
+            tree.image,
+            there.path().join(format!("tools/{key}/tools.ext4"))
+        );
+        assert!(tree.image.is_file() && !tree.dir.exists());
+        assert_eq!((tree.image_bytes, tree.tree_bytes), (13, 1234));
+        // Another package set was not shipped: an error, not a build.
+        let e = shipped_tree(&["fio"], &store).unwrap_err().to_string();
+        assert!(e.contains("fio") && e.contains("was not shipped"), "{e}");
+        // An entry that does not hold what the record promised is refused.
+        std::fs::write(
+            there.path().join(format!("tools/{key}/versions.txt")),
+            "libc6 2.36-9\n",
+        )
+        .unwrap();
+        let e = shipped_tree(&["sysbench"], &store).unwrap_err().to_string();
+        assert!(e.contains("not the entry's"), "{e}");
+    }
 
     #[test]
     fn check_output_becomes_remote_facts() {

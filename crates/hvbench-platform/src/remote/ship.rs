@@ -52,7 +52,7 @@ pub fn cache_expr(cache_dir: Option<&str>) -> String {
 }
 
 /// A path below the store, checked: relative, `/`-separated, no `..`, no odd characters.
-fn safe_rel(rel: &str) -> bool {
+pub(crate) fn safe_rel(rel: &str) -> bool {
     !rel.is_empty()
         && !rel.starts_with('/')
         && rel.split('/').all(|part| {

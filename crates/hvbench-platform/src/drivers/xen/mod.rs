@@ -16,4 +16,4 @@ mod xlcfg;
 
 pub use platform::{spec_facts, XenPlatform};
 pub use toolstack::{host_cpus, parse_xl_info, xen_weight};
-pub use xlcfg::{guest_extra, quote, xl_config, UnsafeValue, XlConfig};
+pub use xlcfg::{guest_extra, quote, tools_vdev, xl_config, UnsafeValue, XlConfig};

@@ -8,6 +8,8 @@ use crate::evidence;
 use crate::guest::agent;
 use crate::guest::cache::Cache;
 use crate::guest::image::{self, Kernel};
+use crate::guest::plan_tools;
+use crate::guest::tools::ToolsTree;
 use crate::isolation::placement::InstancePlace;
 use crate::trial::console::TrialEnd;
 use crate::trial::guest::{GuestResources, PeerNet};
@@ -39,6 +41,19 @@ pub fn spec_facts(spec: &XenSpec) -> Vec<(&'static str, String)> {
         out.push(("xen.tsc_mode.configured", m.as_str().to_string()));
     }
     out
+}
+
+/// The `xen.tools_disk` fact: how the tools tree reaches the guest.
+fn tools_disk_fact(kind: XenGuestType, t: &ToolsTree) -> String {
+    format!(
+        "{}: read-only raw ext4 image (label {}) of {} MiB, {} (qdisk backend: QEMU in dom0), \
+         mounted at {} by the agent",
+        super::xlcfg::tools_vdev(kind),
+        hvbench_proto::TOOLS_LABEL,
+        t.image_bytes >> 20,
+        t.image.display(),
+        hvbench_proto::GUEST_TOOLS_ROOT
+    )
 }
 
 /// A file removed when the trial is over.
@@ -94,6 +109,14 @@ impl XenPlatform {
         } else {
             None
         };
+        // General benchmarks: the tools tree's image as a read-only second disk, which the
+        // agent finds by its label and mounts at GUEST_TOOLS_ROOT. A plan without any gets
+        // neither the disk nor the field, so its guest is the one it always was.
+        let tools = plan_tools::tree_for(&plan, cache)?;
+        if tools.is_some() {
+            plan_tools::check_kernel_ext4(&kernel)?;
+            plan.tools_root = Some(hvbench_proto::GUEST_TOOLS_ROOT.to_string());
+        }
         let (initrd, initrd_hash) = image::guest_initramfs_for(&kernel, &agent, &plan, cache)?;
         let config = XlConfig {
             name: format!("hvbench-{name}"),
@@ -108,6 +131,7 @@ impl XenPlatform {
             cap: spec.cap,
             tsc_mode: spec.tsc_mode,
             disk: None,
+            tools: tools.as_ref().map(|t| t.image.clone()),
             vif_script: None,
         };
         // Refuse unsafe values now, before any trial.
@@ -167,6 +191,10 @@ impl XenPlatform {
                     crate::trial::vnet::bridge_address()
                 ),
             );
+        }
+        if let Some(t) = &tools {
+            facts.extend(plan_tools::tree_facts(&plan, t));
+            facts.insert("xen.tools_disk".into(), tools_disk_fact(spec.kind, t));
         }
         Ok(XenPlatform {
             name: name.to_string(),

@@ -33,9 +33,24 @@ pub struct XlConfig {
     pub tsc_mode: Option<TscMode>,
     /// A raw image given to the guest as `xvda` (blkback in dom0, blkfront in the guest).
     pub disk: Option<PathBuf>,
+    /// The tools tree's ext4 image, for plans with general benchmarks: a second disk, after
+    /// the scratch disk, read-only ([`tools_vdev`]).
+    pub tools: Option<PathBuf>,
     /// A NIC (netfront in the guest, a vif of netback in dom0), whose vif this hotplug script
     /// puts on the trial's bridge ([`crate::trial::vnet::xen_vif_hook`]).
     pub vif_script: Option<PathBuf>,
+}
+
+/// The tools disk's virtual device: `xvdb`, after the scratch disk's `xvda`, on PV and PVH.
+/// An HVM guest's `xvda` to `xvdd` are also emulated IDE disks, which qemu-xen cannot make
+/// read-only (libxl refuses the domain), so there it is `xvde`, a PV disk only. Either way the
+/// agent finds it by its label, and its disk workloads skip it: blkfront marks a disk the
+/// back-end serves read-only as read-only (`/sys/block/xvdX/ro` = 1).
+pub fn tools_vdev(kind: XenGuestType) -> &'static str {
+    match kind {
+        XenGuestType::Hvm => "xvde",
+        _ => "xvdb",
+    }
 }
 
 /// A value that cannot be written safely inside an xl config string.
@@ -85,13 +100,24 @@ pub fn xl_config(c: &XlConfig) -> std::result::Result<String, UnsafeValue> {
     if let Some(mode) = c.tsc_mode {
         lines.push(format!("tsc_mode = {}", quote(mode.as_str())?));
     }
+    // xl-disk-configuration(5): target= must come last; the path may then hold commas. The
+    // scratch disk comes first, so that it stays the guest's first writable disk.
+    let mut disks = Vec::new();
     if let Some(d) = &c.disk {
-        // xl-disk-configuration(5): target= must come last; the path may then hold commas.
-        let spec = format!(
+        disks.push(quote(&format!(
             "format=raw, vdev=xvda, access=rw, backendtype=qdisk, target={}",
             d.to_string_lossy()
-        );
-        lines.push(format!("disk = [ {} ]", quote(&spec)?));
+        ))?);
+    }
+    if let Some(t) = &c.tools {
+        disks.push(quote(&format!(
+            "format=raw, vdev={}, access=ro, backendtype=qdisk, target={}",
+            tools_vdev(c.kind),
+            t.to_string_lossy()
+        ))?);
+    }
+    if !disks.is_empty() {
+        lines.push(format!("disk = [ {} ]", disks.join(", ")));
     }
     if let Some(script) = &c.vif_script {
         // xl-network-configuration(5): settings split on commas, so the path may hold none.
@@ -128,8 +154,48 @@ mod tests {
             cap: None,
             tsc_mode: None,
             disk: None,
+            tools: None,
             vif_script: None,
         }
+    }
+
+    /// The tools disk: read-only, after the scratch disk (which stays `xvda`, the first
+    /// writable disk); alone when the plan has no disk workloads; `xvde` on HVM.
+    #[test]
+    fn xl_config_with_the_tools_disk_snapshot() {
+        let mut c = config();
+        c.disk = Some("/tmp/job/hvbench-xen-pv-1.raw".into());
+        c.tools = Some("/c/store/tools/k,1/tools.ext4".into());
+        assert_eq!(
+            xl_config(&c).unwrap(),
+            "name = \"hvbench-xen-pv-1\"\n\
+             type = \"pv\"\n\
+             kernel = \"/cache/vmlinuz\"\n\
+             ramdisk = \"/cache/guest.cpio.gz\"\n\
+             extra = \"console=hvc0 panic=-1 quiet loglevel=3\"\n\
+             memory = 512\n\
+             vcpus = 1\n\
+             on_poweroff = \"destroy\"\n\
+             on_reboot = \"destroy\"\n\
+             on_crash = \"destroy\"\n\
+             disk = [ \"format=raw, vdev=xvda, access=rw, backendtype=qdisk, \
+             target=/tmp/job/hvbench-xen-pv-1.raw\", \"format=raw, vdev=xvdb, access=ro, \
+             backendtype=qdisk, target=/c/store/tools/k,1/tools.ext4\" ]\n"
+        );
+        c.disk = None;
+        assert!(xl_config(&c).unwrap().ends_with(
+            "disk = [ \"format=raw, vdev=xvdb, access=ro, backendtype=qdisk, \
+             target=/c/store/tools/k,1/tools.ext4\" ]\n"
+        ));
+        c.kind = XenGuestType::Pvh;
+        assert!(xl_config(&c).unwrap().contains("vdev=xvdb, access=ro"));
+        c.kind = XenGuestType::Hvm;
+        assert!(xl_config(&c).unwrap().contains("vdev=xvde, access=ro"));
+        // No tools, no second disk: the config of a plan without general benchmarks.
+        c.tools = None;
+        assert!(!xl_config(&c).unwrap().contains("\ndisk = "));
+        c.tools = Some("/c/tools/a\"b/tools.ext4".into());
+        assert!(xl_config(&c).is_err());
     }
 
     #[test]
