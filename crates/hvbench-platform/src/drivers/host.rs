@@ -10,12 +10,12 @@ use crate::guest::agent;
 use crate::guest::cache::Cache;
 use crate::guest::plan_tools;
 use crate::trial::console::{self, TrialEnd};
-use crate::trial::loopmount::LoopDevice;
+use crate::trial::loopmount::{LoopDevice, TreeAt};
 use crate::trial::peer::PeerProcess;
-use crate::{Platform, PlatformError, Result, TrialRequest};
+use crate::{Platform, Result, TrialRequest};
 use hvbench_proto::{AgentPlan, Device, Event};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 pub struct HostPlatform {
@@ -24,42 +24,9 @@ pub struct HostPlatform {
     workdir: PathBuf,
     /// The tools tree, for plans with general benchmarks: the agent runs each tool chrooted in
     /// it.
-    tools: Option<HostTools>,
+    tools: Option<TreeAt>,
     /// The tree's facts (`tools.*`, `host.tools`).
     tool_facts: BTreeMap<String, String>,
-}
-
-/// Where the host agent finds the tools tree.
-#[derive(Debug, Clone, PartialEq)]
-enum HostTools {
-    /// The tree's directory in the cache.
-    Dir(PathBuf),
-    /// Only the tree's image is here (shipped by a controller): each trial's agent gets it
-    /// loop-mounted read-only on `mount`, in a mount namespace of its own.
-    Image { image: PathBuf, mount: PathBuf },
-}
-
-impl HostTools {
-    /// The tree as the agent sees it (`AgentPlan::tools_root`).
-    fn root(&self) -> &Path {
-        match self {
-            HostTools::Dir(d) => d,
-            HostTools::Image { mount, .. } => mount,
-        }
-    }
-
-    /// The `host.tools` fact.
-    fn describe(&self) -> String {
-        match self {
-            HostTools::Dir(d) => format!("chroot into the tools tree {}", d.display()),
-            HostTools::Image { image, mount } => format!(
-                "chroot into the tools image {} (the guests' image, shipped), loop-mounted \
-                 read-only on {} for each trial's agent alone",
-                image.display(),
-                mount.display()
-            ),
-        }
-    }
 }
 
 impl HostPlatform {
@@ -78,11 +45,7 @@ impl HostPlatform {
             None => None,
             Some(t) => {
                 tool_facts = plan_tools::tree_facts(plan, t);
-                let tools = if t.dir.is_dir() {
-                    HostTools::Dir(t.dir.clone())
-                } else {
-                    image_tools(&t.image, &workdir)?
-                };
+                let tools = TreeAt::of(t, &workdir, "the host driver")?;
                 tool_facts.insert("host.tools".into(), tools.describe());
                 Some(tools)
             }
@@ -95,31 +58,6 @@ impl HostPlatform {
             tool_facts,
         })
     }
-}
-
-/// A tree that is only its image (shipped): a mount point in `workdir`, and a check that the
-/// image can be attached to a loop device here (root and the loop driver), so that a machine
-/// that cannot says so before any trial.
-fn image_tools(image: &Path, workdir: &Path) -> Result<HostTools> {
-    let mount = workdir.join("tools");
-    std::fs::create_dir_all(&mount).map_err(PlatformError::io(format!(
-        "cannot create {}",
-        mount.display()
-    )))?;
-    LoopDevice::attach(image).map_err(|e| {
-        PlatformError::unavailable(
-            format!(
-                "cannot attach the tools image {} to a loop device: {e}",
-                image.display()
-            ),
-            "the host driver on a machine over SSH runs general benchmarks from the shipped \
-             image, loop-mounted read-only: log in as root, on a kernel with the loop driver",
-        )
-    })?;
-    Ok(HostTools::Image {
-        image: image.to_path_buf(),
-        mount,
-    })
 }
 
 impl Platform for HostPlatform {
@@ -152,7 +90,7 @@ impl Platform for HostPlatform {
         let mut plan = req.plan.clone();
         plan.tools_root = self.tools.as_ref().map(|t| t.root().display().to_string());
         let _peer = if plan.needs(Device::Network) {
-            match PeerProcess::start(&self.agent, req.timeout, self.tools.as_deref()) {
+            match PeerProcess::start(&self.agent, req.timeout, self.tools.as_ref()) {
                 Ok(peer) => {
                     plan.peer = Some(peer.addr().to_string());
                     Some(peer)
@@ -171,7 +109,7 @@ impl Platform for HostPlatform {
         cmd.arg("--plan").arg(&plan_path);
         // Held until the agent is gone; the kernel then detaches the device.
         let _device = match &self.tools {
-            Some(HostTools::Image { image, mount }) => {
+            Some(TreeAt::Image { image, mount }) => {
                 match LoopDevice::attach(image)
                     .and_then(|d| d.mount_for(&mut cmd, mount).map(|()| d))
                 {
@@ -197,7 +135,7 @@ impl Platform for HostPlatform {
             on_event,
         );
         match (end, &self.tools) {
-            (TrialEnd::Failed(why), Some(HostTools::Image { mount, .. }))
+            (TrialEnd::Failed(why), Some(TreeAt::Image { mount, .. }))
                 if why.starts_with("cannot start") =>
             {
                 TrialEnd::Failed(format!(

@@ -75,6 +75,22 @@ pub fn tree_facts(plan: &AgentPlan, tree: &ToolsTree) -> BTreeMap<String, String
     facts
 }
 
+/// The tree the trials' network peers run their side of general benchmarks from (iperf3's
+/// server, redis-benchmark), for plans with a tools tree and a network: the tree's directory,
+/// or its shipped image loop-mounted for the peer alone (mount point made in `workdir`).
+pub fn peer_tree(
+    plan: &AgentPlan,
+    tree: Option<&ToolsTree>,
+    workdir: &std::path::Path,
+) -> Result<Option<crate::trial::loopmount::TreeAt>> {
+    match tree {
+        Some(t) if plan.needs(Device::Network) => {
+            crate::trial::loopmount::TreeAt::of(t, workdir, "the network peer").map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// For `hvbench plan`: the tools tree of these tools (catalog names, `sysbench`), its size and
 /// package count if the cache holds it, else what the first run will do. Looks only; builds
 /// nothing and fetches nothing.

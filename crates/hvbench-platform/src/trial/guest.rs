@@ -36,7 +36,7 @@ pub struct GuestResources {
     peer: Option<(PathBuf, PeerNet)>,
     /// The tools tree's directory on this machine, for the peer's side of general benchmarks
     /// (iperf3's server).
-    peer_tools: Option<PathBuf>,
+    peer_tools: Option<crate::trial::loopmount::TreeAt>,
 }
 
 impl GuestResources {
@@ -48,9 +48,9 @@ impl GuestResources {
         }
     }
 
-    /// Give the trials' peers the tools tree at `dir` (plans with general benchmarks).
-    pub fn with_peer_tools(mut self, dir: Option<PathBuf>) -> Self {
-        self.peer_tools = dir;
+    /// Give the trials' peers the tools tree (plans with general benchmarks).
+    pub fn with_peer_tools(mut self, tree: Option<crate::trial::loopmount::TreeAt>) -> Self {
+        self.peer_tools = tree;
         self
     }
 
@@ -78,14 +78,14 @@ impl GuestResources {
                 Some(PeerProcess::start(
                     agent,
                     req.timeout,
-                    self.peer_tools.as_deref(),
+                    self.peer_tools.as_ref(),
                 )?),
                 None,
             ),
             Some((agent, PeerNet::Namespace { tap })) => {
                 let net = TrialNet::create(*tap)?;
                 let peer =
-                    PeerProcess::start_in(agent, req.timeout, &net, self.peer_tools.as_deref())?;
+                    PeerProcess::start_in(agent, req.timeout, &net, self.peer_tools.as_ref())?;
                 (Some(peer), Some(net))
             }
         };

@@ -316,3 +316,82 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
     }
 }
+
+/// Where a process on this machine finds a tools tree: its directory in the cache, or, where
+/// only its image was shipped (`crate::guest::tools::shipped_tree`), the image loop-mounted
+/// read-only on `mount` in that process's own mount namespace ([`TreeAt::prepare`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TreeAt {
+    Dir(PathBuf),
+    Image { image: PathBuf, mount: PathBuf },
+}
+
+impl TreeAt {
+    /// `tree`'s directory if it is here, else its image with a mount point made in `workdir`,
+    /// after a check that the image can be attached to a loop device here (root, the loop
+    /// driver), so that a machine that cannot says so before any trial. `who` names the user.
+    pub fn of(
+        tree: &crate::guest::tools::ToolsTree,
+        workdir: &Path,
+        who: &str,
+    ) -> crate::Result<TreeAt> {
+        if tree.dir.is_dir() {
+            return Ok(TreeAt::Dir(tree.dir.clone()));
+        }
+        let mount = workdir.join("tools");
+        std::fs::create_dir_all(&mount).map_err(crate::PlatformError::io(format!(
+            "cannot create {}",
+            mount.display()
+        )))?;
+        LoopDevice::attach(&tree.image).map_err(|e| {
+            crate::PlatformError::unavailable(
+                format!(
+                    "cannot attach the tools image {} to a loop device: {e}",
+                    tree.image.display()
+                ),
+                format!(
+                    "{who} on a machine over SSH runs general benchmarks from the shipped image, \
+                     loop-mounted read-only: log in as root, on a kernel with the loop driver"
+                ),
+            )
+        })?;
+        Ok(TreeAt::Image {
+            image: tree.image.clone(),
+            mount,
+        })
+    }
+
+    /// The tree as the process sees it.
+    pub fn root(&self) -> &Path {
+        match self {
+            TreeAt::Dir(d) => d,
+            TreeAt::Image { mount, .. } => mount,
+        }
+    }
+
+    /// The `host.tools` fact.
+    pub fn describe(&self) -> String {
+        match self {
+            TreeAt::Dir(d) => format!("chroot into the tools tree {}", d.display()),
+            TreeAt::Image { image, mount } => format!(
+                "chroot into the tools image {} (the guests' image, shipped), loop-mounted \
+                 read-only on {} for each trial's agent alone",
+                image.display(),
+                mount.display()
+            ),
+        }
+    }
+
+    /// Make `cmd` see the tree at [`TreeAt::root`]: nothing for a directory; for an image, a
+    /// loop device mounted in the child's own mount namespace, held by the returned device.
+    pub fn prepare(&self, cmd: &mut Command) -> io::Result<Option<LoopDevice>> {
+        match self {
+            TreeAt::Dir(_) => Ok(None),
+            TreeAt::Image { image, mount } => {
+                let device = LoopDevice::attach(image)?;
+                device.mount_for(cmd, mount)?;
+                Ok(Some(device))
+            }
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! on the host's loopback, or on the bridge of the trial's network namespace
 //! ([`crate::trial::vnet`]) — and killed, with its whole process group, when the trial ends.
 
+use crate::trial::loopmount::TreeAt;
 use hvbench_proto::PEER_READY;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -23,12 +24,14 @@ const LIFETIME_MARGIN: Duration = Duration::from_secs(60);
 pub struct PeerProcess {
     child: Child,
     addr: SocketAddr,
+    /// The tools image's loop device, where the peer's tree is a shipped image.
+    _tools: Option<crate::trial::loopmount::LoopDevice>,
 }
 
 impl PeerProcess {
     /// Start `agent --peer 127.0.0.1:0` and wait for the address it listens on. `trial` is the
     /// trial's time limit; the peer exits by itself a little after it.
-    pub fn start(agent: &Path, trial: Duration, tools: Option<&Path>) -> Result<Self, String> {
+    pub fn start(agent: &Path, trial: Duration, tools: Option<&TreeAt>) -> Result<Self, String> {
         Self::spawn(agent, "127.0.0.1:0", trial, None, tools)
     }
 
@@ -38,7 +41,7 @@ impl PeerProcess {
         agent: &Path,
         trial: Duration,
         net: &crate::trial::vnet::TrialNet,
-        tools: Option<&Path>,
+        tools: Option<&TreeAt>,
     ) -> Result<Self, String> {
         Self::spawn(
             agent,
@@ -54,7 +57,7 @@ impl PeerProcess {
         bind: &str,
         trial: Duration,
         net: Option<&crate::trial::vnet::TrialNet>,
-        tools: Option<&Path>,
+        tools: Option<&TreeAt>,
     ) -> Result<Self, String> {
         let lifetime = trial.saturating_add(LIFETIME_MARGIN).as_secs().max(1);
         let mut cmd = Command::new(agent);
@@ -65,9 +68,15 @@ impl PeerProcess {
             .arg(lifetime.to_string());
         // General benchmarks with a far end (iperf3): the peer runs their servers from the
         // same tools tree as the agent's.
-        if let Some(dir) = tools {
-            cmd.arg("--peer-tools").arg(dir);
-        }
+        let device = match tools {
+            Some(tree) => {
+                cmd.arg("--peer-tools").arg(tree.root());
+                tree.prepare(&mut cmd).map_err(|e| {
+                    format!("cannot mount the tools image for the network peer: {e}")
+                })?
+            }
+            None => None,
+        };
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -90,6 +99,7 @@ impl PeerProcess {
         let mut peer = PeerProcess {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            _tools: device,
         };
         match addr {
             Some(addr) => {

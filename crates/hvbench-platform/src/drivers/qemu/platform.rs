@@ -342,6 +342,11 @@ impl QemuPlatform {
             facts.extend(plan_tools::tree_facts(&plan, t));
             fact_tools_disk(&mut facts, t);
         }
+        let peer_tools = plan_tools::peer_tree(
+            &plan,
+            tools.as_ref(),
+            &std::env::temp_dir().join(format!("hvbench-peer-{}", std::process::id())),
+        )?;
         let net = match peer_agent {
             Some(_) => Some(choose_net(spec.net, accel, &mut facts)?),
             None => None,
@@ -355,8 +360,7 @@ impl QemuPlatform {
             binary,
             config,
             facts,
-            resources: GuestResources::new(scratch, peer)
-                .with_peer_tools(tools.as_ref().map(|t| t.dir.clone())),
+            resources: GuestResources::new(scratch, peer).with_peer_tools(peer_tools),
             disk_cache: spec.disk_cache,
             net,
             pin,

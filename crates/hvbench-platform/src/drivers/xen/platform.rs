@@ -196,6 +196,7 @@ impl XenPlatform {
             facts.extend(plan_tools::tree_facts(&plan, t));
             facts.insert("xen.tools_disk".into(), tools_disk_fact(spec.kind, t));
         }
+        let peer_tools = plan_tools::peer_tree(&plan, tools.as_ref(), &workdir)?;
         Ok(XenPlatform {
             name: name.to_string(),
             config,
@@ -205,7 +206,8 @@ impl XenPlatform {
             resources: GuestResources::new(
                 scratch,
                 peer_agent.map(|agent| (agent, PeerNet::Namespace { tap: false })),
-            ),
+            )
+            .with_peer_tools(peer_tools),
         })
     }
 }
