@@ -1,11 +1,12 @@
-//! A read-only ext4 image mounted for one process tree only: the tools image of general
-//! benchmarks for the host driver on a machine the controller shipped it to
-//! (docs/architecture.md, "The tools tree"). [`LoopDevice::attach`] puts the image on a free
-//! loop device, read-only and with autoclear, so that the kernel detaches it by itself once
-//! its last user is gone; [`LoopDevice::mount_for`] makes a command's child unshare its mount
-//! namespace, make `/` recursively private and mount the device there before it execs. The
-//! mount lives exactly as long as that child and its descendants: nothing is left mounted or
-//! attached on the machine after the trial, even when hvbench is killed.
+//! The tools image of general benchmarks as a read-only block device (docs/architecture.md,
+//! "The tools tree"). [`LoopDevice::attach`] puts the image on a free loop device, read-only and
+//! with autoclear, so that the kernel detaches it by itself once its last user is gone: the xen
+//! driver hands it to blkback as a Xen guest's tools disk, and the host driver, on a machine the
+//! controller shipped the image to, mounts it for one process tree only:
+//! [`LoopDevice::mount_for`] makes a command's child unshare its mount namespace, make `/`
+//! recursively private and mount the device there before it execs. The mount lives exactly as
+//! long as that child and its descendants: nothing is left mounted or attached on the machine
+//! after the trial, even when hvbench is killed.
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
@@ -103,10 +104,7 @@ impl LoopDevice {
     /// CAP_SYS_ADMIN) and the loop driver.
     pub fn attach(image: &Path) -> io::Result<LoopDevice> {
         let backing = File::open(image)?;
-        let control = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/loop-control")?;
+        let control = open_control()?;
         let mut last = io::Error::from_raw_os_error(libc::EBUSY);
         // Another process may take the free device between asking and configuring it.
         for _ in 0..16 {
@@ -126,6 +124,13 @@ impl LoopDevice {
     /// The device, e.g. `/dev/loop3`.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The device's major and minor numbers.
+    pub fn number(&self) -> io::Result<(u32, u32)> {
+        use std::os::unix::fs::MetadataExt;
+        let rdev = std::fs::metadata(&self.path)?.rdev();
+        Ok((libc::major(rdev), libc::minor(rdev)))
     }
 
     /// Make `cmd`'s child mount this device read-only (ext4, nodev, nosuid) on `target`, in a
@@ -169,6 +174,31 @@ impl LoopDevice {
             });
         }
         Ok(())
+    }
+}
+
+/// `/dev/loop-control`; where the loop driver is a module not loaded yet (the lab hosts' kernel,
+/// whose init loads only what it needs), `modprobe loop` first.
+fn open_control() -> io::Result<File> {
+    let open = || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/loop-control")
+    };
+    match open() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let _ = Command::new("modprobe")
+                .arg("loop")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            open_device(Path::new("/dev/loop-control"))
+                .and_then(|_| open())
+                .map_err(|_| e)
+        }
+        other => other,
     }
 }
 
@@ -288,6 +318,7 @@ mod tests {
 
         let dev = LoopDevice::attach(&image).unwrap();
         assert!(attached(dev.path()));
+        assert_eq!(dev.number().unwrap().0, 7, "loop devices have major 7");
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(format!(
             "cat {m}/usr/bin/hello; touch {m}/new 2>/dev/null && echo writable; \

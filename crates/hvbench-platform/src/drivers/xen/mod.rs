@@ -16,4 +16,6 @@ mod xlcfg;
 
 pub use platform::{spec_facts, XenPlatform};
 pub use toolstack::{host_cpus, parse_xl_info, xen_weight};
-pub use xlcfg::{guest_extra, quote, tools_vdev, xl_config, UnsafeValue, XlConfig};
+pub use xlcfg::{
+    guest_extra, quote, tools_disk_hook, tools_vdev, xl_config, ToolsDisk, UnsafeValue, XlConfig,
+};

@@ -3,7 +3,7 @@
 //! ([`crate::trial::guest`]), as domains created with `xl create -c` and destroyed after.
 
 use super::toolstack::{applied_placement, xen_weight, xl_info};
-use super::xlcfg::{guest_extra, xl_config, XlConfig};
+use super::xlcfg::{guest_extra, tools_disk_hook, xl_config, ToolsDisk, XlConfig};
 use crate::evidence;
 use crate::guest::agent;
 use crate::guest::cache::Cache;
@@ -13,6 +13,7 @@ use crate::guest::tools::ToolsTree;
 use crate::isolation::placement::InstancePlace;
 use crate::trial::console::TrialEnd;
 use crate::trial::guest::{GuestResources, PeerNet};
+use crate::trial::loopmount::LoopDevice;
 use crate::trial::scratch::{disk_mib_needed, ScratchDisks};
 use crate::trial::vnet::TrialNet;
 use crate::{Platform, PlatformError, Result, TrialRequest};
@@ -46,8 +47,8 @@ pub fn spec_facts(spec: &XenSpec) -> Vec<(&'static str, String)> {
 /// The `xen.tools_disk` fact: how the tools tree reaches the guest.
 fn tools_disk_fact(kind: XenGuestType, t: &ToolsTree) -> String {
     format!(
-        "{}: read-only raw ext4 image (label {}) of {} MiB, {} (qdisk backend: QEMU in dom0), \
-         mounted at {} by the agent",
+        "{}: read-only raw ext4 image (label {}) of {} MiB, {}, on a read-only loop device in \
+         dom0 for each trial (blkback), mounted at {} by the agent",
         super::xlcfg::tools_vdev(kind),
         hvbench_proto::TOOLS_LABEL,
         t.image_bytes >> 20,
@@ -68,6 +69,9 @@ impl Drop for RemoveOnDrop {
 pub struct XenPlatform {
     name: String,
     config: XlConfig,
+    /// The tools tree's image, for plans with general benchmarks: each trial's domain gets it
+    /// on a read-only loop device of its own ([`XlConfig::tools`]).
+    tools_image: Option<PathBuf>,
     workdir: PathBuf,
     facts: BTreeMap<String, String>,
     trials: u32,
@@ -131,7 +135,7 @@ impl XenPlatform {
             cap: spec.cap,
             tsc_mode: spec.tsc_mode,
             disk: None,
-            tools: tools.as_ref().map(|t| t.image.clone()),
+            tools: None,
             vif_script: None,
         };
         // Refuse unsafe values now, before any trial.
@@ -200,6 +204,7 @@ impl XenPlatform {
         Ok(XenPlatform {
             name: name.to_string(),
             config,
+            tools_image: tools.map(|t| t.image),
             workdir,
             facts,
             trials: 0,
@@ -237,6 +242,18 @@ impl Platform for XenPlatform {
             Err(e) => return TrialEnd::Failed(e),
         };
         config.disk = trial.disk().map(PathBuf::from);
+        // Attached until the domain is destroyed (the end of this function), then detached by
+        // the kernel once blkback lets go of it.
+        let _tools = match &self.tools_image {
+            None => None,
+            Some(image) => match tools_disk(&self.workdir, &config.name, image) {
+                Ok((disk, device, hook)) => {
+                    config.tools = Some(disk);
+                    Some((device, hook))
+                }
+                Err(e) => return TrialEnd::Failed(e),
+            },
+        };
         // The vif's hotplug script puts it on the trial's bridge.
         let _hook = match trial.net() {
             None => None,
@@ -282,6 +299,44 @@ impl Platform for XenPlatform {
     }
 }
 
+/// The tools disk of trial `name`: `image` on a read-only loop device, and the hotplug script
+/// (0700, in `workdir`, removed when the trial is over) that hands it to blkback.
+fn tools_disk(
+    workdir: &Path,
+    name: &str,
+    image: &Path,
+) -> std::result::Result<(ToolsDisk, LoopDevice, RemoveOnDrop), String> {
+    let device = LoopDevice::attach(image).map_err(|e| {
+        format!(
+            "cannot attach the tools image {} to a loop device in dom0: {e}",
+            image.display()
+        )
+    })?;
+    let number = device
+        .number()
+        .map_err(|e| format!("cannot stat {}: {e}", device.path().display()))?;
+    let text = tools_disk_hook(device.path(), number).map_err(|e| e.to_string())?;
+    let script = workdir.join(format!("{name}.tools.sh"));
+    write_script(&script, &text)?;
+    let disk = ToolsDisk {
+        device: device.path().to_path_buf(),
+        script: script.clone(),
+    };
+    Ok((disk, device, RemoveOnDrop(script)))
+}
+
+/// Write an executable script (0700).
+fn write_script(path: &Path, text: &str) -> std::result::Result<(), String> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o700)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 /// An isolation instance's CPUs and credit2 weight/cap, applied with the domain.
 fn place_domain(config: &mut XlConfig, place: &InstancePlace) {
     if !place.cpus.is_empty() {
@@ -311,22 +366,8 @@ fn write_vif_hook(
     net: &TrialNet,
 ) -> std::result::Result<RemoveOnDrop, String> {
     let hook = workdir.join(format!("{name}.vif.sh"));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o700)
-        .open(&hook)
-        .and_then(|mut f| {
-            std::io::Write::write_all(
-                &mut f,
-                crate::trial::vnet::xen_vif_hook(net.name()).as_bytes(),
-            )
-        });
-    match written {
-        Ok(()) => Ok(RemoveOnDrop(hook)),
-        Err(e) => Err(format!("cannot write {}: {e}", hook.display())),
-    }
+    write_script(&hook, &crate::trial::vnet::xen_vif_hook(net.name()))?;
+    Ok(RemoveOnDrop(hook))
 }
 
 #[cfg(test)]

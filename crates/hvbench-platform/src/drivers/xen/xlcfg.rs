@@ -35,17 +35,62 @@ pub struct XlConfig {
     pub disk: Option<PathBuf>,
     /// The tools tree's ext4 image, for plans with general benchmarks: a second disk, after
     /// the scratch disk, read-only ([`tools_vdev`]).
-    pub tools: Option<PathBuf>,
+    pub tools: Option<ToolsDisk>,
     /// A NIC (netfront in the guest, a vif of netback in dom0), whose vif this hotplug script
     /// puts on the trial's bridge ([`crate::trial::vnet::xen_vif_hook`]).
     pub vif_script: Option<PathBuf>,
 }
 
+/// The tools disk of a trial's domain: the image on a read-only loop device hvbench attached
+/// (`crate::trial::loopmount`), served by blkback (`backendtype=phy`), with a hotplug script of
+/// hvbench's ([`tools_disk_hook`]) instead of Xen's `block` script.
+///
+/// Not the qdisk back-end of the scratch disk: QEMU 7.2 (Debian 12's, in dom0) refuses a
+/// read-only qdisk ("realization of device xen-disk failed: Block node is read-only"). Not
+/// Xen's `block` script either: it sets up its own loop device and checks sharing across every
+/// domain, which under the lab's emulation outlived libxl's hotplug timeout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolsDisk {
+    /// The loop device, e.g. `/dev/loop3`.
+    pub device: PathBuf,
+    /// The hotplug script, written for the trial.
+    pub script: PathBuf,
+}
+
+/// The hotplug script xl runs (`add`, `remove`) for the tools disk on `device` (major and
+/// minor numbers): it tells blkback which device to serve, as Xen's `block` script does for a
+/// block device (`physical-device` as hex `major:minor`, and `hotplug-status`), in the backend
+/// directory libxl passes in `$XENBUS_PATH`. Removing needs nothing: hvbench detaches the loop
+/// device after the domain is destroyed.
+pub fn tools_disk_hook(
+    device: &Path,
+    number: (u32, u32),
+) -> std::result::Result<String, UnsafeValue> {
+    let dev = device.to_string_lossy();
+    let name = dev.strip_prefix("/dev/").unwrap_or("");
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(UnsafeValue(dev.into_owned()));
+    }
+    let (major, minor) = number;
+    Ok([
+        "#!/bin/sh",
+        "# hvbench: the hotplug script of a trial's read-only tools disk (xl-disk-configuration(5),",
+        "# script=): the loop device hvbench attached for it, given to blkback as it is.",
+        "[ \"$1\" = add ] || exit 0",
+        &format!(
+            "exec xenstore-write \"$XENBUS_PATH/physical-device\" {major:x}:{minor:x} \
+             \"$XENBUS_PATH/physical-device-path\" {dev} \"$XENBUS_PATH/hotplug-status\" connected"
+        ),
+        "",
+    ]
+    .join("\n"))
+}
+
 /// The tools disk's virtual device: `xvdb`, after the scratch disk's `xvda`, on PV and PVH.
 /// An HVM guest's `xvda` to `xvdd` are also emulated IDE disks, which qemu-xen cannot make
 /// read-only (libxl refuses the domain), so there it is `xvde`, a PV disk only. Either way the
-/// agent finds it by its label, and its disk workloads skip it: blkfront marks a disk the
-/// back-end serves read-only as read-only (`/sys/block/xvdX/ro` = 1).
+/// agent finds it by its label, and its disk workloads skip it: blkfront marks a disk that
+/// blkback serves read-only as read-only (`/sys/block/xvdX/ro` = 1).
 pub fn tools_vdev(kind: XenGuestType) -> &'static str {
     match kind {
         XenGuestType::Hvm => "xvde",
@@ -110,10 +155,15 @@ pub fn xl_config(c: &XlConfig) -> std::result::Result<String, UnsafeValue> {
         ))?);
     }
     if let Some(t) = &c.tools {
+        // Settings before target= split on commas, so the script's path may hold none.
+        let script = t.script.to_string_lossy();
+        if script.contains(',') || script.contains('=') {
+            return Err(UnsafeValue(script.into_owned()));
+        }
         disks.push(quote(&format!(
-            "format=raw, vdev={}, access=ro, backendtype=qdisk, target={}",
+            "format=raw, vdev={}, access=ro, backendtype=phy, script={script}, target={}",
             tools_vdev(c.kind),
-            t.to_string_lossy()
+            t.device.to_string_lossy()
         ))?);
     }
     if !disks.is_empty() {
@@ -165,7 +215,10 @@ mod tests {
     fn xl_config_with_the_tools_disk_snapshot() {
         let mut c = config();
         c.disk = Some("/tmp/job/hvbench-xen-pv-1.raw".into());
-        c.tools = Some("/c/store/tools/k,1/tools.ext4".into());
+        c.tools = Some(ToolsDisk {
+            device: "/dev/loop3".into(),
+            script: "/tmp/job/hvbench-xen-pv-1.tools.sh".into(),
+        });
         assert_eq!(
             xl_config(&c).unwrap(),
             "name = \"hvbench-xen-pv-1\"\n\
@@ -180,12 +233,12 @@ mod tests {
              on_crash = \"destroy\"\n\
              disk = [ \"format=raw, vdev=xvda, access=rw, backendtype=qdisk, \
              target=/tmp/job/hvbench-xen-pv-1.raw\", \"format=raw, vdev=xvdb, access=ro, \
-             backendtype=qdisk, target=/c/store/tools/k,1/tools.ext4\" ]\n"
+             backendtype=phy, script=/tmp/job/hvbench-xen-pv-1.tools.sh, target=/dev/loop3\" ]\n"
         );
         c.disk = None;
         assert!(xl_config(&c).unwrap().ends_with(
-            "disk = [ \"format=raw, vdev=xvdb, access=ro, backendtype=qdisk, \
-             target=/c/store/tools/k,1/tools.ext4\" ]\n"
+            "disk = [ \"format=raw, vdev=xvdb, access=ro, backendtype=phy, \
+             script=/tmp/job/hvbench-xen-pv-1.tools.sh, target=/dev/loop3\" ]\n"
         ));
         c.kind = XenGuestType::Pvh;
         assert!(xl_config(&c).unwrap().contains("vdev=xvdb, access=ro"));
@@ -194,8 +247,71 @@ mod tests {
         // No tools, no second disk: the config of a plan without general benchmarks.
         c.tools = None;
         assert!(!xl_config(&c).unwrap().contains("\ndisk = "));
-        c.tools = Some("/c/tools/a\"b/tools.ext4".into());
-        assert!(xl_config(&c).is_err());
+        for (device, script) in [
+            ("/dev/loop\"3", "/tmp/x.sh"),
+            ("/dev/loop3", "/tmp/a,b/x.sh"),
+        ] {
+            c.tools = Some(ToolsDisk {
+                device: device.into(),
+                script: script.into(),
+            });
+            assert!(xl_config(&c).is_err(), "{device} {script}");
+        }
+    }
+
+    /// The hook tells blkback the loop device's numbers in hex, in the backend directory xl
+    /// names, on `add` only; a device path that is not a plain `/dev/NAME` is refused.
+    #[test]
+    fn the_tools_disk_hook_hands_blkback_the_loop_device() {
+        let hook = tools_disk_hook(Path::new("/dev/loop12"), (7, 12)).unwrap();
+        assert!(hook.starts_with("#!/bin/sh\n"), "{hook}");
+        assert!(hook.contains("[ \"$1\" = add ] || exit 0\n"), "{hook}");
+        assert!(
+            hook.ends_with(
+                "exec xenstore-write \"$XENBUS_PATH/physical-device\" 7:c \
+                 \"$XENBUS_PATH/physical-device-path\" /dev/loop12 \
+                 \"$XENBUS_PATH/hotplug-status\" connected\n"
+            ),
+            "{hook}"
+        );
+        for bad in ["/dev/loop1; reboot", "/tmp/loop1", "/dev/"] {
+            assert!(tools_disk_hook(Path::new(bad), (7, 1)).is_err(), "{bad}");
+        }
+        // A real shell runs it: `add` writes, anything else does nothing.
+        let d = tempfile::tempdir().unwrap();
+        let bin = d.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let log = d.path().join("written");
+        std::fs::write(
+            bin.join("xenstore-write"),
+            format!("#!/bin/sh\necho \"$@\" > {}\n", log.display()),
+        )
+        .unwrap();
+        let script = d.path().join("hook.sh");
+        std::fs::write(&script, &hook).unwrap();
+        let run = |arg: &str| {
+            std::process::Command::new("sh")
+                .arg(&script)
+                .arg(arg)
+                .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+                .env("XENBUS_PATH", "backend/vbd/7/51728")
+                .status()
+                .unwrap()
+        };
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            bin.join("xenstore-write"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        assert!(run("remove").success());
+        assert!(!log.exists());
+        assert!(run("add").success());
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "backend/vbd/7/51728/physical-device 7:c backend/vbd/7/51728/physical-device-path \
+             /dev/loop12 backend/vbd/7/51728/hotplug-status connected\n"
+        );
     }
 
     #[test]
