@@ -177,6 +177,25 @@ impl LoopDevice {
     }
 }
 
+/// Make sure this kernel can mount ext4 before a child mounts the image: where ext4 is a module
+/// not loaded yet (the lab hosts' kernel, whose root is a tmpfs), `modprobe ext4`; mount(2)
+/// would otherwise fail with ENODEV ("No such device") in the child.
+pub fn ensure_ext4() {
+    let has = |text: &str| {
+        text.lines()
+            .any(|l| l.split_whitespace().last() == Some("ext4"))
+    };
+    if std::fs::read_to_string("/proc/filesystems").is_ok_and(|t| has(&t)) {
+        return;
+    }
+    let _ = Command::new("modprobe")
+        .arg("ext4")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
 /// `/dev/loop-control`; where the loop driver is a module not loaded yet (the lab hosts' kernel,
 /// whose init loads only what it needs), `modprobe loop` first.
 fn open_control() -> io::Result<File> {
@@ -374,6 +393,7 @@ impl TreeAt {
             "cannot create {}",
             mount.display()
         )))?;
+        ensure_ext4();
         LoopDevice::attach(&tree.image).map_err(|e| {
             crate::PlatformError::unavailable(
                 format!(
