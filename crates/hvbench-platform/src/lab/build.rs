@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Bump when the way the lab is built changes, so that cached labs are rebuilt.
-const RECIPE: u32 = 4;
+const RECIPE: u32 = 5;
 /// What debootstrap puts in the lab rootfs besides minbase. `qemu-system-xen` and `seabios` are
 /// the device model Xen HVM guests need (xen-utils only recommends them); `openssh-server`
 /// makes the lab host a machine reached over SSH; `ethtool` reads the offloads of the guests'
@@ -24,8 +24,15 @@ const XEN_PACKAGE: &str = "xen-hypervisor-4.17-amd64";
 const HOST_KERNEL_META: &str = "linux-image-amd64";
 /// Kernel modules the lab host needs, relative to `lib/modules/<version>/kernel`: Xen's dom0
 /// drivers and back-ends, KVM (kvm-amd pulls ccp and irqbypass), virtio, tun, vhost-net (which
-/// needs `tap`) and bridging.
+/// needs `tap`) and bridging; ext4 (with jbd2, mbcache, crc16 and crc32c), which the lab host
+/// needs to loop-mount the tools image for a network peer or a host agent of general benchmarks
+/// (Debian's kernel builds it as a module; paths absent from a kernel are skipped).
 const MODULES: &[&str] = &[
+    "fs/ext4",
+    "fs/jbd2",
+    "fs/mbcache.ko",
+    "lib/crc16.ko",
+    "crypto/crc32c_generic.ko",
     "drivers/xen",
     "arch/x86/kvm",
     "virt",
