@@ -45,7 +45,18 @@ fn by_name(workload: &str) -> WorkloadClass {
         WorkloadClass::Disk
     } else if starts("net") {
         WorkloadClass::Network
-    } else if starts("sysbench") || starts("stress-ng") {
+    } else if [
+        "sysbench",
+        "stress-ng",
+        "fio",
+        "iperf3",
+        "redis",
+        "oltp",
+        "compile",
+    ]
+    .iter()
+    .any(|p| starts(p))
+    {
         WorkloadClass::General
     } else {
         WorkloadClass::Other
