@@ -16,7 +16,7 @@
 //! length and the tool's CSV, or [`REPLY_FAILED`] with the reason (its exit status and the end
 //! of its output).
 
-use crate::run::chroot::{run_in_tree, spawn_in_tree, WorkDir};
+use crate::run::chroot::{drain_output, run_in_tree, spawn_in_tree, WorkDir};
 use crate::tools::redis_benchmark::RedisBenchmarkParams;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -190,24 +190,7 @@ fn start_iperf3_server(tree: &Path, ip: IpAddr) -> Result<u16, String> {
     };
     // Whatever happens, the server (and its work directory) go within its lifetime; its
     // output is drained so that it never blocks on a full pipe.
-    for pipe in [
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        thread::spawn(move || {
-            let mut pipe = pipe;
-            let _ = io::copy(&mut pipe, &mut io::sink());
-        });
-    }
+    drain_output(&mut child, |_| {});
     thread::spawn(move || {
         let _work = work;
         while started.elapsed() < SERVER_LIFETIME {
@@ -378,24 +361,7 @@ impl RedisServer {
         let mut child = spawn_in_tree(tree, &argv, work.path())
             .map_err(|e| format!("cannot start `{}`: {e}", argv.join(" ")))?;
         // Its log goes to stdout; drained so that it never blocks.
-        for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            thread::spawn(move || {
-                let mut pipe = pipe;
-                let _ = io::copy(&mut pipe, &mut io::sink());
-            });
-        }
+        drain_output(&mut child, |_| {});
         let server = RedisServer {
             child,
             port,

@@ -177,6 +177,33 @@ pub fn run_in_tree_as(
     })
 }
 
+/// Read a spawned server's stdout and stderr to their end on threads of their own, handing each
+/// chunk to `on` (which may discard it), so that the server never blocks on a full pipe.
+pub fn drain_output(child: &mut Child, on: impl Fn(&[u8]) + Clone + Send + 'static) {
+    let pipes: [Option<Box<dyn Read + Send>>; 2] = [
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ];
+    for mut pipe in pipes.into_iter().flatten() {
+        let on = on.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                on(&buf[..n]);
+            }
+        });
+    }
+}
+
 fn reader<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut bytes = Vec::new();

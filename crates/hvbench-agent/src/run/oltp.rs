@@ -11,12 +11,11 @@
 //! server in one Debian package (`postgresql-15`), needs no Lua scripts, and its TPC-B-like
 //! transaction is the one the literature's OLTP comparisons of hypervisors ran.
 
-use super::chroot::{run_in_tree_as, spawn_in_tree_as, WorkDir};
+use super::chroot::{drain_output, run_in_tree_as, spawn_in_tree_as, WorkDir};
 use crate::tools::pgbench::{PgConn, PgbenchInit};
 use crate::workloads::disk::{find_disk, DEFAULT_SCRATCH_BASE};
 use crate::Mode;
 use std::ffi::CString;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -157,40 +156,19 @@ impl Database {
         .collect();
         let mut child = spawn_in_tree_as(tree, &argv, self.work.path(), Some(NOBODY))
             .map_err(|e| format!("cannot start `{}`: {e}", argv.join(" ")))?;
-        for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let log = Arc::clone(&self.log);
-            std::thread::spawn(move || {
-                let mut pipe = pipe;
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    if let Ok(mut l) = log.lock() {
-                        l.push_str(&String::from_utf8_lossy(&buf[..n]));
-                        let excess = l.len().saturating_sub(16 * 1024);
-                        if excess > 0 {
-                            let cut = (excess..l.len())
-                                .find(|i| l.is_char_boundary(*i))
-                                .unwrap_or(l.len());
-                            l.drain(..cut);
-                        }
-                    }
+        let log = Arc::clone(&self.log);
+        drain_output(&mut child, move |bytes| {
+            if let Ok(mut l) = log.lock() {
+                l.push_str(&String::from_utf8_lossy(bytes));
+                let excess = l.len().saturating_sub(16 * 1024);
+                if excess > 0 {
+                    let cut = (excess..l.len())
+                        .find(|i| l.is_char_boundary(*i))
+                        .unwrap_or(l.len());
+                    l.drain(..cut);
                 }
-            });
-        }
+            }
+        });
         self.server = Some(child);
         let pid_file = self.work.path().join("pg/data/postmaster.pid");
         let started = Instant::now();
