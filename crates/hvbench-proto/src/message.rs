@@ -38,6 +38,16 @@ pub enum Message {
     Failed { workload: String, reason: String },
     /// Free-form diagnostics.
     Log { message: String },
+    /// A general benchmark's raw output from one run of its tool (docs/architecture.md, "The
+    /// tools tree"): the command, its exit status and time, its standard output and error (each
+    /// at most the last 64 KiB). `window`: which run, as the agent numbers them: `setup`, a
+    /// window index (`3`), a second run of the same window (`3 reverse`), or the counted
+    /// evidence run (`4 (counted)`). Stored with the trial's samples.
+    Output {
+        workload: String,
+        window: String,
+        output: String,
+    },
     /// Last frame of every agent run: `samples` counts every `Sample` frame sent, warm-ups
     /// included, and `failures` every `Failed` frame, so the host can check nothing was lost.
     Done { samples: u32, failures: u32 },

@@ -121,6 +121,15 @@ fn message() -> impl Strategy<Value = Message> {
                 }
             ),
         ("\\PC{0,40}").prop_map(|message| Message::Log { message }),
+        // A tool's raw output: any text, newlines and control characters included (fio's JSON,
+        // pgbench's report), since the frame encoding must carry it intact.
+        ("[a-z#\\[\\]=-]{1,20}", "[0-9a-z() ]{0,12}", "(?s).{0,300}").prop_map(
+            |(workload, window, output)| Message::Output {
+                workload,
+                window,
+                output,
+            }
+        ),
         (any::<u32>(), any::<u32>())
             .prop_map(|(samples, failures)| Message::Done { samples, failures }),
     ]

@@ -1,5 +1,5 @@
 //! Where a trial's frames go as they arrive: every sample committed to the store at once, facts
-//! to the platform, failures and untrusted frames recorded with the trial. A battery trial has
+//! to the platform, failures, tools' raw output and untrusted frames recorded with the trial. A battery trial has
 //! one agent; an isolation cell has a victim and aggressors, each its own trial, whose
 //! `Instance` frames carry their arrival time and end (DNR when one stops too early). Both
 //! record an agent's frame through [`record_frame`], the one decoding path.
@@ -119,6 +119,13 @@ fn record_frame(
                     values: &values,
                 },
             )?;
+        }
+        Message::Output {
+            workload,
+            window,
+            output,
+        } => {
+            store.insert_tool_output(trial, &workload, &window, &output)?;
         }
         Message::Log { .. }
         | Message::Done { .. }

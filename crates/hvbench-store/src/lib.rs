@@ -254,6 +254,20 @@ pub struct FailureRow {
     pub reason: String,
 }
 
+/// One run of a general benchmark's tool, as [`Store::tool_outputs`] lists them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutputRow {
+    pub platform: String,
+    pub round: u32,
+    /// The trial's guest: its role (`victim`, `aggressor1`, ... in an isolation cell).
+    pub guest: String,
+    pub trial: TrialId,
+    pub workload: String,
+    /// Which run: `setup`, a window index, `3 reverse`, `4 (counted)`.
+    pub window: String,
+    pub output: String,
+}
+
 pub struct Store {
     /// One connection, locked for each operation: the store is shared by the threads that run
     /// several machines' trials at once (SQLite serialises the writes anyway).

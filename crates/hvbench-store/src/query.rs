@@ -1,9 +1,9 @@
 //! The store's reads: runs (by id, by name, the latest), their platforms with facts, trials,
-//! events, samples, failures and boots, as the resume logic and the analyses want them back.
+//! events, samples, failures, boots and tools' raw output, as the resume logic and the analyses want them back.
 
 use crate::{
     BootRow, CounterRow, FailureRow, FinishedTrial, PlatformRow, Result, RunEvent, RunId, RunRow,
-    RunStatus, SampleRow, Store, StoreError, TrialRow,
+    RunStatus, SampleRow, Store, StoreError, ToolOutputRow, TrialRow,
 };
 use rusqlite::OptionalExtension;
 use std::collections::BTreeMap;
@@ -247,6 +247,28 @@ impl Store {
                 round: r.get(1)?,
                 workload: r.get(2)?,
                 reason: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The raw tool output of every trial of `run`, trial by trial in arrival order.
+    pub fn tool_outputs(&self, run: RunId) -> Result<Vec<ToolOutputRow>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT p.name, t.round, t.guest, t.id, o.workload, o.window, o.output FROM tool_outputs o
+               JOIN trials t ON t.id = o.trial_id JOIN platforms p ON p.id = t.platform_id
+               WHERE p.run_id = ?1 ORDER BY t.id, o.id",
+        )?;
+        let rows = st.query_map([run], |r| {
+            Ok(ToolOutputRow {
+                platform: r.get(0)?,
+                round: r.get(1)?,
+                guest: r.get(2)?,
+                trial: r.get(3)?,
+                workload: r.get(4)?,
+                window: r.get(5)?,
+                output: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

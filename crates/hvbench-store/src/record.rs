@@ -227,4 +227,20 @@ impl Store {
         )?;
         Ok(())
     }
+
+    /// A general benchmark's raw output from one run of its tool (`window`: which run).
+    pub fn insert_tool_output(
+        &self,
+        trial: TrialId,
+        workload: &str,
+        window: &str,
+        output: &str,
+    ) -> Result<()> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO tool_outputs(trial_id, workload, window, output) VALUES (?1, ?2, ?3, ?4)",
+            params![trial, workload, window, output],
+        )?;
+        Ok(())
+    }
 }

@@ -118,6 +118,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         detail TEXT NOT NULL
      );
      CREATE INDEX boots_by_run ON boots(run_id);",
+    // 6: general benchmarks' raw output (docs/architecture.md, "The tools tree"): one row per
+    // run of a tool, in arrival order. `window`: which run, as the agent names it (`setup`,
+    // `3`, `3 reverse`, `4 (counted)`); `output`: the command, exit status, time, standard
+    // output and error (each clipped to its last 64 KiB by the agent).
+    "CREATE TABLE tool_outputs(
+        id INTEGER PRIMARY KEY,
+        trial_id INTEGER NOT NULL REFERENCES trials(id),
+        workload TEXT NOT NULL,
+        window TEXT NOT NULL,
+        output TEXT NOT NULL
+     );
+     CREATE INDEX tool_outputs_by_trial ON tool_outputs(trial_id);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -76,6 +76,42 @@ fn a_run_round_trips() {
     );
 }
 
+/// A tool's raw output is kept per run of the tool, in arrival order, with its trial's
+/// platform, round and guest, and only for its own run.
+#[test]
+fn tool_outputs_are_kept_with_their_trial() {
+    let s = Store::open_in_memory().unwrap();
+    let other = s.create_run("other", "0", "", "{}").unwrap();
+    let p0 = s.platform(other, "host", "host").unwrap();
+    let t0 = s.start_trial(p0, 0, "host", "baseline").unwrap();
+    s.insert_tool_output(t0, "fio", "0", "not this run")
+        .unwrap();
+
+    let run = s.create_run("r", "0", "", "{}").unwrap();
+    let kvm = s.platform(run, "kvm", "qemu").unwrap();
+    let t = s.start_trial(kvm, 2, "guest", "baseline").unwrap();
+    let fio = "`fio --output-format=json` exit Some(0)\n--- stdout\n{\n  \"jobs\": []\n}\n";
+    s.insert_tool_output(t, "fio", "setup", "fill").unwrap();
+    s.insert_tool_output(t, "fio", "0", fio).unwrap();
+    s.insert_tool_output(t, "iperf3", "0 reverse", "x").unwrap();
+    let rows = s.tool_outputs(run).unwrap();
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|o| (o.workload.as_str(), o.window.as_str(), o.output.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("fio", "setup", "fill"),
+            ("fio", "0", fio),
+            ("iperf3", "0 reverse", "x")
+        ]
+    );
+    assert!(rows
+        .iter()
+        .all(|o| o.platform == "kvm" && o.round == 2 && o.guest == "guest" && o.trial == t));
+}
+
 #[test]
 fn empty_store_says_so() {
     let s = Store::open_in_memory().unwrap();
@@ -236,11 +272,13 @@ fn a_version_4_database_is_migrated_and_keeps_its_runs() {
     s.record_boot(old.id, &boot("xen", true, 70.0, true, ""))
         .unwrap();
     assert_eq!(s.boots(old.id).unwrap().len(), 1);
+    // And the tools' raw output, added after boots (migration 6).
+    assert_eq!(s.tool_outputs(old.id).unwrap(), []);
     drop(s);
     let version: i64 = Connection::open(&path)
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, schema::MIGRATIONS.len() as i64);
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
 }

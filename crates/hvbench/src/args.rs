@@ -67,6 +67,20 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = ResultsFormat::Json)]
         format: ResultsFormat,
     },
+    /// Print the raw output the general benchmarks' tools (fio, iperf3, sysbench, ...) printed
+    /// in a stored run, every run of every tool, trial by trial.
+    Outputs {
+        /// Run id or name (default: the latest run).
+        run: Option<String>,
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: PathBuf,
+        /// Only this workload (its name, or its label as the report shows it).
+        #[arg(long)]
+        workload: Option<String>,
+        /// Only this platform.
+        #[arg(long)]
+        platform: Option<String>,
+    },
     /// Say what this machine can run (QEMU, KVM, Xen, the lab, kernel image) and what hurts
     /// measurement; with `--host`, check a machine reached over SSH instead.
     Doctor {

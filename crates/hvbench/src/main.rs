@@ -119,6 +119,47 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             emit(&text, None)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Outputs {
+            run,
+            db,
+            workload,
+            platform,
+        } => {
+            let store = open_existing(&db)?;
+            let run = store.resolve_run(run.as_deref())?;
+            let rows: Vec<_> = store
+                .tool_outputs(run.id)?
+                .into_iter()
+                .filter(|o| platform.as_ref().is_none_or(|p| *p == o.platform))
+                .filter(|o| {
+                    workload.as_ref().is_none_or(|w| {
+                        *w == o.workload || o.workload.split(['[', '#']).next() == Some(w.as_str())
+                    })
+                })
+                .collect();
+            if rows.is_empty() {
+                eprintln!(
+                    "run {} ({}) holds no tool output{}: only the general benchmarks (fio, \
+                     iperf3, sysbench-*, stress-ng, redis, oltp, compile) store any",
+                    run.id,
+                    run.name,
+                    if workload.is_some() || platform.is_some() {
+                        " that matches"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            let mut text = String::new();
+            for o in rows {
+                text.push_str(&format!(
+                    "=== {} round {} {} (trial {}): {} run {}\n{}\n\n",
+                    o.platform, o.round, o.guest, o.trial, o.workload, o.window, o.output
+                ));
+            }
+            emit(&text, None)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Lab {
             action: LabAction::Build,
         } => {

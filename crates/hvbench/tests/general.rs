@@ -220,6 +220,48 @@ fn sysbench_cpu_runs_on_the_host_and_in_a_tcg_guest() {
         );
         assert!(p.facts.contains_key("tools.stress-ng"), "{:?}", p.facts);
     }
+    // Every run of every tool left its raw output in the store: fio's fill (`setup`) and its
+    // JSON per window, iperf3's both directions, the counted runs; `hvbench outputs` shows it.
+    let outputs = store.tool_outputs(run.id).unwrap();
+    for platform in ["host", "vm"] {
+        let has = |w: &str, window: &str, needle: &str| {
+            outputs.iter().any(|o| {
+                o.platform == platform
+                    && o.workload == w
+                    && o.window == window
+                    && o.output.contains(needle)
+            })
+        };
+        assert!(has("sysbench-cpu", "0", "events per second:"), "{platform}");
+        assert!(
+            has("sysbench-cpu", "2 (counted)", "exit Some(0)"),
+            "{platform}"
+        );
+        assert!(has("fio", "setup", "--- stdout"), "{platform}");
+        assert!(has("fio", "1", "\"iops\""), "{platform}");
+        assert!(has("iperf3", "0 reverse", "\"end\""), "{platform}");
+        assert!(has("redis", "1", "GET"), "{platform}");
+        assert!(has("oltp", "0", "tps = "), "{platform}");
+    }
+    let shown = Command::new(env!("CARGO_BIN_EXE_hvbench"))
+        .args([
+            "outputs",
+            "--db",
+            "g.db",
+            "--platform",
+            "vm",
+            "--workload",
+            "fio",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{}", text(&shown));
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("=== vm round 0 guest0 "), "{shown}");
+    assert!(shown.contains(": fio run setup\n"), "{shown}");
+    assert!(!shown.contains("sysbench"), "only fio: {shown}");
+
     let vm = platforms.iter().find(|p| p.name == "vm").unwrap();
     assert!(vm.facts.contains_key("qemu.tools_disk"), "{:?}", vm.facts);
     assert!(
@@ -261,6 +303,14 @@ fn a_tool_that_fails_is_a_failed_workload_and_the_others_still_run() {
     assert!(
         !samples.iter().any(|s| &s.workload == hung),
         "never a sample"
+    );
+    // The killed run's raw output is stored too.
+    let outputs = store.tool_outputs(run.id).unwrap();
+    assert!(
+        outputs
+            .iter()
+            .any(|o| &o.workload == hung && o.output.contains("Prime numbers limit: 100000000")),
+        "{outputs:?}"
     );
     for w in [good.as_str(), "syscall"] {
         assert!(

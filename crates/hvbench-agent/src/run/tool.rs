@@ -2,7 +2,7 @@
 //! tool, chrooted in the tools tree ([`super::chroot`]); its output goes through the tool's
 //! parser (`crate::tools`). One `Sample` per metric the parser gives, the catalog's metric
 //! first, with `iterations` 1 and `elapsed_ns` the run's wall time. The raw output of every
-//! run goes out as a `Log` frame (the trial's console log keeps it). A run that exits non-zero,
+//! run goes out as an `Output` frame after its window (the store keeps it with the trial). A run that exits non-zero,
 //! outlives its limit or prints what the parser refuses ends the workload with a `Failed`
 //! frame carrying the reason and the tail of its output; never a zero sample.
 
@@ -36,7 +36,8 @@ const PEER_PENDING: &str = "peer";
 const FILL_LIMIT_S: u32 = 1800;
 /// The file fio works on where it has no disk of its own (the host), in the run's `/tmp`.
 const FIO_FILE: &str = "/tmp/fio.dat";
-/// The most raw output one `Log` frame carries, from the end.
+/// The most of a run's standard output (and of its error) one `Output` frame carries, from
+/// the end.
 const RAW_OUTPUT_MAX: usize = 64 * 1024;
 
 /// One tool run, as a workload's parameters ask for it.
@@ -373,11 +374,9 @@ pub(super) fn run_tool_workload<W: Write>(
         Err(e) => return frames.failed(label, e),
     };
     if let Some(setup) = run.setup() {
-        let mut logs = Vec::new();
-        let done = run_once(&setup, root, &work, label, "setup", &mut logs);
-        for text in logs {
-            frames.log(text)?;
-        }
+        let mut outputs = Vec::new();
+        let done = run_once(&setup, root, &work, "setup", &mut outputs);
+        send_outputs(frames, label, outputs)?;
         if let Err(e) = done {
             return frames.failed(label, format!("setup ({}): {e}", setup.tool()));
         }
@@ -406,17 +405,15 @@ pub(super) fn run_tool_workload<W: Write>(
             return frames.failed(label, format!("setup (compile): {e}"));
         }
     }
-    let one = |index: u32, what: &str, logs: &mut Vec<String>| match (&run, &redis) {
-        (ToolRun::Iperf3(p), _) => iperf3_window(p, plan, root, work, label, index, logs),
-        (ToolRun::Redis { .. }, Some(server)) => redis_window(&run, server, label, index, logs),
-        _ => run_once(&run, root, work, label, what, logs),
+    let one = |index: u32, what: &str, outputs: &mut Vec<RawOutput>| match (&run, &redis) {
+        (ToolRun::Iperf3(p), _) => iperf3_window(p, plan, root, work, index, outputs),
+        (ToolRun::Redis { .. }, Some(server)) => redis_window(&run, server, index, outputs),
+        _ => run_once(&run, root, work, what, outputs),
     };
     for index in 0..windows {
-        let mut logs = Vec::new();
-        let done = one(index, &index.to_string(), &mut logs);
-        for text in logs {
-            frames.log(text)?;
-        }
+        let mut outputs = Vec::new();
+        let done = one(index, &index.to_string(), &mut outputs);
+        send_outputs(frames, label, outputs)?;
         let (elapsed, metrics) = match done {
             Ok(done) => done,
             Err(e) => return frames.failed(label, format!("window {index}: {e}")),
@@ -436,8 +433,8 @@ pub(super) fn run_tool_workload<W: Write>(
         }
     }
     if plan.evidence && plan.samples > 0 {
-        counted_window(def, label, windows, frames, |logs| {
-            one(windows, &format!("{windows} (counted)"), logs)
+        counted_window(def, label, windows, frames, |outputs| {
+            one(windows, &format!("{windows} (counted)"), outputs)
         })?;
     }
     Ok(())
@@ -453,7 +450,7 @@ fn counted_window<W: Write>(
     label: &str,
     index: u32,
     frames: &mut FrameWriter<W>,
-    run: impl FnOnce(&mut Vec<String>) -> Result<(Duration, Vec<ToolMetric>), String>,
+    run: impl FnOnce(&mut Vec<RawOutput>) -> Result<(Duration, Vec<ToolMetric>), String>,
 ) -> io::Result<()> {
     let mark = |frames: &mut FrameWriter<W>, edge: WindowEdge| {
         frames.send(&Message::Window {
@@ -466,13 +463,11 @@ fn counted_window<W: Write>(
     mark(frames, WindowEdge::Begin)?;
     crate::evidence::drain_console();
     let before = crate::evidence::GuestCounters::read();
-    let mut logs = Vec::new();
-    let done = run(&mut logs);
+    let mut outputs = Vec::new();
+    let done = run(&mut outputs);
     let after = crate::evidence::GuestCounters::read();
     mark(frames, WindowEdge::End)?;
-    for text in logs {
-        frames.log(text)?;
-    }
+    send_outputs(frames, label, outputs)?;
     let Ok((elapsed, metrics)) = done else {
         return Ok(());
     };
@@ -535,15 +530,14 @@ fn place(def: &WorkloadDef) -> Result<(String, WorkDir), String> {
     }
 }
 
-/// One run of `run` in the tree: its raw output as a `Log` frame, then its metrics, or why
+/// One run of `run` in the tree: its raw output kept in `outputs`, then its metrics, or why
 /// there are none. The outer error is the frame writer's.
 fn run_once(
     run: &ToolRun,
     root: &str,
     work: &WorkDir,
-    label: &str,
     what: &str,
-    logs: &mut Vec<String>,
+    outputs: &mut Vec<RawOutput>,
 ) -> Result<(Duration, Vec<ToolMetric>), String> {
     let argv = run.argv().map_err(|e| e.to_string())?;
     // A report left by the run before must not pass for this one's, nor its build.
@@ -558,14 +552,17 @@ fn run_once(
             argv.join(" ")
         )
     })?;
-    logs.push(format!(
-        "tool-output {label} window {what}: `{}` exit {:?} in {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        argv.join(" "),
-        ran.code,
-        ran.elapsed,
-        clip_end(&ran.stdout),
-        clip_end(&ran.stderr)
-    ));
+    outputs.push(RawOutput {
+        window: what.to_string(),
+        text: format!(
+            "`{}` exit {:?} in {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            argv.join(" "),
+            ran.code,
+            ran.elapsed,
+            clip_end(&ran.stdout),
+            clip_end(&ran.stderr)
+        ),
+    });
     run.outcome(&ran, work.path(), limit)
         .map(|metrics| (ran.elapsed, metrics))
 }
@@ -588,9 +585,8 @@ fn start_redis(
 fn redis_window(
     run: &ToolRun,
     (server, peer): &(crate::peer_tools::RedisServer, String),
-    label: &str,
     index: u32,
-    logs: &mut Vec<String>,
+    outputs: &mut Vec<RawOutput>,
 ) -> Result<(Duration, Vec<ToolMetric>), String> {
     let ToolRun::Redis { requests, clients } = *run else {
         return Err("not a redis run".to_string());
@@ -600,11 +596,14 @@ fn redis_window(
     let asked = crate::peer_tools::ask_for_redis_benchmark(peer, port, requests, clients);
     let elapsed = start.elapsed();
     let csv = asked?;
-    logs.push(format!(
-        "tool-output {label} window {index}: redis-benchmark on the peer {peer} against port \
-         {port}, {requests} requests, {clients} clients, in {elapsed:?}\n--- stdout\n{}",
-        clip_end(&csv)
-    ));
+    outputs.push(RawOutput {
+        window: index.to_string(),
+        text: format!(
+            "redis-benchmark on the peer {peer} against port {port}, {requests} requests, \
+             {clients} clients, in {elapsed:?}\n--- stdout\n{}",
+            clip_end(&csv)
+        ),
+    });
     let ran = Ran {
         code: Some(0),
         stdout: csv,
@@ -623,9 +622,8 @@ fn iperf3_window(
     plan: &AgentPlan,
     root: &str,
     work: &WorkDir,
-    label: &str,
     index: u32,
-    logs: &mut Vec<String>,
+    outputs: &mut Vec<RawOutput>,
 ) -> Result<(Duration, Vec<ToolMetric>), String> {
     let peer = plan
         .peer
@@ -642,11 +640,37 @@ fn iperf3_window(
             ..params.clone()
         });
         let what = format!("{index}{}", if reverse { " reverse" } else { "" });
-        let (took, m) = run_once(&run, root, work, label, &what, logs)?;
+        let (took, m) = run_once(&run, root, work, &what, outputs)?;
         elapsed += took;
         metrics.extend(m);
     }
     Ok((elapsed, metrics))
+}
+
+/// One run's raw output, kept until it can go out as a `Message::Output` (after the window,
+/// so that sending it is never part of what a window measures).
+#[derive(Debug)]
+pub(super) struct RawOutput {
+    /// Which run: `setup`, the window's index, `3 reverse`, `4 (counted)`.
+    window: String,
+    /// The command, its exit status and time, then its standard output and error.
+    text: String,
+}
+
+/// Send each of `outputs` as a `Message::Output` of workload `label`.
+fn send_outputs<W: Write>(
+    frames: &mut FrameWriter<W>,
+    label: &str,
+    outputs: Vec<RawOutput>,
+) -> io::Result<()> {
+    for RawOutput { window, text } in outputs {
+        frames.send(&Message::Output {
+            workload: label.to_string(),
+            window,
+            output: text,
+        })?;
+    }
+    Ok(())
 }
 
 /// The catalog's metric first, the others in the parser's order.
