@@ -67,7 +67,7 @@
 //! accel = "auto"            # qemu only: auto | kvm | tcg; default auto
 //! machine = "q35"           # qemu only; default q35
 //! cpu = "max"               # qemu only; default: host with kvm, max with tcg
-//! disk_cache = "none"       # qemu only: the scratch disk's cache mode; default none
+//! disk_cache = "none"       # qemu only: the scratch disk's cache mode; default none (writeback with lab = true)
 //! net = "auto"              # qemu only: auto (tap, else slirp) | tap | user (slirp); default auto
 //!
 //! [[platform]]

@@ -886,6 +886,37 @@ mod tests {
         assert!(run.argv().unwrap().join(" ").contains("-n 10000 -c 10"));
     }
 
+    /// The rest of the general benchmarks, on real outputs of Debian 12's tools: what each
+    /// parser gives is what the catalog says (the plan counts its comparisons from the
+    /// catalog, the report from the samples: they must agree).
+    #[test]
+    fn threads_oltp_and_compile_give_the_catalogs_metrics() {
+        let names = |m: &[ToolMetric]| m.iter().map(|m| m.metric.clone()).collect::<Vec<_>>();
+        let threads = sysbench::parse(
+            sysbench::SysbenchKind::Threads,
+            include_str!("../tools/fixtures/sysbench-threads.txt"),
+        )
+        .unwrap();
+        let def = catalog::workload("sysbench-threads").unwrap();
+        assert_eq!(names(&primary_first(def, threads)), def.metrics());
+        let def = catalog::workload("oltp").unwrap();
+        for report in [
+            include_str!("../tools/fixtures/pgbench-tpcb.txt"),
+            include_str!("../tools/fixtures/pgbench-select-only.txt"),
+        ] {
+            let tps = crate::tools::pgbench::parse_run(report).unwrap();
+            assert_eq!(names(&primary_first(def, tps)), def.metrics());
+        }
+        let work = WorkDir::new().unwrap();
+        std::fs::create_dir(work.path().join("build")).unwrap();
+        std::fs::write(work.path().join("objects"), "a.so").unwrap();
+        std::fs::write(work.path().join("build/a.so"), "").unwrap();
+        let built =
+            super::super::compile::check_build(work.path(), Duration::from_secs(2)).unwrap();
+        let def = catalog::workload("compile").unwrap();
+        assert_eq!(names(&primary_first(def, built)), def.metrics());
+    }
+
     #[test]
     fn clip_end_keeps_the_end_on_a_character_boundary() {
         let long = format!("é{}", "x".repeat(RAW_OUTPUT_MAX));

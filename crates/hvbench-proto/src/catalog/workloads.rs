@@ -630,6 +630,7 @@ impl WorkloadDef {
             "redis" => &[
                 "get-rps", "get-p50", "get-p99", "set-rps", "set-p50", "set-p99",
             ],
+            "oltp" => &["tps", "latency-avg"],
             _ => std::slice::from_ref(&self.metric),
         }
     }

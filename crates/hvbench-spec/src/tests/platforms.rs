@@ -266,6 +266,21 @@ disk_cache = "writeback"
 name = "default"
 driver = "qemu"
 
+# In the lab the default is writeback (the lab host's tmpfs refuses O_DIRECT); a mode given
+# stays.
+[[platform]]
+name = "lab"
+driver = "qemu"
+accel = "kvm"
+lab = true
+
+[[platform]]
+name = "lab-direct"
+driver = "qemu"
+accel = "kvm"
+lab = true
+disk_cache = "directsync"
+
 [[workload]]
 name = "disk-seq-read"
 mode = "buffered"
@@ -282,7 +297,13 @@ size_mib = 32
         .collect();
     assert_eq!(
         caches,
-        [None, Some(DiskCache::Writeback), Some(DiskCache::None)]
+        [
+            None,
+            Some(DiskCache::Writeback),
+            Some(DiskCache::None),
+            Some(DiskCache::Writeback),
+            Some(DiskCache::Directsync)
+        ]
     );
     let value = serde_json::to_value(&plan).unwrap();
     assert_eq!(value["platforms"][1]["disk_cache"], "writeback");

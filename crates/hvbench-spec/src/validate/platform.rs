@@ -291,7 +291,12 @@ impl Validator<'_> {
             .collect();
         self.unknown_keys_except(t, &known, XEN_KEYS, "a qemu platform");
         let lab = self.lab_here(t);
-        let qemu = self.qemu(t);
+        let mut qemu = self.qemu(t);
+        // The lab host keeps its files in memory (tmpfs), which refuses O_DIRECT: there the
+        // scratch disk's default cache mode is writeback (docs/architecture.md, "The lab").
+        if let (Some(q), Some(true), None) = (qemu.as_mut(), lab, t.get("disk_cache")) {
+            q.disk_cache = DiskCache::Writeback;
+        }
         if let (Some(name), Some(qemu), Some(lab), Some(host)) = (name, qemu, lab, host) {
             return Some(PlatformSpec {
                 name: name.to_string(),
