@@ -25,14 +25,15 @@ usage: hvbench-agent --plan FILE    run an agent plan (JSON; `-` reads stdin), f
                                     with --peer-tools, also the servers of general benchmarks
                                     (iperf3) from that tools tree
        hvbench-agent --stress KIND --duration-ms N [--report-ms M] [--param k=v ...]
-                     [--peer-addr ADDR]
+                     [--peer-addr ADDR] [--tools-root DIR]
                                     run one stressor (an isolation experiment's aggressor) for
                                     N ms or until SIGTERM/SIGINT, and print its rate as one
                                     `stress-KIND` sample per M ms (default: one at the end);
                                     KIND: cpu, mem-bandwidth (size_mib), cache (size_mib),
                                     memory-bomb (max_mib), fork-bomb (max_children), disk (size_mib),
                                     net (streams; needs --peer-addr, the loopback ADDRESS:PORT of
-                                    an `hvbench-agent --peer`)
+                                    an `hvbench-agent --peer`), stress-ng (stressor, workers;
+                                    needs --tools-root, the DIRECTORY of the tools tree)
        hvbench-agent --version
        hvbench-agent --exit-now     exit 0 at once (what the fork-exec workload execs)
 As PID 1 (in a guest) it reads /hvbench/plan.json and powers off when done.";
@@ -56,6 +57,8 @@ pub enum Command {
         schedule: stress::Schedule,
         /// `--peer-addr`: the peer of the `net` stressor.
         peer: Option<String>,
+        /// `--tools-root`: the tools tree of the `stress-ng` stressor.
+        tools: Option<String>,
     },
     Version,
     Help,
@@ -76,6 +79,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
     let mut report_ms = None;
     let mut peer_addr = None;
     let mut stress_params = BTreeMap::new();
+    let mut tools_root = None;
     while let Some(arg) = args.next() {
         let text = arg.to_string_lossy();
         match text.as_ref() {
@@ -154,6 +158,12 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
                     .ok_or("--peer-addr needs ADDRESS:PORT, such as 127.0.0.1:5201")?;
                 peer_addr = Some(addr.to_string_lossy().into_owned());
             }
+            "--tools-root" => {
+                let dir = args
+                    .next()
+                    .ok_or("--tools-root needs the DIRECTORY of the tools tree")?;
+                tools_root = Some(dir.to_string_lossy().into_owned());
+            }
             "--param" => {
                 let pair = args.next().ok_or("--param needs NAME=VALUE")?;
                 let pair = pair.to_string_lossy();
@@ -188,6 +198,13 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
                 (stress::Stressor::Net { .. }, Some(_)) | (_, None) => {}
                 (_, Some(_)) => return Err("--peer-addr goes with --stress net".to_string()),
             }
+            match (&stressor, &tools_root) {
+                (stress::Stressor::StressNg { .. }, None) => {
+                    return Err("--stress stress-ng needs --tools-root DIR".to_string())
+                }
+                (stress::Stressor::StressNg { .. }, Some(_)) | (_, None) => {}
+                (_, Some(_)) => return Err("--tools-root goes with --stress stress-ng".to_string()),
+            }
             return Ok(Command::Stress {
                 stressor,
                 schedule: stress::Schedule {
@@ -195,15 +212,18 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
                     report: report_ms.map(Duration::from_millis),
                 },
                 peer: peer_addr,
+                tools: tools_root,
             });
         }
         if duration_ms.is_some()
             || report_ms.is_some()
             || peer_addr.is_some()
+            || tools_root.is_some()
             || !stress_params.is_empty()
         {
             return Err(
-                "--duration-ms, --report-ms, --peer-addr and --param go with --stress KIND"
+                "--duration-ms, --report-ms, --peer-addr, --tools-root and --param go with \
+                 --stress KIND"
                     .to_string(),
             );
         }
@@ -251,21 +271,28 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
             stressor,
             schedule,
             peer,
-        } => run_stress(&stressor, schedule, peer.as_deref()),
+            tools,
+        } => run_stress(
+            &stressor,
+            schedule,
+            &Env {
+                peer: peer.as_deref(),
+                tools_root: tools.as_deref(),
+            },
+        ),
     }
 }
 
 /// Run one stressor until its duration is over or SIGTERM/SIGINT; frames on stdout. A
 /// stressor that could not run (or failed while running) is a `Failed` frame and exit status 1.
-fn run_stress(stressor: &stress::Stressor, schedule: stress::Schedule, peer: Option<&str>) -> i32 {
+fn run_stress(stressor: &stress::Stressor, schedule: stress::Schedule, env: &Env<'_>) -> i32 {
     if let Err(e) = stress::stop::install_handlers() {
         eprintln!("hvbench-agent: cannot handle SIGTERM: {e}");
         return EXIT_FAILURE;
     }
     let outcome = catch_unwind(|| {
         let stdout = io::stdout().lock();
-        let env = Env { peer };
-        stress::run_and_report(stressor, &env, schedule, stress::stop::flag(), stdout)
+        stress::run_and_report(stressor, env, schedule, stress::stop::flag(), stdout)
     });
     match outcome {
         Ok(Ok(true)) => EXIT_OK,
@@ -377,7 +404,8 @@ mod tests {
                     duration: Duration::from_millis(250),
                     report: None
                 },
-                peer: None
+                peer: None,
+                tools: None
             })
         );
         assert_eq!(
@@ -399,9 +427,47 @@ mod tests {
                     duration: Duration::from_millis(60_000),
                     report: Some(Duration::from_millis(500))
                 },
-                peer: Some("127.0.0.1:5201".into())
+                peer: Some("127.0.0.1:5201".into()),
+                tools: None
             })
         );
+        assert_eq!(
+            parse(&[
+                "--stress",
+                "stress-ng",
+                "--duration-ms",
+                "3000",
+                "--tools-root",
+                "/t",
+                "--param",
+                "stressor=matrix"
+            ]),
+            Ok(Command::Stress {
+                stressor: stress::Stressor::StressNg {
+                    stressor: "matrix".into(),
+                    workers: 1
+                },
+                schedule: stress::Schedule {
+                    duration: Duration::from_millis(3000),
+                    report: None
+                },
+                peer: None,
+                tools: Some("/t".into())
+            })
+        );
+        assert!(parse(&["--stress", "stress-ng", "--duration-ms", "10"])
+            .unwrap_err()
+            .contains("needs --tools-root"));
+        assert!(parse(&[
+            "--stress",
+            "cpu",
+            "--duration-ms",
+            "10",
+            "--tools-root",
+            "/t"
+        ])
+        .unwrap_err()
+        .contains("goes with --stress stress-ng"));
         assert!(parse(&["--stress", "net", "--duration-ms", "10"])
             .unwrap_err()
             .contains("needs --peer-addr"));

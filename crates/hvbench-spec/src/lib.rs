@@ -91,10 +91,11 @@
 //! victim = ["cpu-int", { name = "mem-bandwidth", kernel = "triad" }]
 //!                           # required, non-empty: workload names (default parameters) or tables
 //!                           # like a [[workload]]; checked, and given ids, as the battery is
-//! stressors = ["cpu", { kind = "disk", size_mib = 64 }]
+//! stressors = ["cpu", { kind = "disk", size_mib = 64 }, { kind = "stress-ng", stressor = "matrix" }]
 //!                           # required, non-empty: kinds of hvbench_proto::catalog::STRESSORS, or
-//!                           # tables { kind = ..., <integer parameters of the kind> }; the same
-//!                           # kind with the same parameters only once
+//!                           # tables { kind = ..., <parameters of the kind> }: integers, and for
+//!                           # stress-ng `stressor`, a name the stress-ng workload takes (default
+//!                           # "cpu"); the same kind with the same parameters only once
 //! aggressors = 1            # aggressors beside the victim in each stress cell; 1..=8; default 1
 //! placements = ["shared", "pinned-apart"]
 //!                           # shared: same CPUs; pinned-apart: different CPUs (needs 2, checked
@@ -359,6 +360,26 @@ impl Plan {
             evidence: self.evidence,
             tools_root: None,
         }
+    }
+
+    /// The programs of the tools tree the plan runs (docs/architecture.md, "The tools tree"),
+    /// sorted, once each: those of its general benchmarks, in the battery and in the isolation
+    /// scenarios' victims, and of the stressors that run one (`stress-ng`).
+    pub fn tools(&self) -> Vec<&'static str> {
+        let workloads = self
+            .workloads
+            .iter()
+            .chain(self.isolation.iter().flat_map(|s| &s.victim))
+            .filter_map(|w| w.def().and_then(|d| d.tool()));
+        let stressors = self
+            .isolation
+            .iter()
+            .flat_map(|s| &s.stressors)
+            .filter_map(|x| x.def().and_then(|d| d.tool));
+        let mut tools: Vec<&'static str> = workloads.chain(stressors).collect();
+        tools.sort_unstable();
+        tools.dedup();
+        tools
     }
 
     /// The expanded plan in words, for `hvbench plan SPEC`.

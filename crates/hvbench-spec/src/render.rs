@@ -449,13 +449,7 @@ fn write_guest_totals(o: &mut String, p: &Plan, boots: u64) -> std::fmt::Result 
             "  scratch disk:      {mib} MiB, made for each guest trial"
         )?;
     }
-    let mut tools: Vec<&str> = p
-        .workloads
-        .iter()
-        .filter_map(|w| w.def().and_then(|d| d.tool()))
-        .collect();
-    tools.sort_unstable();
-    tools.dedup();
+    let tools = p.tools();
     if !tools.is_empty() {
         writeln!(
             o,
@@ -632,7 +626,7 @@ fn write_scenario(o: &mut String, p: &Plan, s: &IsolationSpec) -> std::fmt::Resu
             if x.params.is_empty() || label != x.kind {
                 label
             } else {
-                format!("{label} ({})", params_text(&x.params, u64::to_string))
+                format!("{label} ({})", params_text(&x.params, json_text))
             }
         })
         .collect();

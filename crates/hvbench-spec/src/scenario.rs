@@ -93,7 +93,7 @@ impl IsolationSpec {
                 let params = s
                     .params
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.to_string()))
+                    .map(|(k, v)| (k.clone(), json_text(v)))
                     .collect();
                 (s.kind.as_str(), params)
             })
@@ -150,8 +150,10 @@ pub struct IsolationCell {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StressorSpec {
     pub kind: String,
-    /// Only the parameters the experiment file gives; the agent defaults the others.
-    pub params: BTreeMap<String, u64>,
+    /// The integer parameters the experiment file gives (JSON numbers; the agent defaults the
+    /// others) and every name parameter (`StressorDef::choices`, JSON strings: `stressor` of
+    /// `stress-ng`), its default filled in.
+    pub params: BTreeMap<String, serde_json::Value>,
 }
 
 impl StressorSpec {
@@ -168,7 +170,7 @@ impl StressorSpec {
             params: self
                 .params
                 .iter()
-                .map(|(k, v)| (k.clone(), v.to_string()))
+                .map(|(k, v)| (k.clone(), json_text(v)))
                 .collect(),
             duration_ms,
             report_ms,

@@ -74,13 +74,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Plan { spec } => {
             let plan = hvbench_spec::load(&spec)?;
             print!("{}{}", plan.render(), design::text(&plan));
-            let mut tools: Vec<&str> = plan
-                .workloads
-                .iter()
-                .filter_map(|w| w.def().and_then(|d| d.tool()))
-                .collect();
-            tools.sort_unstable();
-            tools.dedup();
+            let tools = plan.tools();
             if !tools.is_empty() {
                 print!(
                     "{}",

@@ -342,3 +342,89 @@ settle_ms = 100
         assert_eq!(cell["outcome"], "measured", "{cell:#}");
     }
 }
+
+/// The Isolation Benchmark Suite's misbehaving VM: an aggressor running Debian's stress-ng from
+/// the tools tree (chrooted in it on a host, from the read-only tools disk in a guest) reports
+/// stress-ng's bogo-ops of each window as its throughput, beside a victim that is measured.
+fn stress_ng_aggressor_runs(platform: &str, driver: &str) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ibs.toml"),
+        format!(
+            r#"name = "ibs"
+repetitions = 1
+warmup = 0
+samples = 2
+min_window_ms = 150
+seed = 7
+
+[guest]
+timeout_s = 300
+
+[[platform]]
+name = "{platform}"
+{driver}
+
+[[isolation]]
+name = "ibs"
+victim = ["cpu-int"]
+stressors = [{{ kind = "stress-ng", stressor = "matrix" }}]
+placements = ["shared"]
+settle_ms = 300
+"#
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = hvbench(
+        &["run", "ibs.toml", "--db", "t.db", "--report", "rep"],
+        dir.path(),
+    );
+    eprintln!("{platform}: the run took {:?}", started.elapsed());
+    assert!(out.status.success(), "{}", text(&out));
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    let trials = store.trials(1).unwrap();
+    assert!(trials.iter().all(|t| t.status == "ok"), "{trials:#?}");
+    let failures = store.failures(1).unwrap();
+    assert!(failures.is_empty(), "{failures:?}\n{}", text(&out));
+    let samples = store.samples(1).unwrap();
+    let cell = "ibs/stress-ng/shared";
+    let aggressor: Vec<&SampleRow> = samples
+        .iter()
+        .filter(|s| s.scenario == cell && s.guest == "aggressor1")
+        .collect();
+    assert!(!aggressor.is_empty(), "{}", text(&out));
+    for s in &aggressor {
+        assert_eq!(
+            (s.workload.as_str(), s.metric.as_str(), s.unit.as_str()),
+            ("stress-stress-ng", "throughput", "bogo-ops/s"),
+        );
+        assert!(s.value > 0.0 && s.iterations > 0, "{s:?}");
+    }
+    eprintln!(
+        "{platform}: stress-ng matrix aggressor, bogo-ops/s per window: {:?}",
+        aggressor
+            .iter()
+            .map(|s| s.value.round())
+            .collect::<Vec<_>>()
+    );
+    let victim = victim_values(&samples, cell);
+    assert_eq!(victim.len(), 2, "{}", text(&out));
+    assert!(victim.iter().all(|v| *v > 0.0));
+    assert_eq!(victim_values(&samples, "ibs/none").len(), 2);
+    // The report's isolation section shows the aggressor's throughput in its unit.
+    let report = std::fs::read_to_string(dir.path().join("rep/report.md")).unwrap();
+    assert!(report.contains("bogo-ops/s"), "{report}");
+}
+
+#[test]
+fn a_stress_ng_aggressor_on_the_host_reports_its_bogo_ops() {
+    stress_ng_aggressor_runs("host", "driver = \"host\"");
+}
+
+#[test]
+fn a_stress_ng_aggressor_in_a_tcg_guest_reports_its_bogo_ops() {
+    require_qemu();
+    stress_ng_aggressor_runs("tcg", "driver = \"qemu\"\naccel = \"tcg\"");
+}

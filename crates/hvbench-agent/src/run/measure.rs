@@ -27,6 +27,7 @@ pub(super) fn run_workload<W: Write>(
     }
     let env = workloads::Env {
         peer: plan.peer.as_deref(),
+        tools_root: plan.tools_root.as_deref(),
     };
     let prepared = catch_unwind(|| workloads::prepare_with(name, &request.params, &env));
     match prepared {

@@ -7,7 +7,7 @@ pub(crate) mod chroot;
 mod compile;
 mod measure;
 mod oltp;
-mod tool;
+pub(crate) mod tool;
 
 use crate::frames::FrameWriter;
 use crate::{facts, stress, Mode, AGENT_VERSION};
@@ -61,7 +61,10 @@ pub fn run_planned<W: Write>(plan: &AgentPlan, frames: &mut FrameWriter<W>) -> i
     match &plan.stress {
         Some(aggressor) => stress::run_aggressor(
             aggressor,
-            plan.peer.as_deref(),
+            &crate::workloads::Env {
+                peer: plan.peer.as_deref(),
+                tools_root: plan.tools_root.as_deref(),
+            },
             stress::stop::flag(),
             frames,
         ),

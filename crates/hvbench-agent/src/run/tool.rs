@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where stress-ng writes its YAML report, inside the tree (its `/tmp` is the run's work dir).
-const STRESS_NG_YAML: &str = "/tmp/stress-ng.yaml";
+pub(crate) const STRESS_NG_YAML: &str = "/tmp/stress-ng.yaml";
 /// iperf3's server until the peer names it before each test.
 const PEER_PENDING: &str = "peer";
 /// The longest fio's fill of its region may take, in seconds.
@@ -328,7 +328,7 @@ fn fio_totals(per_direction: Vec<ToolMetric>) -> Vec<ToolMetric> {
 }
 
 /// The last lines of a run's stdout and stderr, for a `Failed` reason.
-fn tail(ran: &Ran) -> String {
+pub(crate) fn tail(ran: &Ran) -> String {
     let lines: Vec<&str> = ran
         .stdout
         .lines()

@@ -179,19 +179,18 @@ pub fn run_and_report<W: Write>(
 }
 
 /// An aggressor's plan: check its stressor and schedule (a bad one is a `Failed` frame for
-/// `stress-KIND` with the reason), then [`drive`] it. `peer` is the plan's, for `net`.
+/// `stress-KIND` with the reason), then [`drive`] it. `env` is the agent plan's: its peer for
+/// `net`, its tools tree for `stress-ng`.
 pub fn run_aggressor<W: Write>(
     plan: &StressPlan,
-    peer: Option<&str>,
+    env: &Env<'_>,
     stop: &AtomicBool,
     frames: &mut FrameWriter<W>,
 ) -> io::Result<()> {
     let checked = Stressor::from_args(&plan.kind, &plan.params)
         .and_then(|stressor| Ok((stressor, Schedule::from_plan(plan)?)));
     match checked {
-        Ok((stressor, schedule)) => {
-            drive(&stressor, &Env { peer }, schedule, stop, frames).map(drop)
-        }
+        Ok((stressor, schedule)) => drive(&stressor, env, schedule, stop, frames).map(drop),
         Err(reason) => frames.failed(&label(&plan.kind), reason),
     }
 }

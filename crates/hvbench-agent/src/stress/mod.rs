@@ -31,6 +31,7 @@ mod mem_bandwidth;
 mod memory_bomb;
 mod net;
 pub mod stop;
+mod stress_ng;
 
 pub use driver::{drive, run_aggressor, run_and_report, Schedule};
 
@@ -51,6 +52,7 @@ pub const KINDS: &[&str] = &[
     "fork-bomb",
     "disk",
     "net",
+    "stress-ng",
 ];
 
 /// The metric every stressor reports.
@@ -83,6 +85,9 @@ pub enum Stressor {
     Disk { size_mib: u64 },
     /// Bulk TCP to the plan's peer over `streams` connections.
     Net { streams: u64 },
+    /// Debian's stress-ng from the tools tree running `stressor` (one of
+    /// [`catalog::STRESS_NG_STRESSORS`]) with `workers` instances.
+    StressNg { stressor: String, workers: u32 },
 }
 
 /// The work one window of a stressor did.
@@ -149,20 +154,39 @@ fn int_param(
     }
 }
 
+/// Take `name` from `params` as one of the catalog's names for it, or its default when absent.
+fn choice_param(
+    def: &StressorDef,
+    params: &BTreeMap<String, String>,
+    name: &str,
+) -> Result<String, String> {
+    let Some(&(_, choices, default)) = def.choices.iter().find(|(n, ..)| *n == name) else {
+        return Err(format!(
+            "stress kind `{}` has no parameter `{name}` in the catalog (an agent bug)",
+            def.kind
+        ));
+    };
+    match params.get(name).map(|v| v.trim()) {
+        None => Ok(default.to_string()),
+        Some(v) if choices.contains(&v) => Ok(v.to_string()),
+        Some(v) => Err(format!(
+            "bad parameter {name}={v}: want one of {}",
+            choices.join(", ")
+        )),
+    }
+}
+
 impl Stressor {
     /// Check a kind and its parameters against [`catalog::STRESSORS`]; absent parameters take
     /// this agent's defaults.
     pub fn from_args(kind: &str, params: &BTreeMap<String, String>) -> Result<Self, String> {
         let def = catalog::stressor(kind)
             .ok_or_else(|| format!("unknown stress kind `{kind}`; known: {}", KINDS.join(", ")))?;
-        if let Some(name) = params
-            .keys()
-            .find(|k| !def.params.iter().any(|(n, ..)| n == k))
-        {
-            let takes = if def.params.is_empty() {
+        let names = def.param_names();
+        if let Some(name) = params.keys().find(|k| !names.contains(&k.as_str())) {
+            let takes = if names.is_empty() {
                 "none".to_string()
             } else {
-                let names: Vec<&str> = def.params.iter().map(|(n, ..)| *n).collect();
                 names.join(", ")
             };
             return Err(format!(
@@ -190,6 +214,11 @@ impl Stressor {
             "net" => Stressor::Net {
                 streams: int("streams")?.unwrap_or(1),
             },
+            "stress-ng" => Stressor::StressNg {
+                stressor: choice_param(def, params, "stressor")?,
+                // The catalog's range (1 to 4096) fits.
+                workers: int("workers")?.map_or(1, |w| w as u32),
+            },
             other => {
                 return Err(format!(
                 "stress kind `{other}` is in the catalog but not implemented by this agent ({})",
@@ -209,6 +238,7 @@ impl Stressor {
             Stressor::ForkBomb { .. } => "fork-bomb",
             Stressor::Disk { .. } => "disk",
             Stressor::Net { .. } => "net",
+            Stressor::StressNg { .. } => "stress-ng",
         }
     }
 
@@ -226,12 +256,22 @@ impl Stressor {
             }
             Stressor::ForkBomb { .. } => "forks/s",
             Stressor::Net { .. } => "Mbit/s",
+            Stressor::StressNg { .. } => "bogo-ops/s",
         }
     }
 
     /// Set it up (allocate, open, connect); the error is a reason for a `Failed` frame.
     fn start(&self, env: &Env<'_>) -> Result<Box<dyn Running>, String> {
         Ok(match *self {
+            Stressor::StressNg {
+                ref stressor,
+                workers,
+            } => {
+                let root = env.tools_root.ok_or(
+                    "no tools tree: the platform gave this agent none (plan.tools_root is not set)",
+                )?;
+                Box::new(stress_ng::StressNg::new(root, stressor, workers)?)
+            }
             Stressor::Cpu => Box::new(cpu::Cpu::new()),
             Stressor::MemBandwidth { size_mib } => {
                 Box::new(mem_bandwidth::StreamCopy::new(size_mib)?)

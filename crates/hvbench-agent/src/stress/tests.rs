@@ -290,7 +290,11 @@ fn the_stop_flag_ends_a_long_run_soon() {
 fn aggressor(plan: &StressPlan, peer: Option<&str>) -> Vec<Message> {
     let mut out = Vec::new();
     let mut frames = FrameWriter::new(&mut out);
-    run_aggressor(plan, peer, &AtomicBool::new(false), &mut frames).unwrap();
+    let env = Env {
+        peer,
+        ..Env::default()
+    };
+    run_aggressor(plan, &env, &AtomicBool::new(false), &mut frames).unwrap();
     frames.done().unwrap();
     decode(&out)
 }

@@ -145,13 +145,8 @@ fn metrics_entries(yaml: &str) -> Result<Vec<Entry<'_>>, ToolError> {
     Ok(entries)
 }
 
-/// Parse the YAML file of a run of `stressor`: `bogo-ops-per-second-real-time` (bogo-ops/s over
-/// wall-clock time, always) and `bogo-ops-per-second-usr-sys-time` (over the CPU time the
-/// stressor used) when stress-ng gives it and it is above zero: stress-ng writes 0 there when
-/// the stressor used no measurable CPU time, a rate that does not exist, so it is left out
-/// rather than sent as zero. `bogo-ops-per-second-real-time` zero, missing or not a number is
-/// an error.
-pub fn parse(yaml: &str, stressor: &str) -> Result<Vec<ToolMetric>, ToolError> {
+/// The `metrics:` entry of `stressor` in a whole YAML report (from `---` to `...`).
+fn stressor_entry<'a>(yaml: &'a str, stressor: &str) -> Result<Entry<'a>, ToolError> {
     if yaml.trim().is_empty() {
         return Err(ToolError::Empty { tool: TOOL });
     }
@@ -180,13 +175,12 @@ pub fn parse(yaml: &str, stressor: &str) -> Result<Vec<ToolMetric>, ToolError> {
             detail: "the YAML document has no `...` end line".to_string(),
         });
     }
-    let entries = metrics_entries(yaml)?;
-    let entry = entries
-        .iter()
-        .find(|e| named(e) == Some(stressor))
-        .ok_or_else(|| {
-            let found: Vec<&str> = entries.iter().filter_map(|e| named(e)).collect();
-            ToolError::Missing {
+    let mut entries = metrics_entries(yaml)?;
+    match entries.iter().position(|e| named(e) == Some(stressor)) {
+        Some(i) => Ok(entries.swap_remove(i)),
+        None => {
+            let found: Vec<&str> = entries.iter().filter_map(named).collect();
+            Err(ToolError::Missing {
                 tool: TOOL,
                 field: format!(
                     "metrics of stressor `{stressor}` (it has: {})",
@@ -196,8 +190,40 @@ pub fn parse(yaml: &str, stressor: &str) -> Result<Vec<ToolMetric>, ToolError> {
                         found.join(", ")
                     }
                 ),
-            }
+            })
+        }
+    }
+}
+
+/// The bogo-ops `stressor` did in the run a YAML report is of (its `bogo-ops:`, every
+/// instance's together), for the isolation stressor, whose windows are runs that may be too
+/// short for one bogo-op of a slow stressor: zero is a count here, not an error. Missing or not
+/// a whole number is.
+pub fn bogo_ops(yaml: &str, stressor: &str) -> Result<u64, ToolError> {
+    let entry = stressor_entry(yaml, stressor)?;
+    let (_, text) = entry
+        .iter()
+        .find(|(k, _)| *k == "bogo-ops")
+        .ok_or_else(|| ToolError::Missing {
+            tool: TOOL,
+            field: format!("`bogo-ops` for stressor `{stressor}`"),
         })?;
+    text.parse::<u64>().map_err(|_| ToolError::BadValue {
+        tool: TOOL,
+        field: "bogo-ops".to_string(),
+        value: text.to_string(),
+        reason: "not a whole number of bogo-ops",
+    })
+}
+
+/// Parse the YAML file of a run of `stressor`: `bogo-ops-per-second-real-time` (bogo-ops/s over
+/// wall-clock time, always) and `bogo-ops-per-second-usr-sys-time` (over the CPU time the
+/// stressor used) when stress-ng gives it and it is above zero: stress-ng writes 0 there when
+/// the stressor used no measurable CPU time, a rate that does not exist, so it is left out
+/// rather than sent as zero. `bogo-ops-per-second-real-time` zero, missing or not a number is
+/// an error.
+pub fn parse(yaml: &str, stressor: &str) -> Result<Vec<ToolMetric>, ToolError> {
+    let entry = stressor_entry(yaml, stressor)?;
     let get = |key: &str| -> Result<Option<f64>, ToolError> {
         match entry.iter().find(|(k, _)| *k == key) {
             None => Ok(None),
@@ -348,6 +374,39 @@ mod tests {
         // no CPU time: the usr+sys rate is left out, not sent as 0
         let idle = text.replace("1740.731305", "0.000000");
         assert_eq!(parse(&idle, "cpu").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bogo_ops_of_a_run() {
+        assert_eq!(bogo_ops(&fixture("stress-ng-cpu.yaml"), "cpu"), Ok(2986));
+        let text = fixture("stress-ng-vm-matrix.yaml");
+        assert!(bogo_ops(&text, "matrix").unwrap() > 0);
+        assert!(matches!(
+            bogo_ops(&text, "cpu"),
+            Err(ToolError::Missing { .. })
+        ));
+        // A window too short for one bogo-op is a count of zero, not an error.
+        let cpu = fixture("stress-ng-cpu.yaml");
+        let zero = cpu.replace("bogo-ops: 2986", "bogo-ops: 0");
+        assert_eq!(bogo_ops(&zero, "cpu"), Ok(0));
+        for bad in ["bogo-ops: lots", "bogo-ops: -3", "bogo-ops: 1.5"] {
+            assert!(matches!(
+                bogo_ops(&cpu.replace("bogo-ops: 2986", bad), "cpu"),
+                Err(ToolError::BadValue { .. })
+            ));
+        }
+        let gone = cpu.replace("      bogo-ops: 2986\n", "");
+        assert!(matches!(
+            bogo_ops(&gone, "cpu"),
+            Err(ToolError::Missing { .. })
+        ));
+        for cut in cuts(&cpu) {
+            assert!(bogo_ops(cut, "cpu").is_err(), "at {}", cut.len());
+        }
+        assert_eq!(
+            bogo_ops("", "cpu"),
+            Err(ToolError::Empty { tool: "stress-ng" })
+        );
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub trait Workload {
 pub struct Env<'a> {
     /// The network peer's address ([`hvbench_proto::AgentPlan::peer`]).
     pub peer: Option<&'a str>,
+    /// The tools tree ([`hvbench_proto::AgentPlan::tools_root`]), for the `stress-ng`
+    /// stressor.
+    pub tools_root: Option<&'a str>,
 }
 
 /// Look a workload up in the catalog, check its parameters (absent ones take the catalog's
@@ -161,7 +164,10 @@ mod tests {
         // A peer for the network workloads, as a driver would start one.
         let listener = crate::peer::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let peer = crate::peer::spawn(listener).unwrap().to_string();
-        let env = Env { peer: Some(&peer) };
+        let env = Env {
+            peer: Some(&peer),
+            ..Env::default()
+        };
         // General benchmarks run a tool of the tools tree (`crate::run::tool`), not a Workload.
         for def in catalog::WORKLOADS
             .iter()

@@ -9,12 +9,20 @@ use crate::{PlatformError, Result};
 use hvbench_proto::{catalog, AgentPlan, Device};
 use std::collections::BTreeMap;
 
-/// The tools the plan's general benchmarks run (`sysbench`, `stress-ng`), sorted, once each.
+/// The tools the plan's general benchmarks run (`sysbench`, `stress-ng`), and its stressor
+/// where that is a tool of the tree (an aggressor running `stress-ng`), sorted, once each.
+/// With `AgentPlan::needs(Device::Tools)`, which asks the catalog about workloads and
+/// stressors alike, this is where every driver learns that a plan needs the tools tree.
 pub fn plan_tools(plan: &AgentPlan) -> Vec<&'static str> {
+    let stressor = plan
+        .stress
+        .iter()
+        .filter_map(|s| catalog::stressor(&s.kind)?.tool);
     let mut tools: Vec<&'static str> = plan
         .workloads
         .iter()
         .filter_map(|w| catalog::workload(&w.name)?.tool())
+        .chain(stressor)
         .collect();
     tools.sort_unstable();
     tools.dedup();
@@ -193,6 +201,28 @@ mod tests {
         assert!(!none.needs(Device::Tools));
         let cache = Cache::at(std::path::PathBuf::from("/nonexistent/hvbench-cache"));
         assert_eq!(tree_for(&none, &cache).unwrap(), None);
+    }
+
+    /// An aggressor running stress-ng needs the tree as a workload running it does; one
+    /// running the agent's own stressor needs none.
+    #[test]
+    fn an_aggressor_running_stress_ng_needs_its_package() {
+        let aggressor = |kind: &str| AgentPlan {
+            stress: Some(hvbench_proto::StressPlan {
+                kind: kind.into(),
+                params: BTreeMap::from([("stressor".to_string(), "matrix".to_string())]),
+                duration_ms: 1000,
+                report_ms: 500,
+            }),
+            ..plan(&[])
+        };
+        let p = aggressor("stress-ng");
+        assert!(p.needs(Device::Tools));
+        assert_eq!(plan_tools(&p), ["stress-ng"]);
+        assert_eq!(plan_packages(&p).unwrap(), ["stress-ng"]);
+        let own = aggressor("cpu");
+        assert!(!own.needs(Device::Tools));
+        assert!(plan_tools(&own).is_empty());
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::fmt;
 pub use params::{ParamDef, ParamError, ParamKind};
 pub use stressors::{stressor, stressor_devices, StressorDef, STRESSORS};
 pub use workloads::{
-    workload, workload_names, WorkloadDef, MEM_BANDWIDTH_AUTO_FLOOR_MIB, WORKLOADS,
+    workload, workload_names, WorkloadDef, MEM_BANDWIDTH_AUTO_FLOOR_MIB, STRESS_NG_DEFAULT,
+    STRESS_NG_STRESSORS, WORKLOADS,
 };
 
 /// Which direction of a metric is better: the one type for it in every crate. It is stored, and

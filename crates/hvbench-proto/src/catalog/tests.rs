@@ -221,3 +221,28 @@ fn fio_needs_a_disk_and_reports_the_directions_it_runs() {
     assert_eq!(threads.metrics(), ["events-per-second", "latency-avg"]);
     assert_eq!(threads.metrics_with(&BTreeMap::new()), threads.metrics());
 }
+
+/// The stress-ng isolation stressor runs the tool the `stress-ng` workload runs, with the same
+/// stressor names (one list), and needs the tools tree; the agent's own stressors need none.
+#[test]
+fn the_stress_ng_stressor_shares_the_workloads_stressor_names_and_needs_the_tools_tree() {
+    let def = stressor("stress-ng").unwrap();
+    assert_eq!(def.tool, workload("stress-ng").unwrap().tool());
+    let ParamKind::Choice { choices, default } = workload("stress-ng")
+        .unwrap()
+        .params
+        .iter()
+        .find(|p| p.name == "stressor")
+        .unwrap()
+        .kind
+    else {
+        panic!("the stress-ng workload's `stressor` is a choice")
+    };
+    assert_eq!(def.choices, [("stressor", choices, default)]);
+    assert_eq!(def.param_names(), ["workers", "stressor"]);
+    assert_eq!(stressor_devices("stress-ng"), [Device::Tools]);
+    for s in STRESSORS.iter().filter(|s| s.kind != "stress-ng") {
+        assert_eq!(s.tool, None, "{}", s.kind);
+        assert!(!stressor_devices(s.kind).contains(&Device::Tools));
+    }
+}

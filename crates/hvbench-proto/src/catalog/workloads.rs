@@ -31,6 +31,15 @@ const THREADS: ParamDef = ParamDef {
            run on; the value is the aggregate throughput",
 };
 
+/// The stress-ng stressors hvbench runs, as stress-ng spells their options: the `stressor`
+/// of the `stress-ng` workload and of the `stress-ng` isolation stressor
+/// ([`super::STRESSORS`]).
+pub const STRESS_NG_STRESSORS: &[&str] =
+    &["cpu", "matrix", "memcpy", "switch", "vm", "fork", "hdd"];
+
+/// The stress-ng stressor run when none is named.
+pub const STRESS_NG_DEFAULT: &str = "cpu";
+
 /// Every workload the agent implements.
 pub const WORKLOADS: &[WorkloadDef] = &[
     WorkloadDef {
@@ -339,8 +348,8 @@ pub const WORKLOADS: &[WorkloadDef] = &[
             ParamDef {
                 name: "stressor",
                 kind: ParamKind::Choice {
-                    choices: &["cpu", "matrix", "memcpy", "switch", "vm", "fork", "hdd"],
-                    default: "cpu",
+                    choices: STRESS_NG_STRESSORS,
+                    default: STRESS_NG_DEFAULT,
                 },
                 help: "the stress-ng stressor",
             },

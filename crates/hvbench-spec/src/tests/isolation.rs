@@ -52,7 +52,10 @@ fn workload(id: &str, name: &str, params: serde_json::Value) -> WorkloadSpec {
 fn stressor(kind: &str, params: &[(&str, u64)]) -> StressorSpec {
     StressorSpec {
         kind: kind.into(),
-        params: params.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(*v)))
+            .collect(),
     }
 }
 
@@ -486,4 +489,143 @@ fn render_shows_isolation_scenarios() {
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
+}
+
+/// `stress-ng` as a stressor: its `stressor` is a name from the stress-ng workload's list,
+/// filled in when not given, and part of the cell label where it tells two apart.
+#[test]
+fn stress_ng_stressors_name_their_stressor() {
+    let text = r#"name = "x"
+[[platform]]
+name = "host"
+driver = "host"
+
+[[isolation]]
+name = "ibs"
+victim = ["cpu-int"]
+stressors = ["stress-ng", { kind = "stress-ng", stressor = "matrix", workers = 2 }]
+placements = ["shared"]
+
+[[platform]]
+name = "kvm"
+driver = "qemu"
+
+[guest]
+"#;
+    let plan = parse("t.toml", text).unwrap();
+    let s = &plan.isolation[0];
+    let with = |pairs: &[(&str, serde_json::Value)]| StressorSpec {
+        kind: "stress-ng".into(),
+        params: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    };
+    assert_eq!(
+        s.stressors,
+        [
+            with(&[("stressor", json!("cpu"))]),
+            with(&[("stressor", json!("matrix")), ("workers", json!(2))]),
+        ]
+    );
+    let names: Vec<String> = s.cells().into_iter().map(|c| c.scenario).collect();
+    assert_eq!(
+        names,
+        [
+            "ibs/none",
+            "ibs/stress-ng[stressor=cpu,workers=default]/shared",
+            "ibs/stress-ng[stressor=matrix,workers=2]/shared",
+        ]
+    );
+    assert_eq!(
+        s.stressors[1].stress_plan(1000, 500).params,
+        BTreeMap::from([
+            ("stressor".to_string(), "matrix".to_string()),
+            ("workers".to_string(), "2".to_string())
+        ])
+    );
+    // It runs the stress-ng of the tools tree, which the plan says.
+    assert_eq!(plan.tools(), ["stress-ng"]);
+    let shown = plan.render();
+    for expected in [
+        "stressors:   stress-ng[stressor=cpu,workers=default]; stress-ng[stressor=matrix,workers=2]",
+        "tools tree:        stress-ng from Debian 12's packages",
+    ] {
+        assert!(shown.contains(expected), "missing {expected:?} in:\n{shown}");
+    }
+    // Listed once, its parameters are shown beside the kind.
+    let one = text.replace("[\"stress-ng\", ", "[");
+    let shown = parse("t.toml", &one).unwrap().render();
+    assert!(
+        shown.contains("stressors:   stress-ng (stressor=matrix workers=2)"),
+        "{shown}"
+    );
+
+    // The default written out is the same stressor.
+    let twice = text.replace("stressor = \"matrix\", workers = 2", "stressor = \"cpu\"");
+    let d = expect_one(
+        &twice,
+        9,
+        36,
+        "\"stress-ng\"",
+        "stressor `stress-ng` is listed twice",
+    );
+    assert!(d.hint.unwrap().contains("line 9"));
+}
+
+#[test]
+fn stress_ng_stressor_errors_have_positions_and_hints() {
+    let text = r#"name = "x"
+[[platform]]
+name = "host"
+driver = "host"
+
+[[isolation]]
+name = "ibs"
+victim = ["cpu-int"]
+stressors = [{ kind = "stress-ng", stressor = "matrx" }, { kind = "stress-ng", stressor = 3 }, { kind = "stress-ng", stresor = "vm" }, { kind = "stress-ng", workers = 0 }, { kind = "stress-ng", stressor = "--all" }]
+"#;
+    let err = expect_errors(
+        text,
+        &[
+            (
+                9,
+                47,
+                "\"matrx\"",
+                "bad value \"matrx\" for parameter `stressor` of stressor `stress-ng`",
+            ),
+            (
+                9,
+                91,
+                "3",
+                "bad value 3 for parameter `stressor` of stressor `stress-ng`",
+            ),
+            (
+                9,
+                118,
+                "stresor",
+                "unknown parameter `stresor` for stressor `stress-ng`",
+            ),
+            (
+                9,
+                168,
+                "0",
+                "bad value 0 for parameter `workers` of stressor `stress-ng`",
+            ),
+            (
+                9,
+                206,
+                "\"--all\"",
+                "bad value \"--all\" for parameter `stressor` of stressor `stress-ng`",
+            ),
+        ],
+    );
+    let hint = |i: usize| err.diagnostics[i].hint.clone().unwrap();
+    let names = hvbench_proto::catalog::STRESS_NG_STRESSORS.join(", ");
+    assert!(hint(0).contains("did you mean `matrix`?"), "{}", hint(0));
+    assert!(hint(0).contains(&names), "{}", hint(0));
+    assert!(hint(1).contains(&names), "{}", hint(1));
+    assert!(hint(2).contains("did you mean `stressor`?"), "{}", hint(2));
+    assert!(hint(2).contains("takes: workers, stressor"), "{}", hint(2));
+    assert!(hint(3).contains("from 1 to 4096"), "{}", hint(3));
 }

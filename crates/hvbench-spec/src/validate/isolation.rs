@@ -197,8 +197,9 @@ impl Validator<'_> {
         Some(out)
     }
 
-    /// `stressors = ["cpu", { kind = "disk", size_mib = 64 }]`: catalog kinds, each with its
-    /// integer parameters; the same kind with the same parameters only once.
+    /// `stressors = ["cpu", { kind = "disk", size_mib = 64 }, { kind = "stress-ng", stressor =
+    /// "matrix" }]`: catalog kinds, each with its parameters; the same kind with the same
+    /// parameters only once.
     fn stressors(&mut self, e: &Entry) -> Option<Vec<StressorSpec>> {
         let items = self.array(
             e,
@@ -280,12 +281,40 @@ impl Validator<'_> {
         Some((spec, kind_span))
     }
 
-    /// A stressor's parameters (every entry but `kind`): each an integer in the catalog's range.
+    /// A stressor's parameters (every entry but `kind`): each integer in the catalog's range,
+    /// each name one of the catalog's (`StressorDef::choices`, their defaults filled in).
     fn stressor_params(&mut self, def: &StressorDef, entries: &[Entry]) -> Option<StressorSpec> {
-        let names: Vec<&str> = def.params.iter().map(|p| p.0).collect();
+        let names = def.param_names();
         let mut ok = true;
         let mut params = BTreeMap::new();
         for e in entries.iter().filter(|e| e.key != "kind") {
+            if let Some(&(key, choices, _)) = def.choices.iter().find(|c| c.0 == e.key) {
+                match &e.value.kind {
+                    Kind::Str(s) if choices.contains(&s.as_str()) => {
+                        params.insert(key.to_string(), serde_json::Value::from(s.as_str()));
+                    }
+                    other => {
+                        let guess = match other {
+                            Kind::Str(s) => did_you_mean(s, choices),
+                            _ => String::new(),
+                        };
+                        self.sink.error(
+                            &e.value.span,
+                            format!(
+                                "bad value {} for parameter `{key}` of stressor `{}`",
+                                other.describe(),
+                                def.kind
+                            ),
+                            format!(
+                                "{guess}`{key}` must be one of: {} (a string)",
+                                one_of(choices)
+                            ),
+                        );
+                        ok = false;
+                    }
+                }
+                continue;
+            }
             let Some(&(key, min, max)) = def.params.iter().find(|p| p.0 == e.key) else {
                 let hint = if names.is_empty() {
                     format!(
@@ -310,7 +339,7 @@ impl Validator<'_> {
             };
             match &e.value.kind {
                 Kind::Int(n) if u64::try_from(*n).is_ok_and(|n| (min..=max).contains(&n)) => {
-                    params.insert(key.to_string(), *n as u64);
+                    params.insert(key.to_string(), serde_json::Value::from(*n as u64));
                 }
                 other => {
                     let hint = match other {
@@ -331,6 +360,13 @@ impl Validator<'_> {
                     ok = false;
                 }
             }
+        }
+        // A name parameter always says which: `"stress-ng"` and `{ kind = "stress-ng",
+        // stressor = "cpu" }` are the same stressor, in plans and in cell labels.
+        for &(key, _, default) in def.choices {
+            params
+                .entry(key.to_string())
+                .or_insert_with(|| serde_json::Value::from(default));
         }
         ok.then(|| StressorSpec {
             kind: def.kind.to_string(),
