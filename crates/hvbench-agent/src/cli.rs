@@ -32,7 +32,7 @@ usage: hvbench-agent --plan FILE    run an agent plan (JSON; `-` reads stdin), f
                                     KIND: cpu, mem-bandwidth (size_mib), cache (size_mib),
                                     memory-bomb (max_mib), fork-bomb (max_children), disk (size_mib),
                                     net (streams; needs --peer-addr, the loopback ADDRESS:PORT of
-                                    an `hvbench-agent --peer`), stress-ng (stressor, workers;
+                                    an `hvbench-agent --peer`), stress-ng (stressor, instances;
                                     needs --tools-root, the DIRECTORY of the tools tree)
        hvbench-agent --version
        hvbench-agent --exit-now     exit 0 at once (what the fork-exec workload execs)
@@ -445,7 +445,7 @@ mod tests {
             Ok(Command::Stress {
                 stressor: stress::Stressor::StressNg {
                     stressor: "matrix".into(),
-                    workers: 1
+                    instances: 1
                 },
                 schedule: stress::Schedule {
                     duration: Duration::from_millis(3000),

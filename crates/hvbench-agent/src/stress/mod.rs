@@ -86,8 +86,8 @@ pub enum Stressor {
     /// Bulk TCP to the plan's peer over `streams` connections.
     Net { streams: u64 },
     /// Debian's stress-ng from the tools tree running `stressor` (one of
-    /// [`catalog::STRESS_NG_STRESSORS`]) with `workers` instances.
-    StressNg { stressor: String, workers: u32 },
+    /// [`catalog::STRESS_NG_STRESSORS`]) with `instances` copies running.
+    StressNg { stressor: String, instances: u32 },
 }
 
 /// The work one window of a stressor did.
@@ -217,7 +217,7 @@ impl Stressor {
             "stress-ng" => Stressor::StressNg {
                 stressor: choice_param(def, params, "stressor")?,
                 // The catalog's range (1 to 4096) fits.
-                workers: int("workers")?.map_or(1, |w| w as u32),
+                instances: int("instances")?.map_or(1, |w| w as u32),
             },
             other => {
                 return Err(format!(
@@ -265,12 +265,12 @@ impl Stressor {
         Ok(match *self {
             Stressor::StressNg {
                 ref stressor,
-                workers,
+                instances,
             } => {
                 let root = env.tools_root.ok_or(
                     "no tools tree: the platform gave this agent none (plan.tools_root is not set)",
                 )?;
-                Box::new(stress_ng::StressNg::new(root, stressor, workers)?)
+                Box::new(stress_ng::StressNg::new(root, stressor, instances)?)
             }
             Stressor::Cpu => Box::new(cpu::Cpu::new()),
             Stressor::MemBandwidth { size_mib } => {

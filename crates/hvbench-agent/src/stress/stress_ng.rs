@@ -6,7 +6,7 @@
 //! in the tree with a private `/tmp` ([`crate::run::chroot::spawn_in_tree`]), its command line
 //! from [`StressNgParams::argv`] (`--STRESSOR WORKERS --timeout Ns --metrics --yaml FILE`), its
 //! report read by [`stress_ng::bogo_ops`]. The window's work is the run's bogo-ops (all its
-//! workers together), over the window's wall time from spawn to exit: bogo-ops/s.
+//! instances together), over the window's wall time from spawn to exit: bogo-ops/s.
 //!
 //! The agent ends each run at the window's end itself, with SIGINT to stress-ng's parent
 //! process, rather than leaving it to `--timeout`: an aggressor reports every 500 ms
@@ -28,7 +28,7 @@
 //! bogo-ops, said in a `Log` frame.
 
 use super::{Running, Work};
-use crate::run::chroot::{reader, spawn_in_tree, Ran, WorkDir};
+use crate::run::chroot::{reader, run_in_tree, spawn_in_tree, Ran, WorkDir};
 use crate::run::tool::{tail, STRESS_NG_YAML};
 use crate::tools::{check_exit, stress_ng, stress_ng::StressNgParams};
 use std::os::unix::process::ExitStatusExt;
@@ -58,7 +58,7 @@ pub struct StressNg {
 
 impl StressNg {
     /// Check the tree and the parameters; nothing runs yet.
-    pub fn new(root: &str, stressor: &str, workers: u32) -> Result<Self, String> {
+    pub fn new(root: &str, stressor: &str, instances: u32) -> Result<Self, String> {
         let root = PathBuf::from(root);
         if !root.join("usr/bin/stress-ng").exists() {
             return Err(format!(
@@ -67,9 +67,28 @@ impl StressNg {
             ));
         }
         let mut params = StressNgParams::new(stressor, STRESS_NG_YAML);
-        params.instances = workers;
+        params.instances = instances;
         params.argv().map_err(|e| e.to_string())?;
         let work = WorkDir::new().map_err(|e| format!("cannot make a work directory: {e}"))?;
+        // Once, unmeasured: the program and its libraries read into the page cache, so that the
+        // first window's start costs what the others' do (in a TCG guest reading them from the
+        // tools disk, the first start took most of a 500 ms window).
+        let version = ["stress-ng".to_string(), "--version".to_string()];
+        let ran =
+            run_in_tree(&root, &version, work.path(), Duration::from_secs(60)).map_err(|e| {
+                format!(
+                    "cannot run stress-ng in the tools tree {}: {e}",
+                    root.display()
+                )
+            })?;
+        if ran.timed_out || ran.code != Some(0) {
+            return Err(format!(
+                "`stress-ng --version` in the tools tree {} failed ({:?}); output ends: {}",
+                root.display(),
+                ran.code,
+                tail(&ran)
+            ));
+        }
         Ok(StressNg {
             root,
             params,
@@ -210,10 +229,12 @@ impl Running for StressNg {
         };
         let stressor = self.params.stressor.as_str();
         match cut {
-            Cut::Hung => return Err(with_tail(format!(
+            Cut::Hung => {
+                return Err(with_tail(format!(
                 "stress-ng did not end within {} s of SIGINT at the window's end and was killed",
                 END_GRACE.as_secs()
-            ))),
+            )))
+            }
             Cut::Stopped { killed } => {
                 // Stopped: what it reported, if it could, else nothing to count.
                 if let Ok(ops) = stress_ng::bogo_ops(&report, stressor) {
@@ -299,7 +320,9 @@ mod tests {
             std::fs::copy(&sh, tree.path().join("bin/sh")).unwrap();
         }
         let program = tree.path().join("usr/bin/stress-ng");
-        std::fs::write(&program, format!("#!/bin/sh\n{script}\n")).unwrap();
+        // `--version` answers as stress-ng does: the set-up's warm-up run.
+        let version = "[ \"$1\" = --version ] && { echo 'stress-ng, version 0.15.06'; exit 0; }";
+        std::fs::write(&program, format!("#!/bin/sh\n{version}\n{script}\n")).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
         Some(tree)
@@ -471,7 +494,9 @@ while :; do :; done"#;
         assert!(e.contains("has no /usr/bin/stress-ng"), "{e}");
         std::fs::create_dir_all(empty.path().join("usr/bin")).unwrap();
         std::fs::write(empty.path().join("usr/bin/stress-ng"), "").unwrap();
-        assert!(StressNg::new(root, "cpu", 2).is_ok());
+        // Set-up runs it once (`--version`): a program that cannot run is refused there.
+        let e = StressNg::new(root, "cpu", 2).err().unwrap();
+        assert!(e.contains("stress-ng"), "{e}");
         let e = StressNg::new(root, "cpu --all", 1).err().unwrap();
         assert!(e.contains("not a stressor name"), "{e}");
         let e = StressNg::new(root, "cpu", 0).err().unwrap();
@@ -480,10 +505,10 @@ while :; do :; done"#;
 
     #[test]
     fn each_run_is_timed_in_whole_seconds_past_the_window() {
-        let empty = WorkDir::new().unwrap();
-        std::fs::create_dir_all(empty.path().join("usr/bin")).unwrap();
-        std::fs::write(empty.path().join("usr/bin/stress-ng"), "").unwrap();
-        let s = StressNg::new(empty.path().to_str().unwrap(), "matrix", 3).unwrap();
+        let Some(tree) = fake_tree(REPORTS) else {
+            return;
+        };
+        let s = StressNg::new(tree.path().to_str().unwrap(), "matrix", 3).unwrap();
         let argv = s.argv(Instant::now() + Duration::from_millis(500)).unwrap();
         assert_eq!(
             argv,

@@ -88,8 +88,8 @@ pub const STRESSORS: &[StressorDef] = &[
     StressorDef {
         kind: "stress-ng",
         summary: "Debian 12's stress-ng from the tools tree running `stressor` (default cpu) with \
-                  `workers` instances (default 1): the Isolation Benchmark Suite's misbehaving VM",
-        params: &[("workers", 1, 4096)],
+                  `instances` copies (default 1): the Isolation Benchmark Suite's misbehaving VM",
+        params: &[("instances", 1, 4096)],
         choices: &[("stressor", STRESS_NG_STRESSORS, STRESS_NG_DEFAULT)],
         tool: Some("stress-ng"),
     },

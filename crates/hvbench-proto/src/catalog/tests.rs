@@ -239,7 +239,7 @@ fn the_stress_ng_stressor_shares_the_workloads_stressor_names_and_needs_the_tool
         panic!("the stress-ng workload's `stressor` is a choice")
     };
     assert_eq!(def.choices, [("stressor", choices, default)]);
-    assert_eq!(def.param_names(), ["workers", "stressor"]);
+    assert_eq!(def.param_names(), ["instances", "stressor"]);
     assert_eq!(stressor_devices("stress-ng"), [Device::Tools]);
     for s in STRESSORS.iter().filter(|s| s.kind != "stress-ng") {
         assert_eq!(s.tool, None, "{}", s.kind);

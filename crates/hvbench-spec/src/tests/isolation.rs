@@ -503,7 +503,7 @@ driver = "host"
 [[isolation]]
 name = "ibs"
 victim = ["cpu-int"]
-stressors = ["stress-ng", { kind = "stress-ng", stressor = "matrix", workers = 2 }]
+stressors = ["stress-ng", { kind = "stress-ng", stressor = "matrix", instances = 2 }]
 placements = ["shared"]
 
 [[platform]]
@@ -525,7 +525,7 @@ driver = "qemu"
         s.stressors,
         [
             with(&[("stressor", json!("cpu"))]),
-            with(&[("stressor", json!("matrix")), ("workers", json!(2))]),
+            with(&[("stressor", json!("matrix")), ("instances", json!(2))]),
         ]
     );
     let names: Vec<String> = s.cells().into_iter().map(|c| c.scenario).collect();
@@ -533,22 +533,22 @@ driver = "qemu"
         names,
         [
             "ibs/none",
-            "ibs/stress-ng[stressor=cpu,workers=default]/shared",
-            "ibs/stress-ng[stressor=matrix,workers=2]/shared",
+            "ibs/stress-ng[instances=default,stressor=cpu]/shared",
+            "ibs/stress-ng[instances=2,stressor=matrix]/shared",
         ]
     );
     assert_eq!(
         s.stressors[1].stress_plan(1000, 500).params,
         BTreeMap::from([
             ("stressor".to_string(), "matrix".to_string()),
-            ("workers".to_string(), "2".to_string())
+            ("instances".to_string(), "2".to_string())
         ])
     );
     // It runs the stress-ng of the tools tree, which the plan says.
     assert_eq!(plan.tools(), ["stress-ng"]);
     let shown = plan.render();
     for expected in [
-        "stressors:   stress-ng[stressor=cpu,workers=default]; stress-ng[stressor=matrix,workers=2]",
+        "stressors:   stress-ng[instances=default,stressor=cpu]; stress-ng[instances=2,stressor=matrix]",
         "tools tree:        stress-ng from Debian 12's packages",
     ] {
         assert!(shown.contains(expected), "missing {expected:?} in:\n{shown}");
@@ -557,12 +557,12 @@ driver = "qemu"
     let one = text.replace("[\"stress-ng\", ", "[");
     let shown = parse("t.toml", &one).unwrap().render();
     assert!(
-        shown.contains("stressors:   stress-ng (stressor=matrix workers=2)"),
+        shown.contains("stressors:   stress-ng (instances=2 stressor=matrix)"),
         "{shown}"
     );
 
     // The default written out is the same stressor.
-    let twice = text.replace("stressor = \"matrix\", workers = 2", "stressor = \"cpu\"");
+    let twice = text.replace("stressor = \"matrix\", instances = 2", "stressor = \"cpu\"");
     let d = expect_one(
         &twice,
         9,
@@ -583,7 +583,7 @@ driver = "host"
 [[isolation]]
 name = "ibs"
 victim = ["cpu-int"]
-stressors = [{ kind = "stress-ng", stressor = "matrx" }, { kind = "stress-ng", stressor = 3 }, { kind = "stress-ng", stresor = "vm" }, { kind = "stress-ng", workers = 0 }, { kind = "stress-ng", stressor = "--all" }]
+stressors = [{ kind = "stress-ng", stressor = "matrx" }, { kind = "stress-ng", stressor = 3 }, { kind = "stress-ng", stresor = "vm" }, { kind = "stress-ng", instances = 0 }, { kind = "stress-ng", stressor = "--all" }]
 "#;
     let err = expect_errors(
         text,
@@ -608,13 +608,13 @@ stressors = [{ kind = "stress-ng", stressor = "matrx" }, { kind = "stress-ng", s
             ),
             (
                 9,
-                168,
+                170,
                 "0",
-                "bad value 0 for parameter `workers` of stressor `stress-ng`",
+                "bad value 0 for parameter `instances` of stressor `stress-ng`",
             ),
             (
                 9,
-                206,
+                208,
                 "\"--all\"",
                 "bad value \"--all\" for parameter `stressor` of stressor `stress-ng`",
             ),
@@ -626,6 +626,10 @@ stressors = [{ kind = "stress-ng", stressor = "matrx" }, { kind = "stress-ng", s
     assert!(hint(0).contains(&names), "{}", hint(0));
     assert!(hint(1).contains(&names), "{}", hint(1));
     assert!(hint(2).contains("did you mean `stressor`?"), "{}", hint(2));
-    assert!(hint(2).contains("takes: workers, stressor"), "{}", hint(2));
+    assert!(
+        hint(2).contains("takes: instances, stressor"),
+        "{}",
+        hint(2)
+    );
     assert!(hint(3).contains("from 1 to 4096"), "{}", hint(3));
 }
