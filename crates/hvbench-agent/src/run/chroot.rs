@@ -126,6 +126,15 @@ pub fn spawn_in_tree_as(
                     }
                 }
             }
+            // A tool starts with SIGINT and SIGQUIT at their defaults, however hvbench was
+            // started: a shell runs its background jobs with them ignored, and a program that
+            // starts with a signal ignored may keep it so (a shell cannot trap it), which would
+            // leave the stress-ng stressor's SIGINT at a window's end unheard.
+            for sig in [libc::SIGINT, libc::SIGQUIT] {
+                if libc::signal(sig, libc::SIG_DFL) == libc::SIG_ERR {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }
