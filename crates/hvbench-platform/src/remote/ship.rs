@@ -77,7 +77,9 @@ pub fn ship(
             return Err(format!("refusing to ship to the odd path `{}`", f.rel));
         }
     }
-    let hashes: BTreeSet<String> = files.iter().map(Shipment::hash).collect();
+    // Each file hashed once: the tools image alone is hundreds of MiB.
+    let file_hashes: Vec<String> = files.iter().map(Shipment::hash).collect();
+    let hashes: BTreeSet<String> = file_hashes.iter().cloned().collect();
     let list = hashes.iter().cloned().collect::<Vec<_>>().join(" ");
     let inventory = format!(
         "set -e; umask 077; C={c}; mkdir -p \"$C/objects\" \"$C/store\" \"$C/work\"; \
@@ -106,9 +108,8 @@ pub fn ship(
     let mut sent_bytes = 0u64;
     let mut sent_files = 0usize;
     let mut done: BTreeSet<String> = BTreeSet::new();
-    for f in files {
-        let h = f.hash();
-        if !missing.contains(&h) || !done.insert(h.clone()) {
+    for (f, h) in files.iter().zip(&file_hashes) {
+        if !missing.contains(h) || !done.insert(h.clone()) {
             continue;
         }
         say(&format!(
@@ -131,11 +132,13 @@ pub fn ship(
     }
     // The store tree: hard links to the objects, replaced when a name now means other bytes.
     let mut links = String::new();
-    for f in files.iter().filter(|f| !f.rel.is_empty()) {
+    for (f, h) in files.iter().zip(&file_hashes) {
+        if f.rel.is_empty() {
+            continue;
+        }
         let rel = quote(&f.rel);
         links.push_str(&format!(
-            "mkdir -p \"$(dirname {rel})\"; ln -f \"$C/objects/{h}\" {rel}; ",
-            h = f.hash()
+            "mkdir -p \"$(dirname {rel})\"; ln -f \"$C/objects/{h}\" {rel}; "
         ));
     }
     if !links.is_empty() {
