@@ -145,6 +145,21 @@ fn send_windows<W: Write>(
             Ok(work) => work,
             Err(reason) => return Ok(Some(reason)),
         };
+        // A window the stop flag cut short before it did any work measured nothing (a stress-ng
+        // run stopped before it could report), nor did a stress-ng run that never got to run
+        // its stressor: no sample, rather than a rate of 0 that was never measured. The
+        // stressor's log says what happened.
+        if work.iterations == 0 {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            if stressor.zero_is_unmeasured() {
+                if Instant::now() >= end {
+                    return Ok(None);
+                }
+                continue;
+            }
+        }
         frames.send(&Message::Sample {
             workload: label.clone(),
             metric: METRIC.to_string(),

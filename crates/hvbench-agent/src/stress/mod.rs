@@ -260,6 +260,13 @@ impl Stressor {
         }
     }
 
+    /// Whether a window of no work measured nothing rather than a rate of 0: a stress-ng run
+    /// counts at least one bogo-op once its stressor runs, so none means it never ran (cut
+    /// short while starting); a `net` window that sent nothing is a real 0.
+    pub fn zero_is_unmeasured(&self) -> bool {
+        matches!(self, Stressor::StressNg { .. })
+    }
+
     /// Set it up (allocate, open, connect); the error is a reason for a `Failed` frame.
     fn start(&self, env: &Env<'_>) -> Result<Box<dyn Running>, String> {
         Ok(match *self {

@@ -25,7 +25,8 @@
 //! fails the stressor, with the tail of its output. Two cases are not failures, because the
 //! agent itself cut the run short: a run stopped before it could report, and a run that got
 //! the window's SIGINT before stress-ng handled it (still starting): their window is zero
-//! bogo-ops, said in a `Log` frame.
+//! bogo-ops, said in a `Log` frame, and the driver sends no sample for it (never a rate of 0
+//! that was not measured: `Stressor::zero_is_unmeasured`).
 
 use super::{Running, Work};
 use crate::run::chroot::{reader, run_in_tree, spawn_in_tree, Ran, WorkDir};

@@ -287,6 +287,44 @@ fn the_stop_flag_ends_a_long_run_soon() {
     }
 }
 
+/// A stressor whose every window does no work once the stop flag is up, as a stress-ng run
+/// stopped before it could report.
+struct IdleWhenStopped;
+
+impl Running for IdleWhenStopped {
+    fn window(&mut self, until: Instant, stop: &AtomicBool) -> Result<Work, String> {
+        while !super::over(until, stop) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let iterations = if stop.load(Ordering::Relaxed) { 0 } else { 5 };
+        Ok(Work {
+            iterations,
+            amount: iterations as f64,
+        })
+    }
+}
+
+#[test]
+fn a_window_cut_short_by_the_stop_flag_with_no_work_sends_no_sample() {
+    let stressor = Stressor::Cpu;
+    let (messages, _) = stopped_after_start(
+        &stressor,
+        || Ok(Box::new(IdleWhenStopped)),
+        Some(50),
+        Duration::from_millis(275),
+    );
+    let s = samples(&messages, stressor.kind());
+    assert!(s.len() >= 3, "{messages:?}");
+    assert!(s.iter().all(|(_, _, value, ..)| *value > 0.0), "{s:?}");
+    assert_eq!(
+        messages.last(),
+        Some(&Message::Done {
+            samples: s.len() as u32,
+            failures: 0
+        })
+    );
+}
+
 fn aggressor(plan: &StressPlan, peer: Option<&str>) -> Vec<Message> {
     let mut out = Vec::new();
     let mut frames = FrameWriter::new(&mut out);
