@@ -7,7 +7,9 @@
 //! campaign: its platforms fail every trial with the reason ([`Unreachable`]), and the other
 //! machines' platforms run.
 
-use crate::drivers::{host::HostPlatform, qemu::QemuPlatform, xen::XenPlatform};
+use crate::drivers::{
+    host::HostPlatform, libvirt::LibvirtPlatform, qemu::QemuPlatform, xen::XenPlatform,
+};
 use crate::guest::cache::Cache;
 use crate::isolation::placement::available_cpus;
 use crate::isolation::{Isolating, LocalFactory};
@@ -167,6 +169,7 @@ pub fn local(
             cache,
             workdir.to_path_buf(),
         )?),
+        Driver::Libvirt(l) => Box::new(LibvirtPlatform::prepare(name, l, guest, plan, cache)?),
     })
 }
 
@@ -176,6 +179,7 @@ pub fn unpinned(spec: &PlatformSpec) -> PlatformSpec {
     match &mut spec.driver {
         Driver::Qemu(q) => q.cpus = None,
         Driver::Xen(x) => x.cpus = None,
+        Driver::Libvirt(l) => l.cpus = None,
         Driver::Host => {}
     }
     spec
@@ -186,7 +190,7 @@ pub fn instance_cpus(driver: &Driver) -> Vec<usize> {
     match driver {
         // Physical CPUs of the Xen host, which dom0's own affinity does not show.
         Driver::Xen(_) => crate::drivers::xen::host_cpus().unwrap_or_else(available_cpus),
-        Driver::Qemu(_) | Driver::Host => available_cpus(),
+        Driver::Qemu(_) | Driver::Libvirt(_) | Driver::Host => available_cpus(),
     }
 }
 

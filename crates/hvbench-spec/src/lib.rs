@@ -155,8 +155,8 @@ pub use host::{
     DEFAULT_CACHE_DIR, DEFAULT_REBOOT, SSH_FORMS,
 };
 pub use platform::{
-    parse_cpu_list, Accel, DiskCache, Driver, GuestSpec, NetMode, PlatformSpec, QemuSpec, TscMode,
-    XenGuestType, XenSpec,
+    parse_cpu_list, Accel, DiskCache, Driver, GuestSpec, LibvirtHypervisor, LibvirtSpec, NetMode,
+    PlatformSpec, QemuSpec, TscMode, XenGuestType, XenSpec,
 };
 pub(crate) use scenario::{distinct_labels, json_text};
 pub use scenario::{IsolationCell, IsolationSpec, Placement, StressorSpec, WorkloadSpec};

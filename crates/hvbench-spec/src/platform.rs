@@ -69,6 +69,8 @@ pub enum Driver {
     Qemu(QemuSpec),
     /// A Xen domain created with `xl`.
     Xen(XenSpec),
+    /// A transient libvirt domain (KVM/QEMU or Xen's libxl), created with `virsh`.
+    Libvirt(LibvirtSpec),
 }
 
 impl Driver {
@@ -78,6 +80,7 @@ impl Driver {
             Driver::Host => "host",
             Driver::Qemu(_) => "qemu",
             Driver::Xen(_) => "xen",
+            Driver::Libvirt(_) => "libvirt",
         }
     }
 
@@ -250,6 +253,94 @@ impl QemuSpec {
             None if kvm => "host",
             None => "max",
         }
+    }
+}
+
+/// The hypervisor a libvirt platform's domain runs on: libvirt's QEMU driver (KVM, or TCG
+/// where KVM cannot run) or its libxl driver (Xen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LibvirtHypervisor {
+    Kvm,
+    Xen,
+}
+
+impl LibvirtHypervisor {
+    pub const ALL: [LibvirtHypervisor; 2] = [LibvirtHypervisor::Kvm, LibvirtHypervisor::Xen];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LibvirtHypervisor::Kvm => "kvm",
+            LibvirtHypervisor::Xen => "xen",
+        }
+    }
+
+    /// libvirt's connection URI for the system instance of this hypervisor's driver.
+    pub fn default_uri(self) -> &'static str {
+        match self {
+            LibvirtHypervisor::Kvm => "qemu:///system",
+            LibvirtHypervisor::Xen => "xen:///system",
+        }
+    }
+}
+
+impl fmt::Display for LibvirtHypervisor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A guest managed by libvirt: the same kernel, initramfs, vCPUs and memory as the direct
+/// drivers' guests, as a transient domain whose XML hvbench writes; whatever this does not
+/// set is libvirt's default (docs/architecture.md, "The libvirt driver").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LibvirtSpec {
+    pub hypervisor: LibvirtHypervisor,
+    /// `kvm` only: `<domain type='kvm'>` or, under TCG, `type='qemu'`; `auto` takes KVM where
+    /// it can run an ordinary guest.
+    #[serde(default = "accel_auto")]
+    pub accel: Accel,
+    /// `xen` only: the guest type (PV by default: libvirt's `linux` OS type).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub xen_type: Option<XenGuestType>,
+    /// The connection URI; `None`: [`LibvirtHypervisor::default_uri`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// `kvm` only: the CPU, as `host-passthrough`, `host-model` or a libvirt CPU model name;
+    /// `None`: no `<cpu>` element, libvirt's (and QEMU's) default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// Host CPUs for the vCPUs (`<cputune><vcpupin>`, vCPU i on the i-th CPU of the list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<String>,
+}
+
+fn accel_auto() -> Accel {
+    Accel::Auto
+}
+
+impl LibvirtSpec {
+    pub fn new(hypervisor: LibvirtHypervisor) -> Self {
+        LibvirtSpec {
+            hypervisor,
+            accel: Accel::Auto,
+            xen_type: None,
+            uri: None,
+            cpu: None,
+            cpus: None,
+        }
+    }
+
+    /// The URI hvbench connects to.
+    pub fn uri(&self) -> &str {
+        self.uri
+            .as_deref()
+            .unwrap_or_else(|| self.hypervisor.default_uri())
+    }
+
+    /// The Xen guest type that runs (`xen` only).
+    pub fn xen_type(&self) -> XenGuestType {
+        self.xen_type.unwrap_or(XenGuestType::Pv)
     }
 }
 

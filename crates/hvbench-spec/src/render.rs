@@ -202,6 +202,27 @@ fn describe_driver(x: &crate::PlatformSpec, has_disk_workload: bool) -> String {
             }
             s
         }
+        Driver::Libvirt(l) => {
+            let mut s = format!("libvirt ({}), {}", l.uri(), l.hypervisor);
+            match l.hypervisor {
+                crate::LibvirtHypervisor::Kvm => {
+                    s.push_str(&format!(", accel {}", l.accel));
+                    s.push_str(&format!(
+                        ", cpu {}",
+                        l.cpu
+                            .as_deref()
+                            .unwrap_or("libvirt's default (no <cpu> element)")
+                    ));
+                }
+                crate::LibvirtHypervisor::Xen => {
+                    s.push_str(&format!(", type {}", l.xen_type().as_str()))
+                }
+            }
+            if let Some(c) = &l.cpus {
+                s.push_str(&format!(", vCPUs pinned to {c}"));
+            }
+            s
+        }
     }
 }
 

@@ -5,5 +5,6 @@
 
 pub mod host;
 pub mod kvm;
+pub mod libvirt;
 pub mod qemu;
 pub mod xen;

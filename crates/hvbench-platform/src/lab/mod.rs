@@ -65,6 +65,10 @@ impl LabHost {
         match d {
             Driver::Xen(_) => Some(LabHost::Xen),
             Driver::Qemu(_) => Some(LabHost::Kvm),
+            Driver::Libvirt(l) => Some(match l.hypervisor {
+                hvbench_spec::LibvirtHypervisor::Kvm => LabHost::Kvm,
+                hvbench_spec::LibvirtHypervisor::Xen => LabHost::Xen,
+            }),
             Driver::Host => None,
         }
     }

@@ -7,6 +7,7 @@ mod boots;
 mod diagnostics;
 mod hosts;
 mod isolation;
+mod libvirt;
 mod platforms;
 mod workloads;
 

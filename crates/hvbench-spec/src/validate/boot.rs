@@ -12,11 +12,15 @@ use std::collections::HashMap;
 
 const BOOT_KEYS: &[&str] = &["name", "select", "reboot", "hypervisor", "timeout_s"];
 
-/// The hypervisor a platform of this driver needs its host booted into: Xen's dom0 for `xen`,
-/// plain Linux with KVM for `qemu` and for the bare-metal baseline (`host`).
+/// The hypervisor a platform of this driver needs its host booted into: Xen's dom0 for `xen` and libvirt's Xen,
+/// plain Linux with KVM for `qemu` and libvirt's KVM, and for the bare-metal baseline (`host`).
 fn wanted(driver: &Driver) -> Hypervisor {
     match driver {
         Driver::Xen(_) => Hypervisor::Xen,
+        Driver::Libvirt(l) => match l.hypervisor {
+            crate::LibvirtHypervisor::Xen => Hypervisor::Xen,
+            crate::LibvirtHypervisor::Kvm => Hypervisor::Kvm,
+        },
         Driver::Qemu(_) | Driver::Host => Hypervisor::Kvm,
     }
 }

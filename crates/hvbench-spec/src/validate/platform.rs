@@ -7,8 +7,8 @@ use super::{did_you_mean, got, one_of, sanitize, Validator};
 use crate::diag::Span;
 use crate::tree::{Kind, Table};
 use crate::{
-    Accel, DiskCache, Driver, GuestSpec, NetMode, PlatformSpec, QemuSpec, TscMode, XenGuestType,
-    XenSpec,
+    Accel, DiskCache, Driver, GuestSpec, LibvirtHypervisor, LibvirtSpec, NetMode, PlatformSpec,
+    QemuSpec, TscMode, XenGuestType, XenSpec,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,9 +19,10 @@ const PLATFORM_KEYS: &[&str] = &["name", "driver", "host", "boot"];
 const VM_KEYS: &[&str] = &["lab", "cpus"];
 const QEMU_KEYS: &[&str] = &["accel", "machine", "cpu", "disk_cache", "net"];
 const XEN_KEYS: &[&str] = &["type", "weight", "cap", "tsc_mode"];
-const DRIVERS: &[&str] = &["host", "qemu", "xen"];
+const LIBVIRT_KEYS: &[&str] = &["hypervisor", "accel", "type", "uri", "cpu"];
+const DRIVERS: &[&str] = &["host", "qemu", "xen", "libvirt"];
 /// Drivers that are planned but not built yet.
-const FUTURE_DRIVERS: &[&str] = &["libvirt", "ssh"];
+const FUTURE_DRIVERS: &[&str] = &["ssh"];
 
 /// A platform as far as it could be read, for the checks across platforms.
 pub(super) struct PlatformSeen {
@@ -52,6 +53,22 @@ pub(super) fn platform_name_char(c: char) -> bool {
 
 fn machine_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
+/// Why `uri` cannot be a libvirt URI of `hypervisor`'s driver, or `None`.
+fn uri_problem(uri: &str, hypervisor: LibvirtHypervisor) -> Option<String> {
+    if uri.is_empty() || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("must be a URI without spaces".into());
+    }
+    let Some((scheme, _)) = uri.split_once("://") else {
+        return Some("must be a URI such as driver:///system".into());
+    };
+    let driver = scheme.split('+').next().unwrap_or("");
+    let fits = match hypervisor {
+        LibvirtHypervisor::Kvm => driver == "qemu",
+        LibvirtHypervisor::Xen => driver == "xen" || driver == "libxl",
+    };
+    (!fits).then(|| format!("names libvirt's `{driver}` driver, not the {hypervisor} one"))
 }
 
 fn cpu_char(c: char) -> bool {
@@ -155,6 +172,7 @@ impl Validator<'_> {
             .chain(VM_KEYS)
             .chain(QEMU_KEYS)
             .chain(XEN_KEYS)
+            .chain(LIBVIRT_KEYS)
             .copied()
             .collect();
         let driver = match t.get("driver") {
@@ -189,6 +207,10 @@ impl Validator<'_> {
             "xen" => {
                 seen.vm_driver = Some(driver_span.clone());
                 seen.spec = self.xen_platform(t, name, host);
+            }
+            "libvirt" => {
+                seen.vm_driver = Some(driver_span.clone());
+                seen.spec = self.libvirt_platform(t, name, host, span);
             }
             d => self.unsupported_driver(d, driver_span),
         }
@@ -336,6 +358,153 @@ impl Validator<'_> {
             });
         }
         None
+    }
+
+    /// A `driver = "libvirt"` platform's keys; its spec when they and its name and host are
+    /// valid.
+    fn libvirt_platform(
+        &mut self,
+        t: &Table,
+        name: Option<&str>,
+        host: Option<Option<String>>,
+        span: &Span,
+    ) -> Option<PlatformSpec> {
+        let known: Vec<&str> = PLATFORM_KEYS
+            .iter()
+            .chain(VM_KEYS)
+            .chain(LIBVIRT_KEYS)
+            .copied()
+            .collect();
+        self.unknown_keys(t, &known, "a libvirt platform");
+        let lab = self.lab_here(t);
+        let spec = self.libvirt(t, span);
+        if let (Some(name), Some(spec), Some(lab), Some(host)) = (name, spec, lab, host) {
+            return Some(PlatformSpec {
+                name: name.to_string(),
+                driver: Driver::Libvirt(spec),
+                lab,
+                host,
+                boot: None,
+            });
+        }
+        None
+    }
+
+    fn libvirt(&mut self, t: &Table, span: &Span) -> Option<LibvirtSpec> {
+        let names = LibvirtHypervisor::ALL.map(LibvirtHypervisor::as_str);
+        let hypervisor = match t.get("hypervisor") {
+            None => {
+                self.sink.error(
+                    span,
+                    "this libvirt platform has no `hypervisor`",
+                    "add hypervisor = \"kvm\" (libvirt's QEMU driver) or hypervisor = \"xen\" \
+                     (its libxl driver)",
+                );
+                return None;
+            }
+            Some(e) => {
+                LibvirtHypervisor::ALL[self.choice(e, &names, |_, dym| {
+                    format!(
+                    "{dym}kvm: libvirt's QEMU driver (KVM, or TCG where KVM cannot run); xen: its \
+                     libxl driver"
+                )
+                })?]
+            }
+        };
+        let mut spec = LibvirtSpec::new(hypervisor);
+        let mut ok = true;
+        // Keys that belong to the other hypervisor.
+        let (other, theirs): (&str, &[&str]) = match hypervisor {
+            LibvirtHypervisor::Kvm => ("xen", &["type"]),
+            LibvirtHypervisor::Xen => ("kvm", &["accel", "cpu"]),
+        };
+        for e in &t.entries {
+            if theirs.contains(&e.key.as_str()) {
+                self.sink.error(
+                    &e.key_span,
+                    format!(
+                        "`{}` applies only to hypervisor = \"{other}\", not \"{hypervisor}\"",
+                        e.key
+                    ),
+                    format!("remove it, or set hypervisor = \"{other}\""),
+                );
+                ok = false;
+            }
+        }
+        if let (LibvirtHypervisor::Kvm, Some(e)) = (hypervisor, t.get("accel")) {
+            let names = Accel::ALL.map(Accel::as_str);
+            match self.choice(e, &names, |_, dym| {
+                format!(
+                    "{dym}kvm: <domain type='kvm'>; tcg: type='qemu' (software emulation); auto: \
+                     kvm where /dev/kvm is usable, else tcg"
+                )
+            }) {
+                Some(i) => spec.accel = Accel::ALL[i],
+                None => ok = false,
+            }
+        }
+        if let (LibvirtHypervisor::Kvm, Some(e)) = (hypervisor, t.get("cpu")) {
+            match self.string(e, "host-passthrough") {
+                None => ok = false,
+                Some((c, cspan)) => {
+                    if !c.is_empty() && c.chars().all(machine_char) {
+                        spec.cpu = Some(c.to_string());
+                    } else {
+                        self.sink.error(
+                            cspan,
+                            format!(
+                                "`cpu` must be host-passthrough, host-model or a libvirt CPU \
+                                 model such as \"EPYC\", got {c:?}"
+                            ),
+                            "`virsh cpu-models x86_64` lists the models; leave `cpu` out for \
+                             libvirt's default",
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+        if let (LibvirtHypervisor::Xen, Some(e)) = (hypervisor, t.get("type")) {
+            let names = XenGuestType::ALL.map(XenGuestType::as_str);
+            match self.choice(e, &names, |_, dym| {
+                format!(
+                    "{dym}pv: libvirt's `linux` OS type (the default); pvh: `xenpvh`; hvm: full \
+                     virtualization"
+                )
+            }) {
+                Some(i) => spec.xen_type = Some(XenGuestType::ALL[i]),
+                None => ok = false,
+            }
+        }
+        if let Some(e) = t.get("uri") {
+            match self.string(e, hypervisor.default_uri()) {
+                None => ok = false,
+                Some((u, uspan)) => match uri_problem(u, hypervisor) {
+                    None => spec.uri = Some(u.to_string()),
+                    Some(why) => {
+                        self.sink.error(
+                            uspan,
+                            format!("`uri` {why}, got {u:?}"),
+                            format!(
+                                "a libvirt connection URI of the {} driver, e.g. \"{}\"; leave \
+                                 `uri` out for that one",
+                                match hypervisor {
+                                    LibvirtHypervisor::Kvm => "QEMU",
+                                    LibvirtHypervisor::Xen => "libxl",
+                                },
+                                hypervisor.default_uri()
+                            ),
+                        );
+                        ok = false;
+                    }
+                },
+            }
+        }
+        match self.cpus(t) {
+            Some(c) => spec.cpus = c,
+            None => ok = false,
+        }
+        ok.then_some(spec)
     }
 
     /// A driver hvbench does not run (yet), reported with what to write instead.

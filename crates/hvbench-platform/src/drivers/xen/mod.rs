@@ -12,7 +12,7 @@
 
 mod platform;
 mod toolstack;
-mod xlcfg;
+pub(crate) mod xlcfg;
 
 pub use platform::{spec_facts, XenPlatform};
 pub use toolstack::{host_cpus, parse_xl_info, xen_weight};

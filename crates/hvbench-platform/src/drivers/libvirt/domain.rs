@@ -1,0 +1,312 @@
+//! The domain XML of a libvirt platform's guest: [`DomainConfig`] and [`domain_xml`], a pure
+//! function from it to the XML given to `virsh create`, with the tests that pin it down.
+//!
+//! The XML asks for what makes the guest the same guest as the direct drivers' (kernel,
+//! initramfs, command line, vCPUs, memory, the scratch and tools disks, the console) and
+//! nothing else: the machine type, CPU model (unless the platform names one), disk cache and
+//! every other device setting are libvirt's defaults, which the platform records as facts
+//! (docs/architecture.md, "The libvirt driver").
+
+use hvbench_spec::XenGuestType;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// libvirt's `<domain type=...>`: which hypervisor driver runs the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainKind {
+    /// QEMU with KVM (`type='kvm'`).
+    Kvm,
+    /// QEMU's TCG, software emulation (`type='qemu'`).
+    Tcg,
+    /// Xen through libxl (`type='xen'`), of this guest type.
+    Xen(XenGuestType),
+}
+
+impl DomainKind {
+    /// The `type` attribute of `<domain>`.
+    pub fn domain_type(self) -> &'static str {
+        match self {
+            DomainKind::Kvm => "kvm",
+            DomainKind::Tcg => "qemu",
+            DomainKind::Xen(_) => "xen",
+        }
+    }
+
+    /// The `<os><type>` of the guest.
+    fn os_type(self) -> &'static str {
+        match self {
+            DomainKind::Kvm | DomainKind::Tcg | DomainKind::Xen(XenGuestType::Hvm) => "hvm",
+            DomainKind::Xen(XenGuestType::Pv) => "linux",
+            DomainKind::Xen(XenGuestType::Pvh) => "xenpvh",
+        }
+    }
+
+    /// The guest's disks' bus and their names in order (scratch first, then tools).
+    fn disk_targets(self) -> (&'static str, [&'static str; 2]) {
+        match self {
+            DomainKind::Kvm | DomainKind::Tcg => ("virtio", ["vda", "vdb"]),
+            DomainKind::Xen(_) => ("xen", ["xvda", "xvdb"]),
+        }
+    }
+}
+
+/// Where the guest's first serial port (or Xen PV console) goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleConfig {
+    /// A pair of named pipes `PATH.in` and `PATH.out` that hvbench made; it reads `PATH.out`.
+    Pipe(PathBuf),
+    /// libvirt's default pty, read with the toolstack's console command (Xen: `xl console`).
+    Pty,
+}
+
+/// Everything the domain XML depends on; [`domain_xml`] is a pure function of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainConfig {
+    pub name: String,
+    pub kind: DomainKind,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub cmdline: String,
+    /// `host-passthrough`, `host-model` or a model name; `None`: no `<cpu>` element.
+    pub cpu: Option<String>,
+    /// vCPU i on `pin[i % len]`, through `<cputune><vcpupin>`.
+    pub pin: Option<Vec<usize>>,
+    /// The scratch disk (raw), for plans with disk workloads.
+    pub disk: Option<PathBuf>,
+    /// The tools tree's ext4 image, read-only, after the scratch disk.
+    pub tools: Option<PathBuf>,
+    pub console: ConsoleConfig,
+}
+
+/// `s` with XML's five special characters escaped, for text and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn path(p: &std::path::Path) -> String {
+    escape(&p.to_string_lossy())
+}
+
+/// The domain XML for `virsh create`.
+pub fn domain_xml(c: &DomainConfig) -> String {
+    let mut x = String::new();
+    let _ = write_domain(&mut x, c);
+    x
+}
+
+fn write_domain(x: &mut String, c: &DomainConfig) -> std::fmt::Result {
+    writeln!(x, "<domain type='{}'>", c.kind.domain_type())?;
+    writeln!(x, "  <name>{}</name>", escape(&c.name))?;
+    writeln!(x, "  <memory unit='MiB'>{}</memory>", c.memory_mib)?;
+    writeln!(x, "  <vcpu>{}</vcpu>", c.vcpus)?;
+    if let Some(pin) = c.pin.as_ref().filter(|p| !p.is_empty()) {
+        writeln!(x, "  <cputune>")?;
+        for v in 0..c.vcpus as usize {
+            writeln!(
+                x,
+                "    <vcpupin vcpu='{v}' cpuset='{}'/>",
+                pin[v % pin.len()]
+            )?;
+        }
+        writeln!(x, "  </cputune>")?;
+    }
+    writeln!(x, "  <os>")?;
+    match c.kind {
+        // The machine type is libvirt's default for the emulator (q35 or pc, versioned).
+        DomainKind::Kvm | DomainKind::Tcg => {
+            writeln!(x, "    <type arch='x86_64'>{}</type>", c.kind.os_type())?
+        }
+        DomainKind::Xen(_) => writeln!(x, "    <type>{}</type>", c.kind.os_type())?,
+    }
+    writeln!(x, "    <kernel>{}</kernel>", path(&c.kernel))?;
+    writeln!(x, "    <initrd>{}</initrd>", path(&c.initrd))?;
+    writeln!(x, "    <cmdline>{}</cmdline>", escape(&c.cmdline))?;
+    writeln!(x, "  </os>")?;
+    match c.cpu.as_deref() {
+        None => {}
+        Some(mode @ ("host-passthrough" | "host-model")) => {
+            writeln!(x, "  <cpu mode='{mode}'/>")?;
+        }
+        Some(model) => {
+            writeln!(x, "  <cpu mode='custom' match='exact'>")?;
+            writeln!(x, "    <model fallback='forbid'>{}</model>", escape(model))?;
+            writeln!(x, "  </cpu>")?;
+        }
+    }
+    // The guest powers off when the agent is done (and never reboots: a panic powers off too,
+    // panic=-1 and no reboot), and a transient domain that is shut off is gone.
+    writeln!(x, "  <on_poweroff>destroy</on_poweroff>")?;
+    writeln!(x, "  <on_reboot>destroy</on_reboot>")?;
+    writeln!(x, "  <on_crash>destroy</on_crash>")?;
+    if matches!(c.kind, DomainKind::Kvm | DomainKind::Tcg) {
+        // QEMU runs as root and nothing is relabelled, as the direct driver's QEMU: the kernel,
+        // initramfs and images stay in hvbench's private (0700) directories.
+        writeln!(
+            x,
+            "  <seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>"
+        )?;
+    }
+    writeln!(x, "  <devices>")?;
+    let (bus, names) = c.kind.disk_targets();
+    let disks = [(c.disk.as_ref(), false), (c.tools.as_ref(), true)];
+    for (i, (file, readonly)) in disks
+        .into_iter()
+        .filter_map(|(f, ro)| f.map(|f| (f, ro)))
+        .enumerate()
+    {
+        writeln!(x, "    <disk type='file' device='disk'>")?;
+        match c.kind {
+            DomainKind::Xen(_) => {}
+            _ => writeln!(x, "      <driver name='qemu' type='raw'/>")?,
+        }
+        writeln!(x, "      <source file='{}'/>", path(file))?;
+        writeln!(x, "      <target dev='{}' bus='{bus}'/>", names[i])?;
+        if readonly {
+            writeln!(x, "      <readonly/>")?;
+        }
+        writeln!(x, "    </disk>")?;
+    }
+    match &c.console {
+        ConsoleConfig::Pipe(p) => {
+            writeln!(x, "    <serial type='pipe'>")?;
+            writeln!(x, "      <source path='{}'/>", path(p))?;
+            writeln!(x, "      <target port='0'/>")?;
+            writeln!(x, "    </serial>")?;
+        }
+        ConsoleConfig::Pty => match c.kind {
+            DomainKind::Xen(XenGuestType::Pv | XenGuestType::Pvh) => writeln!(
+                x,
+                "    <console type='pty'><target type='xen' port='0'/></console>"
+            )?,
+            _ => writeln!(x, "    <serial type='pty'><target port='0'/></serial>")?,
+        },
+    }
+    writeln!(x, "  </devices>")?;
+    writeln!(x, "</domain>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kvm() -> DomainConfig {
+        DomainConfig {
+            name: "hvbench-lv-1-1".into(),
+            kind: DomainKind::Tcg,
+            vcpus: 2,
+            memory_mib: 384,
+            kernel: "/c/vmlinuz".into(),
+            initrd: "/c/guest.cpio.gz".into(),
+            cmdline: "console=ttyS0 panic=-1 quiet loglevel=3".into(),
+            cpu: None,
+            pin: None,
+            disk: None,
+            tools: None,
+            console: ConsoleConfig::Pipe("/t/console".into()),
+        }
+    }
+
+    #[test]
+    fn a_tcg_guest_with_libvirts_defaults() {
+        let xml = domain_xml(&kvm());
+        assert_eq!(
+            xml,
+            "<domain type='qemu'>
+  <name>hvbench-lv-1-1</name>
+  <memory unit='MiB'>384</memory>
+  <vcpu>2</vcpu>
+  <os>
+    <type arch='x86_64'>hvm</type>
+    <kernel>/c/vmlinuz</kernel>
+    <initrd>/c/guest.cpio.gz</initrd>
+    <cmdline>console=ttyS0 panic=-1 quiet loglevel=3</cmdline>
+  </os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>
+  <devices>
+    <serial type='pipe'>
+      <source path='/t/console'/>
+      <target port='0'/>
+    </serial>
+  </devices>
+</domain>
+"
+        );
+    }
+
+    #[test]
+    fn disks_cpu_and_pinning() {
+        let mut c = kvm();
+        c.kind = DomainKind::Kvm;
+        c.cpu = Some("EPYC".into());
+        c.pin = Some(vec![1]);
+        c.disk = Some("/s/hvbench-lv-1-1.raw".into());
+        c.tools = Some("/cache/tools & more.img".into());
+        let xml = domain_xml(&c);
+        assert!(xml.starts_with("<domain type='kvm'>"), "{xml}");
+        assert!(xml.contains(
+            "  <cputune>\n    <vcpupin vcpu='0' cpuset='1'/>\n    <vcpupin vcpu='1' cpuset='1'/>\n  </cputune>\n"
+        ));
+        assert!(xml.contains(
+            "  <cpu mode='custom' match='exact'>\n    <model fallback='forbid'>EPYC</model>\n  </cpu>\n"
+        ));
+        let scratch = xml.find("<source file='/s/hvbench-lv-1-1.raw'/>").unwrap();
+        let tools = xml
+            .find("<source file='/cache/tools &amp; more.img'/>")
+            .unwrap();
+        assert!(scratch < tools, "the scratch disk stays vda");
+        assert!(xml.contains("<target dev='vda' bus='virtio'/>\n    </disk>"));
+        assert!(xml.contains("<target dev='vdb' bus='virtio'/>\n      <readonly/>"));
+        c.cpu = Some("host-passthrough".into());
+        assert!(domain_xml(&c).contains("  <cpu mode='host-passthrough'/>\n"));
+    }
+
+    #[test]
+    fn xen_guest_types() {
+        let mut c = kvm();
+        c.cmdline = "console=hvc0 panic=-1 quiet loglevel=3".into();
+        c.console = ConsoleConfig::Pty;
+        c.tools = Some("/t.img".into());
+        for (t, os) in [
+            (XenGuestType::Pv, "<type>linux</type>"),
+            (XenGuestType::Pvh, "<type>xenpvh</type>"),
+        ] {
+            c.kind = DomainKind::Xen(t);
+            let xml = domain_xml(&c);
+            assert!(xml.starts_with("<domain type='xen'>"), "{xml}");
+            assert!(xml.contains(os), "{xml}");
+            assert!(xml.contains("<target dev='xvda' bus='xen'/>"), "{xml}");
+            assert!(!xml.contains("seclabel") && !xml.contains("driver name='qemu'"));
+            assert!(xml.contains("<console type='pty'><target type='xen' port='0'/></console>"));
+        }
+        c.kind = DomainKind::Xen(XenGuestType::Hvm);
+        let xml = domain_xml(&c);
+        assert!(xml.contains("<type>hvm</type>") && xml.contains("<serial type='pty'>"));
+    }
+
+    #[test]
+    fn names_and_text_are_escaped() {
+        let mut c = kvm();
+        c.cmdline = "a<b & 'c'".into();
+        let xml = domain_xml(&c);
+        assert!(
+            xml.contains("<cmdline>a&lt;b &amp; &apos;c&apos;</cmdline>"),
+            "{xml}"
+        );
+    }
+}

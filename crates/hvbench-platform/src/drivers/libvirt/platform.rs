@@ -1,0 +1,447 @@
+//! The `libvirt` driver's [`Platform`]: preparing the guest (libvirt's version, the domain
+//! kind, kernel, initramfs, the domain XML as facts) and running each trial as a transient
+//! domain (`virsh create`), destroyed when the trial is over whatever happened.
+
+use super::{
+    domain_xml, is_orphan, pid_alive, version_facts, virsh, ConsoleConfig, DomainConfig,
+    DomainKind, DOMAIN_PREFIX, VIRSH_TIMEOUT,
+};
+use crate::drivers::kvm;
+use crate::drivers::qemu::{resolve_accel, RunAccel, GUEST_APPEND};
+use crate::guest::agent;
+use crate::guest::cache::{sha256_hex, Cache};
+use crate::guest::image::{self, Kernel};
+use crate::guest::plan_tools;
+use crate::trial::console::TrialEnd;
+use crate::trial::guest::GuestResources;
+use crate::trial::scratch::{disk_mib_needed, ScratchDisks};
+use crate::{Platform, PlatformError, Result, TrialRequest};
+use hvbench_proto::{AgentPlan, Device, Event, Message};
+use hvbench_spec::{DiskCache, GuestSpec, LibvirtHypervisor, LibvirtSpec};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct LibvirtPlatform {
+    name: String,
+    uri: String,
+    /// The domain without its per-trial name, disk and console.
+    base: DomainConfig,
+    facts: BTreeMap<String, String>,
+    resources: GuestResources,
+    /// A private (0700) directory for each trial's domain XML and console pipes.
+    dir: tempfile::TempDir,
+    trials: u32,
+    /// What libvirt made of the first trial's domain, reported once.
+    live_reported: bool,
+}
+
+impl LibvirtPlatform {
+    /// Reach libvirt, decide the domain kind, get the kernel, build the initramfs for `plan`.
+    pub fn prepare(
+        name: &str,
+        spec: &LibvirtSpec,
+        guest: &GuestSpec,
+        plan: &AgentPlan,
+        cache: &Cache,
+    ) -> Result<Self> {
+        let uri = spec.uri().to_string();
+        let version = virsh(&uri, &["version"], VIRSH_TIMEOUT).map_err(|e| {
+            PlatformError::unavailable(
+                format!("platform `{name}` cannot reach libvirt at {uri}: {e}"),
+                "install libvirt (apt-get install libvirt-daemon-system libvirt-clients, with \
+                 libvirt-daemon-driver-qemu for KVM or libvirt-daemon-driver-xen for Xen) and \
+                 start libvirtd, or point `uri` at a running one",
+            )
+        })?;
+        let mut facts = BTreeMap::new();
+        let mut fact = |k: &str, v: String| {
+            facts.insert(k.to_string(), v);
+        };
+        for (k, v) in version_facts(&version) {
+            fact(k, v);
+        }
+        fact("libvirt.uri", uri.clone());
+        let kind = match spec.hypervisor {
+            LibvirtHypervisor::Kvm => {
+                let status = kvm::status();
+                let accel = resolve_accel(spec.accel, &status)?;
+                fact(hvbench_proto::facts::ACCEL, accel.as_str().into());
+                fact("accel.requested", spec.accel.as_str().into());
+                if let kvm::KvmStatus::Unusable { reason, .. } = &status {
+                    fact("kvm.unusable", reason.clone());
+                }
+                match accel {
+                    RunAccel::Kvm => DomainKind::Kvm,
+                    RunAccel::Tcg => DomainKind::Tcg,
+                }
+            }
+            LibvirtHypervisor::Xen => {
+                fact(hvbench_proto::facts::ACCEL, "xen".into());
+                fact(
+                    hvbench_proto::facts::XEN_GUEST_TYPE,
+                    spec.xen_type().as_str().into(),
+                );
+                DomainKind::Xen(spec.xen_type())
+            }
+        };
+        fact(
+            "hypervisor",
+            match kind {
+                DomainKind::Kvm => "kvm",
+                DomainKind::Tcg => "qemu-tcg (software emulation)",
+                DomainKind::Xen(_) => "xen",
+            }
+            .into(),
+        );
+        fact("libvirt.domain_type", kind.domain_type().into());
+        if plan.needs(Device::Network) {
+            return Err(PlatformError::unavailable(
+                format!(
+                    "platform `{name}` (driver = \"libvirt\") cannot run network workloads yet: \
+                     its guest has no NIC on a trial's bridge"
+                ),
+                "run the network workloads on a qemu or xen platform, or leave them out of \
+                 this experiment",
+            ));
+        }
+        let kernel: Kernel = image::resolve_kernel(guest.kernel.as_deref(), cache)?;
+        let agent = agent::agent_bytes()?;
+        let mut plan = plan.clone();
+        let tools = plan_tools::tree_for(&plan, cache)?;
+        if tools.is_some() {
+            if let DomainKind::Xen(_) = kind {
+                return Err(PlatformError::unavailable(
+                    format!(
+                        "platform `{name}`: general benchmarks (the tools disk) do not run on \
+                         libvirt's Xen yet"
+                    ),
+                    "run them on a xen platform (driver = \"xen\") or on libvirt's KVM",
+                ));
+            }
+            plan_tools::check_kernel_ext4(&kernel)?;
+            plan.tools_root = Some(hvbench_proto::GUEST_TOOLS_ROOT.to_string());
+        }
+        // libvirt's default cache for a disk that names none is QEMU's: writeback.
+        let scratch = match disk_mib_needed(&plan) {
+            Some(mib) => Some(ScratchDisks::private(mib << 20, DiskCache::Writeback)?),
+            None => None,
+        };
+        let (initrd, initrd_hash) = image::guest_initramfs_for(&kernel, &agent, &plan, cache)?;
+        let cmdline = match kind {
+            DomainKind::Xen(t) => crate::drivers::xen::xlcfg::guest_extra(t).to_string(),
+            _ => GUEST_APPEND.to_string(),
+        };
+        let pin = spec.cpus.as_deref().and_then(hvbench_spec::parse_cpu_list);
+        let base = DomainConfig {
+            name: format!("{DOMAIN_PREFIX}{name}-PID-N"),
+            kind,
+            vcpus: guest.vcpus,
+            memory_mib: guest.memory_mib,
+            kernel: kernel.path.clone(),
+            initrd,
+            cmdline,
+            cpu: spec.cpu.clone(),
+            pin,
+            disk: scratch
+                .as_ref()
+                .map(|s| s.dir().join(format!("{DOMAIN_PREFIX}{name}-PID-N.raw"))),
+            tools: tools.as_ref().map(|t| t.image.clone()),
+            console: console_for(kind, Path::new("DIR/CONSOLE")),
+        };
+        let xml = domain_xml(&base);
+        fact("libvirt.domain_xml.sha256", sha256_hex(xml.as_bytes()));
+        fact("libvirt.domain_xml", xml);
+        fact(
+            "libvirt.cpu",
+            spec.cpu
+                .clone()
+                .unwrap_or_else(|| "libvirt's default (no <cpu> element)".into()),
+        );
+        if let Some(list) = &spec.cpus {
+            fact("libvirt.cpus", list.clone());
+        }
+        fact("guest.vcpus", guest.vcpus.to_string());
+        fact("guest.memory_mib", guest.memory_mib.to_string());
+        fact("guest.kernel", kernel.path.display().to_string());
+        fact("guest.kernel.origin", kernel.origin);
+        fact("guest.initramfs.sha256", initrd_hash);
+        fact(hvbench_proto::facts::GUEST_CMDLINE, base.cmdline.clone());
+        fact(
+            hvbench_proto::facts::HOST_EMULATED,
+            crate::drivers::host::host_is_virtual().to_string(),
+        );
+        if let Some(t) = &tools {
+            facts.extend(plan_tools::tree_facts(&plan, t));
+        }
+        let dir = private_dir().map_err(PlatformError::io(
+            "cannot make a private directory for the libvirt domains' files",
+        ))?;
+        destroy_orphans(&uri, name);
+        Ok(LibvirtPlatform {
+            name: name.to_string(),
+            uri,
+            base,
+            facts,
+            resources: GuestResources::new(scratch, None),
+            dir,
+            trials: 0,
+            live_reported: false,
+        })
+    }
+
+    /// The domain of the next trial, before its disk and console.
+    fn next_domain(&mut self) -> DomainConfig {
+        self.trials += 1;
+        let mut c = self.base.clone();
+        c.name = format!(
+            "{DOMAIN_PREFIX}{}-{}-{}",
+            self.name,
+            std::process::id(),
+            self.trials
+        );
+        c
+    }
+}
+
+/// A private (0700) directory.
+fn private_dir() -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix("hvbench-libvirt-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+}
+
+/// Where a domain of `kind` sends its console: QEMU's serial port into named pipes whose base
+/// path is `pipe`; Xen's console to its pty, read with `xl console`.
+fn console_for(kind: DomainKind, pipe: &Path) -> ConsoleConfig {
+    match kind {
+        DomainKind::Xen(_) => ConsoleConfig::Pty,
+        DomainKind::Kvm | DomainKind::Tcg => ConsoleConfig::Pipe(pipe.to_path_buf()),
+    }
+}
+
+/// Destroy the domains of platform `name` whose hvbench process is gone (a campaign killed
+/// before it could destroy them), so that they do not run beside this campaign's guests.
+fn destroy_orphans(uri: &str, name: &str) {
+    let Ok(list) = virsh(uri, &["list", "--name"], VIRSH_TIMEOUT) else {
+        return;
+    };
+    for domain in list.lines().map(str::trim) {
+        if is_orphan(domain, name, pid_alive) {
+            let _ = virsh(uri, &["destroy", domain], VIRSH_TIMEOUT);
+        }
+    }
+}
+
+/// `PATH.in` and `PATH.out`, the named pipes of QEMU's `pipe` character device.
+fn make_pipes(base: &Path) -> std::result::Result<(), String> {
+    for end in ["in", "out"] {
+        let p = pipe_end(base, end);
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
+            .map_err(|_| format!("bad pipe path {}", p.display()))?;
+        // SAFETY: a valid NUL-terminated path; mkfifo only reads it.
+        if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+            return Err(format!(
+                "cannot make the console pipe {}: {}",
+                p.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn pipe_end(base: &Path, end: &str) -> PathBuf {
+    let mut s = base.as_os_str().to_owned();
+    s.push(format!(".{end}"));
+    PathBuf::from(s)
+}
+
+/// What libvirt filled in that hvbench left to it, from the running domain's XML: the facts
+/// that explain a libvirt platform's differences from its direct twin.
+pub fn live_facts(xml: &str) -> BTreeMap<String, String> {
+    let mut f = BTreeMap::new();
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let start = xml.find(&format!("<{tag} "))?;
+        let end = start + xml[start..].find('>')?;
+        let element = &xml[start..end];
+        let key = format!("{name}='");
+        let at = element.find(&key)? + key.len();
+        let len = element[at..].find('\'')?;
+        Some(element[at..at + len].to_string())
+    };
+    // The text of the first `<tag>` or `<tag ...>` element.
+    let text = |tag: &str| -> Option<String> {
+        let open = format!("<{tag}");
+        let mut from = 0;
+        let at = loop {
+            let at = from + xml[from..].find(&open)?;
+            let next = xml[at + open.len()..].chars().next()?;
+            if next == '>' || next == ' ' {
+                break at;
+            }
+            from = at + open.len();
+        };
+        let start = at + xml[at..].find('>')? + 1;
+        let len = xml[start..].find('<')?;
+        Some(xml[start..start + len].trim().to_string())
+    };
+    if let Some(m) = attr("type", "machine") {
+        f.insert("libvirt.machine".into(), m);
+    }
+    f.insert(
+        "libvirt.cpu.live".into(),
+        match (attr("cpu", "mode"), text("model")) {
+            (None, _) => "none: the hypervisor's default CPU model (QEMU: qemu64)".into(),
+            (Some(mode), Some(model)) => format!("{mode} {model}"),
+            (Some(mode), None) => mode,
+        },
+    );
+    if let Some(e) = text("emulator") {
+        f.insert("libvirt.emulator".into(), e);
+    }
+    // A disk whose <driver> names no cache mode has the hypervisor's default.
+    if xml.contains("<disk ") {
+        f.insert(
+            "libvirt.disk_cache".into(),
+            attr("driver", "cache")
+                .unwrap_or_else(|| "not set: the hypervisor's default (QEMU: writeback)".into()),
+        );
+    }
+    f
+}
+
+impl Platform for LibvirtPlatform {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn driver(&self) -> &'static str {
+        "libvirt"
+    }
+
+    fn facts(&self) -> BTreeMap<String, String> {
+        self.facts.clone()
+    }
+
+    fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
+        let mut config = self.next_domain();
+        if req.place.is_some() {
+            return TrialEnd::Failed(format!(
+                "platform `{}`: isolation cells do not run through libvirt yet",
+                self.name
+            ));
+        }
+        let mut trial = match self.resources.open(req, Some(&config.name)) {
+            Ok(t) => t,
+            Err(e) => return TrialEnd::Failed(e),
+        };
+        config.disk = trial.disk().map(PathBuf::from);
+        let pipe = self.dir.path().join(format!("{}.console", config.name));
+        config.console = console_for(config.kind, &pipe);
+        if let ConsoleConfig::Pipe(p) = &config.console {
+            if let Err(e) = make_pipes(p) {
+                return TrialEnd::Failed(e);
+            }
+        }
+        let file = self.dir.path().join(format!("{}.xml", config.name));
+        if let Err(e) = std::fs::write(&file, domain_xml(&config)) {
+            return TrialEnd::Failed(format!("cannot write {}: {e}", file.display()));
+        }
+        let file_arg = file.to_string_lossy().into_owned();
+        let cleanup = |uri: &str, name: &str| {
+            let _ = virsh(uri, &["destroy", name], VIRSH_TIMEOUT);
+            let _ = std::fs::remove_file(&file);
+            let _ = std::fs::remove_file(pipe_end(&pipe, "in"));
+            let _ = std::fs::remove_file(pipe_end(&pipe, "out"));
+        };
+        if let Err(e) = virsh(&self.uri, &["create", &file_arg], VIRSH_TIMEOUT) {
+            cleanup(&self.uri, &config.name);
+            return TrialEnd::Failed(e);
+        }
+        // What libvirt made of the domain, once: its defaults are facts of the platform.
+        let live = if self.live_reported {
+            None
+        } else {
+            self.live_reported = true;
+            let mut facts = virsh(&self.uri, &["dumpxml", &config.name], VIRSH_TIMEOUT)
+                .map(|x| live_facts(&x))
+                .unwrap_or_default();
+            if matches!(config.kind, DomainKind::Kvm | DomainKind::Tcg) {
+                if let Ok(argv) = virsh(
+                    &self.uri,
+                    &["domxml-to-native", "qemu-argv", &file_arg],
+                    VIRSH_TIMEOUT,
+                ) {
+                    // From the emulator on: the environment before it is libvirt's own.
+                    let argv = argv.trim();
+                    let from = argv
+                        .find("/qemu-system")
+                        .map_or(0, |i| argv[..i].rfind(' ').map_or(0, |s| s + 1));
+                    facts.insert("libvirt.qemu_argv".into(), argv[from..].to_string());
+                }
+            }
+            Some(facts)
+        };
+        let cmd = match &config.console {
+            ConsoleConfig::Pipe(p) => {
+                let mut c = Command::new("cat");
+                c.arg(pipe_end(p, "out"));
+                c
+            }
+            ConsoleConfig::Pty => {
+                let mut c = Command::new("xl");
+                c.arg("console").arg(&config.name);
+                c
+            }
+        };
+        let end = trial.run(cmd, on_event, |on_event| {
+            if let Some(facts) = live.filter(|f| !f.is_empty()) {
+                on_event(Event::Frame(Message::Facts { facts }));
+            }
+        });
+        // Whatever happened (done, failed, timed out, interrupted), the domain goes with its
+        // trial.
+        cleanup(&self.uri, &config.name);
+        end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libvirts_defaults_from_the_live_xml() {
+        let xml = "<domain type='qemu' id='3'>\n  <os>\n    <type arch='x86_64' \
+                   machine='pc-q35-7.2'>hvm</type>\n  </os>\n  <devices>\n    \
+                   <emulator>/usr/bin/qemu-system-x86_64</emulator>\n    <disk type='file' \
+                   device='disk'>\n      <driver name='qemu' type='raw'/>\n    </disk>\n";
+        let f = live_facts(xml);
+        assert_eq!(f["libvirt.machine"], "pc-q35-7.2");
+        assert!(f["libvirt.cpu.live"].starts_with("none"));
+        assert_eq!(f["libvirt.emulator"], "/usr/bin/qemu-system-x86_64");
+        assert!(f["libvirt.disk_cache"].starts_with("not set"));
+        let xml = "<cpu mode='custom' match='exact' check='full'>\n<model \
+                   fallback='forbid'>EPYC</model>\n</cpu><driver name='qemu' type='raw' \
+                   cache='none'/><disk type='file'>";
+        let f = live_facts(xml);
+        assert_eq!(f["libvirt.cpu.live"], "custom EPYC");
+        assert_eq!(f["libvirt.disk_cache"], "none");
+    }
+
+    #[test]
+    fn console_pipes_are_made_in_pairs() {
+        let d = tempfile::tempdir().unwrap();
+        let base = d.path().join("dom.console");
+        make_pipes(&base).unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        for end in ["in", "out"] {
+            let meta = std::fs::metadata(pipe_end(&base, end)).unwrap();
+            assert!(meta.file_type().is_fifo());
+        }
+        assert!(make_pipes(&base).unwrap_err().contains("dom.console.in"));
+    }
+}
