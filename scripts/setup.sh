@@ -27,6 +27,12 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v ethtool >/dev/null || need+=(ethtool)
 command -v ssh >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+# The libvirt driver: virsh talks to libvirtd; its tests start Debian's libvirtd (an instance
+# of their own, never a system service) with the QEMU driver.
+command -v virsh >/dev/null || need+=(libvirt-clients)
+[ -x /usr/sbin/libvirtd ] || need+=(libvirt-daemon)
+[ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] ||
+  need+=(libvirt-daemon-driver-qemu)
 
 if [ "$(id -u)" -ne 0 ]; then
   if [ ${#need[@]} -gt 0 ]; then
@@ -50,6 +56,10 @@ else
     apt-get install -y -qq --no-install-recommends "${need[@]}"
     if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi
   fi
+  # libvirtd's QEMU driver will not start without the user its guests run as by default
+  # (Debian's libvirt-daemon-system makes it; hvbench needs only libvirt-daemon).
+  getent passwd libvirt-qemu >/dev/null ||
+    adduser --system --group --home /var/lib/libvirt --no-create-home --quiet libvirt-qemu
 fi
 
 if ! command -v cargo >/dev/null; then

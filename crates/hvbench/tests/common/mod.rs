@@ -1,6 +1,7 @@
 //! What the `hvbench` binary tests share: running the binary and showing what it said.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod libvirtd;
 pub mod sshd;
 
 use std::path::Path;
