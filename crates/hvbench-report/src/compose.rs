@@ -3,7 +3,7 @@
 use crate::document::{one_line, Align, Block, Table};
 use crate::format;
 use crate::model::{BaselineKind, Group, Machine, Missing, Model, Outcome};
-use crate::{boots, charts, cross_check, evidence, findings, isolation, machines, manifest};
+use crate::{boots, charts, cross_check, evidence, findings, isolation, machines, manifest, twins};
 use hvbench_analysis::{BootstrapConfig, Verdict, DEFAULT_MAD_THRESHOLD};
 use hvbench_proto::{facts, Better};
 use hvbench_store::{format_utc, RunStatus};
@@ -46,6 +46,7 @@ pub(crate) fn compose(model: &Model, cfg: &BootstrapConfig, target: Target) -> V
     if !model.is_isolation_only() {
         blocks.extend(results(model, cfg));
         blocks.extend(cross_check::section(model, cfg));
+        blocks.extend(twins::section(model, cfg));
     }
     blocks.extend(evidence::section(model, cfg, target));
     blocks.extend(isolation::section(model, cfg, target));

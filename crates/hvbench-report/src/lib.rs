@@ -57,6 +57,7 @@ mod model;
 mod output;
 mod summary;
 mod terminal;
+mod twins;
 
 use compose::Target;
 use hvbench_analysis::BootstrapConfig;

@@ -100,7 +100,17 @@ fn a_campaign_through_libvirt_beside_its_direct_twin() {
         f["libvirt.qemu_argv"].starts_with("/usr/bin/qemu-system-x86_64 "),
         "{f:?}"
     );
-    assert!(dir.path().join("report").exists() || dir.path().join("report.md").exists());
+    // The report sets the libvirt platform beside its direct twin, with the defaults that differ.
+    let md = std::fs::read_to_string(dir.path().join("report/report.md")).unwrap();
+    let at = md
+        .find("libvirt and its direct twin")
+        .unwrap_or_else(|| panic!("{md}"));
+    let twin = &md[at..];
+    assert!(twin.contains("lv-kvm against kvm"), "{twin}");
+    assert!(twin.contains("lv-kvm / kvm"), "{twin}");
+    assert!(twin.contains("| syscall"), "{twin}");
+    assert!(twin.contains("machine type: pc-"), "{twin}");
+    assert!(twin.contains("directly (qemu.machine)"), "{twin}");
     assert_eq!(
         libvirtd.domains(),
         Vec::<String>::new(),

@@ -13,13 +13,19 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Bump when the way the lab is built changes, so that cached labs are rebuilt.
-const RECIPE: u32 = 5;
+const RECIPE: u32 = 6;
 /// What debootstrap puts in the lab rootfs besides minbase. `qemu-system-xen` and `seabios` are
 /// the device model Xen HVM guests need (xen-utils only recommends them); `openssh-server`
 /// makes the lab host a machine reached over SSH; `ethtool` reads the offloads of the guests'
-/// back-end interfaces (vifs, taps).
+/// back-end interfaces (vifs, taps); libvirtd with its QEMU and libxl drivers and virsh serve the
+/// `libvirt` driver's platforms (the lab's /init starts libvirtd).
 const ROOTFS_PACKAGES: &str = "xen-utils-4.17,qemu-system-x86,qemu-system-xen,seabios,kmod,\
-    iproute2,ethtool,busybox,openssh-server";
+    iproute2,ethtool,busybox,openssh-server,libvirt-daemon,libvirt-daemon-driver-qemu,\
+    libvirt-daemon-driver-xen,libvirt-clients";
+/// libvirtd's QEMU driver in the lab: QEMU runs as root, as the direct driver's does (the
+/// user libvirt would run it as must still exist, or the driver does not start), and its
+/// stdio goes to a file, so that no virtlogd is needed.
+const LIBVIRT_QEMU_CONF: &str = "user = \"root\"\ngroup = \"root\"\nstdio_handler = \"file\"\n";
 const XEN_PACKAGE: &str = "xen-hypervisor-4.17-amd64";
 const HOST_KERNEL_META: &str = "linux-image-amd64";
 /// Kernel modules the lab host needs, relative to `lib/modules/<version>/kernel`: Xen's dom0
@@ -145,6 +151,7 @@ pub fn build(cache: &Cache, say: &mut dyn FnMut(&str)) -> Result<LabImages> {
             }
         }
     }
+    libvirt_setup(&rootfs)?;
     say("adding the host kernel's modules");
     install_modules(&kroot, &rootfs, &release)?;
     write_file(&rootfs.join("init"), INIT.as_bytes(), 0o755)?;
@@ -166,6 +173,36 @@ pub fn build(cache: &Cache, say: &mut dyn FnMut(&str)) -> Result<LabImages> {
         .map_err(PlatformError::io("cannot move the lab into the cache"))?;
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(images)
+}
+
+/// libvirtd's configuration in the lab rootfs, and the user its QEMU driver wants.
+fn libvirt_setup(rootfs: &Path) -> Result<()> {
+    let status = Command::new("chroot")
+        .arg(rootfs)
+        .args([
+            "useradd",
+            "--system",
+            "--user-group",
+            "--home-dir",
+            "/var/lib/libvirt",
+            "--no-create-home",
+            "libvirt-qemu",
+        ])
+        .stdin(Stdio::null())
+        .status()
+        .map_err(PlatformError::io(
+            "cannot run chroot useradd in the lab rootfs",
+        ))?;
+    // 9: the user exists already.
+    if !status.success() && status.code() != Some(9) {
+        return Err(PlatformError::unavailable(
+            format!("useradd libvirt-qemu in the lab rootfs failed ({status})"),
+            "see the output above; the lab build needs root",
+        ));
+    }
+    let conf = rootfs.join("etc/libvirt");
+    std::fs::create_dir_all(&conf).map_err(PlatformError::io("cannot create etc/libvirt"))?;
+    write_file(&conf.join("qemu.conf"), LIBVIRT_QEMU_CONF.as_bytes(), 0o644)
 }
 
 fn check_can_build() -> Result<()> {

@@ -55,6 +55,10 @@ if [ -f /hvbench/serve ]; then
   ip link set "$nic" up
   ip addr add 10.0.2.15/24 dev "$nic"
   ip route add default via 10.0.2.2
+  # libvirt, for the `libvirt` driver's platforms (its QEMU driver on the KVM host, libxl on Xen).
+  if [ -x /usr/sbin/libvirtd ]; then
+    /usr/sbin/libvirtd -d || echo "hvbench-lab: libvirtd failed"
+  fi
   mkdir -p /run/sshd /root
   chmod 700 /hvbench/ssh
   /usr/sbin/sshd -f /hvbench/ssh/sshd_config || echo "hvbench-lab: sshd failed"
