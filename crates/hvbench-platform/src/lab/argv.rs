@@ -73,8 +73,11 @@ pub fn server_cpu() -> String {
 /// invariant TSC). TCG never advertises it (its `TCG_APM_FEATURES` is empty), although the TSC it
 /// emulates derives from the host's monotonic clock, constant-rate and never stopping:
 /// `x-force-features=on` keeps the bit (`qemu64` asks for nothing else TCG lacks). `-cpu max`
-/// crashed dom0 in Xen's bounce-frame code.
-pub const XEN_HOST_CPU: &str = "qemu64,+svm,+npt,+invtsc,x-force-features=on";
+/// crashed dom0 in Xen's bounce-frame code. `vme`, which every x86 CPU since the Pentium has
+/// and QEMU's `qemu64` leaves out: without it libvirtd's libxl driver cannot name a CPU model for
+/// Xen's `hw_caps` ("Cannot find suitable CPU model for given data") and does not start, so no
+/// `libvirt` platform could run on the Xen lab host.
+pub const XEN_HOST_CPU: &str = "qemu64,+svm,+npt,+invtsc,+vme,x-force-features=on";
 /// The KVM lab host's CPU: `max` exposes SVM under TCG for kvm-amd; with `qemu64,+svm,+npt` the
 /// KVM host's CPU 0 was seen stuck (a soft lockup of its idle task) while nested guests ran.
 pub const KVM_HOST_CPU: &str = "max";

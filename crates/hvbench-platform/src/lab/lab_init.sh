@@ -57,6 +57,8 @@ if [ -f /hvbench/serve ]; then
   ip route add default via 10.0.2.2
   # libvirt, for the `libvirt` driver's platforms (its QEMU driver on the KVM host, libxl on Xen).
   if [ -x /usr/sbin/libvirtd ]; then
+    # Its log, state and cache directories (the rootfs is trimmed of what Debian would make).
+    mkdir -p /var/log/libvirt/qemu /var/log/libvirt/libxl /var/lib/libvirt /var/cache/libvirt
     /usr/sbin/libvirtd -d || echo "hvbench-lab: libvirtd failed"
   fi
   mkdir -p /run/sshd /root

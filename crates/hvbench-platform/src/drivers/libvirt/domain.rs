@@ -168,10 +168,10 @@ fn write_domain(x: &mut String, c: &DomainConfig) -> std::fmt::Result {
         .enumerate()
     {
         writeln!(x, "    <disk type='file' device='disk'>")?;
-        match c.kind {
-            DomainKind::Xen(_) => {}
-            _ => writeln!(x, "      <driver name='qemu' type='raw'/>")?,
-        }
+        // QEMU's block layer on both: for Xen that is libxl's qdisk back-end, as the xen
+        // driver's scratch disk has (libxl's default for a file, its `block` hotplug script
+        // on a loop device, waits for udev, which the lab host does not run).
+        writeln!(x, "      <driver name='qemu' type='raw'/>")?;
         writeln!(x, "      <source file='{}'/>", path(file))?;
         writeln!(x, "      <target dev='{}' bus='{bus}'/>", names[i])?;
         if readonly {
@@ -291,7 +291,8 @@ mod tests {
             assert!(xml.starts_with("<domain type='xen'>"), "{xml}");
             assert!(xml.contains(os), "{xml}");
             assert!(xml.contains("<target dev='xvda' bus='xen'/>"), "{xml}");
-            assert!(!xml.contains("seclabel") && !xml.contains("driver name='qemu'"));
+            assert!(!xml.contains("seclabel"));
+            assert!(xml.contains("<driver name='qemu' type='raw'/>"), "{xml}");
             assert!(xml.contains("<console type='pty'><target type='xen' port='0'/></console>"));
         }
         c.kind = DomainKind::Xen(XenGuestType::Hvm);
