@@ -36,6 +36,7 @@ pub fn report(cache: &Cache) -> String {
         qemu_check(),
         kvm_check(&kvm),
         xen_check(&xen),
+        libvirt_check(),
         lab_check(cache),
         network_check(),
         kernel_check(cache),
@@ -227,6 +228,55 @@ fn xen_check(status: &XenStatus) -> Check {
             "not usable directly (this machine is not a Xen dom0); platforms with lab = true run it in the emulated lab",
             Some("boot this machine into Xen (xen-system-amd64) for real numbers, or use lab = true".into()),
         ),
+    }
+}
+
+/// libvirt (`driver = "libvirt"`): virsh, and a libvirtd answering at the default URIs.
+fn libvirt_check() -> Check {
+    use hvbench_platform::drivers::libvirt::{version_facts, virsh};
+    let what = "libvirt";
+    let timeout = std::time::Duration::from_secs(20);
+    if std::process::Command::new("virsh")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return check(
+            Level::Warn,
+            what,
+            "virsh is not installed: driver = \"libvirt\" cannot run here (it can in the lab)",
+            Some(
+                "apt-get install libvirt-daemon-system libvirt-clients (with \
+                 libvirt-daemon-driver-qemu or libvirt-daemon-driver-xen)"
+                    .into(),
+            ),
+        );
+    }
+    let answering: Vec<String> = ["qemu:///system", "xen:///system"]
+        .into_iter()
+        .filter_map(|uri| {
+            let text = virsh(uri, &["version"], timeout).ok()?;
+            let hv = version_facts(&text)
+                .into_iter()
+                .find(|(k, _)| *k == "libvirt.hypervisor")
+                .map_or_else(String::new, |(_, v)| format!(" ({v})"));
+            Some(format!("{uri}{hv}"))
+        })
+        .collect();
+    if answering.is_empty() {
+        check(
+            Level::Warn,
+            what,
+            "virsh is installed, but no libvirtd answers at qemu:///system or xen:///system",
+            Some("start libvirtd (systemctl start libvirtd), or set `uri` on the platform".into()),
+        )
+    } else {
+        check(
+            Level::Ok,
+            what,
+            format!("libvirtd answers at {}", answering.join(", ")),
+            None,
+        )
     }
 }
 

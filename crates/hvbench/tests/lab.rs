@@ -656,9 +656,9 @@ settle_ms = 500
 }
 
 /// `hvbench lab up` keeps both lab hosts up, reachable over SSH on loopback ports; a campaign
-/// uses them as they are (and leaves them up); cutting the SSH connection in the middle of a Xen
-/// trial fails that trial and leaves no domain behind in the lab (`xl list`); `lab down` ends
-/// them.
+/// uses them as they are (and leaves them up): KVM and Xen PV directly and through the lab
+/// hosts' libvirtd; cutting the SSH connection in the middle of a Xen trial fails that trial and
+/// leaves no domain behind in the lab (`xl list`); `lab down` ends them.
 #[test]
 fn the_lab_as_machines_over_ssh_and_a_dropped_connection() {
     let _one = one_at_a_time();
@@ -711,6 +711,10 @@ fn the_lab_as_machines_over_ssh_and_a_dropped_connection() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert!(in_xen_lab("xl list").contains("Domain-0"));
+
+    libvirt_beside_the_direct_drivers(dir.path(), &in_xen_lab, &|cmd| {
+        lab_ssh(&keys, "kvm", port("lab-kvm"), cmd)
+    });
 
     let spec = dir.path().join("cut.toml");
     std::fs::write(
@@ -795,6 +799,137 @@ name = "cpu-int"
     let after =
         String::from_utf8_lossy(&hvbench(&["lab", "status"], dir.path()).stdout).into_owned();
     assert!(after.contains("no lab host is up"), "{after}");
+}
+
+/// `cmd` run over SSH on lab host `host` (kvm or xen) at `port`; its stdout.
+fn lab_ssh(keys: &std::path::Path, host: &str, port: u16, cmd: &str) -> String {
+    let out = Command::new("ssh")
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+        ])
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            keys.join(format!("known_hosts-{host}")).display()
+        ))
+        .arg("-i")
+        .arg(keys.join("client"))
+        .args(["-p", &port.to_string(), "root@127.0.0.1", cmd])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ssh {cmd}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A campaign on the lab hosts that are up: KVM and Xen PV each started directly and through
+/// the lab host's libvirtd. Samples from all four, libvirt's facts, the report's comparison of
+/// each libvirt platform with its direct twin, and no domain left in either libvirtd.
+fn libvirt_beside_the_direct_drivers(
+    dir: &std::path::Path,
+    in_xen_lab: &dyn Fn(&str) -> String,
+    in_kvm_lab: &dyn Fn(&str) -> String,
+) {
+    let spec = dir.join("libvirt.toml");
+    std::fs::write(
+        &spec,
+        r#"name = "libvirt"
+repetitions = 1
+warmup = 1
+samples = 2
+min_window_ms = 50
+seed = 4
+
+[guest]
+memory_mib = 256
+timeout_s = 300
+
+[[platform]]
+name = "kvm"
+driver = "qemu"
+accel = "kvm"
+lab = true
+
+[[platform]]
+name = "libvirt-kvm"
+driver = "libvirt"
+hypervisor = "kvm"
+accel = "kvm"
+lab = true
+
+[[platform]]
+name = "xen-pv"
+driver = "xen"
+type = "pv"
+lab = true
+
+[[platform]]
+name = "libvirt-xen-pv"
+driver = "libvirt"
+hypervisor = "xen"
+type = "pv"
+lab = true
+
+[[workload]]
+name = "syscall"
+
+[[workload]]
+name = "disk-rand-read"
+size_mib = 8
+"#,
+    )
+    .unwrap();
+    let out = hvbench(
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--db",
+            "libvirt.db",
+            "--report",
+            "libvirt-report",
+        ],
+        dir,
+    );
+    let store = Store::open(&dir.join("libvirt.db")).unwrap();
+    let run = store
+        .resolve_run(Some("libvirt"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", text(&out)));
+    note_lab_faults(&store.failures(run.id).unwrap());
+    assert!(out.status.success(), "{}", text(&out));
+    let samples = store.samples(run.id).unwrap();
+    for platform in ["kvm", "libvirt-kvm", "xen-pv", "libvirt-xen-pv"] {
+        for workload in ["syscall", "disk-rand-read"] {
+            let n = samples
+                .iter()
+                .filter(|s| s.platform == platform && s.workload == workload && !s.warmup)
+                .filter(|s| s.value.is_finite() && s.value > 0.0)
+                .count();
+            assert_eq!(n, 2, "{platform}/{workload}\n{}", text(&out));
+        }
+    }
+    let platforms = store.platforms(run.id).unwrap();
+    let facts = |name: &str| &platforms.iter().find(|p| p.name == name).unwrap().facts;
+    let (kvm, xen) = (facts("libvirt-kvm"), facts("libvirt-xen-pv"));
+    assert_eq!(kvm["libvirt.domain_type"], "kvm", "{kvm:?}");
+    assert_eq!(kvm["accel"], "kvm", "{kvm:?}");
+    assert!(kvm["libvirt.hypervisor"].starts_with("QEMU "), "{kvm:?}");
+    assert!(kvm.contains_key("libvirt.machine"), "{kvm:?}");
+    assert_eq!(xen["libvirt.domain_type"], "xen", "{xen:?}");
+    assert!(xen["libvirt.hypervisor"].starts_with("Xen "), "{xen:?}");
+    assert_eq!(xen["xen.guest_type"], "pv", "{xen:?}");
+    assert!(xen["libvirt.domain_xml"].contains("<type>linux</type>"));
+    let md = std::fs::read_to_string(dir.join("libvirt-report/report.md")).unwrap();
+    assert!(md.contains("libvirt-kvm against kvm"), "{md}");
+    assert!(md.contains("libvirt-xen-pv against xen-pv"), "{md}");
+    // Transient domains, each destroyed with its trial.
+    assert_eq!(in_kvm_lab("virsh -q list --all --name").trim(), "");
+    assert_eq!(
+        in_xen_lab("virsh -q -c xen:///system list --all --name").trim(),
+        ""
+    );
 }
 
 /// Say which trials the lab failed under (each ran again): a test's log shows how often.
