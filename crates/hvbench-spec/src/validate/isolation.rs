@@ -283,6 +283,26 @@ impl Validator<'_> {
 
     /// A stressor's parameters (every entry but `kind`): each integer in the catalog's range,
     /// each name one of the catalog's (`StressorDef::choices`, their defaults filled in).
+    /// A stressor parameter's value of the wrong kind or out of range, with `hint`.
+    fn bad_stressor_value(
+        &mut self,
+        e: &Entry,
+        key: &str,
+        value: &Kind,
+        def: &StressorDef,
+        hint: String,
+    ) {
+        self.sink.error(
+            &e.value.span,
+            format!(
+                "bad value {} for parameter `{key}` of stressor `{}`",
+                value.describe(),
+                def.kind
+            ),
+            hint,
+        );
+    }
+
     fn stressor_params(&mut self, def: &StressorDef, entries: &[Entry]) -> Option<StressorSpec> {
         let names = def.param_names();
         let mut ok = true;
@@ -298,18 +318,11 @@ impl Validator<'_> {
                             Kind::Str(s) => did_you_mean(s, choices),
                             _ => String::new(),
                         };
-                        self.sink.error(
-                            &e.value.span,
-                            format!(
-                                "bad value {} for parameter `{key}` of stressor `{}`",
-                                other.describe(),
-                                def.kind
-                            ),
-                            format!(
-                                "{guess}`{key}` must be one of: {} (a string)",
-                                one_of(choices)
-                            ),
+                        let hint = format!(
+                            "{guess}`{key}` must be one of: {} (a string)",
+                            one_of(choices)
                         );
+                        self.bad_stressor_value(e, key, other, def, hint);
                         ok = false;
                     }
                 }
@@ -348,15 +361,7 @@ impl Validator<'_> {
                         }
                         _ => format!("`{key}` must be an integer from {min} to {max}"),
                     };
-                    self.sink.error(
-                        &e.value.span,
-                        format!(
-                            "bad value {} for parameter `{key}` of stressor `{}`",
-                            other.describe(),
-                            def.kind
-                        ),
-                        hint,
-                    );
+                    self.bad_stressor_value(e, key, other, def, hint);
                     ok = false;
                 }
             }
