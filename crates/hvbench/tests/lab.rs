@@ -858,7 +858,7 @@ name = "libvirt-kvm"
 driver = "libvirt"
 hypervisor = "kvm"
 accel = "kvm"
-# libvirt's default CPU, qemu64, froze the nested guest's clock at boot in 2 of 3 lab trials
+# libvirt's default CPU, qemu64, froze the nested guest's clock at boot in 7 of 8 lab trials
 # (docs/architecture.md, "The libvirt driver"); the direct twin runs `-cpu host`.
 cpu = "host-passthrough"
 lab = true
