@@ -397,11 +397,12 @@ impl Platform for LibvirtPlatform {
                 c
             }
         };
-        let end = trial.run(cmd, on_event, |on_event| {
-            if let Some(facts) = live.filter(|f| !f.is_empty()) {
-                on_event(Event::Frame(Message::Facts { facts }));
-            }
-        });
+        // Before the guest's own frames: a machine over SSH (and the lab) relays a trial's
+        // events only until the agent is done.
+        if let Some(facts) = live.filter(|f| !f.is_empty()) {
+            on_event(Event::Frame(Message::Facts { facts }));
+        }
+        let end = trial.run(cmd, on_event, |_| {});
         // Whatever happened (done, failed, timed out, interrupted), the domain goes with its
         // trial.
         cleanup(&self.uri, &config.name);
