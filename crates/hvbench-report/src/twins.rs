@@ -102,26 +102,36 @@ pub(crate) fn section(model: &Model, cfg: &BootstrapConfig) -> Vec<Block> {
         }
         blocks.push(Block::Table(table));
         let (lp, dp) = (&model.platforms[lv], &model.platforms[direct]);
-        let differ: Vec<String> = FACT_PAIRS
-            .iter()
-            .filter_map(|(what, lk, dk)| {
-                let (a, b) = (lp.fact(lk)?, dp.fact(dk)?);
-                (a != b).then(|| {
-                    format!(
-                        "{what}: {} through libvirt ({lk}), {} directly ({dk})",
-                        one_line(a),
-                        one_line(b)
-                    )
-                })
-            })
-            .collect();
-        blocks.push(Block::Paragraph(if differ.is_empty() {
-            "The recorded settings do not differ (machine type, CPU model, disk cache, \
-             accelerator)."
-                .into()
+        if dp.driver != "qemu" {
+            // libvirt's libxl driver hands the domain to libxl, as xl does: its XML is the record.
+            blocks.push(Block::Paragraph(
+                "libvirt's libxl driver builds the domain through libxl, as xl does; the domain \
+                 XML (fact libvirt.domain_xml) says what it was given."
+                    .into(),
+            ));
+            continue;
+        }
+        let (mut differ, mut unknown) = (Vec::new(), Vec::new());
+        for (what, lk, dk) in FACT_PAIRS {
+            match (lp.fact(lk), dp.fact(dk)) {
+                (Some(a), Some(b)) if a != b => differ.push(format!(
+                    "{what}: {} through libvirt ({lk}), {} directly ({dk})",
+                    one_line(a),
+                    one_line(b)
+                )),
+                (Some(_), Some(_)) => {}
+                _ => unknown.push(*what),
+            }
+        }
+        let mut text = if differ.is_empty() {
+            "The recorded settings do not differ.".to_string()
         } else {
             format!("Where libvirt's defaults differ: {}.", differ.join("; "))
-        }));
+        };
+        if !unknown.is_empty() {
+            text.push_str(&format!(" Not recorded on both: {}.", unknown.join(", ")));
+        }
+        blocks.push(Block::Paragraph(text));
     }
     blocks
 }
