@@ -271,6 +271,13 @@ impl CellSink<'_> {
                 } else if stopped {
                     // Asked to stop once the victim was done: it outlasted the victim.
                     None
+                } else if ok {
+                    // Its agent said Done on its own: its stressor failed (the failure is
+                    // recorded from its frame) or its run was over.
+                    Some(
+                        "DNR: the aggressor finished (its agent said done) before the victim did"
+                            .to_string(),
+                    )
                 } else {
                     Some(format!(
                         "DNR: the aggressor stopped before the victim finished: {reason}"

@@ -385,8 +385,12 @@ settle_ms = 300
     assert!(out.status.success(), "{}", text(&out));
     let store = Store::open(&dir.path().join("t.db")).unwrap();
     let trials = store.trials(1).unwrap();
-    assert!(trials.iter().all(|t| t.status == "ok"), "{trials:#?}");
     let failures = store.failures(1).unwrap();
+    assert!(
+        trials.iter().all(|t| t.status == "ok"),
+        "{trials:#?}\n{failures:#?}\n{}",
+        text(&out)
+    );
     assert!(failures.is_empty(), "{failures:?}\n{}", text(&out));
     let samples = store.samples(1).unwrap();
     let cell = "ibs/stress-ng/shared";
