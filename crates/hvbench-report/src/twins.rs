@@ -100,7 +100,13 @@ pub(crate) fn section(model: &Model, cfg: &BootstrapConfig) -> Vec<Block> {
                 ),
             ]);
         }
-        blocks.push(Block::Table(table));
+        blocks.push(if table.rows.is_empty() {
+            Block::Paragraph(format!(
+                "No workload was measured on both {lname} and {dname} (see the failures)."
+            ))
+        } else {
+            Block::Table(table)
+        });
         let (lp, dp) = (&model.platforms[lv], &model.platforms[direct]);
         if dp.driver != "qemu" {
             // libvirt's libxl driver hands the domain to libxl, as xl does: its XML is the record.
