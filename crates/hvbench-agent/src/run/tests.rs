@@ -500,3 +500,60 @@ fn evidence_counts_beside_one_extra_marked_window_only() {
         .iter()
         .any(|m| matches!(m, Message::Window { .. } | Message::Counters { .. })));
 }
+
+/// Records the iteration count of every `run`.
+struct Recording(Vec<u64>);
+
+impl Workload for Recording {
+    fn run(&mut self, iterations: u64) {
+        self.0.push(iterations);
+        std::thread::sleep(Duration::from_micros(iterations.min(10_000) * 100));
+    }
+    fn value(&self, iterations: u64, _elapsed: Duration) -> f64 {
+        iterations as f64
+    }
+}
+
+/// The counted window's workload already runs, untimed, between the opening mark and the timed
+/// part (a tracer that starts late still sees it run); its timed part is what `counted` says.
+#[test]
+fn the_counted_window_runs_a_lead_in_before_its_timed_part() {
+    let plan = AgentPlan {
+        min_window_ms: 100,
+        warmup: 0,
+        samples: 1,
+        evidence: true,
+        ..tiny_plan(vec![])
+    };
+    let def = catalog::workload("cpu-int").unwrap();
+    let mut out = Vec::new();
+    let mut workload = Recording(Vec::new());
+    measure(
+        &plan,
+        def,
+        def.name,
+        &mut workload,
+        &mut FrameWriter::new(&mut out),
+    )
+    .unwrap();
+    let messages = decode(&out);
+    // Calibration's runs, one measured window, then lead-in and counted window.
+    let runs = &workload.0;
+    let n = runs.len();
+    assert!(n >= 4, "{runs:?}");
+    let per_window = runs[n - 3];
+    assert_eq!(runs[n - 2], per_window * 5, "a 0.5 s lead-in: {runs:?}");
+    assert_eq!(
+        runs[n - 1],
+        per_window * 5,
+        "a 0.5 s counted window: {runs:?}"
+    );
+    let counted = messages
+        .iter()
+        .find_map(|m| match m {
+            Message::Counters { source, values, .. } if source == "counted" => Some(values),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(counted["iterations"], (per_window * 5) as f64);
+}

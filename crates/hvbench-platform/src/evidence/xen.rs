@@ -6,8 +6,9 @@
 //! `xen-utils`. Xen's settings in force are facts: the speculative-execution mitigations it
 //! printed at boot (`xl dmesg`), the domain's `tsc_mode`, credit2's rate limit.
 //!
-//! `xentrace` needs a moment to start (about 0.1 s in the lab), so a trace covers the end of
-//! its window, not all of it: its counts are a rate over the trace's own span (xenalyze's
+//! `xentrace` needs a moment to start (about 0.1 s in the lab, once most of a second), so a
+//! trace covers part of its window: the agent runs the workload for a lead-in after the
+//! window's opening mark, and the counts are a rate over the trace's own span (xenalyze's
 //! "Total time"), which the analysis turns into a count per operation.
 
 use super::parse::{
@@ -76,14 +77,24 @@ impl XenCollector {
     /// Once, at the first window: ask `xl` for the domain's id and the settings in force, on
     /// a thread of its own. Each `xl` takes a while in a busy dom0 (seconds in the lab): asked
     /// before the trace starts, the trace missed the window; asked on the console's thread, the
-    /// window's end was seen late and its trace ran on past it, diluting every rate.
-    fn learn(&mut self) {
+    /// window's end was seen late and its trace ran on past it, diluting every rate. The thread
+    /// waits (up to 2 s) for the window's `xentrace` to have opened its file before it starts
+    /// its own `xl`s, so that they do not slow that tracer's start.
+    fn learn(&mut self, trace: Option<PathBuf>) {
         if !self.first {
             return;
         }
         self.first = false;
         let domain = self.domain.clone();
-        self.learning = Some(std::thread::spawn(move || learn(&domain)));
+        self.learning = Some(std::thread::spawn(move || {
+            if let Some(trace) = trace {
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while !trace.exists() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            learn(&domain)
+        }));
     }
 
     /// The answer of [`XenCollector::learn`], once it is there.
@@ -125,13 +136,16 @@ impl Collector for XenCollector {
             .stderr(Stdio::null())
             .spawn()
         {
-            Ok(child) => self.tracer = Some(child),
+            Ok(child) => {
+                self.tracer = Some(child);
+                self.learn(Some(file));
+            }
             Err(e) => {
                 self.facts
                     .insert("evidence.xen.trace".into(), format!("unavailable: {e}"));
+                self.learn(None);
             }
         }
-        self.learn();
     }
 
     fn end(&mut self, window: &WindowKey) -> Vec<Counted> {
