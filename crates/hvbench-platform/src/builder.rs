@@ -190,14 +190,18 @@ pub fn instance_cpus(driver: &Driver) -> Vec<usize> {
     match driver {
         // Physical CPUs of the Xen host, which dom0's own affinity does not show.
         Driver::Xen(_) => crate::drivers::xen::host_cpus().unwrap_or_else(available_cpus),
+        Driver::Libvirt(l) if l.hypervisor == hvbench_spec::LibvirtHypervisor::Xen => {
+            crate::drivers::xen::host_cpus().unwrap_or_else(available_cpus)
+        }
         Driver::Qemu(_) | Driver::Libvirt(_) | Driver::Host => available_cpus(),
     }
 }
 
-/// Whether a driver's instances get weight and cap through cgroups (host processes, QEMU),
-/// rather than from the driver itself (Xen's credit2 parameters).
+/// Whether a driver's instances get weight and cap through cgroups hvbench makes (host
+/// processes, QEMU), rather than from the driver itself (Xen's credit2 parameters; libvirt's
+/// `schedinfo`, on the cgroup libvirt makes for the domain or on Xen's scheduler).
 pub fn uses_cgroups(driver: &Driver) -> bool {
-    !matches!(driver, Driver::Xen(_))
+    !matches!(driver, Driver::Xen(_) | Driver::Libvirt(_))
 }
 
 /// The state shared while one plan's platforms are built.

@@ -70,7 +70,7 @@ fn record_frame(
                 FactsTo::InstanceOnly(prefix) | FactsTo::Victim(prefix) => facts
                     .into_iter()
                     .filter_map(|(k, v)| {
-                        if k.starts_with("xen.applied.") {
+                        if k.starts_with("xen.applied.") || k.starts_with("libvirt.applied.") {
                             Some((format!("{prefix}{k}"), v))
                         } else {
                             matches!(facts_to, FactsTo::Victim(_)).then_some((k, v))

@@ -100,6 +100,20 @@ fn a_campaign_through_libvirt_beside_its_direct_twin() {
         f["libvirt.qemu_argv"].starts_with("/usr/bin/qemu-system-x86_64 "),
         "{f:?}"
     );
+    // Evidence with the direct driver's collector, over hvbench's own QMP socket: under TCG,
+    // the CPU time of QEMU's vCPU threads beside the counted window.
+    let counters = store.counters(run.id).unwrap();
+    assert!(
+        counters.iter().any(|c| c.platform == "lv-kvm"
+            && c.source == "host.threads"
+            && c.key == "vcpu_cpu_ns"
+            && c.value > 0.0),
+        "{f:?}"
+    );
+    assert!(
+        f["libvirt.qemu_argv"].contains(" -qmp unix:"),
+        "evidence's own QMP socket: {f:?}"
+    );
     // The report sets the libvirt platform beside its direct twin, with the defaults that differ.
     let md = std::fs::read_to_string(dir.path().join("report/report.md")).unwrap();
     let at = md
@@ -111,6 +125,85 @@ fn a_campaign_through_libvirt_beside_its_direct_twin() {
     assert!(twin.contains("| syscall"), "{twin}");
     assert!(twin.contains("machine type: pc-"), "{twin}");
     assert!(twin.contains("directly (qemu.machine)"), "{twin}");
+    assert_eq!(
+        libvirtd.domains(),
+        Vec::<String>::new(),
+        "no domain is left"
+    );
+}
+
+/// An isolation cell through libvirt: the victim and its aggressor each a transient domain, on
+/// CPUs apart through `<cputune>` (vCPUs and QEMU's other threads), the aggressor's weight and
+/// cap through `virsh schedinfo`; what libvirt has in force is recorded per instance.
+#[test]
+fn an_isolation_cell_placed_through_libvirt() {
+    require_qemu();
+    let libvirtd = Libvirtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cell = "\n[[isolation]]\nname = \"hog\"\nvictim = [\"syscall\"]\nstressors = [\"cpu\"]\n\
+                placements = [\"pinned-apart\"]\naggressor_weight = 50\naggressor_cap_pct = 50\n\
+                settle_ms = 100\n";
+    let text_of = spec(&libvirtd.uri(), 240, 2, "").replace(
+        "\n[[workload]]\nname = \"disk-rand-read\"\nsize_mib = 8\n",
+        "",
+    ) + cell;
+    std::fs::write(dir.path().join("iso.toml"), text_of).unwrap();
+    let out = hvbench(&["run", "iso.toml", "--db", "iso.db"], dir.path());
+    assert!(out.status.success(), "{}\n{}", text(&out), libvirtd.log());
+    let store = Store::open(&dir.path().join("iso.db")).unwrap();
+    let run = store.resolve_run(Some("lv")).unwrap();
+    let samples = store.samples(run.id).unwrap();
+    for scenario in ["hog/none", "hog/cpu/pinned-apart"] {
+        assert!(
+            samples
+                .iter()
+                .any(|s| s.scenario == scenario && s.guest == "victim" && !s.warmup),
+            "{scenario}\n{}",
+            text(&out)
+        );
+    }
+    let f = &store.platforms(run.id).unwrap()[0].facts;
+    let fact = |who: &str, k: &str| {
+        f.get(&format!("isolation.hog/cpu/pinned-apart.{who}.{k}"))
+            .cloned()
+            .unwrap_or_else(|| panic!("{who}.{k} missing: {f:#?}"))
+    };
+    let (victim, aggressor) = (fact("victim", "cpus"), fact("aggressor1", "cpus"));
+    assert_ne!(victim, aggressor);
+    // libvirt's own account of the placement: each instance's vCPU on its CPUs.
+    assert_eq!(
+        fact("victim", "libvirt.applied.vcpupin"),
+        format!("0:{victim}")
+    );
+    assert_eq!(
+        fact("aggressor1", "libvirt.applied.vcpupin"),
+        format!("0:{aggressor}")
+    );
+    assert_eq!(fact("aggressor1", "libvirt.applied.emulatorpin"), aggressor);
+    // The weight and cap in force, or why libvirt refused them: never claimed silently.
+    let set = f.get("isolation.hog/cpu/pinned-apart.aggressor1.libvirt.applied.schedinfo.set");
+    match set {
+        Some(why) => assert!(why.starts_with("not applied"), "{why}"),
+        None => {
+            // Weight 50 of cgroup v2's 100; on cgroup v1, 50% of cpu.shares' 1024.
+            let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+            let shares = if v2 { "50" } else { "512" };
+            assert_eq!(
+                fact("aggressor1", "libvirt.applied.schedinfo.cpu_shares"),
+                shares
+            );
+            assert_eq!(
+                fact("aggressor1", "libvirt.applied.schedinfo.global_quota"),
+                "50000"
+            );
+        }
+    }
+    eprintln!(
+        "aggressor's schedinfo: {:?}",
+        f.iter()
+            .filter(|(k, _)| k.contains("aggressor1.libvirt.applied"))
+            .collect::<Vec<_>>()
+    );
     assert_eq!(
         libvirtd.domains(),
         Vec::<String>::new(),

@@ -73,11 +73,17 @@ pub struct DomainConfig {
     pub cpu: Option<String>,
     /// vCPU i on `pin[i % len]`, through `<cputune><vcpupin>`.
     pub pin: Option<Vec<usize>>,
+    /// QEMU's threads other than the vCPUs on these CPUs (`<emulatorpin>`): an isolation
+    /// instance's whole QEMU stays on its cell's CPUs, as the direct driver's process does.
+    pub emulator_pin: Option<Vec<usize>>,
     /// The scratch disk (raw), for plans with disk workloads.
     pub disk: Option<PathBuf>,
     /// The tools tree's ext4 image, read-only, after the scratch disk.
     pub tools: Option<PathBuf>,
     pub console: ConsoleConfig,
+    /// A QMP socket of hvbench's own beside libvirt's monitor (QEMU only), for the evidence
+    /// collector: `-qmp` through `<qemu:commandline>`, which libvirt marks as a taint.
+    pub qmp: Option<PathBuf>,
 }
 
 /// `s` with XML's five special characters escaped, for text and attribute values.
@@ -108,17 +114,42 @@ pub fn domain_xml(c: &DomainConfig) -> String {
 }
 
 fn write_domain(x: &mut String, c: &DomainConfig) -> std::fmt::Result {
-    writeln!(x, "<domain type='{}'>", c.kind.domain_type())?;
+    let qmp = c
+        .qmp
+        .as_ref()
+        .filter(|_| matches!(c.kind, DomainKind::Kvm | DomainKind::Tcg));
+    match qmp {
+        Some(_) => writeln!(
+            x,
+            "<domain type='{}' xmlns:qemu='{QEMU_NS}'>",
+            c.kind.domain_type()
+        )?,
+        None => writeln!(x, "<domain type='{}'>", c.kind.domain_type())?,
+    }
     writeln!(x, "  <name>{}</name>", escape(&c.name))?;
     writeln!(x, "  <memory unit='MiB'>{}</memory>", c.memory_mib)?;
     writeln!(x, "  <vcpu>{}</vcpu>", c.vcpus)?;
-    if let Some(pin) = c.pin.as_ref().filter(|p| !p.is_empty()) {
+    let pin = c.pin.as_ref().filter(|p| !p.is_empty());
+    let emulator = c
+        .emulator_pin
+        .as_ref()
+        .filter(|p| !p.is_empty() && matches!(c.kind, DomainKind::Kvm | DomainKind::Tcg));
+    if pin.is_some() || emulator.is_some() {
         writeln!(x, "  <cputune>")?;
-        for v in 0..c.vcpus as usize {
+        if let Some(pin) = pin {
+            for v in 0..c.vcpus as usize {
+                writeln!(
+                    x,
+                    "    <vcpupin vcpu='{v}' cpuset='{}'/>",
+                    pin[v % pin.len()]
+                )?;
+            }
+        }
+        if let Some(cpus) = emulator {
             writeln!(
                 x,
-                "    <vcpupin vcpu='{v}' cpuset='{}'/>",
-                pin[v % pin.len()]
+                "    <emulatorpin cpuset='{}'/>",
+                crate::isolation::placement::cpu_list(cpus)
             )?;
         }
         writeln!(x, "  </cputune>")?;
@@ -195,8 +226,22 @@ fn write_domain(x: &mut String, c: &DomainConfig) -> std::fmt::Result {
         },
     }
     writeln!(x, "  </devices>")?;
+    if let Some(socket) = qmp {
+        writeln!(x, "  <qemu:commandline>")?;
+        writeln!(x, "    <qemu:arg value='-qmp'/>")?;
+        writeln!(
+            x,
+            "    <qemu:arg value='unix:{},server=on,wait=off'/>",
+            path(socket)
+        )?;
+        writeln!(x, "  </qemu:commandline>")?;
+    }
     writeln!(x, "</domain>")
 }
+
+/// libvirt's namespace for QEMU command-line passthrough (formatdomain.html, "QEMU command-line
+/// passthrough").
+const QEMU_NS: &str = "http://libvirt.org/schemas/domain/qemu/1.0";
 
 #[cfg(test)]
 mod tests {
@@ -213,9 +258,11 @@ mod tests {
             cmdline: "console=ttyS0 panic=-1 quiet loglevel=3".into(),
             cpu: None,
             pin: None,
+            emulator_pin: None,
             disk: None,
             tools: None,
             console: ConsoleConfig::Pipe("/t/console".into()),
+            qmp: None,
         }
     }
 
@@ -274,6 +321,32 @@ mod tests {
         assert!(xml.contains("<target dev='vdb' bus='virtio'/>\n      <readonly/>"));
         c.cpu = Some("host-passthrough".into());
         assert!(domain_xml(&c).contains("  <cpu mode='host-passthrough'/>\n"));
+        c.emulator_pin = Some(vec![2, 1]);
+        assert!(domain_xml(&c).contains(
+            "    <vcpupin vcpu='1' cpuset='1'/>\n    <emulatorpin cpuset='1-2'/>\n  </cputune>\n"
+        ));
+    }
+
+    /// Evidence: hvbench's own QMP socket through libvirt's QEMU passthrough; never on Xen.
+    #[test]
+    fn a_qmp_socket_of_its_own_for_evidence() {
+        let mut c = kvm();
+        c.qmp = Some("/d/1.qmp".into());
+        let xml = domain_xml(&c);
+        assert!(xml.starts_with(
+            "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n"
+        ));
+        assert!(xml.ends_with(
+            "  </devices>\n  <qemu:commandline>\n    <qemu:arg value='-qmp'/>\n    \
+             <qemu:arg value='unix:/d/1.qmp,server=on,wait=off'/>\n  </qemu:commandline>\n</domain>\n"
+        ));
+        c.kind = DomainKind::Xen(XenGuestType::Pv);
+        c.emulator_pin = Some(vec![1]);
+        let xml = domain_xml(&c);
+        assert!(
+            !xml.contains("qemu:") && !xml.contains("emulatorpin"),
+            "{xml}"
+        );
     }
 
     #[test]

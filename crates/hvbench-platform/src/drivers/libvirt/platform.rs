@@ -8,16 +8,18 @@ use super::{
 };
 use crate::drivers::kvm;
 use crate::drivers::qemu::{resolve_accel, RunAccel, GUEST_APPEND};
+use crate::evidence;
 use crate::guest::agent;
 use crate::guest::cache::{sha256_hex, Cache};
 use crate::guest::image::{self, Kernel};
 use crate::guest::plan_tools;
+use crate::isolation::placement::InstancePlace;
 use crate::trial::console::TrialEnd;
 use crate::trial::guest::GuestResources;
 use crate::trial::scratch::{disk_mib_needed, ScratchDisks};
 use crate::{Platform, PlatformError, Result, TrialRequest};
 use hvbench_proto::{AgentPlan, Device, Event, Message};
-use hvbench_spec::{DiskCache, GuestSpec, LibvirtHypervisor, LibvirtSpec};
+use hvbench_spec::{DiskCache, GuestSpec, LibvirtHypervisor, LibvirtSpec, XenGuestType};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -143,11 +145,13 @@ impl LibvirtPlatform {
             cmdline,
             cpu: spec.cpu.clone(),
             pin,
+            emulator_pin: None,
             disk: scratch
                 .as_ref()
                 .map(|s| s.dir().join(format!("{DOMAIN_PREFIX}{name}-PID-N.raw"))),
             tools: tools.as_ref().map(|t| t.image.clone()),
             console: console_for(kind, Path::new("DIR/CONSOLE")),
+            qmp: None,
         };
         let xml = domain_xml(&base);
         fact("libvirt.domain_xml.sha256", sha256_hex(xml.as_bytes()));
@@ -313,6 +317,110 @@ pub fn live_facts(xml: &str) -> BTreeMap<String, String> {
     f
 }
 
+/// The `virsh schedinfo --set` parameters for an isolation instance's weight (cgroup v2's
+/// scale, 100 the default) and cap (% of one CPU) on a domain of `kind`: QEMU's cgroup
+/// (`cpu_shares`, which libvirt writes to cgroup v2's `cpu.weight` as it is and to v1's
+/// `cpu.shares`, default 1024; the cap as a quota of the whole domain per 100 ms) or Xen's
+/// credit2 scheduler (`weight`, default 256, and `cap` in % as xl's).
+fn sched_params(kind: DomainKind, place: &InstancePlace, cgroup_v2: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    match kind {
+        DomainKind::Kvm | DomainKind::Tcg => {
+            if let Some(w) = place.weight {
+                let shares = if cgroup_v2 {
+                    u64::from(w)
+                } else {
+                    u64::from(w) * 1024 / 100
+                };
+                out.push(format!("cpu_shares={shares}"));
+            }
+            if let Some(c) = place.cap_pct {
+                out.push("global_period=100000".to_string());
+                out.push(format!("global_quota={}", u64::from(c) * 1000));
+            }
+        }
+        DomainKind::Xen(_) => {
+            if let Some(w) = place.weight {
+                out.push(format!(
+                    "weight={}",
+                    crate::drivers::xen::toolstack::xen_weight(w)
+                ));
+            }
+            if let Some(c) = place.cap_pct {
+                out.push(format!("cap={c}"));
+            }
+        }
+    }
+    out
+}
+
+/// Apply an isolation instance's weight and cap to the running domain, then read back what
+/// libvirt has in force (`virsh schedinfo`) and the affinity of the vCPUs (`virsh vcpupin`)
+/// and of QEMU's other threads (`virsh emulatorpin`), as facts `libvirt.applied.schedinfo.*`,
+/// `libvirt.applied.vcpupin` and `libvirt.applied.emulatorpin` (stored per isolation
+/// instance, as the xen driver's `xen.applied.*`); a setting libvirt refused is said.
+fn schedule(
+    uri: &str,
+    domain: &str,
+    kind: DomainKind,
+    place: &InstancePlace,
+) -> BTreeMap<String, String> {
+    let mut facts = BTreeMap::new();
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let params = sched_params(kind, place, v2);
+    if !params.is_empty() {
+        let mut args = vec!["schedinfo", domain, "--live"];
+        for p in &params {
+            args.extend(["--set", p.as_str()]);
+        }
+        if let Err(e) = virsh(uri, &args, VIRSH_TIMEOUT) {
+            facts.insert(
+                "libvirt.applied.schedinfo.set".into(),
+                format!("not applied ({}): {e}", params.join(", ")),
+            );
+        }
+    }
+    if let Ok(text) = virsh(uri, &["schedinfo", domain, "--live"], VIRSH_TIMEOUT) {
+        for (k, v) in text.lines().filter_map(|l| l.split_once(':')) {
+            let (k, v) = (k.trim(), v.trim());
+            if !k.is_empty() && !v.is_empty() {
+                facts.insert(format!("libvirt.applied.schedinfo.{k}"), v.to_string());
+            }
+        }
+    }
+    if let Ok(text) = virsh(uri, &["vcpupin", domain, "--live"], VIRSH_TIMEOUT) {
+        let pins: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                l.trim()
+                    .split_once(char::is_whitespace)
+                    .map(|(v, c)| (v, c.trim()))
+            })
+            .filter(|(v, _)| v.parse::<u32>().is_ok())
+            .map(|(v, c)| format!("{v}:{c}"))
+            .collect();
+        if !pins.is_empty() {
+            facts.insert("libvirt.applied.vcpupin".into(), pins.join(" "));
+        }
+    }
+    if matches!(kind, DomainKind::Kvm | DomainKind::Tcg) {
+        let pin = virsh(uri, &["emulatorpin", domain, "--live"], VIRSH_TIMEOUT).and_then(|t| {
+            // "*: 0-1" under a header; the CPU list alone with virsh's --quiet.
+            t.lines()
+                .map(|l| l.trim())
+                .filter(|l| !l.is_empty() && !l.starts_with('-') && !l.contains("Affinity"))
+                .map(|l| l.strip_prefix("*:").unwrap_or(l).trim().to_string())
+                .next_back()
+                .ok_or_else(|| format!("no CPU list in {t:?}"))
+        });
+        facts.insert(
+            "libvirt.applied.emulatorpin".into(),
+            pin.unwrap_or_else(|e| format!("unknown: {e}")),
+        );
+    }
+    facts
+}
+
 impl Platform for LibvirtPlatform {
     fn name(&self) -> &str {
         &self.name
@@ -328,16 +436,38 @@ impl Platform for LibvirtPlatform {
 
     fn run_trial(&mut self, req: &TrialRequest<'_>, on_event: &mut dyn FnMut(Event)) -> TrialEnd {
         let mut config = self.next_domain();
-        if req.place.is_some() {
-            return TrialEnd::Failed(format!(
-                "platform `{}`: isolation cells do not run through libvirt yet",
-                self.name
-            ));
+        // An isolation instance: its vCPUs (and QEMU's other threads) on its cell's CPUs
+        // through `<cputune>`; weight and cap once the domain runs (below).
+        if let Some(place) = req.place.filter(|p| !p.cpus.is_empty()) {
+            config.pin = Some(place.cpus.clone());
+            config.emulator_pin = Some(place.cpus.clone());
         }
         let mut trial = match self.resources.open(req, Some(&config.name)) {
             Ok(t) => t,
             Err(e) => return TrialEnd::Failed(e),
         };
+        // Evidence with the direct drivers' collectors: QEMU's (over a QMP socket of its own
+        // beside libvirt's monitor) or Xen's (xentrace in dom0, the domain by its name).
+        if trial.wants_evidence() {
+            match config.kind {
+                DomainKind::Kvm | DomainKind::Tcg => {
+                    let socket = self.dir.path().join(format!("{}.qmp", self.trials));
+                    trial.count_with(vec![Box::new(evidence::kvm::KvmCollector::new(
+                        &socket,
+                        config.kind == DomainKind::Kvm,
+                    ))]);
+                    config.qmp = Some(socket);
+                }
+                DomainKind::Xen(t) => {
+                    trial.count_with(vec![Box::new(evidence::xen::XenCollector::new(
+                        &config.name,
+                        t == XenGuestType::Pv,
+                        config.disk.is_some(),
+                        self.dir.path().to_path_buf(),
+                    ))]);
+                }
+            }
+        }
         config.disk = trial.disk().map(PathBuf::from);
         let pipe = self.dir.path().join(format!("{}.console", config.name));
         config.console = console_for(config.kind, &pipe);
@@ -356,6 +486,9 @@ impl Platform for LibvirtPlatform {
             let _ = std::fs::remove_file(&file);
             let _ = std::fs::remove_file(pipe_end(&pipe, "in"));
             let _ = std::fs::remove_file(pipe_end(&pipe, "out"));
+            if let Some(socket) = &config.qmp {
+                let _ = std::fs::remove_file(socket);
+            }
         };
         if let Err(e) = virsh(&self.uri, &["create", &file_arg], VIRSH_TIMEOUT) {
             cleanup(&self.uri, &config.name);
@@ -397,10 +530,14 @@ impl Platform for LibvirtPlatform {
                 c
             }
         };
+        let mut live = live.unwrap_or_default();
+        if let Some(place) = req.place {
+            live.extend(schedule(&self.uri, &config.name, config.kind, place));
+        }
         // Before the guest's own frames: a machine over SSH (and the lab) relays a trial's
         // events only until the agent is done.
-        if let Some(facts) = live.filter(|f| !f.is_empty()) {
-            on_event(Event::Frame(Message::Facts { facts }));
+        if !live.is_empty() {
+            on_event(Event::Frame(Message::Facts { facts: live }));
         }
         let end = trial.run(cmd, on_event, |_| {});
         // Whatever happened (done, failed, timed out, interrupted), the domain goes with its
@@ -431,6 +568,32 @@ mod tests {
         let f = live_facts(xml);
         assert_eq!(f["libvirt.cpu.live"], "custom EPYC");
         assert_eq!(f["libvirt.disk_cache"], "none");
+    }
+
+    #[test]
+    fn weight_and_cap_in_each_hypervisors_terms() {
+        let place = InstancePlace {
+            weight: Some(200),
+            cap_pct: Some(50),
+            ..InstancePlace::default()
+        };
+        assert_eq!(
+            sched_params(DomainKind::Kvm, &place, true),
+            [
+                "cpu_shares=200",
+                "global_period=100000",
+                "global_quota=50000"
+            ]
+        );
+        assert_eq!(
+            sched_params(DomainKind::Tcg, &place, false)[0],
+            "cpu_shares=2048"
+        );
+        assert_eq!(
+            sched_params(DomainKind::Xen(XenGuestType::Pv), &place, true),
+            ["weight=512", "cap=50"]
+        );
+        assert!(sched_params(DomainKind::Kvm, &InstancePlace::default(), true).is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! ([`crate::trial::guest`]).
 
 mod platform;
-mod toolstack;
+pub(crate) mod toolstack;
 pub(crate) mod xlcfg;
 
 pub use platform::{spec_facts, XenPlatform};
