@@ -49,9 +49,11 @@ fn a_campaign_through_libvirt_beside_its_direct_twin() {
     let dir = tempfile::tempdir().unwrap();
     let twin = "\n[[platform]]\nname = \"kvm\"\ndriver = \"qemu\"\naccel = \"tcg\"\n\
                 disk_cache = \"writeback\"\n";
+    // A network workload too: the libvirt guest's NIC on the trial's bridge, as its twin's.
+    let net = "\n[[workload]]\nname = \"net-rr\"\n";
     std::fs::write(
         dir.path().join("lv.toml"),
-        spec(&libvirtd.uri(), 240, 2, twin),
+        spec(&libvirtd.uri(), 240, 2, twin) + net,
     )
     .unwrap();
     let plan = hvbench(&["plan", "lv.toml"], dir.path());
@@ -71,7 +73,7 @@ fn a_campaign_through_libvirt_beside_its_direct_twin() {
     assert!(store.failures(run.id).unwrap().is_empty(), "{}", text(&out));
     let samples = store.samples(run.id).unwrap();
     for platform in ["lv-kvm", "kvm"] {
-        for workload in ["syscall", "disk-rand-read"] {
+        for workload in ["syscall", "disk-rand-read", "net-rr"] {
             let n = samples
                 .iter()
                 .filter(|s| s.platform == platform && s.workload == workload && !s.warmup)
@@ -100,6 +102,11 @@ fn a_campaign_through_libvirt_beside_its_direct_twin() {
         f["libvirt.qemu_argv"].starts_with("/usr/bin/qemu-system-x86_64 "),
         "{f:?}"
     );
+    // Its NIC: virtio-net on a tap libvirt opened, then moved onto the trial's bridge.
+    assert_eq!(f["net.backend"], "tap", "{f:?}");
+    assert_eq!(f["net.port"], "hvtap0", "{f:?}");
+    assert_eq!(f["net.driver"], "virtio_net", "{f:?}");
+    assert!(f["libvirt.qemu_argv"].contains("virtio-net-pci"), "{f:?}");
     // Evidence with the direct driver's collector, over hvbench's own QMP socket: under TCG,
     // the CPU time of QEMU's vCPU threads beside the counted window.
     let counters = store.counters(run.id).unwrap();

@@ -95,6 +95,7 @@ impl GuestResources {
             peer,
             net,
             disk,
+            backends: Vec::new(),
         })
     }
 }
@@ -108,6 +109,7 @@ pub struct GuestTrial<'r> {
     peer: Option<PeerProcess>,
     net: Option<TrialNet>,
     disk: Option<ScratchImage>,
+    backends: Vec<u32>,
 }
 
 impl GuestTrial<'_> {
@@ -143,6 +145,12 @@ impl GuestTrial<'_> {
         self.counting = Counting::new(collectors);
     }
 
+    /// Processes outside the trial's namespace that serve the guest's port (a QEMU started by
+    /// libvirtd): the port's facts look for their vhost-net workers too.
+    pub fn served_by(&mut self, pids: Vec<u32>) {
+        self.backends = pids;
+    }
+
     /// Run the guest's `cmd` under the trial's time limit, console log and stop flag, its
     /// console events counted by the collectors, and watch the guest's port on the trial's
     /// bridge meanwhile. Once the guest is gone, `then` reports what the driver learnt of the
@@ -155,7 +163,10 @@ impl GuestTrial<'_> {
     ) -> TrialEnd {
         let req = self.req;
         // The port's facts are read once the guest's NIC is up.
-        let port = self.net.as_ref().map(|n| n.watch_port(req.timeout));
+        let port = self
+            .net
+            .as_ref()
+            .map(|n| n.watch_port(req.timeout, &self.backends));
         let end = self.counting.around(on_event, |on_event| {
             console::run_until(
                 cmd,

@@ -209,7 +209,11 @@ impl TrialNet {
     /// describe it: `net.port`, `net.port.mtu`, `net.port.offloads`, and for a tap `net.vhost.workers`
     /// (the vhost-net workers serving a process in the namespace, or `none`). A guest that
     /// never connects its NIC gives `net.port = none up`.
-    pub fn watch_port(&self, limit: Duration) -> PortWatch {
+    ///
+    /// `backends`: processes outside the namespace that serve its tap too (a QEMU that libvirtd
+    /// started in its own namespace, its tap moved in afterwards).
+    pub fn watch_port(&self, limit: Duration, backends: &[u32]) -> PortWatch {
+        let backends = backends.to_vec();
         let name = self.name.clone();
         let handle = self.handle.try_clone();
         let stop = Arc::new(AtomicBool::new(false));
@@ -255,7 +259,7 @@ impl TrialNet {
                     // vhost-net serves a QEMU through a worker named `vhost-<QEMU's pid>` (a
                     // kernel thread before Linux 6.4, a thread of QEMU's since): its presence
                     // shows that the rings really are served in the kernel.
-                    let pids: Vec<u32> = Command::new("ip")
+                    let mut pids: Vec<u32> = Command::new("ip")
                         .args(["netns", "pids", &name])
                         .output()
                         .map(|o| {
@@ -265,6 +269,7 @@ impl TrialNet {
                                 .collect()
                         })
                         .unwrap_or_default();
+                    pids.extend(&backends);
                     let workers = vhost_workers(Path::new("/proc"), &pids);
                     facts.insert(
                         hvbench_proto::facts::NET_VHOST_WORKERS.into(),
@@ -283,6 +288,21 @@ impl TrialNet {
         });
         PortWatch { stop, worker }
     }
+}
+
+/// The `ip` commands that move tap `tap` (made in this machine's own namespace, where a
+/// hypervisor's manager such as libvirtd opened it) into namespace `ns` as [`TAP`], on the
+/// bridge and up: from there on the guest's port is as the qemu driver's.
+pub fn adopt_tap_commands(ns: &str, tap: &str) -> Vec<Vec<String>> {
+    [
+        vec!["link", "set", "dev", tap, "netns", ns],
+        vec!["-n", ns, "link", "set", "dev", tap, "name", TAP],
+        vec!["-n", ns, "link", "set", "dev", TAP, "master", BRIDGE],
+        vec!["-n", ns, "link", "set", "dev", TAP, "up"],
+    ]
+    .into_iter()
+    .map(|a| std::iter::once("ip").chain(a).map(String::from).collect())
+    .collect()
 }
 
 /// A port watch under way ([`TrialNet::watch_port`]).
@@ -458,6 +478,20 @@ mod tests {
         );
         // A Xen guest's port is its vif, which the hook brings: no tap.
         assert_eq!(setup_commands("hvbench-42-1", false).len(), 5);
+        // A tap libvirtd opened in the machine's namespace, moved in as the qemu driver's.
+        let c: Vec<String> = adopt_tap_commands("hvbench-42-2", "hvl42-1")
+            .into_iter()
+            .map(|a| a.join(" "))
+            .collect();
+        assert_eq!(
+            c,
+            [
+                "ip link set dev hvl42-1 netns hvbench-42-2",
+                "ip -n hvbench-42-2 link set dev hvl42-1 name hvtap0",
+                "ip -n hvbench-42-2 link set dev hvtap0 master hvbr0",
+                "ip -n hvbench-42-2 link set dev hvtap0 up",
+            ]
+        );
         assert_eq!(
             teardown_command("hvbench-42-0").join(" "),
             "ip netns del hvbench-42-0"

@@ -59,6 +59,17 @@ pub enum ConsoleConfig {
     Pty,
 }
 
+/// The guest's NIC, on the trial's bridge (docs/architecture.md, "The libvirt driver").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NicConfig {
+    /// QEMU: virtio-net on a tap hvbench made (`<interface type='ethernet'>` with
+    /// `managed='no'`: libvirt opens it and changes nothing), with vhost-net under KVM.
+    Tap { dev: String, vhost: bool },
+    /// Xen: netfront, its vif in dom0 handed to this hotplug script (which puts it on the
+    /// trial's bridge, as the xen driver's `vif` script does).
+    Script(PathBuf),
+}
+
 /// Everything the domain XML depends on; [`domain_xml`] is a pure function of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainConfig {
@@ -81,6 +92,7 @@ pub struct DomainConfig {
     /// The tools tree's ext4 image, read-only, after the scratch disk.
     pub tools: Option<PathBuf>,
     pub console: ConsoleConfig,
+    pub nic: Option<NicConfig>,
     /// A QMP socket of hvbench's own beside libvirt's monitor (QEMU only), for the evidence
     /// collector: `-qmp` through `<qemu:commandline>`, which libvirt marks as a taint.
     pub qmp: Option<PathBuf>,
@@ -210,6 +222,23 @@ fn write_domain(x: &mut String, c: &DomainConfig) -> std::fmt::Result {
         }
         writeln!(x, "    </disk>")?;
     }
+    match &c.nic {
+        None => {}
+        Some(NicConfig::Tap { dev, vhost }) => {
+            writeln!(x, "    <interface type='ethernet'>")?;
+            writeln!(x, "      <target dev='{}' managed='no'/>", escape(dev))?;
+            writeln!(x, "      <model type='virtio'/>")?;
+            if *vhost {
+                writeln!(x, "      <driver name='vhost'/>")?;
+            }
+            writeln!(x, "    </interface>")?;
+        }
+        Some(NicConfig::Script(script)) => {
+            writeln!(x, "    <interface type='ethernet'>")?;
+            writeln!(x, "      <script path='{}'/>", path(script))?;
+            writeln!(x, "    </interface>")?;
+        }
+    }
     match &c.console {
         ConsoleConfig::Pipe(p) => {
             writeln!(x, "    <serial type='pipe'>")?;
@@ -262,6 +291,7 @@ mod tests {
             disk: None,
             tools: None,
             console: ConsoleConfig::Pipe("/t/console".into()),
+            nic: None,
             qmp: None,
         }
     }
@@ -324,6 +354,27 @@ mod tests {
         c.emulator_pin = Some(vec![2, 1]);
         assert!(domain_xml(&c).contains(
             "    <vcpupin vcpu='1' cpuset='1'/>\n    <emulatorpin cpuset='1-2'/>\n  </cputune>\n"
+        ));
+    }
+
+    /// The NIC on the trial's bridge: a tap hvbench made, opened by libvirt as it is, with
+    /// vhost-net under KVM; for Xen, the vif's hotplug script.
+    #[test]
+    fn nics() {
+        let mut c = kvm();
+        c.kind = DomainKind::Kvm;
+        c.nic = Some(NicConfig::Tap {
+            dev: "hvl42-1".into(),
+            vhost: true,
+        });
+        assert!(domain_xml(&c).contains(
+            "    <interface type='ethernet'>\n      <target dev='hvl42-1' managed='no'/>\n      \
+             <model type='virtio'/>\n      <driver name='vhost'/>\n    </interface>\n    <serial"
+        ));
+        c.kind = DomainKind::Xen(XenGuestType::Pv);
+        c.nic = Some(NicConfig::Script("/w/vif-hook".into()));
+        assert!(domain_xml(&c).contains(
+            "    <interface type='ethernet'>\n      <script path='/w/vif-hook'/>\n    </interface>\n"
         ));
     }
 

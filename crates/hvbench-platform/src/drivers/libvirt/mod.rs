@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 mod domain;
 mod platform;
 
-pub use domain::{domain_xml, ConsoleConfig, DomainConfig, DomainKind};
+pub use domain::{domain_xml, ConsoleConfig, DomainConfig, DomainKind, NicConfig};
 pub use platform::LibvirtPlatform;
 
 /// How long one `virsh` command may take (a domain's start included) before it is given up.

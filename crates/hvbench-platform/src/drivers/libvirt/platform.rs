@@ -4,7 +4,7 @@
 
 use super::{
     domain_xml, is_orphan, pid_alive, version_facts, virsh, ConsoleConfig, DomainConfig,
-    DomainKind, DOMAIN_PREFIX, VIRSH_TIMEOUT,
+    DomainKind, NicConfig, DOMAIN_PREFIX, VIRSH_TIMEOUT,
 };
 use crate::drivers::kvm;
 use crate::drivers::qemu::{resolve_accel, RunAccel, GUEST_APPEND};
@@ -15,7 +15,7 @@ use crate::guest::image::{self, Kernel};
 use crate::guest::plan_tools;
 use crate::isolation::placement::InstancePlace;
 use crate::trial::console::TrialEnd;
-use crate::trial::guest::GuestResources;
+use crate::trial::guest::{GuestResources, PeerNet};
 use crate::trial::scratch::{disk_mib_needed, ScratchDisks};
 use crate::{Platform, PlatformError, Result, TrialRequest};
 use hvbench_proto::{AgentPlan, Device, Event, Message};
@@ -36,6 +36,9 @@ pub struct LibvirtPlatform {
     trials: u32,
     /// What libvirt made of the first trial's domain, reported once.
     live_reported: bool,
+    /// Network workloads: the guest has a NIC on the trial's bridge; for QEMU, whether
+    /// vhost-net serves it.
+    vhost: Option<bool>,
 }
 
 impl LibvirtPlatform {
@@ -97,19 +100,27 @@ impl LibvirtPlatform {
             .into(),
         );
         fact("libvirt.domain_type", kind.domain_type().into());
-        if plan.needs(Device::Network) {
-            return Err(PlatformError::unavailable(
-                format!(
-                    "platform `{name}` (driver = \"libvirt\") cannot run network workloads yet: \
-                     its guest has no NIC on a trial's bridge"
-                ),
-                "run the network workloads on a qemu or xen platform, or leave them out of \
-                 this experiment",
-            ));
-        }
         let kernel: Kernel = image::resolve_kernel(guest.kernel.as_deref(), cache)?;
         let agent = agent::agent_bytes()?;
         let mut plan = plan.clone();
+        // Network workloads: the guest's NIC on the bridge of a namespace made for each trial,
+        // with the peer on it, as the direct drivers' (a tap for QEMU, the vif for Xen).
+        let mut net_facts = BTreeMap::new();
+        let nic = if plan.needs(Device::Network) {
+            let nic = network(kind, &mut net_facts).map_err(|why| {
+                PlatformError::unavailable(
+                    format!(
+                        "platform `{name}`: network workloads need the trial's bridge, which \
+                         cannot be set up: {why}"
+                    ),
+                    "run hvbench as root with iproute2 (and the tun module for KVM)",
+                )
+            })?;
+            plan.peer = Some(crate::drivers::qemu::GUEST_PEER.to_string());
+            Some((nic, agent::agent_path(cache)?))
+        } else {
+            None
+        };
         let tools = plan_tools::tree_for(&plan, cache)?;
         if tools.is_some() {
             if let DomainKind::Xen(_) = kind {
@@ -151,6 +162,7 @@ impl LibvirtPlatform {
                 .map(|s| s.dir().join(format!("{DOMAIN_PREFIX}{name}-PID-N.raw"))),
             tools: tools.as_ref().map(|t| t.image.clone()),
             console: console_for(kind, Path::new("DIR/CONSOLE")),
+            nic: None,
             qmp: None,
         };
         let xml = domain_xml(&base);
@@ -178,16 +190,25 @@ impl LibvirtPlatform {
         if let Some(t) = &tools {
             facts.extend(plan_tools::tree_facts(&plan, t));
         }
+        facts.extend(net_facts);
         let dir = private_dir().map_err(PlatformError::io(
             "cannot make a private directory for the libvirt domains' files",
         ))?;
+        // The peer's side of general benchmarks (iperf3's server, redis-benchmark's client).
+        let peer_tools = plan_tools::peer_tree(&plan, tools.as_ref(), &dir.path().join("peer"))?;
         destroy_orphans(&uri, name);
         Ok(LibvirtPlatform {
             name: name.to_string(),
             uri,
             base,
             facts,
-            resources: GuestResources::new(scratch, None),
+            resources: GuestResources::new(
+                scratch,
+                nic.as_ref()
+                    .map(|(_, agent)| (agent.clone(), PeerNet::Namespace { tap: false })),
+            )
+            .with_peer_tools(peer_tools),
+            vhost: nic.map(|(vhost, _)| vhost),
             dir,
             trials: 0,
             live_reported: false,
@@ -206,6 +227,110 @@ impl LibvirtPlatform {
         );
         c
     }
+}
+
+/// Whether the trial's bridge can be set up for a guest of `kind`, and for QEMU whether
+/// vhost-net can serve it; the network's facts, as the direct drivers give them.
+fn network(
+    kind: DomainKind,
+    facts: &mut BTreeMap<String, String>,
+) -> std::result::Result<bool, String> {
+    use crate::trial::vnet;
+    let qemu = !matches!(kind, DomainKind::Xen(_));
+    if let Some(why) = vnet::unavailable(qemu) {
+        return Err(why);
+    }
+    let mut fact = |k: &str, v: String| {
+        facts.insert(k.to_string(), v);
+    };
+    fact(hvbench_proto::facts::NET_BRIDGE, vnet::BRIDGE.into());
+    if !qemu {
+        fact(
+            hvbench_proto::facts::NET_BACKEND,
+            "xen-netback (vif)".into(),
+        );
+        fact(
+            "libvirt.nic",
+            format!(
+                "<interface type='ethernet'> with a hotplug script: netfront in the guest, a vif \
+                 of netback in dom0 moved onto bridge {} ({}) in a network namespace made for \
+                 each trial, with the peer on the bridge",
+                vnet::BRIDGE,
+                vnet::bridge_address()
+            ),
+        );
+        return Ok(false);
+    }
+    let vhost_missing = match kind {
+        DomainKind::Kvm => vnet::vhost_unavailable(),
+        _ => Some("vhost-net serves KVM guests only (this guest runs under TCG)".into()),
+    };
+    let vhost = vhost_missing.is_none();
+    fact(
+        hvbench_proto::facts::NET_BACKEND,
+        if vhost { "tap+vhost-net" } else { "tap" }.into(),
+    );
+    fact(
+        hvbench_proto::facts::NET_VHOST,
+        match vhost_missing {
+            None => "on".into(),
+            Some(why) => format!("off: {why}"),
+        },
+    );
+    fact(
+        "libvirt.nic",
+        format!(
+            "<interface type='ethernet'> on a tap hvbench made (managed='no'), model virtio, \
+             vhost={}; once libvirt has opened it the tap moves, as {}, onto bridge {} ({}) in \
+             a network namespace made for each trial, with the peer on the bridge",
+            if vhost { "on" } else { "off" },
+            vnet::TAP,
+            vnet::BRIDGE,
+            vnet::bridge_address()
+        ),
+    );
+    Ok(vhost)
+}
+
+/// A tap in this machine's own namespace, named for domain number `trial` of this process
+/// (at most 15 bytes, as Linux wants): libvirtd opens it there, then it moves into the
+/// trial's namespace. Made persistent, so that it stays while nobody holds it open.
+fn make_tap(trial: u32) -> std::result::Result<String, String> {
+    let name = format!("hvl{}-{}", std::process::id() % 1_000_000, trial % 10_000);
+    let out = Command::new("ip")
+        .args(["tuntap", "add", "dev", &name, "mode", "tap"])
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cannot make the tap {name}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(name)
+}
+
+/// Delete tap `name` if it is still in this machine's own namespace (it moves out once the
+/// domain has opened it; in the trial's namespace it goes with the namespace).
+fn remove_tap(name: &str) {
+    let _ = Command::new("ip")
+        .args(["link", "del", "dev", name])
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// The pid of the QEMU that libvirt runs domain `name` in (`-name guest=NAME,...`), from
+/// /proc.
+fn qemu_pid(name: &str) -> Option<u32> {
+    let wanted = format!("guest={name},");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        cmdline
+            .split(|b| *b == 0)
+            .any(|a| a.starts_with(wanted.as_bytes()))
+            .then_some(pid)
+    })
 }
 
 /// A private (0700) directory.
@@ -237,6 +362,19 @@ fn destroy_orphans(uri: &str, name: &str) {
             let _ = virsh(uri, &["destroy", domain], VIRSH_TIMEOUT);
         }
     }
+}
+
+/// Write an executable hotplug script.
+fn write_hook(path: &Path, text: &str) -> std::result::Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o700)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// `PATH.in` and `PATH.out`, the named pipes of QEMU's `pipe` character device.
@@ -476,8 +614,36 @@ impl Platform for LibvirtPlatform {
                 return TrialEnd::Failed(e);
             }
         }
+        // The NIC: for QEMU a tap made here for libvirt to open, moved into the trial's
+        // namespace once the domain runs; for Xen the vif's hotplug script, as the xen driver's.
+        let mut tap = None;
+        if let (Some(net), Some(vhost)) = (trial.net(), self.vhost) {
+            match config.kind {
+                DomainKind::Xen(_) => {
+                    let hook = self.dir.path().join(format!("{}.vif-hook", config.name));
+                    if let Err(e) = write_hook(&hook, &crate::trial::vnet::xen_vif_hook(net.name()))
+                    {
+                        return TrialEnd::Failed(e);
+                    }
+                    config.nic = Some(NicConfig::Script(hook));
+                }
+                DomainKind::Kvm | DomainKind::Tcg => match make_tap(self.trials) {
+                    Ok(dev) => {
+                        config.nic = Some(NicConfig::Tap {
+                            dev: dev.clone(),
+                            vhost,
+                        });
+                        tap = Some(dev);
+                    }
+                    Err(e) => return TrialEnd::Failed(e),
+                },
+            }
+        }
         let file = self.dir.path().join(format!("{}.xml", config.name));
         if let Err(e) = std::fs::write(&file, domain_xml(&config)) {
+            if let Some(t) = &tap {
+                remove_tap(t);
+            }
             return TrialEnd::Failed(format!("cannot write {}: {e}", file.display()));
         }
         let file_arg = file.to_string_lossy().into_owned();
@@ -489,10 +655,31 @@ impl Platform for LibvirtPlatform {
             if let Some(socket) = &config.qmp {
                 let _ = std::fs::remove_file(socket);
             }
+            if let Some(t) = &tap {
+                remove_tap(t);
+            }
+            let _ = std::fs::remove_file(self.dir.path().join(format!("{name}.vif-hook")));
         };
         if let Err(e) = virsh(&self.uri, &["create", &file_arg], VIRSH_TIMEOUT) {
             cleanup(&self.uri, &config.name);
             return TrialEnd::Failed(e);
+        }
+        if let (Some(dev), Some(net)) = (&tap, trial.net()) {
+            for argv in crate::trial::vnet::adopt_tap_commands(net.name(), dev) {
+                let out = Command::new(&argv[0]).args(&argv[1..]).output();
+                let why = match out {
+                    Ok(o) if o.status.success() => continue,
+                    Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+                    Err(e) => e.to_string(),
+                };
+                cleanup(&self.uri, &config.name);
+                return TrialEnd::Failed(format!(
+                    "cannot move the domain's tap onto the trial's bridge (`{}`): {why}",
+                    argv.join(" ")
+                ));
+            }
+            // vhost-net's workers belong to QEMU, which runs outside the namespace.
+            trial.served_by(qemu_pid(&config.name).into_iter().collect());
         }
         // What libvirt made of the domain, once: its defaults are facts of the platform.
         let live = if self.live_reported {
