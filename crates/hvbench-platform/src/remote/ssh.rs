@@ -197,39 +197,16 @@ impl Ssh {
 
     /// Run `script` with `input` on its stdin; the output, or why ssh itself failed (exit 255).
     pub fn run(&self, script: &str, input: &[u8], timeout: Duration) -> Result<Output, SshError> {
-        let mut child = self
-            .command(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| SshError::Other {
-                host: self.host.clone(),
-                detail: format!("cannot run ssh: {e} (apt-get install openssh-client)"),
-            })?;
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        let data = input.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
         let started = Instant::now();
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if started.elapsed() < timeout => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => {
-                    let _ = child.kill();
-                    break;
-                }
-            }
-        }
-        let _ = writer.join();
-        let out = child.wait_with_output().map_err(|e| SshError::Other {
-            host: self.host.clone(),
-            detail: e.to_string(),
-        })?;
+        let out =
+            run_bounded(self.command(script), input, timeout).map_err(|e| SshError::Other {
+                host: self.host.clone(),
+                detail: if e.kind() == std::io::ErrorKind::NotFound {
+                    format!("cannot run ssh: {e} (apt-get install openssh-client)")
+                } else {
+                    e.to_string()
+                },
+            })?;
         if started.elapsed() >= timeout && !out.status.success() {
             return Err(SshError::Unreachable {
                 host: self.host.clone(),
@@ -329,9 +306,79 @@ impl Ssh {
     }
 }
 
+/// Run `cmd` with `input` on its stdin, killing it once `timeout` has passed; its output. The
+/// pipes are read in threads of their own and given up 2 s after the command has gone: with a
+/// multiplexed connection the ssh master holds the client's stdin, stdout and stderr (passed to
+/// it) until the remote command ends, so on a wedged host they never reach end-of-file, even
+/// once the client is killed (a lab test's campaign hung so on its fault probe).
+fn run_bounded(mut cmd: Command, input: &[u8], timeout: Duration) -> std::io::Result<Output> {
+    use crate::trial::console::join_within;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = read(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = read(child.stderr.take().map(|p| Box::new(p) as _));
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if started.elapsed() < timeout => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            _ => {
+                let _ = child.kill();
+                break child.wait();
+            }
+        }
+    }?;
+    let grace = Duration::from_secs(2);
+    let _ = join_within(writer, grace);
+    Ok(Output {
+        status,
+        stdout: join_within(stdout, grace).flatten().unwrap_or_default(),
+        stderr: join_within(stderr, grace).flatten().unwrap_or_default(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A command killed at its limit returns even while something it started still holds its
+    /// output open (as the ssh master holds a multiplexed client's).
+    #[test]
+    fn a_bounded_run_returns_while_its_pipes_stay_open() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo begun; sleep 30 & sleep 30"]);
+        let t0 = Instant::now();
+        let out = run_bounded(cmd, b"", Duration::from_millis(500)).unwrap();
+        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+        assert!(!out.status.success());
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "cat; echo done >&2"]);
+        let out = run_bounded(cmd, b"in", Duration::from_secs(30)).unwrap();
+        assert!(out.status.success());
+        assert_eq!(
+            (out.stdout.as_slice(), out.stderr.as_slice()),
+            (&b"in"[..], &b"done\n"[..])
+        );
+    }
     use hvbench_spec::SshTarget;
 
     fn host(user: Option<&str>, address: &str, port: Option<u16>) -> HostSpec {

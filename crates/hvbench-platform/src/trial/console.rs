@@ -28,7 +28,7 @@ const READER_GRACE: Duration = Duration::from_secs(5);
 
 /// `handle`'s result if its thread finishes within `limit`; None (the thread left running,
 /// detached) if it does not, or if it panicked.
-fn join_within<T>(handle: thread::JoinHandle<T>, limit: Duration) -> Option<Option<T>> {
+pub(crate) fn join_within<T>(handle: thread::JoinHandle<T>, limit: Duration) -> Option<Option<T>> {
     let until = Instant::now() + limit;
     while !handle.is_finished() {
         if Instant::now() >= until {
