@@ -507,7 +507,9 @@ fn schedule(
     let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     let params = sched_params(kind, place, v2);
     if !params.is_empty() {
-        let mut args = vec!["schedinfo", domain, "--live"];
+        // No --live: libxl takes no flags here ("unsupported flags (0x1)"); a running
+        // transient domain's current settings are its live ones.
+        let mut args = vec!["schedinfo", domain];
         for p in &params {
             args.extend(["--set", p.as_str()]);
         }
@@ -518,7 +520,7 @@ fn schedule(
             );
         }
     }
-    if let Ok(text) = virsh(uri, &["schedinfo", domain, "--live"], VIRSH_TIMEOUT) {
+    if let Ok(text) = virsh(uri, &["schedinfo", domain], VIRSH_TIMEOUT) {
         for (k, v) in text.lines().filter_map(|l| l.split_once(':')) {
             let (k, v) = (k.trim(), v.trim());
             if !k.is_empty() && !v.is_empty() {
@@ -726,7 +728,25 @@ impl Platform for LibvirtPlatform {
         if !live.is_empty() {
             on_event(Event::Frame(Message::Facts { facts: live }));
         }
-        let end = trial.run(cmd, on_event, |_| {});
+        // Once the agent has said Done, the domain goes at once: libvirt runs QEMU with
+        // -no-shutdown and destroys it only after the guest's power-off event reaches it, which
+        // in the lab took long enough that what the trial says after Done (its port's facts)
+        // never reached the campaign.
+        let (uri, domain) = (self.uri.clone(), config.name.clone());
+        let mut destroyer = None;
+        let mut relay = |ev: Event| {
+            if destroyer.is_none() && matches!(ev, Event::Frame(Message::Done { .. })) {
+                let (uri, domain) = (uri.clone(), domain.clone());
+                destroyer = Some(std::thread::spawn(move || {
+                    let _ = virsh(&uri, &["destroy", &domain], VIRSH_TIMEOUT);
+                }));
+            }
+            on_event(ev)
+        };
+        let end = trial.run(cmd, &mut relay, |_| {});
+        if let Some(t) = destroyer {
+            let _ = t.join();
+        }
         // Whatever happened (done, failed, timed out, interrupted), the domain goes with its
         // trial.
         cleanup(&self.uri, &config.name);
