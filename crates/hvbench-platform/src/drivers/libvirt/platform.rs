@@ -263,20 +263,9 @@ fn network(
     }
     let vhost_missing = match kind {
         DomainKind::Kvm => vnet::vhost_unavailable(),
-        _ => Some("vhost-net serves KVM guests only (this guest runs under TCG)".into()),
+        _ => Some(crate::drivers::qemu::VHOST_NOT_TCG.into()),
     };
-    let vhost = vhost_missing.is_none();
-    fact(
-        hvbench_proto::facts::NET_BACKEND,
-        if vhost { "tap+vhost-net" } else { "tap" }.into(),
-    );
-    fact(
-        hvbench_proto::facts::NET_VHOST,
-        match vhost_missing {
-            None => "on".into(),
-            Some(why) => format!("off: {why}"),
-        },
-    );
+    let vhost = crate::drivers::qemu::tap_facts(vhost_missing, &mut fact);
     fact(
         "libvirt.nic",
         format!(
@@ -362,19 +351,6 @@ fn destroy_orphans(uri: &str, name: &str) {
             let _ = virsh(uri, &["destroy", domain], VIRSH_TIMEOUT);
         }
     }
-}
-
-/// Write an executable hotplug script.
-fn write_hook(path: &Path, text: &str) -> std::result::Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o700)
-        .open(path)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// `PATH.in` and `PATH.out`, the named pipes of QEMU's `pipe` character device.
@@ -623,8 +599,10 @@ impl Platform for LibvirtPlatform {
             match config.kind {
                 DomainKind::Xen(_) => {
                     let hook = self.dir.path().join(format!("{}.vif-hook", config.name));
-                    if let Err(e) = write_hook(&hook, &crate::trial::vnet::xen_vif_hook(net.name()))
-                    {
+                    if let Err(e) = crate::drivers::xen::write_script(
+                        &hook,
+                        &crate::trial::vnet::xen_vif_hook(net.name()),
+                    ) {
                         return TrialEnd::Failed(e);
                     }
                     config.nic = Some(NicConfig::Script(hook));

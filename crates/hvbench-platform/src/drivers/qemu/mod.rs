@@ -24,6 +24,7 @@ pub mod qmp;
 
 pub use cmdline::{argv, DiskConfig, NetConfig, QemuConfig};
 pub use platform::QemuPlatform;
+pub(crate) use platform::{tap_facts, VHOST_NOT_TCG};
 
 pub const QEMU_BINARY: &str = "qemu-system-x86_64";
 

@@ -50,6 +50,28 @@ enum NetBackend {
     Tap { vhost: bool },
 }
 
+/// Why a TCG guest's tap has no vhost-net.
+pub(crate) const VHOST_NOT_TCG: &str =
+    "vhost-net serves KVM guests only (this guest runs under TCG)";
+
+/// The facts of a guest NIC on a tap, served by vhost-net unless `vhost_missing` says why not
+/// (`net.backend`, `net.vhost`); whether vhost-net serves it. The qemu and libvirt drivers'.
+pub(crate) fn tap_facts(vhost_missing: Option<String>, fact: &mut dyn FnMut(&str, String)) -> bool {
+    let vhost = vhost_missing.is_none();
+    fact(
+        hvbench_proto::facts::NET_BACKEND,
+        if vhost { "tap+vhost-net" } else { "tap" }.into(),
+    );
+    fact(
+        hvbench_proto::facts::NET_VHOST,
+        match vhost_missing {
+            None => "on".into(),
+            Some(why) => format!("off: {why}"),
+        },
+    );
+    vhost
+}
+
 /// Decide the NIC's back-end for `mode` and say why, as facts: a tap wherever it can be set
 /// up (unless `user` is asked for), vhost-net where the guest runs under KVM and
 /// `/dev/vhost-net` can be opened.
@@ -90,22 +112,9 @@ fn choose_net(
         (_, None) => {
             let vhost_missing = match accel {
                 RunAccel::Kvm => crate::trial::vnet::vhost_unavailable(),
-                RunAccel::Tcg => {
-                    Some("vhost-net serves KVM guests only (this guest runs under TCG)".into())
-                }
+                RunAccel::Tcg => Some(VHOST_NOT_TCG.into()),
             };
-            let vhost = vhost_missing.is_none();
-            fact(
-                hvbench_proto::facts::NET_BACKEND,
-                if vhost { "tap+vhost-net" } else { "tap" }.into(),
-            );
-            fact(
-                hvbench_proto::facts::NET_VHOST,
-                match vhost_missing {
-                    None => "on".into(),
-                    Some(why) => format!("off: {why}"),
-                },
-            );
+            let vhost = tap_facts(vhost_missing, &mut fact);
             fact(
                 hvbench_proto::facts::NET_BRIDGE,
                 crate::trial::vnet::BRIDGE.into(),

@@ -14,6 +14,7 @@ mod platform;
 pub(crate) mod toolstack;
 pub(crate) mod xlcfg;
 
+pub(crate) use platform::write_script;
 pub use platform::{spec_facts, XenPlatform};
 pub use toolstack::{host_cpus, parse_xl_info, xen_weight};
 pub use xlcfg::{

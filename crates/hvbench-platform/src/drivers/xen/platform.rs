@@ -326,7 +326,7 @@ fn tools_disk(
 }
 
 /// Write an executable script (0700).
-fn write_script(path: &Path, text: &str) -> std::result::Result<(), String> {
+pub(crate) fn write_script(path: &Path, text: &str) -> std::result::Result<(), String> {
     std::fs::OpenOptions::new()
         .write(true)
         .create(true)
